@@ -1,0 +1,104 @@
+"""Argument parsing and dispatch for the ``dagger`` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import socket
+import sys
+from collections.abc import Sequence
+
+from dagger.exceptions.exceptions import DaggerError
+
+_LOG_LEVELS = ("critical", "error", "warning", "warn", "info", "debug")
+
+
+class CommandError(Exception):
+    """A problem reported to the user as one line, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dagger", description="Dagger workflow engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+    worker = commands.add_parser("worker", help="run a worker for the engine defined in a module")
+    worker.add_argument(
+        "-A", "--app", required=True, help="module that creates the Dagger instance (pkg.module)"
+    )
+    worker.add_argument("-l", "--loglevel", default="info", choices=_LOG_LEVELS)
+    worker.add_argument(
+        "--web-port", type=int, default=None, help="port of the worker's web server"
+    )
+    worker.add_argument(
+        "--web-bind", default=None, help="address the web server binds (faust's default)"
+    )
+    broker = commands.add_parser("broker", help="run an embedded Kafka-protocol broker (Tansu)")
+    broker.add_argument(
+        "--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``dagger`` command; return its exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "broker":
+            from dagger.cli._broker_command import run_broker
+
+            return run_broker(args.port)
+        return _worker(args)
+    except CommandError as exc:
+        print(f"dagger: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from dagger.runtime import _embedded_default
+    from dagger.runtime._worker import run_worker
+
+    _embedded_default.enable_on_demand()
+    engine = find_engine(args.app)
+    check_broker_reachable(engine.settings.bootstrap_servers)
+    run_worker(
+        engine,
+        loglevel=args.loglevel,
+        web_port=args.web_port,
+        web_bind=args.web_bind,
+    )
+    return 0
+
+
+def find_engine(module_name: str):  # type: ignore[no-untyped-def]
+    """Import ``module_name`` and return the Dagger instance it defines."""
+    from dagger.service._dagger import Dagger
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except DaggerError as exc:
+        raise CommandError(f"{module_name}: {exc}") from exc
+    except ImportError as exc:
+        raise CommandError(f"cannot import {module_name!r}: {exc}") from exc
+    engines = [value for value in vars(module).values() if isinstance(value, Dagger)]
+    if not engines:
+        raise CommandError(f"module {module_name!r} defines no Dagger instance")
+    if len(engines) > 1:
+        raise CommandError(
+            f"module {module_name!r} defines {len(engines)} Dagger instances; keep one"
+        )
+    return engines[0]
+
+
+def check_broker_reachable(hosts: Sequence[str], timeout: float = 5.0) -> None:
+    """Raise CommandError unless at least one of ``hosts`` accepts a TCP connection."""
+    failures = []
+    for host in hosts:
+        name, _, port = host.rpartition(":")
+        try:
+            with socket.create_connection((name, int(port)), timeout=timeout):
+                return
+        except OSError as exc:
+            failures.append(f"{host} ({exc.strerror or exc})")
+    raise CommandError(f"cannot reach the Kafka broker at {', '.join(failures)}")

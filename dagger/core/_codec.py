@@ -1,0 +1,117 @@
+"""Encode workflow instances to compact JSON documents and decode them back.
+
+A document holds the root's fields and one entry per task: the index of its class in the
+document's class table and the fields that differ from the class defaults. Decoding builds
+classes from the :class:`~dagger.core._registry.TaskClassRegistry` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.utils import json as faust_json
+
+from dagger.core._registry import TaskClassRegistry, class_key, task_classes
+from dagger.tasks._base import ITask, ITemplateDAGInstance
+from dagger.tasks._status import TaskStatus, TaskStatusEnum
+
+FORMAT_VERSION = 1
+_ROOT_ONLY_FIELDS = frozenset({"tasks", "runtime_parameters", "applied_events"})
+_DEFAULTS_CACHE: dict[type, dict[str, Any]] = {}
+
+
+def dumps(data: Any) -> bytes:
+    """Serialise plain data to JSON bytes (UUID, datetime and Decimal become strings)."""
+    result: bytes | str = faust_json.dumps(data)
+    return result if isinstance(result, bytes) else result.encode()
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON bytes."""
+    return faust_json.loads(raw)
+
+
+def to_document(instance: ITemplateDAGInstance[Any, Any]) -> dict[str, Any]:
+    """Return the plain-data document of ``instance``."""
+    classes: list[str] = []
+    class_index: dict[type, int] = {}
+
+    def index_of(cls: type) -> int:
+        if cls not in class_index:
+            class_index[cls] = len(classes)
+            classes.append(class_key(cls))
+        return class_index[cls]
+
+    root_fields = _changed_fields(instance)
+    root_fields["runtime_parameters"] = instance.runtime_parameters
+    root_fields["applied_events"] = instance.applied_events
+    return {
+        "v": FORMAT_VERSION,
+        "c": index_of(type(instance)),
+        "f": root_fields,
+        "t": [[index_of(type(task)), _changed_fields(task)] for task in instance.tasks.values()],
+        "classes": classes,
+    }
+
+
+def from_document(
+    document: dict[str, Any], registry: TaskClassRegistry = task_classes
+) -> ITemplateDAGInstance[Any, Any]:
+    """Build the instance a document describes."""
+    version = document.get("v")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"unsupported instance document version {version!r}")
+    classes = [registry.resolve(key) for key in document["classes"]]
+    root = _build(classes[document["c"]], document["f"])
+    if not isinstance(root, ITemplateDAGInstance):
+        raise TypeError(f"document root is a {type(root).__name__}, not a workflow instance")
+    for cls_index, fields in document["t"]:
+        task = _build(classes[cls_index], fields)
+        root.tasks[task.id] = task
+    return root
+
+
+def encode(instance: ITemplateDAGInstance[Any, Any]) -> bytes:
+    """Return the JSON bytes stored for ``instance``."""
+    return dumps(to_document(instance))
+
+
+def decode(
+    raw: bytes | str, registry: TaskClassRegistry = task_classes
+) -> ITemplateDAGInstance[Any, Any]:
+    """Build an instance from stored JSON bytes."""
+    return from_document(loads(raw), registry)
+
+
+def _changed_fields(task: ITask[Any, Any]) -> dict[str, Any]:
+    defaults = _defaults_of(type(task))
+    fields: dict[str, Any] = {}
+    for name in type(task)._options.fields:
+        if name in _ROOT_ONLY_FIELDS:
+            continue
+        value = getattr(task, name)
+        if name == "status":
+            value = value.code
+        if name in defaults and defaults[name] == value:
+            continue
+        fields[name] = value
+    return fields
+
+
+def _defaults_of(cls: type[ITask[Any, Any]]) -> dict[str, Any]:
+    cached = _DEFAULTS_CACHE.get(cls)
+    if cached is None:
+        cached = {}
+        for name, default in cls._options.defaults.items():
+            cached[name] = default.code if isinstance(default, TaskStatus) else default
+        _DEFAULTS_CACHE[cls] = cached
+    return cached
+
+
+def _build(cls: type[ITask[Any, Any]], fields: dict[str, Any]) -> ITask[Any, Any]:
+    known = cls._options.fields
+    kwargs = {name: value for name, value in fields.items() if name in known}
+    status = kwargs.get("status")
+    if status is not None:
+        kwargs["status"] = TaskStatus.of(TaskStatusEnum[status])
+    return cls(**kwargs)

@@ -1,0 +1,1 @@
+"""Dagger modeler package."""

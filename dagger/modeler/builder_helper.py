@@ -1,0 +1,105 @@
+"""Helpers that build and link task, process and template definitions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dagger.tasks._base import (
+    DefaultProcessTemplateDAGInstance,
+    DefaultTemplateDAGInstance,
+    ITask,
+    ITemplateDAGInstance,
+)
+from dagger.templates._process_templates import (
+    IProcessTemplateDAG,
+    IProcessTemplateDAGBuilder,
+    ProcessTemplateDagBuilder,
+)
+from dagger.templates._task_builders import DefaultTaskTemplateBuilder, TaskTemplateBuilder
+from dagger.templates._task_templates import TaskTemplate
+from dagger.templates._workflow_templates import DefaultTemplateBuilder, ITemplateDAG
+
+if TYPE_CHECKING:
+    from dagger.service._dagger import Dagger
+
+__all__ = ["DAGBuilderHelper"]
+
+
+class DAGBuilderHelper:
+    """Shortcuts to define tasks and processes and link them into a workflow.
+
+    Example:
+        >>> helper = DAGBuilderHelper(dagger_app=engine)  # doctest: +SKIP
+        >>> tasks = helper.build_and_link_tasks([  # doctest: +SKIP
+        ...     helper.generic_executor_task_builder(task_type=Reserve, name="reserve"),
+        ...     helper.generic_executor_task_builder(task_type=Charge, name="charge"),
+        ... ])
+        >>> process = helper.generic_process_builder(  # doctest: +SKIP
+        ...     process_name="payment", root_task=tasks
+        ... )
+        >>> template = helper.generic_template(  # doctest: +SKIP
+        ...     template_name="orders", root_process=helper.build_and_link_processes([process])
+        ... )
+    """
+
+    def __init__(self, dagger_app: Dagger) -> None:
+        self.app = dagger_app
+
+    def generic_executor_task_builder(
+        self, *, task_type: type[ITask[Any, Any]], name: str, allow_skip_to: bool = False
+    ) -> DefaultTaskTemplateBuilder:
+        """Return a builder for an executor task of ``task_type``."""
+        builder = DefaultTaskTemplateBuilder(self.app)
+        return builder.set_name(name).set_type(task_type).set_allow_skip_to(allow_skip_to)
+
+    def generic_process_builder(
+        self,
+        *,
+        process_name: str,
+        root_task: TaskTemplate,
+        process_type: type[ITask[Any, Any]] = DefaultProcessTemplateDAGInstance,
+        max_run_duration: int = 0,
+    ) -> ProcessTemplateDagBuilder:
+        """Return a builder for a process that starts with ``root_task``."""
+        builder = ProcessTemplateDagBuilder(self.app)
+        builder.set_name(process_name).set_root_task(root_task).set_type(process_type)
+        return builder.set_max_run_duration(max_run_duration)
+
+    def build_and_link_tasks(self, tasks_builder_list: list[TaskTemplateBuilder]) -> TaskTemplate:
+        """Build the task builders as one chain, in list order, and return its first task."""
+        if not tasks_builder_list:
+            raise ValueError("build_and_link_tasks needs at least one task builder")
+        next_template: TaskTemplate | None = None
+        for builder in reversed(tasks_builder_list):
+            if next_template is not None:
+                builder.set_next(next_template)
+            next_template = builder.build()
+        assert next_template is not None
+        return next_template
+
+    def build_and_link_processes(
+        self, process_builder_list: list[IProcessTemplateDAGBuilder]
+    ) -> IProcessTemplateDAG:
+        """Build the process builders as one chain, in list order, and return the first."""
+        if not process_builder_list:
+            raise ValueError("build_and_link_processes needs at least one process builder")
+        next_process: IProcessTemplateDAG | None = None
+        for builder in reversed(process_builder_list):
+            if next_process is not None:
+                builder.set_next_process(next_process)
+            next_process = builder.build()
+        assert next_process is not None
+        return next_process
+
+    def generic_template(
+        self,
+        *,
+        template_name: str,
+        root_process: IProcessTemplateDAG,
+        template_type: type[ITemplateDAGInstance[Any, Any]] = DefaultTemplateDAGInstance,
+    ) -> ITemplateDAG:
+        """Build a workflow template that starts with ``root_process``."""
+        builder = DefaultTemplateBuilder(self.app)
+        return (
+            builder.set_name(template_name).set_root(root_process).set_type(template_type).build()
+        )

@@ -1,0 +1,13 @@
+"""Process and workflow templates and their builders (public façade)."""
+
+from __future__ import annotations
+
+from dagger.templates._process_templates import ProcessTemplateDAG, ProcessTemplateDagBuilder
+from dagger.templates._workflow_templates import DefaultTemplateBuilder, TemplateDAG
+
+__all__ = [
+    "DefaultTemplateBuilder",
+    "ProcessTemplateDAG",
+    "ProcessTemplateDagBuilder",
+    "TemplateDAG",
+]

@@ -1,0 +1,36 @@
+"""Running an engine as a faust worker."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import faust
+
+from dagger.testing._tansu_compat import apply_if_requested
+
+if TYPE_CHECKING:
+    from dagger.service._dagger import Dagger
+
+
+def run_worker(
+    engine: Dagger,
+    *,
+    loglevel: str = "info",
+    web_port: int | None = None,
+    web_bind: str | None = None,
+    override_logging: bool = True,
+) -> None:
+    """Run ``engine``'s faust app as a worker in this process until it is stopped."""
+    apply_if_requested()
+    app = engine.faust_app
+    if web_port is not None:
+        app.conf.web_port = web_port
+    if web_bind is not None:
+        app.conf.web_bind = web_bind
+    worker = faust.Worker(
+        app,
+        loglevel=loglevel,
+        logging_config=engine.settings.logging_config,
+        override_logging=override_logging,
+    )
+    worker.execute_from_commandline()

@@ -1,0 +1,396 @@
+"""The :class:`Dagger` engine service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import faust
+from faust.types import TopicT
+from mode import Service
+
+from dagger.core._events import InstanceCreated, InstanceSubmitted
+from dagger.core._codec import to_document
+from dagger.exceptions.exceptions import DaggerError, TemplateDoesNotExist
+from dagger.runtime import _embedded_default
+from dagger.runtime._engine import InstanceRuntime
+from dagger.runtime._faust_app import EngineFaustApp
+from dagger.runtime._routing import partition_for_key
+from dagger.runtime._updates import UpdatePublisher
+from dagger.service._settings import EngineSettings, resolve_broker, resolve_settings
+from dagger.service.engineconfig import AerospikeConfig, EngineConfig, StoreEnum
+from dagger.tasks._base import ITask, ITemplateDAGInstance
+from dagger.tasks._status import TaskStatus, TaskStatusEnum
+from dagger.templates._process_templates import IProcessTemplateDAGBuilder
+from dagger.templates._workflow_templates import ITemplateDAG
+
+logger = logging.getLogger(__name__)
+
+TaskUpdateCallback = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
+
+
+class Dagger(Service):  # type: ignore[misc]
+    """The workflow engine: owns the faust app, the engine topic and the instance store.
+
+    Example:
+        >>> engine = Dagger(broker="kafka://127.0.0.1:9092", store="rocksdb://")  # doctest: +SKIP
+        >>> @Dagger.register_template("orders")  # doctest: +SKIP
+        ... def orders(template_name: str) -> ITemplateDAG:
+        ...     helper = DAGBuilderHelper(dagger_app=engine)
+        ...     ...
+        >>> engine.main()  # doctest: +SKIP
+    """
+
+    app: ClassVar[Dagger]
+    topics: ClassVar[dict[str, TopicT]] = {}
+
+    faust_app: Any
+    config: EngineConfig
+    settings: EngineSettings
+    template_dags: dict[str, ITemplateDAG]
+    process_templates: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        broker: str | None = None,
+        datadir: str | None = None,
+        store: str = StoreEnum.AEROSPIKE.value,
+        application_name: str = "dagger",
+        package_name: str = "dagger",
+        kafka_partitions: int = 1,
+        task_update_topic: str | None = None,
+        tasks_topic: str = "dagger_task_topic",
+        bootstrap_topic: str = "dagger_bootstrap",
+        beacon: Any = None,
+        kafka_broker_list: Sequence[str] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        tracing_sensor: Any = None,
+        datadog_sensor: Any = None,
+        trigger_interval: float = 60,
+        max_tasks_per_trigger: int = 2000,
+        restart_tasks_on_boot: bool = True,
+        aerospike_config: AerospikeConfig | None = None,
+        enable_changelog: bool = True,
+        max_correletable_keys_in_values: int = 15000,
+        schema_registry_url: str | None = None,
+        message_serializer: Any = None,
+        delete_workflow_on_complete: bool = False,
+        task_update_callbacks: Sequence[TaskUpdateCallback] = (),
+        logging_config: dict[str, Any] | None = None,
+        consumer_fetch_max_wait: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Create the engine.
+
+        Args:
+            broker: Kafka bootstrap URL, ``kafka://host:port[;host:port]``; when None,
+                ``DAGGER_BROKER`` is read, and ``dagger worker`` starts an embedded broker.
+            datadir: Directory for the embedded store's files.
+            store: ``rocksdb://`` or ``memory://`` (``aerospike://`` is not in this release).
+            application_name: faust app id, also the consumer group.
+            package_name: Package faust scans for agents and tables (``origin``).
+            kafka_partitions: Partitions of the engine topic and its tables.
+            task_update_topic: Topic receiving a JSON document per stored instance change.
+            tasks_topic: The engine topic: every instance event goes through it.
+            bootstrap_topic: Accepted for compatibility; restarts resume from the log.
+            beacon: mode beacon for the service tree.
+            kafka_broker_list: ``host:port`` list that replaces the hosts of ``broker``.
+            loop: Event loop for the engine and its faust app.
+            tracing_sensor: A faust ``Sensor`` added to the app (e.g. OpenTelemetry).
+            datadog_sensor: A faust ``Monitor``/``Sensor`` added to the app.
+            trigger_interval: Seconds between timer ticks (timed tasks).
+            max_tasks_per_trigger: Most timers fired per tick.
+            restart_tasks_on_boot: Must be True: owners always resume from the log.
+            aerospike_config: Settings for ``aerospike://``.
+            enable_changelog: Must be True for embedded stores.
+            max_correletable_keys_in_values: Chunk size of the correlation index.
+            schema_registry_url: Avro schema registry (not in this release).
+            message_serializer: Avro serializer (not in this release).
+            delete_workflow_on_complete: Delete an instance once it finishes.
+            task_update_callbacks: Coroutines awaited with the instance after each store.
+            logging_config: ``logging.config.dictConfig`` dict used by :meth:`main`.
+            consumer_fetch_max_wait: Seconds a consumer fetch waits for data (default
+                0.05, or ``DAGGER_CONSUMER_FETCH_MAX_WAIT``); lower means lower latency.
+            **kwargs: Further faust settings, checked against faust's setting names.
+        """
+        embedded_url = None
+        if resolve_broker(broker, kafka_broker_list) is None:
+            embedded_url = _embedded_default.broker_url()
+        self.settings = resolve_settings(
+            broker=broker,
+            datadir=datadir,
+            store=store,
+            application_name=application_name,
+            package_name=package_name,
+            kafka_partitions=kafka_partitions,
+            task_update_topic=task_update_topic,
+            tasks_topic=tasks_topic,
+            bootstrap_topic=bootstrap_topic,
+            kafka_broker_list=kafka_broker_list,
+            trigger_interval=trigger_interval,
+            max_tasks_per_trigger=max_tasks_per_trigger,
+            restart_tasks_on_boot=restart_tasks_on_boot,
+            aerospike_config=aerospike_config,
+            enable_changelog=enable_changelog,
+            max_correletable_keys_in_values=max_correletable_keys_in_values,
+            schema_registry_url=schema_registry_url,
+            message_serializer=message_serializer,
+            delete_workflow_on_complete=delete_workflow_on_complete,
+            logging_config=logging_config,
+            consumer_fetch_max_wait=consumer_fetch_max_wait,
+            embedded_broker_url=embedded_url,
+            faust_kwargs=kwargs,
+        )
+        for sensor, argument in (
+            (tracing_sensor, "tracing_sensor"),
+            (datadog_sensor, "datadog_sensor"),
+        ):
+            if sensor is not None and not isinstance(sensor, faust.Sensor):
+                raise TypeError(f"{argument} must be a faust.Sensor, got {type(sensor).__name__}")
+        self._sensors = [
+            sensor for sensor in (tracing_sensor, datadog_sensor) if sensor is not None
+        ]
+        self._loop_arg = loop
+        self._task_update_callbacks = list(task_update_callbacks)
+        self.config = EngineConfig(
+            BROKER=self.settings.broker,
+            DATADIR=self.settings.datadir,
+            STORE=self.settings.store,
+            APPLICATION_NAME=application_name,
+            PACKAGE_NAME=package_name,
+            KAFKA_PARTITIONS=self.settings.kafka_partitions,
+            KWARGS=kwargs,
+        )
+        self.trigger_interval = self.settings.trigger_interval
+        self.max_tasks_per_trigger = self.settings.max_tasks_per_trigger
+        self.max_correletable_keys_in_values = self.settings.max_correletable_keys_in_values
+        self.delete_workflow_on_complete = self.settings.delete_workflow_on_complete
+        self.task_update_callbacks = self._task_update_callbacks
+        self.kafka_broker_list = list(kafka_broker_list or [])
+        super().__init__(beacon=beacon, loop=loop)
+
+    def __post_init__(self) -> None:
+        """Create the faust app, the engine topic, the instance table and the owner agent."""
+        settings = self.settings
+        app_kwargs: dict[str, Any] = dict(settings.faust_settings)
+        if self._loop_arg is not None:
+            app_kwargs["loop"] = self._loop_arg
+        self.faust_app = EngineFaustApp(
+            settings.application_name,
+            broker=settings.broker,
+            version=1,
+            autodiscover=settings.package_name != "dagger",
+            origin=settings.package_name,
+            store=settings.store,
+            datadir=settings.datadir,
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=settings.kafka_partitions,
+            consumer_fetch_max_wait=settings.consumer_fetch_max_wait,
+            **app_kwargs,
+        )
+        for sensor in self._sensors:
+            self.faust_app.sensors.add(sensor)
+        Dagger.app = self
+        self.template_dags = {}
+        self.process_templates = {}
+        self.tasks_topic = self.faust_app.topic(
+            settings.tasks_topic, partitions=settings.kafka_partitions, internal=True
+        )
+        self.task_update_topic = (
+            self.faust_app.topic(
+                settings.task_update_topic, partitions=settings.kafka_partitions, internal=True
+            )
+            if settings.task_update_topic
+            else None
+        )
+        self._runtime = InstanceRuntime(
+            faust_app=self.faust_app,
+            tasks_topic=self.tasks_topic,
+            partitions=settings.kafka_partitions,
+            publisher=UpdatePublisher(self.task_update_topic, self._task_update_callbacks),
+            delete_on_complete=settings.delete_workflow_on_complete,
+        )
+        self._declared = False
+
+    # -- registration -----------------------------------------------------------------
+    @classmethod
+    def register_template(
+        cls, template_name: str
+    ) -> Callable[[Callable[[str], ITemplateDAG]], Any]:
+        """Register the template the decorated function builds from ``template_name``."""
+
+        def register(build: Callable[[str], ITemplateDAG]) -> Callable[[str], ITemplateDAG]:
+            template = build(template_name)
+            if not isinstance(template, ITemplateDAG):
+                raise TypeError(
+                    f"@register_template({template_name!r}) function must return a built "
+                    f"template, got {type(template).__name__}"
+                )
+            _current_app("register_template").template_dags[template_name] = template
+            return build
+
+        return register
+
+    @classmethod
+    def register_process_template(
+        cls, process_template_name: str
+    ) -> Callable[[Callable[[str], Any]], Any]:
+        """Register the process template (or builder) the decorated function returns."""
+
+        def register(build: Callable[[str], Any]) -> Callable[[str], Any]:
+            process = build(process_template_name)
+            if process is None:
+                raise TypeError(
+                    f"@register_process_template({process_template_name!r}) function returned None"
+                )
+            if isinstance(process, IProcessTemplateDAGBuilder):
+                process.set_name(process_template_name)
+            _current_app("register_process_template").process_templates[process_template_name] = (
+                process
+            )
+            return build
+
+        return register
+
+    def get_template(self, template_name: str) -> ITemplateDAG:
+        """Return the registered template ``template_name``."""
+        try:
+            return self.template_dags[template_name]
+        except KeyError:
+            raise TemplateDoesNotExist(
+                f"no template named {template_name!r}; registered: {sorted(self.template_dags)}"
+            ) from None
+
+    # -- topics -----------------------------------------------------------------------
+    @classmethod
+    def create_topic(
+        cls,
+        topic_name: str,
+        key_type: Any = None,
+        value_type: Any = None,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> TopicT:
+        """Create (or return the already created) faust topic ``topic_name``."""
+        if topic_name in cls.topics:
+            return cls.topics[topic_name]
+        topic = _current_app("create_topic").faust_app.topic(
+            topic_name,
+            key_type=key_type,
+            value_type=value_type,
+            key_serializer=key_serializer,
+            value_serializer=value_serializer,
+        )
+        cls.topics[topic_name] = topic
+        return topic
+
+    def add_topic(self, topic_name: str, topic: TopicT) -> None:
+        """Associate ``topic`` with ``topic_name``."""
+        self.topics[topic_name] = topic
+
+    def get_topic(self, topic_name: str) -> TopicT:
+        """Return the topic associated with ``topic_name``."""
+        try:
+            return self.topics[topic_name]
+        except KeyError:
+            raise DaggerError(
+                f"no topic named {topic_name!r}; create it with Dagger.create_topic()"
+            ) from None
+
+    def get_db_options(self) -> Mapping[str, Any]:
+        """Return the options of the embedded store."""
+        return dict(self.faust_app.conf.rocksdb_options or {})
+
+    # -- instances --------------------------------------------------------------------
+    async def get_instance(self, id: Any, log: bool = True) -> ITask[Any, Any] | None:  # noqa: A002
+        """Return the instance ``id`` if this worker holds it, else None."""
+        instance = self._runtime.load(str(id))
+        if instance is None and log:
+            logger.debug("instance %s is not held by this worker", id)
+        return instance
+
+    async def submit(self, task: ITask[Any, Any], *, repartition: bool = True) -> None:
+        """Start ``task``, a workflow instance, on the worker that owns it.
+
+        The submission is an event on the instance's owner partition, chosen when the
+        instance was created (by key with ``repartition=True``, on this worker otherwise),
+        so ``repartition`` only matters for instances this engine did not create.
+        """
+        if not isinstance(task, ITemplateDAGInstance):
+            raise TypeError(f"submit() takes a workflow instance, got {type(task).__name__}")
+        partition = task.owner_partition
+        if partition < 0:
+            partition = self._choose_partition(task.partition_key, repartition)
+            task.owner_partition = partition
+        event = InstanceSubmitted(event_id=str(uuid.uuid4()), instance_id=task.id)
+        await self._send(event, task.partition_key, partition)
+        if task.status.code == TaskStatusEnum.NOT_STARTED.name:
+            task.status = TaskStatus.of(TaskStatusEnum.SUBMITTED)
+
+    async def _send_new_instance(
+        self, instance: ITemplateDAGInstance[Any, Any], *, repartition: bool, submit: bool
+    ) -> None:
+        """Send a new instance to its owner; with ``submit`` it starts once stored."""
+        key = instance.partition_key
+        instance.owner_partition = self._choose_partition(key, repartition)
+        event = InstanceCreated(
+            event_id=str(uuid.uuid4()),
+            instance_id=instance.id,
+            document=to_document(instance),
+            submit=submit,
+        )
+        await self._send(event, key, instance.owner_partition)
+        if submit:
+            instance.status = TaskStatus.of(TaskStatusEnum.SUBMITTED)
+
+    async def _send(
+        self, event: InstanceCreated | InstanceSubmitted, key: str, partition: int
+    ) -> None:
+        if not self._declared:
+            await self.faust_app.maybe_start_producer()
+            await self.tasks_topic.maybe_declare()
+            self._declared = True
+        await self._runtime.send(event, key=key, partition=partition)
+
+    def _choose_partition(self, key: str, repartition: bool) -> int:
+        partitions = self.settings.kafka_partitions
+        if repartition:
+            return partition_for_key(key, partitions)
+        event = faust.current_event()
+        if event is not None and event.message.topic == self.settings.tasks_topic:
+            partition: int = event.message.partition
+            return partition
+        owned = sorted(
+            tp.partition
+            for tp in self.faust_app.assignor.assigned_actives()
+            if tp.topic == self.settings.tasks_topic
+        )
+        if not owned:
+            raise DaggerError(
+                "repartition=False creates the instance on a partition this worker owns, "
+                "and this process owns none (is it running as a worker?); use repartition=True"
+            )
+        return owned[partition_for_key(key, len(owned))]
+
+    # -- running ----------------------------------------------------------------------
+    def main(self, override_logging: bool = False) -> None:
+        """Run this engine as a worker until it is stopped (blocking)."""
+        from dagger.runtime._worker import run_worker
+
+        run_worker(self, loglevel="info", override_logging=override_logging)
+
+    async def on_start(self) -> None:
+        """Log that the engine is starting."""
+        logger.info("Dagger engine %s starting", self.settings.application_name)
+
+
+def _current_app(method: str) -> Dagger:
+    app = getattr(Dagger, "app", None)
+    if app is None:
+        raise DaggerError(f"Dagger.{method}() needs a Dagger(...) instance created first")
+    return app

@@ -1,0 +1,237 @@
+"""Validation of the ``Dagger(...)`` arguments: every argument works or fails clearly.
+
+Environment variables read here (only when the argument is not given):
+
+- ``DAGGER_BROKER``: the broker URL, e.g. ``kafka://127.0.0.1:9092``.
+- ``DAGGER_CONSUMER_FETCH_MAX_WAIT``: seconds a consumer fetch may wait for data (0.05).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from faust.types.settings import Settings as FaustSettings
+
+from dagger.exceptions.exceptions import ConfigurationError
+from dagger.service.engineconfig import AerospikeConfig, StoreEnum
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONSUMER_FETCH_MAX_WAIT = 0.05
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_BROKER_HOST = re.compile(r"^[^\s:/;,]+:\d{1,5}$")
+_FAUST_SETTINGS = frozenset(FaustSettings.setting_names())
+# Tansu (and Kafka's group.min.session.timeout.ms) accept 6 s; faust's 60 s default makes
+# every group join and restart take tens of seconds.
+_FAUST_DEFAULTS: dict[str, Any] = {
+    "broker_session_timeout": 6.0,
+    "broker_heartbeat_interval": 1.0,
+    "consumer_auto_offset_reset": "earliest",
+}
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The validated engine settings."""
+
+    broker: str
+    store: str
+    datadir: str | None
+    application_name: str
+    package_name: str
+    kafka_partitions: int
+    tasks_topic: str
+    bootstrap_topic: str
+    task_update_topic: str | None
+    trigger_interval: float
+    max_tasks_per_trigger: int
+    max_correletable_keys_in_values: int
+    delete_workflow_on_complete: bool
+    consumer_fetch_max_wait: float
+    logging_config: dict[str, Any] | None
+    faust_settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The ``host:port`` of every broker."""
+        return broker_hosts(self.broker)
+
+
+def broker_hosts(url: str) -> list[str]:
+    """Return the ``host:port`` entries of a ``kafka://h1:p1;h2:p2`` URL."""
+    body = url.split("://", 1)[1] if "://" in url else url
+    return [host for host in re.split(r"[;,]", body.strip("/")) if host]
+
+
+def resolve_broker(broker: str | None, kafka_broker_list: Sequence[str] | None) -> str | None:
+    """Return the normalised broker URL, or None when none is configured."""
+    if kafka_broker_list:
+        if isinstance(kafka_broker_list, str) or not all(
+            isinstance(host, str) for host in kafka_broker_list
+        ):
+            raise ConfigurationError(
+                "kafka_broker_list must be a list of 'host:port' strings, "
+                f"got {kafka_broker_list!r}"
+            )
+        broker = "kafka://" + ";".join(host.split("://")[-1] for host in kafka_broker_list)
+    if broker is None:
+        broker = os.environ.get("DAGGER_BROKER") or None
+    if broker is None:
+        return None
+    if not isinstance(broker, str) or not broker.startswith(("kafka://", "aiokafka://")):
+        raise ConfigurationError(
+            f"broker must look like 'kafka://host:port[;host:port]', got {broker!r}"
+        )
+    hosts = broker_hosts(broker)
+    if not hosts or not all(_BROKER_HOST.match(host) for host in hosts):
+        raise ConfigurationError(
+            f"broker must look like 'kafka://host:port[;host:port]', got {broker!r}"
+        )
+    return broker
+
+
+def _check_topic(name: Any, argument: str) -> str:
+    if not isinstance(name, str) or not _TOPIC_NAME.match(name):
+        raise ConfigurationError(
+            f"{argument} must be a Kafka topic name (letters, digits, '.', '_', '-'), got {name!r}"
+        )
+    return name
+
+
+def _positive(value: Any, argument: str, kind: type = int) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigurationError(f"{argument} must be a positive number, got {value!r}")
+    if kind is int and not isinstance(value, int):
+        raise ConfigurationError(f"{argument} must be a positive int, got {value!r}")
+    return kind(value)
+
+
+def _check_store(
+    store: Any, aerospike_config: AerospikeConfig | None, enable_changelog: bool
+) -> str:
+    values = {member.value for member in StoreEnum}
+    if store not in values:
+        raise ConfigurationError(f"store must be one of {sorted(values)}, got {store!r}")
+    if store == StoreEnum.AEROSPIKE.value:
+        hint = "" if aerospike_config is not None else " (and no aerospike_config was given)"
+        raise ConfigurationError(
+            "store 'aerospike://' is not available in this release" + hint + "; "
+            "use store='rocksdb://' (durable, embedded) or store='memory://'"
+        )
+    if aerospike_config is not None:
+        raise ConfigurationError(
+            f"aerospike_config is only used with store='aerospike://', not {store!r}"
+        )
+    if not enable_changelog:
+        raise ConfigurationError(
+            f"enable_changelog=False would lose instances on a restart with store={store!r}: "
+            "embedded stores are rebuilt from their changelog; remove the argument"
+        )
+    return str(store)
+
+
+def _check_faust_settings(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(kwargs) - _FAUST_SETTINGS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown Dagger/faust setting(s): {', '.join(unknown)} "
+            "(extra keyword arguments are passed to faust.App)"
+        )
+    settings = dict(_FAUST_DEFAULTS)
+    settings.update(kwargs)
+    return settings
+
+
+def resolve_settings(
+    *,
+    broker: str | None,
+    datadir: str | None,
+    store: Any,
+    application_name: str,
+    package_name: str,
+    kafka_partitions: int,
+    task_update_topic: str | None,
+    tasks_topic: str,
+    bootstrap_topic: str,
+    kafka_broker_list: Sequence[str] | None,
+    trigger_interval: float,
+    max_tasks_per_trigger: int,
+    restart_tasks_on_boot: bool,
+    aerospike_config: AerospikeConfig | None,
+    enable_changelog: bool,
+    max_correletable_keys_in_values: int,
+    schema_registry_url: str | None,
+    message_serializer: Any,
+    delete_workflow_on_complete: bool,
+    logging_config: dict[str, Any] | None,
+    consumer_fetch_max_wait: float | None,
+    embedded_broker_url: str | None,
+    faust_kwargs: Mapping[str, Any],
+) -> EngineSettings:
+    """Validate the constructor arguments of :class:`~dagger.service.services.Dagger`."""
+    if isinstance(store, StoreEnum):
+        store = store.value
+    resolved_broker = resolve_broker(broker, kafka_broker_list) or embedded_broker_url
+    if resolved_broker is None:
+        raise ConfigurationError(
+            "no broker configured: pass broker='kafka://host:port' or set DAGGER_BROKER "
+            "(`dagger worker` starts an embedded broker when neither is set)"
+        )
+    if schema_registry_url is not None or message_serializer is not None:
+        raise ConfigurationError(
+            "schema_registry_url/message_serializer (Avro) are not available in this release; "
+            "messages are JSON"
+        )
+    if not restart_tasks_on_boot:
+        raise ConfigurationError(
+            "restart_tasks_on_boot=False is not supported: after a restart the owner always "
+            "resumes its instances from the log; remove the argument"
+        )
+    if logging_config is not None and not isinstance(logging_config, dict):
+        raise ConfigurationError("logging_config must be a logging.config.dictConfig dict")
+    if datadir is not None and not isinstance(datadir, (str, os.PathLike)):
+        raise ConfigurationError(f"datadir must be a path, got {datadir!r}")
+    if not isinstance(application_name, str) or not application_name:
+        raise ConfigurationError(
+            f"application_name must be a non-empty string, got {application_name!r}"
+        )
+    if not isinstance(package_name, str) or not package_name:
+        raise ConfigurationError(f"package_name must be a non-empty string, got {package_name!r}")
+    if task_update_topic is not None:
+        _check_topic(task_update_topic, "task_update_topic")
+    if consumer_fetch_max_wait is None:
+        consumer_fetch_max_wait = float(
+            os.environ.get("DAGGER_CONSUMER_FETCH_MAX_WAIT", DEFAULT_CONSUMER_FETCH_MAX_WAIT)
+        )
+    if bootstrap_topic != "dagger_bootstrap":
+        logger.info(
+            "bootstrap_topic=%r is not needed: restarts resume from the engine topic's log",
+            bootstrap_topic,
+        )
+    return EngineSettings(
+        broker=resolved_broker,
+        store=_check_store(store, aerospike_config, enable_changelog),
+        datadir=None if datadir is None else os.fspath(datadir),
+        application_name=application_name,
+        package_name=package_name,
+        kafka_partitions=_positive(kafka_partitions, "kafka_partitions"),
+        tasks_topic=_check_topic(tasks_topic, "tasks_topic"),
+        bootstrap_topic=_check_topic(bootstrap_topic, "bootstrap_topic"),
+        task_update_topic=task_update_topic,
+        trigger_interval=_positive(trigger_interval, "trigger_interval", float),
+        max_tasks_per_trigger=_positive(max_tasks_per_trigger, "max_tasks_per_trigger"),
+        max_correletable_keys_in_values=_positive(
+            max_correletable_keys_in_values, "max_correletable_keys_in_values"
+        ),
+        delete_workflow_on_complete=bool(delete_workflow_on_complete),
+        consumer_fetch_max_wait=_positive(
+            consumer_fetch_max_wait, "consumer_fetch_max_wait", float
+        ),
+        logging_config=logging_config,
+        faust_settings=_check_faust_settings(faust_kwargs),
+    )

@@ -1,0 +1,248 @@
+"""The task model: every template, process and task instance is an :class:`ITask`.
+
+Tasks are faust records. The engine never decodes them from untrusted bytes by class
+path: stored instances are decoded by :mod:`dagger.core._codec`, which only builds classes
+that registered templates use.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, Generic
+
+from faust import Record
+
+from dagger.tasks._status import (
+    KT,
+    VT,
+    TERMINAL_STATUSES,
+    TaskLookupKey,
+    TaskStatus,
+    TaskStatusEnum,
+    TaskType,
+)
+
+if TYPE_CHECKING:
+    from dagger.core._effects import Effect
+
+
+class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):  # type: ignore[misc]
+    """Base of every template, process and task instance.
+
+    User code overrides the hooks (``execute``, ``on_message``, ``evaluate``, ``stop``);
+    the engine drives the status transitions.
+    """
+
+    id: str
+    task_name: str
+    parent_id: str | None = None
+    root_id: str | None = None
+    status: TaskStatus = TaskStatus()
+    time_created: float = 0.0
+    time_submitted: float = 0.0
+    time_completed: float = 0.0
+    lastupdated: float = 0.0
+    next_dags: list[str] = []  # noqa: RUF012 - copied per instance in __post_init__
+    task_type: str = TaskType.LEAF.name
+    process_name: str | None = None
+    allow_skip_to: bool = False
+    reprocess_on_message: bool = False
+    correlatable_key: str | None = None
+    topic: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+
+    def __post_init__(self) -> None:
+        """Give each instance its own copy of the mutable defaults."""
+        self.next_dags = list(self.next_dags)
+
+    # -- hooks users override ------------------------------------------------------------
+    @abc.abstractmethod
+    async def execute(
+        self,
+        runtime_parameters: dict[str, VT],
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
+    ) -> None:
+        """Run the task's work; ``runtime_parameters`` may be updated for later tasks."""
+
+    @abc.abstractmethod
+    async def on_message(
+        self, runtime_parameters: dict[str, VT], *args: Any, **kwargs: Any
+    ) -> bool:
+        """Handle a correlated message; return True to complete the task."""
+
+    @abc.abstractmethod
+    async def evaluate(self, **kwargs: Any) -> str | None:
+        """Return the id of the next task to run (decision tasks)."""
+
+    async def stop(
+        self,
+        runtime_parameters: dict[str, VT],
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
+    ) -> None:
+        """Release what the task holds when it is stopped; the default holds nothing."""
+
+    def get_correlatable_key(self, payload: Any) -> TaskLookupKey:
+        """Return the correlation key of ``payload`` (deprecated: see the plural form)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement get_correlatable_keys_from_payload(payload)"
+        )
+
+    async def get_correlatable_key_from_payload(self, payload: Any) -> TaskLookupKey:
+        """Return the correlation key of ``payload`` (deprecated: see the plural form)."""
+        return self.get_correlatable_key(payload)
+
+    async def get_correlatable_keys_from_payload(self, payload: Any) -> list[TaskLookupKey]:
+        """Return every correlation key carried by ``payload``."""
+        return [await self.get_correlatable_key_from_payload(payload)]
+
+    # -- engine-driven transitions, callable from hooks ------------------------------------
+    async def start(self, workflow_instance: ITemplateDAGInstance[KT, VT] | None) -> None:
+        """Ask the engine to start this task once the running hook returns."""
+        from dagger.core import _machine
+
+        instance = _require_instance(workflow_instance, "start")
+        instance.defer_effects(_machine.start_task(instance, self.id))
+
+    async def on_complete(
+        self,
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None,
+        status: TaskStatus = TaskStatus.of(TaskStatusEnum.COMPLETED),
+        *,
+        iterate: bool = True,
+    ) -> None:
+        """Set this task's final status and, when ``iterate``, move the workflow on."""
+        from dagger.core import _machine
+
+        instance = _require_instance(workflow_instance, "on_complete")
+        instance.defer_effects(
+            _machine.finish_task(instance, self.id, status.code, iterate=iterate)
+        )
+
+    async def notify(
+        self, status: TaskStatus, workflow_instance: ITemplateDAGInstance[KT, VT] | None
+    ) -> None:
+        """Complete the task with ``status`` unless it already finished."""
+        if self.status.code not in TERMINAL_STATUSES:
+            await self.on_complete(workflow_instance, status)
+
+    async def get_remaining_tasks(
+        self,
+        next_dag_id: str,
+        workflow_instance: ITemplateDAGInstance[KT, VT],
+        tasks: list[ITask[Any, Any]] | None = None,
+        end_task_id: str | None = None,
+    ) -> list[ITask[Any, Any]] | None:
+        """Return the chain of tasks from ``next_dag_id`` up to ``end_task_id`` (or the end)."""
+        remaining = [] if tasks is None else tasks
+        current: str | None = next_dag_id
+        while current is not None and current != end_task_id:
+            task = workflow_instance.get_task(current)
+            remaining.append(task)
+            current = task.next_dags[0] if task.next_dags else None
+        return remaining
+
+    def is_terminal(self) -> bool:
+        """Return True when the task reached a final status."""
+        return self.status.code in TERMINAL_STATUSES
+
+
+def _require_instance(
+    workflow_instance: ITemplateDAGInstance[Any, Any] | None, method: str
+) -> ITemplateDAGInstance[Any, Any]:
+    if workflow_instance is None:
+        raise TypeError(f"{method}() needs the workflow_instance the task belongs to")
+    return workflow_instance
+
+
+class ExecutorTask(ITask[KT, VT], abc.ABC):
+    """A task that runs domain code in ``execute`` and completes when it returns."""
+
+    async def evaluate(self, **kwargs: Any) -> str | None:
+        """Not used by executor tasks."""
+        raise NotImplementedError("ExecutorTask does not evaluate; use a DecisionTask")
+
+    async def on_message(
+        self, runtime_parameters: dict[str, VT], *args: Any, **kwargs: Any
+    ) -> bool:
+        """Not used by executor tasks."""
+        raise NotImplementedError("ExecutorTask does not take messages; use a KafkaListenerTask")
+
+
+class INonLeafNodeTask(ITask[KT, VT], abc.ABC):
+    """A task that contains other tasks: a process or a workflow instance."""
+
+    root_dag: str | None = None
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, VT],
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
+    ) -> None:
+        """Containers have no work of their own: the engine runs their children."""
+
+    async def on_message(
+        self, runtime_parameters: dict[str, VT], *args: Any, **kwargs: Any
+    ) -> bool:
+        """Containers take no messages."""
+        raise NotImplementedError("process and workflow instances do not take messages")
+
+    async def evaluate(self, **kwargs: Any) -> str | None:
+        """Containers do not choose branches."""
+        raise NotImplementedError("process and workflow instances do not evaluate")
+
+
+class IProcessTemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
+    """A process: a chain of tasks inside a workflow."""
+
+    max_run_duration: int = 0
+
+
+class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
+    """A workflow instance: the root that holds the runtime parameters and every task."""
+
+    runtime_parameters: dict[str, Any] = {}  # noqa: RUF012 - copied in __post_init__
+    tasks: dict[str, ITask[Any, Any]] = {}  # noqa: RUF012 - copied in __post_init__
+    partition_key_lookup: str = ""
+    template_name: str = ""
+    owner_partition: int = -1
+    applied_events: list[str] = []  # noqa: RUF012 - copied in __post_init__
+
+    def __post_init__(self) -> None:
+        """Give each instance its own copies of the mutable defaults."""
+        super().__post_init__()
+        self.runtime_parameters = dict(self.runtime_parameters)
+        self.tasks = dict(self.tasks)
+        self.applied_events = list(self.applied_events)
+
+    def get_task(self, id: str) -> ITask[Any, Any]:  # noqa: A002 - public API name
+        """Return the task (or process) with ``id``; the instance itself for its own id."""
+        if id == self.id:
+            return self
+        return self.tasks[id]
+
+    def add_task(self, task: ITask[Any, Any]) -> None:
+        """Add a task or process to this instance."""
+        self.tasks[task.id] = task
+
+    @property
+    def partition_key(self) -> str:
+        """The value of the runtime parameter named by ``partition_key_lookup``."""
+        return str(self.runtime_parameters[self.partition_key_lookup])
+
+    def defer_effects(self, effects: list[Effect]) -> None:
+        """Queue effects requested from inside a hook; the engine runs them after it."""
+        self.__dict__.setdefault("_deferred_effects", []).extend(effects)
+
+    def take_deferred_effects(self) -> list[Effect]:
+        """Return and clear the effects queued by :meth:`defer_effects`."""
+        effects: list[Effect] = self.__dict__.pop("_deferred_effects", [])
+        return effects
+
+
+class DefaultProcessTemplateDAGInstance(IProcessTemplateDAGInstance[str, str]):
+    """The default process type."""
+
+
+class DefaultTemplateDAGInstance(ITemplateDAGInstance[str, str]):
+    """The default workflow instance type."""

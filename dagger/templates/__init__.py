@@ -1,0 +1,1 @@
+"""Dagger templates package."""

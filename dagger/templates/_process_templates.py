@@ -1,0 +1,226 @@
+"""Process templates: a named chain of tasks, followed by the next process."""
+
+from __future__ import annotations
+
+import abc
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from dagger.core._registry import task_classes
+from dagger.exceptions.exceptions import ConfigurationError
+from dagger.tasks._base import (
+    DefaultProcessTemplateDAGInstance,
+    IProcessTemplateDAGInstance,
+    ITask,
+    ITemplateDAGInstance,
+)
+from dagger.tasks._status import TaskType
+from dagger.templates._ids import new_id
+from dagger.templates._task_templates import TaskTemplate, check_task_class
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from dagger.service._dagger import Dagger
+
+
+def check_max_run_duration(max_run_duration: int) -> int:
+    """Validate a process timeout; timed processes need the timer index, not shipped yet."""
+    if not isinstance(max_run_duration, int) or max_run_duration < 0:
+        raise ValueError(f"max_run_duration must be an int >= 0, got {max_run_duration!r}")
+    if max_run_duration > 0:
+        raise ConfigurationError(
+            "max_run_duration > 0 needs the timer index, which this release does not ship yet; "
+            "use max_run_duration=0"
+        )
+    return max_run_duration
+
+
+class IProcessTemplateDAG(TaskTemplate, abc.ABC):
+    """The definition of a process within a workflow."""
+
+    def __init__(
+        self,
+        next_process_dag: list[IProcessTemplateDAG],
+        app: Dagger,
+        name: str,
+        process_type: type[ITask[Any, Any]],
+        root_task_dag: TaskTemplate | None,
+        max_run_duration: int,
+    ) -> None:
+        self.next_process_dag = list(next_process_dag)
+        self.app = app
+        self.name = name
+        self.process_type = process_type
+        self.root_task_dag = root_task_dag
+        self.max_run_duration = max_run_duration
+
+
+class ProcessTemplateDAG(IProcessTemplateDAG):
+    """A process: its first task, its type, and the process that follows it."""
+
+    def __init__(
+        self,
+        next_process_dag: list[IProcessTemplateDAG],
+        app: Dagger,
+        name: str,
+        process_type: type[ITask[Any, Any]],
+        root_task_dag: TaskTemplate | None,
+        max_run_duration: int,
+    ) -> None:
+        check_task_class(process_type, IProcessTemplateDAGInstance, "process")
+        check_max_run_duration(max_run_duration)
+        super().__init__(next_process_dag, app, name, process_type, root_task_dag, max_run_duration)
+        task_classes.register(process_type)
+
+    async def create_instance(
+        self,
+        id: str,  # noqa: A002 - public API name
+        parent_id: str,
+        parent_name: str,
+        partition_key_lookup: str,
+        *,
+        repartition: bool = True,
+        seed: random.Random | None = None,
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
+        **kwargs: Any,
+    ) -> ITask[Any, Any]:
+        """Create this process, its tasks and the processes after it."""
+        if workflow_instance is None:
+            raise TypeError("a process instance is created inside a workflow_instance")
+        process = self.process_type(
+            id=str(id),
+            task_name=self.name,
+            parent_id=str(parent_id),
+            root_id=workflow_instance.id,
+            time_created=time.time(),
+            task_type=TaskType.SUB_DAG.name,
+            process_name=self.name,
+            max_run_duration=self.max_run_duration,
+        )
+        workflow_instance.add_task(process)
+        if self.root_task_dag is not None:
+            root_task = await self.root_task_dag.create_instance(
+                new_id(seed),
+                process.id,
+                self.name,
+                partition_key_lookup,
+                repartition=repartition,
+                seed=seed,
+                workflow_instance=workflow_instance,
+                **kwargs,
+            )
+            process.root_dag = root_task.id
+        for next_template in self.next_process_dag:
+            next_process = await next_template.create_instance(
+                new_id(seed),
+                parent_id,
+                parent_name,
+                partition_key_lookup,
+                repartition=repartition,
+                seed=seed,
+                workflow_instance=workflow_instance,
+                **kwargs,
+            )
+            process.next_dags.append(next_process.id)
+        return process
+
+
+class IProcessTemplateDAGBuilder(abc.ABC):
+    """Builds the definition of a process."""
+
+    def __init__(self, app: Dagger) -> None:
+        self.app = app
+
+    @abc.abstractmethod
+    def set_name(self, process_name: str) -> Self:
+        """Set the process name."""
+
+    @abc.abstractmethod
+    def set_root_task(self, task: TaskTemplate) -> Self:
+        """Set the first task of the process."""
+
+    @abc.abstractmethod
+    def set_next_process(self, task: IProcessTemplateDAG) -> Self:
+        """Set the process that runs after this one."""
+
+    @abc.abstractmethod
+    def set_type(self, process_type: type[ITask[Any, Any]]) -> Self:
+        """Set the class instantiated for this process."""
+
+    @abc.abstractmethod
+    def build(self) -> IProcessTemplateDAG:
+        """Build the process template."""
+
+
+class ProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
+    """Builds a process template.
+
+    Example:
+        >>> process = (
+        ...     ProcessTemplateDagBuilder(engine)
+        ...     .set_name("payment")
+        ...     .set_root_task(first_task_template)
+        ...     .set_type(DefaultProcessTemplateDAGInstance)
+        ...     .build()
+        ... )  # doctest: +SKIP
+    """
+
+    def __init__(self, app: Dagger) -> None:
+        super().__init__(app)
+        self._name: str | None = None
+        self._root_task: TaskTemplate | None = None
+        self._next: list[IProcessTemplateDAG] = []
+        self._type: type[ITask[Any, Any]] = DefaultProcessTemplateDAGInstance
+        self._max_run_duration = 0
+
+    def set_name(self, process_name: str) -> Self:
+        """Set the process name."""
+        if not isinstance(process_name, str) or not process_name:
+            raise ValueError(f"a process name must be a non-empty string, got {process_name!r}")
+        self._name = process_name
+        return self
+
+    def set_root_task(self, task: TaskTemplate) -> Self:
+        """Set the first task of the process."""
+        if not isinstance(task, TaskTemplate):
+            raise TypeError(
+                f"set_root_task takes a built TaskTemplate, got {type(task).__name__}; "
+                "call .build() on the task builder first"
+            )
+        self._root_task = task
+        return self
+
+    def set_next_process(self, task: IProcessTemplateDAG) -> Self:
+        """Set the process that runs after this one."""
+        if not isinstance(task, IProcessTemplateDAG):
+            raise TypeError(
+                f"set_next_process takes a built process template, got {type(task).__name__}"
+            )
+        self._next.append(task)
+        return self
+
+    def set_type(self, process_type: type[ITask[Any, Any]]) -> Self:
+        """Set the class instantiated for this process."""
+        check_task_class(process_type, IProcessTemplateDAGInstance, "process")
+        self._type = process_type
+        return self
+
+    def set_max_run_duration(self, max_run_duration: int) -> Self:
+        """Set how long the process may run, in seconds (0: no limit)."""
+        self._max_run_duration = check_max_run_duration(max_run_duration)
+        return self
+
+    def build(self) -> IProcessTemplateDAG:
+        """Build the process template."""
+        if self._name is None:
+            raise ValueError("a process needs set_name() before build()")
+        return ProcessTemplateDAG(
+            next_process_dag=self._next,
+            app=self.app,
+            name=self._name,
+            process_type=self._type,
+            root_task_dag=self._root_task,
+            max_run_duration=self._max_run_duration,
+        )

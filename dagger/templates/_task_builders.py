@@ -1,0 +1,92 @@
+"""Builders of task templates."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any
+
+from dagger.tasks._base import ITask
+from dagger.templates._task_templates import DefaultTaskTemplate, TaskTemplate, check_task_class
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from dagger.service._dagger import Dagger
+
+
+class TaskTemplateBuilder(abc.ABC):
+    """Builds the definition of one task in a process."""
+
+    def __init__(self, app: Dagger) -> None:
+        self.app = app
+        self._name: str | None = None
+        self._type: type[ITask[Any, Any]] | None = None
+        self._next: list[TaskTemplate] = []
+        self._allow_skip_to = False
+        self._reprocess_on_message = False
+
+    @abc.abstractmethod
+    def set_name(self, name: str) -> Self:
+        """Set the task's name."""
+
+    @abc.abstractmethod
+    def set_type(self, task_type: type[ITask[Any, Any]]) -> Self:
+        """Set the class instantiated for this task."""
+
+    @abc.abstractmethod
+    def build(self) -> TaskTemplate:
+        """Build the task template."""
+
+    def set_next(self, task_template: TaskTemplate) -> Self:
+        """Set the task that runs after this one."""
+        if not isinstance(task_template, TaskTemplate):
+            raise TypeError(
+                f"set_next takes a built TaskTemplate, got {type(task_template).__name__}; "
+                "call .build() on the builder first"
+            )
+        self._next.append(task_template)
+        return self
+
+    def set_allow_skip_to(self, allow_skip_to: bool) -> Self:
+        """Allow the workflow to skip ahead to this task when its message arrives early."""
+        self._allow_skip_to = bool(allow_skip_to)
+        return self
+
+
+class DefaultTaskTemplateBuilder(TaskTemplateBuilder):
+    """Builds executor task templates.
+
+    Example:
+        >>> task = (
+        ...     DefaultTaskTemplateBuilder(engine)
+        ...     .set_name("reserve_stock")
+        ...     .set_type(ReserveStockTask)
+        ...     .build()
+        ... )  # doctest: +SKIP
+    """
+
+    def set_name(self, name: str) -> Self:
+        """Set the task's name."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a task name must be a non-empty string, got {name!r}")
+        self._name = name
+        return self
+
+    def set_type(self, task_type: type[ITask[Any, Any]]) -> Self:
+        """Set the class instantiated for this task."""
+        check_task_class(task_type)
+        self._type = task_type
+        return self
+
+    def build(self) -> TaskTemplate:
+        """Build the task template."""
+        if self._name is None or self._type is None:
+            raise ValueError("a task needs set_name() and set_type() before build()")
+        return DefaultTaskTemplate(
+            app=self.app,
+            type=self._type,
+            name=self._name,
+            task_dag_template=self._next,
+            allow_skip_to=self._allow_skip_to,
+            reprocess_on_message=self._reprocess_on_message,
+        )

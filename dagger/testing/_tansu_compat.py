@@ -1,0 +1,153 @@
+"""Client-side correction for the Tansu broker's too-low end offsets.
+
+Tansu answers ListOffsets(LATEST) with the base offset of the newest record batch plus one,
+whatever the number of records in that batch, while the high watermark it puts in Fetch
+responses is right. The correction asks each partition leader for that high watermark and
+keeps the larger of the two offsets. See docs/embedded-broker.md.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiokafka.errors as kafka_errors
+from aiokafka.consumer.fetcher import Fetcher, OffsetResetStrategy
+from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.structs import TopicPartition
+
+__all__ = [
+    "ENV_VAR",
+    "apply_if_requested",
+    "install_offset_correction",
+    "offset_correction_installed",
+    "uninstall_offset_correction",
+]
+
+ENV_VAR = "DAGGER_TANSU_COMPAT"
+"""Environment variable that asks `apply_if_requested` to install the correction."""
+
+_TRUE_VALUES = frozenset({"1", "true"})
+_FETCH_MAX_WAIT_MS = 50
+# Kafka (and Tansu) still return the first whole batch when it exceeds the byte limit, so
+# one byte keeps the probe's response as small as possible.
+_FETCH_MAX_BYTES = 1
+
+logger = logging.getLogger(__name__)
+
+_OffsetsByPartition = dict[TopicPartition, tuple[int, Any]]
+
+# Every path that asks a broker for offsets goes through this method: `end_offsets`,
+# `beginning_offsets` and `offsets_for_times` via `_retrieve_offsets`, and `seek_to_end` and
+# `auto_offset_reset` via `_update_fetch_positions`.
+_original_proc_offset_request = Fetcher._proc_offset_request
+
+
+class _Installation:
+    """Reference count of the correction's installers in this process."""
+
+    lock = threading.Lock()
+    count = 0
+    env_applied = False
+
+
+@functools.wraps(_original_proc_offset_request)
+async def _corrected_proc_offset_request(
+    self: Any, node_id: int, topic_data: Mapping[str, Sequence[tuple[int, int]]]
+) -> _OffsetsByPartition:
+    """Run aiokafka's ListOffsets request, then raise LATEST offsets to the high watermark."""
+    offsets: _OffsetsByPartition = await _original_proc_offset_request(self, node_id, topic_data)
+    reported = {}
+    for topic, partitions in topic_data.items():
+        for partition, timestamp in partitions:
+            tp = TopicPartition(topic, partition)
+            if timestamp == OffsetResetStrategy.LATEST and tp in offsets and offsets[tp][0] >= 0:
+                reported[tp] = offsets[tp][0]
+    if not reported:
+        return offsets
+    highwaters = await _fetch_highwaters(self, node_id, reported)
+    for tp, highwater in highwaters.items():
+        offset, timestamp = offsets[tp]
+        if highwater > offset:
+            offsets[tp] = (highwater, timestamp)
+    return offsets
+
+
+async def _fetch_highwaters(
+    fetcher: Any, node_id: int, positions: Mapping[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """Return each partition's high watermark from one Fetch request to its leader."""
+    by_topic: dict[str, list[tuple[int, int, int]]] = collections.defaultdict(list)
+    for tp, offset in positions.items():
+        by_topic[tp.topic].append((tp.partition, offset, _FETCH_MAX_BYTES))
+    request = FetchRequest(
+        _FETCH_MAX_WAIT_MS,
+        1,
+        _FETCH_MAX_BYTES,
+        fetcher._isolation_level,
+        list(by_topic.items()),
+    )
+    response = await fetcher._client.send(node_id, request)
+    highwaters: dict[TopicPartition, int] = {}
+    for topic, partitions in response.topics:
+        for partition, error_code, highwater, *_ in partitions:
+            tp = TopicPartition(topic, partition)
+            error_type = kafka_errors.for_code(error_code)
+            if error_type is not kafka_errors.NoError:
+                # Raising keeps aiokafka's own retry handling; keeping the reported offset
+                # would silently bring the bug back.
+                raise error_type(tp)
+            highwaters[tp] = highwater
+    return highwaters
+
+
+def install_offset_correction() -> None:
+    """Install the end-offset correction in this process (refcounted)."""
+    with _Installation.lock:
+        _install_locked()
+
+
+def uninstall_offset_correction() -> None:
+    """Release one installation; the last release restores aiokafka's behaviour."""
+    with _Installation.lock:
+        if _Installation.count == 0:
+            return
+        _Installation.count -= 1
+        if _Installation.count == 0:
+            Fetcher._proc_offset_request = _original_proc_offset_request
+            _Installation.env_applied = False
+
+
+def offset_correction_installed() -> bool:
+    """Return whether the end-offset correction is active in this process."""
+    return Fetcher._proc_offset_request is _corrected_proc_offset_request
+
+
+def apply_if_requested() -> bool:
+    """Install the correction once if `DAGGER_TANSU_COMPAT` is `1` or `true`.
+
+    Returns:
+        Whether the environment asked for the correction.
+    """
+    if os.environ.get(ENV_VAR, "").strip().lower() not in _TRUE_VALUES:
+        return False
+    with _Installation.lock:
+        if not _Installation.env_applied:
+            _Installation.env_applied = True
+            _install_locked()
+    return True
+
+
+def _install_locked() -> None:
+    _Installation.count += 1
+    if _Installation.count == 1:
+        Fetcher._proc_offset_request = _corrected_proc_offset_request
+        logger.info(
+            "Tansu end-offset correction installed: ListOffsets(LATEST) answers are "
+            "checked against the Fetch high watermark"
+        )

@@ -98,9 +98,16 @@ class InstanceRuntime:
         stored = self.instances.get(key)
         if stored == TOMBSTONE:
             return
+        if stored is not None:
+            instance = codec.decode(stored)
+            if log_event.event_id in instance.applied_events:
+                # A replay after a crash: the change is stored, but its update may not
+                # have been published before the crash, so publish it again.
+                await self._publisher.publish(instance)
+                return
         if isinstance(log_event, InstanceCreated):
             if stored is not None:
-                logger.debug("instance %s exists; create event dropped", log_event.instance_id)
+                logger.warning("instance %s already exists; create event dropped", log_event.instance_id)
                 return
             instance = codec.from_document(log_event.document)
             instance.owner_partition = partition
@@ -110,10 +117,7 @@ class InstanceRuntime:
             if stored is None:
                 logger.warning("submit for unknown instance %s dropped", log_event.instance_id)
                 return
-            instance = codec.decode(stored)
             effects = machine.apply(instance, log_event)
-            if not effects and instance.status.code != TaskStatusEnum.NOT_STARTED.name:
-                return
         finished = await self._run_effects(instance, effects)
         self._store(key, instance, finished)
         await self._publisher.publish(instance)

@@ -1,12 +1,18 @@
-"""The faust app the engine runs on, with a configurable consumer fetch wait.
+"""The faust app the engine runs on, with two corrections to faust's Kafka consumer.
 
-faust hard-codes aiokafka's ``fetch_max_wait_ms`` to 1,500 ms. A broker answers a
-long-poll fetch when data arrives or the wait ends, and a workflow step crosses several
-hops, so the engine sets the wait from its settings instead.
+1. faust hard-codes aiokafka's ``fetch_max_wait_ms`` to 1,500 ms. A broker answers a
+   long-poll fetch when data arrives or the wait ends, and a workflow step crosses several
+   hops, so the engine sets the wait from its settings instead.
+2. While partitions are being assigned, faust drops records it already fetched and counts
+   on "seek to committed offsets" to read them again; aiokafka skips that seek for a
+   partition with no committed offset (or offset 0), so a group that never committed (a
+   worker killed before its first commit) lost those records for good. With
+   ``consumer_auto_offset_reset="earliest"`` such partitions are rewound to the beginning.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -20,6 +26,25 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[mi
         if isinstance(app, EngineFaustApp):
             consumer._fetch_max_wait_ms = app.consumer_fetch_max_wait_ms
         return consumer
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        result: Mapping[Any, int] = await self.call_thread(self._seek_to_committed_or_start)
+        return result
+
+    async def _seek_to_committed_or_start(self) -> Mapping[Any, int]:
+        consumer = self._ensure_consumer()
+        committed: Mapping[Any, int] = await consumer.seek_to_committed()
+        if self.app.conf.consumer_auto_offset_reset != "earliest":
+            return committed
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        uncommitted = [
+            tp
+            for tp, offset in committed.items()
+            if (offset is None or offset <= 0) and acks_enabled_for(tp.topic)
+        ]
+        if uncommitted:
+            await consumer.seek_to_beginning(*uncommitted)
+        return committed
 
 
 class _Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import IO
 
+from dagger.exceptions.exceptions import DaggerError
 from dagger.testing._tansu_compat import install_offset_correction, uninstall_offset_correction
 
 __all__ = ["EmbeddedBroker", "EmbeddedBrokerError"]
@@ -39,7 +40,7 @@ _PROBE_CLIENT_ID = b"dagger-embedded-broker"
 _TOPIC_ALREADY_EXISTS = 36
 
 
-class EmbeddedBrokerError(RuntimeError):
+class EmbeddedBrokerError(DaggerError, RuntimeError):
     """The embedded broker could not be found, started or used."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -11,9 +12,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -34,6 +35,7 @@ BATCH_RECORDS = 5
 TABLE_UPDATES = 20
 WORKER_TIMEOUT = 40.0
 STOP_TIMEOUT = 15.0
+LOG_TAIL_CHARS = 3000
 
 
 @contextlib.contextmanager
@@ -147,7 +149,7 @@ async def test_empty_and_single_record_partitions_are_unchanged(broker: Embedded
         }
 
 
-async def test_faust_table_recovery_restores_every_update(
+async def test_faust_table_recovery_needs_and_gets_every_update(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     app_id = f"recovery-{uuid.uuid4().hex[:12]}"
@@ -158,22 +160,24 @@ async def test_faust_table_recovery_restores_every_update(
     expected = {f"key-{index}": index * 7 for index in range(TABLE_UPDATES)}
     await produce_updates(broker, f"{app_id}-updates", expected)
 
-    written = tmp_path / "written.json"
-    with worker("write", broker, app_id, written, tmp_path / "write.log", compat=True) as proc:
-        await wait_for_result(proc, written, lambda applied: applied == TABLE_UPDATES)
-        await wait_until(lambda: end_offset(broker, changelog), TABLE_UPDATES, proc)
-        stop_worker(proc)
+    with faust_worker("write", broker, app_id, tmp_path, compat=True) as writer:
+        await writer.wait_for_result(lambda applied: applied == TABLE_UPDATES)
+        await writer.wait_until(lambda: end_offset(broker, changelog), TABLE_UPDATES)
+        writer.stop()
 
     # The changelog really holds multi-record batches: the broker's own end offset is low.
     with correction_removed():
         assert await end_offset(broker, changelog) < TABLE_UPDATES
 
-    recovered = tmp_path / "recovered.json"
-    with worker(
-        "recover", broker, app_id, recovered, tmp_path / "recover.log", compat=True
-    ) as proc:
-        table = await wait_for_result(proc, recovered, lambda _: True)
-        stop_worker(proc)
+    with faust_worker("recover", broker, app_id, tmp_path, compat=False) as uncorrected:
+        lossy = await uncorrected.wait_for_result(lambda _: True)
+        uncorrected.stop()
+    assert len(lossy) < TABLE_UPDATES
+    assert lossy.items() <= expected.items()
+
+    with faust_worker("recover", broker, app_id, tmp_path, compat=True) as corrected:
+        table = await corrected.wait_for_result(lambda _: True)
+        corrected.stop()
     assert table == expected
 
 
@@ -188,12 +192,64 @@ async def produce_updates(broker: EmbeddedBroker, topic: str, updates: dict[str,
         await producer.stop()
 
 
+@dataclasses.dataclass
+class FaustWorker:
+    """A faust test app running in a subprocess, with its log and result files."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    result: Path
+
+    async def wait_for_result(self, done: Callable[[Any], bool]) -> Any:
+        """Return the JSON the worker wrote to its result file once `done(result)` holds."""
+        deadline = time.monotonic() + WORKER_TIMEOUT
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if self.result.exists():
+                result = json.loads(self.result.read_text())
+                if done(result):
+                    return result
+            await asyncio.sleep(0.1)
+        self.fail(f"no final result in {self.result.name} after {WORKER_TIMEOUT:g} s")
+
+    async def wait_until(self, probe: Callable[[], Awaitable[int]], expected: int) -> None:
+        """Poll `probe()` until it returns `expected`."""
+        deadline = time.monotonic() + WORKER_TIMEOUT
+        value = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            value = await probe()
+            if value == expected:
+                return
+            await asyncio.sleep(0.1)
+        self.fail(f"expected {expected}, still {value} after {WORKER_TIMEOUT:g} s")
+
+    def stop(self) -> None:
+        """Stop the worker gracefully (SIGTERM), killing it if it does not stop in time."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            self.fail(f"the worker exited early with code {self.proc.returncode}")
+
+    def fail(self, reason: str) -> NoReturn:
+        tail = self.log.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+        pytest.fail(f"faust worker {self.log.stem}: {reason}. Log tail:\n{tail}")
+
+
 @contextlib.contextmanager
-def worker(
-    mode: str, broker: EmbeddedBroker, app_id: str, result: Path, log: Path, *, compat: bool
-) -> Iterator[subprocess.Popen[bytes]]:
+def faust_worker(
+    mode: str, broker: EmbeddedBroker, app_id: str, directory: Path, *, compat: bool
+) -> Iterator[FaustWorker]:
     """Run the faust test app in a subprocess; kill it by its pid when the block ends."""
-    env = {name: value for name, value in os.environ.items() if name != ENV_VAR}
+    name = f"{mode}-{'corrected' if compat else 'uncorrected'}"
+    log, result = directory / f"{name}.log", directory / f"{name}.json"
+    env = {key: value for key, value in os.environ.items() if key != ENV_VAR}
     if compat:
         env[ENV_VAR] = "1"
     with open(log, "wb") as log_file:
@@ -205,49 +261,8 @@ def worker(
             env=env,
         )
         try:
-            yield proc
+            yield FaustWorker(proc, log, result)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-
-
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a worker gracefully (SIGTERM), killing it if it does not stop in time."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-async def wait_for_result(proc: subprocess.Popen[bytes], path: Path, done: Any) -> Any:
-    """Return the JSON the worker wrote to `path` once `done(result)` holds."""
-    deadline = time.monotonic() + WORKER_TIMEOUT
-    while time.monotonic() < deadline:
-        check_alive(proc)
-        if path.exists():
-            result = json.loads(path.read_text())
-            if done(result):
-                return result
-        await asyncio.sleep(0.1)
-    pytest.fail(f"the faust worker wrote no final result to {path} in {WORKER_TIMEOUT:g} s")
-
-
-async def wait_until(probe: Any, expected: int, proc: subprocess.Popen[bytes]) -> None:
-    """Poll the async `probe()` until it returns `expected`."""
-    deadline = time.monotonic() + WORKER_TIMEOUT
-    value = None
-    while time.monotonic() < deadline:
-        check_alive(proc)
-        value = await probe()
-        if value == expected:
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"expected {expected}, still {value} after {WORKER_TIMEOUT:g} s")
-
-
-def check_alive(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        pytest.fail(f"the faust worker exited early with code {proc.returncode}")

@@ -5,19 +5,22 @@
   ``TEST_UPDATE_TOPIC``: engine settings.
 - ``TEST_EXEC_LOG``: a file each ``execute`` appends ``instance task pid`` to.
 - ``TEST_TASK_SLEEP``: seconds each task sleeps (to keep instances in flight).
+- ``TEST_REQUESTS_TOPIC``: a topic whose JSON messages ``{"order_id", "repartition",
+  ...}`` make the worker itself create and submit an instance (the ``repartition=False``
+  path needs a worker that owns partitions).
 A runtime parameter ``fail_at`` names a task that raises.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
+import uuid
 from typing import Any
 
-from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.service.services import Dagger
-from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
 from dagger.templates.template import ITemplateDAG
+from tests.integration.apps.orders_workflow import build_orders_template
 
 engine = Dagger(
     application_name=os.environ.get("TEST_APP_ID", "dagger-test"),
@@ -28,42 +31,21 @@ engine = Dagger(
     tasks_topic=os.environ.get("TEST_TASKS_TOPIC", "dagger_task_topic"),
 )
 
-_EXEC_LOG = os.environ.get("TEST_EXEC_LOG")
-_SLEEP = float(os.environ.get("TEST_TASK_SLEEP", "0"))
-
-
-class StepTask(ExecutorTask[str, str]):
-    """Appends its name to the ``trail`` parameter, after optionally failing or sleeping."""
-
-    async def execute(
-        self,
-        runtime_parameters: dict[str, Any],
-        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
-    ) -> None:
-        if _EXEC_LOG:
-            with open(_EXEC_LOG, "a") as log:
-                log.write(f"{self.root_id} {self.task_name} {os.getpid()}\n")
-        if _SLEEP:
-            await asyncio.sleep(_SLEEP)
-        if runtime_parameters.get("fail_at") == self.task_name:
-            raise RuntimeError(f"{self.task_name} refused order {runtime_parameters['order_id']}")
-        runtime_parameters.setdefault("trail", []).append(self.task_name)
-        runtime_parameters[f"{self.task_name}_done"] = True
-
-
 @Dagger.register_template("orders")
 def orders_template(template_name: str) -> ITemplateDAG:
-    helper = DAGBuilderHelper(dagger_app=engine)
+    return build_orders_template(engine, template_name)
 
-    def process(name: str, tasks: list[str]) -> Any:
-        chain = helper.build_and_link_tasks(
-            [helper.generic_executor_task_builder(task_type=StepTask, name=task) for task in tasks]
+
+requests_topic = engine.faust_app.topic(
+    os.environ.get("TEST_REQUESTS_TOPIC", "dagger_test_requests"), partitions=1, internal=True
+)
+
+
+@engine.faust_app.agent(requests_topic)
+async def create_requested_orders(stream: Any) -> None:
+    async for raw in stream:
+        request = json.loads(raw)
+        repartition = bool(request.pop("repartition"))
+        await engine.get_template("orders").create_instance(
+            uuid.uuid4(), "order_id", repartition=repartition, submit_task=True, **request
         )
-        return helper.generic_process_builder(process_name=name, root_task=chain)
-
-    return helper.generic_template(
-        template_name=template_name,
-        root_process=helper.build_and_link_processes(
-            [process("payment", ["validate", "charge"]), process("shipping", ["reserve", "ship"])]
-        ),
-    )

@@ -1,0 +1,252 @@
+"""Worker subprocesses, isolated scenarios and an update-topic reader for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from dagger.service.services import Dagger
+from dagger.testing import EmbeddedBroker
+from dagger.templates.template import ITemplateDAG
+from tests.integration.apps.orders_workflow import build_orders_template
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP_MODULE = "tests.integration.apps.orders_app"
+TERMINAL = frozenset({"COMPLETED", "FAILURE", "SKIPPED", "STOPPED"})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Scenario:
+    """The topics, consumer group and store of one test, isolated from the others."""
+
+    tmp_path: Path
+    store: str = "memory://"
+    partitions: int = 4
+    task_sleep: float = 0.0
+    name: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    @property
+    def app_id(self) -> str:
+        return f"it-{self.name}"
+
+    @property
+    def tasks_topic(self) -> str:
+        return f"tasks-{self.name}"
+
+    @property
+    def update_topic(self) -> str:
+        return f"updates-{self.name}"
+
+    @property
+    def requests_topic(self) -> str:
+        return f"requests-{self.name}"
+
+    @property
+    def exec_log(self) -> Path:
+        return self.tmp_path / "executions.log"
+
+    def topics(self) -> dict[str, int]:
+        return {
+            self.tasks_topic: self.partitions,
+            self.update_topic: self.partitions,
+            self.requests_topic: 1,
+        }
+
+    def env(self, broker: EmbeddedBroker, worker_name: str) -> dict[str, str]:
+        return dict(
+            os.environ,
+            PYTHONPATH=str(REPO_ROOT),
+            DAGGER_BROKER=broker.url,
+            DAGGER_TANSU_COMPAT="1",
+            TEST_APP_ID=self.app_id,
+            TEST_STORE=self.store,
+            TEST_DATADIR=str(self.tmp_path / f"data-{worker_name}"),
+            TEST_PARTITIONS=str(self.partitions),
+            TEST_TASKS_TOPIC=self.tasks_topic,
+            TEST_UPDATE_TOPIC=self.update_topic,
+            TEST_REQUESTS_TOPIC=self.requests_topic,
+            TEST_EXEC_LOG=str(self.exec_log),
+            TEST_TASK_SLEEP=str(self.task_sleep),
+        )
+
+    def executions(self) -> dict[tuple[str, str], list[int]]:
+        """(instance id, task name) -> pids of every execute that ran."""
+        runs: dict[tuple[str, str], list[int]] = {}
+        if self.exec_log.exists():
+            for line in self.exec_log.read_text().splitlines():
+                instance_id, task, pid = line.split()
+                runs.setdefault((instance_id, task), []).append(int(pid))
+        return runs
+
+
+class WorkerProcess:
+    """A `dagger worker` subprocess, ended by its pid when the test ends."""
+
+    def __init__(self, scenario: Scenario, broker: EmbeddedBroker, name: str) -> None:
+        self.log_path = scenario.tmp_path / f"worker-{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dagger",
+                "worker",
+                "-A",
+                APP_MODULE,
+                "-l",
+                "info",
+                "--web-port",
+                str(free_port()),
+                "--web-bind",
+                "127.0.0.1",
+            ],
+            cwd=REPO_ROOT,
+            env=scenario.env(broker, name),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "[^Worker]: Ready" in self.log_text():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"worker exited with {self.process.returncode}:\n{self.log_text()[-3000:]}"
+                )
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"worker not ready after {timeout}s:\n{self.log_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@contextlib.asynccontextmanager
+async def workers(
+    scenario: Scenario, broker: EmbeddedBroker
+) -> AsyncIterator[Callable[[str], WorkerProcess]]:
+    """Yield a function that starts named workers; every one is stopped at exit."""
+    started: list[WorkerProcess] = []
+
+    def start(name: str) -> WorkerProcess:
+        worker = WorkerProcess(scenario, broker, name)
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+@contextlib.asynccontextmanager
+async def client(scenario: Scenario, broker: EmbeddedBroker) -> AsyncIterator[ITemplateDAG]:
+    """Yield the orders template of an engine that only sends (it runs no worker)."""
+    engine = Dagger(
+        broker=broker.url,
+        store="memory://",
+        application_name=f"{scenario.app_id}-client",
+        kafka_partitions=scenario.partitions,
+        tasks_topic=scenario.tasks_topic,
+    )
+    try:
+        yield build_orders_template(engine)
+    finally:
+        await engine.faust_app.producer.stop()
+
+
+async def send_requests(broker: EmbeddedBroker, topic: str, requests: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    await producer.start()
+    try:
+        for request in requests:
+            await producer.send(topic, json.dumps(request).encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+class Updates:
+    """Reads the task update topic; keeps the latest document of every instance."""
+
+    def __init__(self, broker: EmbeddedBroker, topic: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest"
+        )
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.received = 0
+
+    async def __aenter__(self) -> Updates:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    def finished(self) -> dict[str, dict[str, Any]]:
+        return {key: doc for key, doc in self.latest.items() if doc["status"] in TERMINAL}
+
+    async def poll(self) -> None:
+        batches = await self._consumer.getmany(timeout_ms=200)
+        for messages in batches.values():
+            for message in messages:
+                document = json.loads(message.value)
+                self.latest[document["id"]] = document
+                self.received += 1
+
+    async def wait_until(self, done: Callable[[Updates], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not done(self):
+            if time.monotonic() > deadline:
+                statuses = sorted(doc["status"] for doc in self.latest.values())
+                raise AssertionError(
+                    f"timed out waiting for {what}; seen {len(self.latest)}: {statuses[:20]}"
+                )
+            await self.poll()
+
+    async def wait_finished(self, count: int, timeout: float = 120.0) -> dict[str, dict[str, Any]]:
+        await self.wait_until(
+            lambda u: len(u.finished()) >= count, timeout, f"{count} finished instances"
+        )
+        return self.finished()

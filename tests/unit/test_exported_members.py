@@ -1,0 +1,93 @@
+"""The public façades export exactly these names: change a list only on purpose."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPORTS = {
+    "dagger": ["__version__"],
+    "dagger.service.services": ["Dagger"],
+    "dagger.service.engineconfig": ["AerospikeConfig", "EngineConfig", "StoreEnum"],
+    "dagger.tasks.task": [
+        "KT",
+        "VT",
+        "CorrelatableMapValue",
+        "DefaultProcessTemplateDAGInstance",
+        "DefaultTemplateDAGInstance",
+        "ExecutorTask",
+        "INonLeafNodeTask",
+        "IProcessTemplateDAGInstance",
+        "ITask",
+        "ITemplateDAGInstance",
+        "TaskLookupKey",
+        "TaskOperator",
+        "TaskStatus",
+        "TaskStatusEnum",
+        "TaskType",
+        "Trigger",
+    ],
+    "dagger.templates.template": [
+        "DefaultTaskTemplate",
+        "DefaultTaskTemplateBuilder",
+        "IProcessTemplateDAG",
+        "IProcessTemplateDAGBuilder",
+        "ITemplateDAG",
+        "ITemplateDAGBuilder",
+        "TaskTemplate",
+        "TaskTemplateBuilder",
+    ],
+    "dagger.modeler.definition": [
+        "DefaultTemplateBuilder",
+        "ProcessTemplateDAG",
+        "ProcessTemplateDagBuilder",
+        "TemplateDAG",
+    ],
+    "dagger.modeler.builder_helper": ["DAGBuilderHelper"],
+    "dagger.exceptions.exceptions": [
+        "ConfigurationError",
+        "DaggerError",
+        "InvalidTaskType",
+        "InvalidTriggerTimeForTask",
+        "TaskInvalidState",
+        "TemplateDoesNotExist",
+        "UnknownTaskClass",
+    ],
+    "dagger.testing": ["EmbeddedBroker", "EmbeddedBrokerError"],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(EXPORTS))
+def test_all_is_pinned(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+
+    assert module.__all__ == EXPORTS[module_name]
+
+
+@pytest.mark.parametrize("module_name", sorted(EXPORTS))
+def test_every_exported_name_is_importable(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+
+    for name in module.__all__:
+        assert getattr(module, name, None) is not None, f"{module_name}.{name} is missing"
+        exec(f"from {module_name} import {name}", {})
+
+
+@pytest.mark.parametrize("module_name", sorted(set(EXPORTS) - {"dagger"}))
+def test_exported_classes_are_the_implementations_not_copies(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+
+    for name in module.__all__:
+        value = getattr(module, name)
+        if isinstance(value, type):
+            assert value.__module__.startswith("dagger."), f"{module_name}.{name}"
+            assert value.__name__ == name
+
+
+def test_exceptions_share_the_root_error() -> None:
+    from dagger.exceptions import exceptions
+
+    for name in exceptions.__all__:
+        assert issubclass(getattr(exceptions, name), exceptions.DaggerError)
+    assert issubclass(exceptions.ConfigurationError, ValueError)

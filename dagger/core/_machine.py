@@ -14,7 +14,7 @@ from dagger.core._effects import Effect, InstanceFinished, RunTask
 from dagger.core._events import Event, InstanceSubmitted, TaskFailed, TaskSucceeded
 from dagger.exceptions.exceptions import InvalidTaskType
 from dagger.tasks._base import ExecutorTask, INonLeafNodeTask, ITask, ITemplateDAGInstance
-from dagger.tasks._status import TaskStatus, TaskStatusEnum
+from dagger.tasks._status import TERMINAL_STATUSES, TaskStatus, TaskStatusEnum
 
 APPLIED_EVENTS_KEPT = 64
 """How many recent event ids an instance remembers to drop redelivered events."""
@@ -102,6 +102,10 @@ def finish_task(
     error: tuple[str, str] | None = None,
 ) -> list[Effect]:
     """Give a task its final status and move the workflow on from it."""
+    if status_code not in TERMINAL_STATUSES:
+        raise ValueError(
+            f"a task finishes with one of {sorted(TERMINAL_STATUSES)}, not {status_code!r}"
+        )
     now = time.time() if now is None else now
     task = instance.get_task(task_id)
     if task.is_terminal():

@@ -6,12 +6,13 @@ from typing import Any
 
 from dagger.core._codec import dumps, loads
 from dagger.core._events import InstanceCreated, InstanceSubmitted, LogEvent
+from dagger.exceptions.exceptions import DaggerError
 
 _CREATED = "created"
 _SUBMITTED = "submitted"
 
 
-class MalformedEvent(ValueError):
+class MalformedEvent(DaggerError, ValueError):
     """An engine-topic record that is not a valid event."""
 
 
@@ -38,10 +39,12 @@ def decode_event(raw: bytes | str | None) -> LogEvent:
     try:
         body = loads(raw)
         kind = body["type"]
-        event_id = str(body["id"])
-        instance_id = str(body["instance"])
+        event_id = body["id"]
+        instance_id = body["instance"]
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedEvent(f"not an engine event: {exc}") from exc
+    if not (isinstance(event_id, str) and event_id and isinstance(instance_id, str) and instance_id):
+        raise MalformedEvent("an engine event needs non-empty string 'id' and 'instance'")
     if kind == _CREATED:
         document = body.get("document")
         if not isinstance(document, dict):

@@ -21,7 +21,7 @@ from dagger.core._wire import MalformedEvent, decode_event, encode_event
 from dagger.exceptions.exceptions import DaggerError
 from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import ITemplateDAGInstance
-from dagger.tasks._status import TaskStatusEnum
+from dagger.tasks._status import TaskStatus, TaskStatusEnum
 
 logger = logging.getLogger(__name__)
 
@@ -165,13 +165,9 @@ class InstanceRuntime:
         try:
             raw = codec.encode(instance)
         except (TypeError, ValueError) as exc:
-            machine.finish_task(
-                instance,
-                instance.id,
-                TaskStatusEnum.FAILURE.name,
-                iterate=False,
-                error=("UnserializableRuntimeParameters", str(exc)),
-            )
+            instance.status = TaskStatus.of(TaskStatusEnum.FAILURE)
+            instance.error_type = "UnserializableRuntimeParameters"
+            instance.error_message = f"runtime parameters are not JSON: {exc}"
             instance.runtime_parameters = {
                 name: value if _is_plain(value) else repr(value)
                 for name, value in instance.runtime_parameters.items()

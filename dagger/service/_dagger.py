@@ -196,6 +196,7 @@ class Dagger(Service):  # type: ignore[misc]
         for sensor in self._sensors:
             self.faust_app.sensors.add(sensor)
         Dagger.app = self
+        Dagger.topics = {}
         self.template_dags = {}
         self.process_templates = {}
         self.tasks_topic = self.faust_app.topic(
@@ -303,8 +304,23 @@ class Dagger(Service):  # type: ignore[misc]
             ) from None
 
     def get_db_options(self) -> Mapping[str, Any]:
-        """Return the options of the embedded store."""
-        return dict(self.faust_app.conf.rocksdb_options or {})
+        """Return the options the embedded store is opened with (empty for ``memory://``)."""
+        if self.settings.store != StoreEnum.ROCKSDB.value:
+            return {}
+        from faust.stores.rocksdb import RocksDBOptions
+
+        defaults = RocksDBOptions()
+        names = (
+            "max_open_files",
+            "write_buffer_size",
+            "max_write_buffer_number",
+            "target_file_size_base",
+            "block_cache_size",
+            "block_cache_compressed_size",
+            "bloom_filter_size",
+            "use_rocksdict",
+        )
+        return {name: getattr(defaults, name) for name in names}
 
     # -- instances --------------------------------------------------------------------
     async def get_instance(self, id: Any, log: bool = True) -> ITask[Any, Any] | None:  # noqa: A002

@@ -135,7 +135,26 @@ def _check_store(
     return str(store)
 
 
+_ENGINE_OWNED_SETTINGS = {
+    "topic_partitions": "use kafka_partitions=",
+    "version": "the engine sets it",
+    "origin": "use package_name=",
+    "autodiscover": "use package_name=",
+    "key_serializer": "the engine topic carries JSON it encodes itself",
+    "value_serializer": "the engine topic carries JSON it encodes itself",
+    "broker": "use broker=",
+    "store": "use store=",
+    "datadir": "use datadir=",
+    "id": "use application_name=",
+}
+
+
 def _check_faust_settings(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    owned = sorted(set(kwargs) & set(_ENGINE_OWNED_SETTINGS))
+    if owned:
+        raise ConfigurationError(
+            "; ".join(f"faust setting {name!r} is set by the engine ({_ENGINE_OWNED_SETTINGS[name]})" for name in owned)
+        )
     unknown = sorted(set(kwargs) - _FAUST_SETTINGS)
     if unknown:
         raise ConfigurationError(
@@ -205,9 +224,15 @@ def resolve_settings(
     if task_update_topic is not None:
         _check_topic(task_update_topic, "task_update_topic")
     if consumer_fetch_max_wait is None:
-        consumer_fetch_max_wait = float(
-            os.environ.get("DAGGER_CONSUMER_FETCH_MAX_WAIT", DEFAULT_CONSUMER_FETCH_MAX_WAIT)
-        )
+        raw_wait = os.environ.get("DAGGER_CONSUMER_FETCH_MAX_WAIT")
+        try:
+            consumer_fetch_max_wait = (
+                DEFAULT_CONSUMER_FETCH_MAX_WAIT if raw_wait is None else float(raw_wait)
+            )
+        except ValueError:
+            raise ConfigurationError(
+                f"DAGGER_CONSUMER_FETCH_MAX_WAIT must be a number of seconds, got {raw_wait!r}"
+            ) from None
     if bootstrap_topic != "dagger_bootstrap":
         logger.info(
             "bootstrap_topic=%r is not needed: restarts resume from the engine topic's log",

@@ -310,11 +310,6 @@ async def test_a_task_completing_itself_runs_the_rest_once(engine: Dagger) -> No
     assert instance.runtime_parameters["ran"] == ["after"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finish_task accepts a non-final status: on_complete(status=EXECUTING) marks "
-    "the task, its process and the workflow EXECUTING and emits InstanceFinished('EXECUTING')",
-)
 async def test_on_complete_with_a_status_that_is_not_final_is_refused(engine: Dagger) -> None:
     instance = await _instance(engine)
     [run] = machine.apply(instance, _submitted(), now=1.0)

@@ -82,11 +82,6 @@ def test_malformed_event_is_a_value_error() -> None:
     assert issubclass(MalformedEvent, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode_event turns a null id/instance into the string 'None' instead of "
-    "raising MalformedEvent, so every such record shares event id 'None'",
-)
 @pytest.mark.parametrize(
     "raw",
     [

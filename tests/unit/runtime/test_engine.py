@@ -166,12 +166,6 @@ async def test_a_malformed_record_raises_malformed_event() -> None:
         await Owner().runtime.handle(b"not json", partition=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_store marks the instance FAILURE via finish_task(), which does nothing when the "
-    "instance already finished: a completed instance whose runtime parameters are not JSON "
-    "is stored as COMPLETED with the values repr()'d and no error recorded",
-)
 async def test_unserializable_runtime_parameters_fail_the_instance(engine: Dagger) -> None:
     owner = Owner()
 

@@ -141,11 +141,6 @@ def test_get_topic_of_an_unknown_name_says_how_to_create_it(engine: Dagger) -> N
         engine.get_topic("nope")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Dagger.topics is a class-level cache keyed by name only, so create_topic() "
-    "returns the topic of an earlier engine's faust app after a new Dagger is constructed",
-)
 def test_create_topic_belongs_to_the_current_engine() -> None:
     _new_engine()
     Dagger.create_topic("orders")
@@ -154,11 +149,6 @@ def test_create_topic_belongs_to_the_current_engine() -> None:
     assert Dagger.create_topic("orders").app is engine.faust_app
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="get_db_options() reads faust_app.conf.rocksdb_options, which faust's Settings "
-    "does not have: AttributeError for every engine",
-)
 def test_get_db_options_returns_a_mapping(engine: Dagger) -> None:
     assert isinstance(engine.get_db_options(), dict)
 

@@ -297,11 +297,6 @@ def test_consumer_fetch_max_wait_defaults_and_reads_the_environment(
         _engine()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a non-numeric DAGGER_CONSUMER_FETCH_MAX_WAIT escapes as a bare ValueError from "
-    "float() ('could not convert string to float') that does not name the variable",
-)
 def test_a_non_numeric_consumer_fetch_max_wait_variable_is_refused_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -390,12 +385,6 @@ def test_an_unknown_faust_setting_is_refused() -> None:
         _engine(no_such_option=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="faust settings the engine sets itself (topic_partitions, version, origin, "
-    "autodiscover, key_serializer, value_serializer) pass the kwargs check and then fail in "
-    "EngineFaustApp() with 'got multiple values for keyword argument'",
-)
 @pytest.mark.parametrize(
     "setting",
     ["topic_partitions", "version", "origin", "autodiscover", "key_serializer", "value_serializer"],

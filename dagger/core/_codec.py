@@ -28,7 +28,7 @@ def dumps(data: Any) -> bytes:
 
 def loads(raw: bytes | str) -> Any:
     """Parse JSON bytes."""
-    return faust_json.loads(raw)
+    return faust_json.loads(raw.decode() if isinstance(raw, bytes) else raw)
 
 
 def to_document(instance: ITemplateDAGInstance[Any, Any]) -> dict[str, Any]:

@@ -43,7 +43,9 @@ def decode_event(raw: bytes | str | None) -> LogEvent:
         instance_id = body["instance"]
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedEvent(f"not an engine event: {exc}") from exc
-    if not (isinstance(event_id, str) and event_id and isinstance(instance_id, str) and instance_id):
+    if not (
+        isinstance(event_id, str) and event_id and isinstance(instance_id, str) and instance_id
+    ):
         raise MalformedEvent("an engine event needs non-empty string 'id' and 'instance'")
     if kind == _CREATED:
         document = body.get("document")

@@ -16,7 +16,7 @@ from typing import Any
 from dagger.core import _codec as codec
 from dagger.core import _machine as machine
 from dagger.core._effects import Effect, InstanceFinished, RunTask
-from dagger.core._events import InstanceCreated, TaskFailed, TaskSucceeded
+from dagger.core._events import InstanceCreated, LogEvent, TaskFailed, TaskSucceeded
 from dagger.core._wire import MalformedEvent, decode_event, encode_event
 from dagger.exceptions.exceptions import DaggerError
 from dagger.runtime._updates import UpdatePublisher
@@ -107,7 +107,9 @@ class InstanceRuntime:
                 return
         if isinstance(log_event, InstanceCreated):
             if stored is not None:
-                logger.warning("instance %s already exists; create event dropped", log_event.instance_id)
+                logger.warning(
+                    "instance %s already exists; create event dropped", log_event.instance_id
+                )
                 return
             instance = codec.from_document(log_event.document)
             instance.owner_partition = partition

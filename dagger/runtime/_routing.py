@@ -9,4 +9,5 @@ def partition_for_key(key: str, partitions: int) -> int:
     """Return the partition Kafka's default partitioner gives ``key`` among ``partitions``."""
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key.encode())
+    return (hashed & 0x7FFFFFFF) % partitions

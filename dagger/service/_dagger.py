@@ -12,8 +12,8 @@ import faust
 from faust.types import TopicT
 from mode import Service
 
-from dagger.core._events import InstanceCreated, InstanceSubmitted
 from dagger.core._codec import to_document
+from dagger.core._events import InstanceCreated, InstanceSubmitted
 from dagger.exceptions.exceptions import DaggerError, TemplateDoesNotExist
 from dagger.runtime import _embedded_default
 from dagger.runtime._engine import InstanceRuntime
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 TaskUpdateCallback = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
 
 
-class Dagger(Service):  # type: ignore[misc]
+class Dagger(Service):
     """The workflow engine: owns the faust app, the engine topic and the instance store.
 
     Example:
@@ -280,7 +280,7 @@ class Dagger(Service):  # type: ignore[misc]
         """Create (or return the already created) faust topic ``topic_name``."""
         if topic_name in cls.topics:
             return cls.topics[topic_name]
-        topic = _current_app("create_topic").faust_app.topic(
+        topic: TopicT = _current_app("create_topic").faust_app.topic(
             topic_name,
             key_type=key_type,
             value_type=value_type,
@@ -323,7 +323,7 @@ class Dagger(Service):  # type: ignore[misc]
         return {name: getattr(defaults, name) for name in names}
 
     # -- instances --------------------------------------------------------------------
-    async def get_instance(self, id: Any, log: bool = True) -> ITask[Any, Any] | None:  # noqa: A002
+    async def get_instance(self, id: Any, log: bool = True) -> ITask[Any, Any] | None:
         """Return the instance ``id`` if this worker holds it, else None."""
         instance = self._runtime.load(str(id))
         if instance is None and log:
@@ -391,7 +391,8 @@ class Dagger(Service):  # type: ignore[misc]
                 "repartition=False creates the instance on a partition this worker owns, "
                 "and this process owns none (is it running as a worker?); use repartition=True"
             )
-        return owned[partition_for_key(key, len(owned))]
+        chosen: int = owned[partition_for_key(key, len(owned))]
+        return chosen
 
     # -- running ----------------------------------------------------------------------
     def main(self, override_logging: bool = False) -> None:
@@ -406,7 +407,7 @@ class Dagger(Service):  # type: ignore[misc]
 
 
 def _current_app(method: str) -> Dagger:
-    app = getattr(Dagger, "app", None)
+    app: Dagger | None = getattr(Dagger, "app", None)
     if app is None:
         raise DaggerError(f"Dagger.{method}() needs a Dagger(...) instance created first")
     return app

@@ -153,7 +153,10 @@ def _check_faust_settings(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     owned = sorted(set(kwargs) & set(_ENGINE_OWNED_SETTINGS))
     if owned:
         raise ConfigurationError(
-            "; ".join(f"faust setting {name!r} is set by the engine ({_ENGINE_OWNED_SETTINGS[name]})" for name in owned)
+            "; ".join(
+                f"faust setting {name!r} is set by the engine ({_ENGINE_OWNED_SETTINGS[name]})"
+                for name in owned
+            )
         )
     unknown = sorted(set(kwargs) - _FAUST_SETTINGS)
     if unknown:

@@ -14,8 +14,8 @@ from faust import Record
 
 from dagger.tasks._status import (
     KT,
-    VT,
     TERMINAL_STATUSES,
+    VT,
     TaskLookupKey,
     TaskStatus,
     TaskStatusEnum,
@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from dagger.core._effects import Effect
 
 
-class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):  # type: ignore[misc]
+_COMPLETED = TaskStatus.of(TaskStatusEnum.COMPLETED)
+
+
+class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
     """Base of every template, process and task instance.
 
     User code overrides the hooks (``execute``, ``on_message``, ``evaluate``, ``stop``);
@@ -42,7 +45,7 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):  # type: ignor
     time_submitted: float = 0.0
     time_completed: float = 0.0
     lastupdated: float = 0.0
-    next_dags: list[str] = []  # noqa: RUF012 - copied per instance in __post_init__
+    next_dags: list[str] = []
     task_type: str = TaskType.LEAF.name
     process_name: str | None = None
     allow_skip_to: bool = False
@@ -107,7 +110,7 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):  # type: ignor
     async def on_complete(
         self,
         workflow_instance: ITemplateDAGInstance[KT, VT] | None,
-        status: TaskStatus = TaskStatus.of(TaskStatusEnum.COMPLETED),
+        status: TaskStatus = _COMPLETED,
         *,
         iterate: bool = True,
     ) -> None:
@@ -201,12 +204,12 @@ class IProcessTemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
 class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
     """A workflow instance: the root that holds the runtime parameters and every task."""
 
-    runtime_parameters: dict[str, Any] = {}  # noqa: RUF012 - copied in __post_init__
-    tasks: dict[str, ITask[Any, Any]] = {}  # noqa: RUF012 - copied in __post_init__
+    runtime_parameters: dict[str, Any] = {}
+    tasks: dict[str, ITask[Any, Any]] = {}
     partition_key_lookup: str = ""
     template_name: str = ""
     owner_partition: int = -1
-    applied_events: list[str] = []  # noqa: RUF012 - copied in __post_init__
+    applied_events: list[str] = []
 
     def __post_init__(self) -> None:
         """Give each instance its own copies of the mutable defaults."""
@@ -215,7 +218,7 @@ class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
         self.tasks = dict(self.tasks)
         self.applied_events = list(self.applied_events)
 
-    def get_task(self, id: str) -> ITask[Any, Any]:  # noqa: A002 - public API name
+    def get_task(self, id: str) -> ITask[Any, Any]:
         """Return the task (or process) with ``id``; the instance itself for its own id."""
         if id == self.id:
             return self

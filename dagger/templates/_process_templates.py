@@ -76,7 +76,7 @@ class ProcessTemplateDAG(IProcessTemplateDAG):
 
     async def create_instance(
         self,
-        id: str,  # noqa: A002 - public API name
+        id: str,
         parent_id: str,
         parent_name: str,
         partition_key_lookup: str,

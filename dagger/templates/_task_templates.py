@@ -34,7 +34,7 @@ class TaskTemplate(abc.ABC):
     @abc.abstractmethod
     async def create_instance(
         self,
-        id: str,  # noqa: A002 - public API name
+        id: str,
         parent_id: str,
         parent_name: str,
         partition_key_lookup: str,
@@ -53,7 +53,7 @@ class DefaultTaskTemplate(TaskTemplate):
     def __init__(
         self,
         app: Dagger,
-        type: type[ITask[Any, Any]],  # noqa: A002 - public API name
+        type: type[ITask[Any, Any]],
         name: str,
         task_dag_template: list[TaskTemplate],
         allow_skip_to: bool,
@@ -70,7 +70,7 @@ class DefaultTaskTemplate(TaskTemplate):
 
     async def create_instance(
         self,
-        id: str,  # noqa: A002 - public API name
+        id: str,
         parent_id: str,
         parent_name: str,
         partition_key_lookup: str,

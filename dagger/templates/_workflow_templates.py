@@ -38,7 +38,7 @@ class ITemplateDAG(abc.ABC):
     @abc.abstractmethod
     async def create_instance(
         self,
-        id: Any,  # noqa: A002 - public API name
+        id: Any,
         partition_key_lookup: str,
         *,
         repartition: bool = True,
@@ -74,7 +74,7 @@ class TemplateDAG(ITemplateDAG):
 
     async def create_instance(
         self,
-        id: Any,  # noqa: A002 - public API name
+        id: Any,
         partition_key_lookup: str,
         *,
         repartition: bool = True,

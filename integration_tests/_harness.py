@@ -20,12 +20,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dagger.service.services import Dagger
-from dagger.testing import EmbeddedBroker
 from dagger.templates.template import ITemplateDAG
-from tests.integration.apps.orders_workflow import build_orders_template
+from dagger.testing import EmbeddedBroker
+from integration_tests.apps.orders_workflow import build_orders_template
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-APP_MODULE = "tests.integration.apps.orders_app"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+APP_MODULE = "integration_tests.apps.orders_app"
 TERMINAL = frozenset({"COMPLETED", "FAILURE", "SKIPPED", "STOPPED"})
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dagger.testing import EmbeddedBroker
-from tests.integration._harness import Scenario, Updates, client, send_requests, workers
+from integration_tests._harness import Scenario, Updates, client, send_requests, workers
 
 pytestmark = pytest.mark.integration
 

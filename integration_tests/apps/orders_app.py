@@ -20,7 +20,7 @@ from typing import Any
 
 from dagger.service.services import Dagger
 from dagger.templates.template import ITemplateDAG
-from tests.integration.apps.orders_workflow import build_orders_template
+from integration_tests.apps.orders_workflow import build_orders_template
 
 engine = Dagger(
     application_name=os.environ.get("TEST_APP_ID", "dagger-test"),
@@ -30,6 +30,7 @@ engine = Dagger(
     task_update_topic=os.environ.get("TEST_UPDATE_TOPIC", "dagger_test_updates"),
     tasks_topic=os.environ.get("TEST_TASKS_TOPIC", "dagger_task_topic"),
 )
+
 
 @Dagger.register_template("orders")
 def orders_template(template_name: str) -> ITemplateDAG:

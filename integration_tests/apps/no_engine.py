@@ -1,0 +1,3 @@
+"""A module that defines no Dagger instance, for the CLI's error path."""
+
+ANSWER = 42

@@ -1,0 +1,151 @@
+"""`dagger worker` and `dagger broker` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from integration_tests._harness import REPO_ROOT, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def run_dagger(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dagger", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGGER_", "TEST_"))}
+    env.update(PYTHONPATH=str(REPO_ROOT), **extra)
+    return env
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dagger: error: ")
+    return lines[0]
+
+
+def test_module_without_an_engine_is_one_clear_line() -> None:
+    line = one_error_line(
+        run_dagger("worker", "-A", "integration_tests.apps.no_engine", env=base_env())
+    )
+    assert "defines no Dagger instance" in line
+
+
+def test_module_that_cannot_be_imported_is_one_clear_line() -> None:
+    line = one_error_line(
+        run_dagger("worker", "-A", "integration_tests.apps.missing", env=base_env())
+    )
+    assert "cannot import 'integration_tests.apps.missing'" in line
+
+
+def test_unreachable_broker_is_one_clear_line() -> None:
+    closed = free_port()
+    env = base_env(DAGGER_BROKER=f"kafka://127.0.0.1:{closed}")
+    line = one_error_line(run_dagger("worker", "-A", "integration_tests.apps.orders_app", env=env))
+    assert f"cannot reach the Kafka broker at 127.0.0.1:{closed}" in line
+
+
+def test_bad_store_url_is_one_clear_line() -> None:
+    env = base_env(DAGGER_BROKER="kafka://127.0.0.1:9092", TEST_STORE="postgres://db")
+    line = one_error_line(run_dagger("worker", "-A", "integration_tests.apps.orders_app", env=env))
+    assert "store must be one of" in line and "postgres://db" in line
+
+
+def _children(pid: int) -> set[int]:
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        children.update(int(child) for child in text)
+    return children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
+
+
+def test_worker_without_a_broker_starts_an_embedded_one_and_says_so(tmp_path: Path) -> None:
+    env = base_env(TEST_APP_ID="cli-embedded", TEST_DATADIR=str(tmp_path))
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dagger",
+                "worker",
+                "-A",
+                "integration_tests.apps.orders_app",
+                "-l",
+                "info",
+                "--web-port",
+                str(free_port()),
+                "--web-bind",
+                "127.0.0.1",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    broker_pids: set[int] = set()
+    try:
+        deadline = time.monotonic() + 90
+        while "[^Worker]: Ready" not in log_path.read_text(errors="replace"):
+            assert worker.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        broker_pids = _children(worker.pid)
+        text = log_path.read_text()
+        assert (
+            "No broker configured: started an embedded Kafka broker at kafka://127.0.0.1:" in text
+        )
+        assert broker_pids, "the embedded broker is not a child of the worker"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in broker_pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in broker_pids), "the embedded broker outlived its worker"
+
+
+def test_dagger_broker_prints_its_url_and_stops_on_sigterm() -> None:
+    broker = subprocess.Popen(
+        [sys.executable, "-m", "dagger", "broker"],
+        cwd=REPO_ROOT,
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert broker.stdout is not None
+        line = broker.stdout.readline()
+        assert line.startswith("Embedded Kafka broker listening on kafka://127.0.0.1:"), line
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        assert broker.wait(30) == 0

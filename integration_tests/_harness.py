@@ -36,6 +36,24 @@ def free_port() -> int:
         return port
 
 
+def worker_command(module: str = APP_MODULE) -> list[str]:
+    """The `dagger worker` command line, with its web server on a free loopback port."""
+    return [
+        sys.executable,
+        "-m",
+        "dagger",
+        "worker",
+        "-A",
+        module,
+        "-l",
+        "info",
+        "--web-port",
+        str(free_port()),
+        "--web-bind",
+        "127.0.0.1",
+    ]
+
+
 @dataclass
 class Scenario:
     """The topics, consumer group and store of one test, isolated from the others."""
@@ -107,20 +125,7 @@ class WorkerProcess:
         self.log_path = scenario.tmp_path / f"worker-{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dagger",
-                "worker",
-                "-A",
-                APP_MODULE,
-                "-l",
-                "info",
-                "--web-port",
-                str(free_port()),
-                "--web-bind",
-                "127.0.0.1",
-            ],
+            worker_command(),
             cwd=REPO_ROOT,
             env=scenario.env(broker, name),
             stdout=self._log,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_tests._harness import REPO_ROOT, free_port
+from integration_tests._harness import REPO_ROOT, free_port, worker_command
 
 pytestmark = pytest.mark.integration
 
@@ -92,20 +92,7 @@ def test_worker_without_a_broker_starts_an_embedded_one_and_says_so(tmp_path: Pa
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dagger",
-                "worker",
-                "-A",
-                "integration_tests.apps.orders_app",
-                "-l",
-                "info",
-                "--web-port",
-                str(free_port()),
-                "--web-bind",
-                "127.0.0.1",
-            ],
+            worker_command(),
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

@@ -30,6 +30,8 @@ from dagger.templates._workflow_templates import ITemplateDAG
 logger = logging.getLogger(__name__)
 
 TaskUpdateCallback = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
+LocalSink = Callable[[InstanceCreated | InstanceSubmitted, int], Awaitable[None]]
+"""Where events go instead of Kafka while a :class:`dagger.testing.LocalEngine` runs."""
 
 
 class Dagger(Service):
@@ -217,6 +219,7 @@ class Dagger(Service):
             delete_on_complete=settings.delete_workflow_on_complete,
         )
         self._declared = False
+        self._local_sink: LocalSink | None = None
 
     # -- registration -----------------------------------------------------------------
     @classmethod
@@ -367,6 +370,9 @@ class Dagger(Service):
     async def _send(
         self, event: InstanceCreated | InstanceSubmitted, key: str, partition: int
     ) -> None:
+        if self._local_sink is not None:
+            await self._local_sink(event, partition)
+            return
         if not self._declared:
             await self.faust_app.maybe_start_producer()
             await self.tasks_topic.maybe_declare()
@@ -375,7 +381,7 @@ class Dagger(Service):
 
     def _choose_partition(self, key: str, repartition: bool) -> int:
         partitions = self.settings.kafka_partitions
-        if repartition:
+        if repartition or self._local_sink is not None:
             return partition_for_key(key, partitions)
         event = faust.current_event()
         if event is not None and event.message.topic == self.settings.tasks_topic:

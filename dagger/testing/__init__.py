@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dagger.testing._broker import EmbeddedBroker, EmbeddedBrokerError
+from dagger.testing._local import LocalEngine
 
 __all__ = [
     "EmbeddedBroker",
     "EmbeddedBrokerError",
+    "LocalEngine",
 ]

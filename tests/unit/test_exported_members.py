@@ -54,7 +54,7 @@ EXPORTS = {
         "TemplateDoesNotExist",
         "UnknownTaskClass",
     ],
-    "dagger.testing": ["EmbeddedBroker", "EmbeddedBrokerError"],
+    "dagger.testing": ["EmbeddedBroker", "EmbeddedBrokerError", "LocalEngine"],
 }
 
 

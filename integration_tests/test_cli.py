@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from integration_tests._harness import REPO_ROOT, free_port, worker_command
+from dagger.testing import EmbeddedBroker
+from integration_tests._harness import (
+    REPO_ROOT,
+    Updates,
+    free_port,
+    send_requests,
+    worker_command,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -136,3 +145,44 @@ def test_dagger_broker_prints_its_url_and_stops_on_sigterm() -> None:
     finally:
         broker.send_signal(signal.SIGTERM)
         assert broker.wait(30) == 0
+
+
+def test_engine_main_runs_a_worker(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    env = base_env(
+        DAGGER_BROKER=broker.url,
+        DAGGER_TANSU_COMPAT="1",
+        TEST_APP_ID="main-app",
+        TEST_DATADIR=str(tmp_path),
+        TEST_TASKS_TOPIC="main-app-tasks",
+        TEST_UPDATE_TOPIC="main-app-updates",
+        TEST_REQUESTS_TOPIC="main-app-requests",
+    )
+    broker.create_topics({"main-app-tasks": 4, "main-app-updates": 4, "main-app-requests": 1})
+    log_path = tmp_path / "main.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "integration_tests.apps.main_app"],
+            cwd=REPO_ROOT,
+            env=dict(env, WEB_PORT=str(free_port()), WEB_BIND="127.0.0.1"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "Worker ready" not in log_path.read_text(errors="replace"):
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        finished = asyncio.run(_run_one_order(broker))
+        assert finished["status"] == "COMPLETED"
+        assert finished["runtime_parameters"]["trail"] == ["validate", "charge", "reserve", "ship"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
+async def _run_one_order(broker: EmbeddedBroker) -> dict[str, Any]:
+    async with Updates(broker, "main-app-updates") as updates:
+        await send_requests(broker, "main-app-requests", [{"order_id": "m-1", "repartition": True}])
+        finished = await updates.wait_finished(1, timeout=60)
+    return next(iter(finished.values()))

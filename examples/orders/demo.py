@@ -123,7 +123,13 @@ async def _drive(
                 first_done = time.monotonic()
             now = time.monotonic()
             if now - last_report >= 1.0 or len(finished) == orders:
-                print(f"  progress: {len(finished):>4}/{orders} finished", flush=True)
+                if finished:
+                    print(f"  progress: {len(finished):>4}/{orders} finished", flush=True)
+                else:
+                    print(
+                        f"  waiting for the worker to join its group ({now - started:.0f}s)",
+                        flush=True,
+                    )
                 last_report = now
             if len(finished) == orders:
                 break

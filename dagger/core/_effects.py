@@ -19,4 +19,20 @@ class InstanceFinished:
     status: str
 
 
-Effect = RunTask | InstanceFinished
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Add the listener ``task_id`` to the correlation index under ``index_key``."""
+
+    task_id: str
+    index_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unregister:
+    """Remove the listener ``task_id`` from the correlation index under ``index_key``."""
+
+    task_id: str
+    index_key: str
+
+
+Effect = RunTask | InstanceFinished | Register | Unregister

@@ -45,3 +45,55 @@ LogEvent = InstanceCreated | InstanceSubmitted
 
 Event = InstanceSubmitted | TaskSucceeded | TaskFailed
 """Events the state machine applies to an existing instance."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A listener-topic message, routed to the partition that owns its correlation key."""
+
+    event_id: str
+    index_key: str
+    topic: str
+    payload: bytes
+    origin: dict[str, Any]
+    match_only_one: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IndexAdded:
+    """A listener started waiting under ``index_key``."""
+
+    event_id: str
+    index_key: str
+    instance_id: str
+    task_id: str
+    owner_partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRemoved:
+    """A listener stopped waiting under ``index_key``."""
+
+    event_id: str
+    index_key: str
+    instance_id: str
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDelivered:
+    """A correlated message for one listener of one instance, sent to the instance's owner."""
+
+    event_id: str
+    instance_id: str
+    task_id: str
+    topic: str
+    payload: bytes
+    origin: dict[str, Any]
+
+
+KeyEvent = MessageReceived | IndexAdded | IndexRemoved
+"""Events applied by the owner of a correlation key."""
+
+AnyLogEvent = InstanceCreated | InstanceSubmitted | MessageDelivered | KeyEvent
+"""Every event the engine topic carries."""

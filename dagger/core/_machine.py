@@ -10,10 +10,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dagger.core._effects import Effect, InstanceFinished, RunTask
+from dagger.core._effects import Effect, InstanceFinished, Register, RunTask, Unregister
 from dagger.core._events import Event, InstanceSubmitted, TaskFailed, TaskSucceeded
+from dagger.core._keys import index_key
 from dagger.exceptions.exceptions import InvalidTaskType
-from dagger.tasks._base import ExecutorTask, INonLeafNodeTask, ITask, ITemplateDAGInstance
+from dagger.tasks._base import (
+    ExecutorTask,
+    INonLeafNodeTask,
+    ITask,
+    ITemplateDAGInstance,
+    SensorTask,
+)
 from dagger.tasks._status import TERMINAL_STATUSES, TaskStatus, TaskStatusEnum
 
 APPLIED_EVENTS_KEPT = 64
@@ -68,7 +75,13 @@ def submit(instance: ITemplateDAGInstance[Any, Any], now: float | None = None) -
     if instance.status.code not in (_NOT_STARTED, _SUBMITTED):
         return []
     instance.status = TaskStatus.of(TaskStatusEnum.NOT_STARTED)
-    return start_task(instance, instance.id, now)
+    effects: list[Effect] = []
+    for task in instance.tasks.values():
+        # A listener that may be skipped to waits from the start, so an early message
+        # for it finds it in the index.
+        if isinstance(task, SensorTask) and task.allow_skip_to:
+            effects.extend(listen(instance, task))
+    return effects + start_task(instance, instance.id, now)
 
 
 def start_task(
@@ -87,6 +100,20 @@ def start_task(
         return start_task(instance, task.root_dag, now)
     if isinstance(task, ExecutorTask):
         return [RunTask(task.id)]
+    if isinstance(task, SensorTask):
+        effects = listen(instance, task)
+        if task.correlatable_key_value is None:
+            return finish_task(
+                instance,
+                task.id,
+                _FAILURE,
+                now=now,
+                error=(
+                    "MissingCorrelationKey",
+                    f"runtime parameter {task.correlatable_key!r} is not set",
+                ),
+            )
+        return effects
     raise InvalidTaskType(
         f"task {task.task_name!r} is a {type(task).__name__}, which this engine cannot run"
     )
@@ -114,16 +141,23 @@ def finish_task(
     task.time_completed = now
     if error is not None:
         task.error_type, task.error_message = error
+    effects: list[Effect] = []
+    if isinstance(task, SensorTask) and not (
+        status_code == _COMPLETED and task.reprocess_on_message
+    ):
+        effects.extend(stop_listening(task))
     if not iterate:
-        return []
+        return effects
     if task is instance:
-        return [InstanceFinished(status_code)]
+        for child in instance.tasks.values():
+            effects.extend(stop_listening(child))
+        return [*effects, InstanceFinished(status_code)]
     parent = _parent_of(instance, task)
     if status_code in (_COMPLETED, _SKIPPED):
         if task.next_dags:
-            return start_task(instance, task.next_dags[0], now)
-        return finish_task(instance, parent.id, _COMPLETED, now=now)
-    return finish_task(
+            return effects + _start_next(instance, task.next_dags[0], now)
+        return effects + finish_task(instance, parent.id, _COMPLETED, now=now)
+    return effects + finish_task(
         instance,
         parent.id,
         status_code,
@@ -141,3 +175,132 @@ def _parent_of(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) 
 def _set_status(task: ITask[Any, Any], status: TaskStatusEnum, now: float) -> None:
     task.status = TaskStatus.of(status)
     task.lastupdated = now
+
+
+def _start_next(instance: ITemplateDAGInstance[Any, Any], task_id: str, now: float) -> list[Effect]:
+    """Start the next task, or move past it when it was already skipped."""
+    task = instance.get_task(task_id)
+    if task.status.code == _SKIPPED:
+        if task.next_dags:
+            return _start_next(instance, task.next_dags[0], now)
+        return finish_task(instance, _parent_of(instance, task).id, _COMPLETED, now=now)
+    if task.status.code == _NOT_STARTED:
+        return start_task(instance, task_id, now)
+    return []
+
+
+# -- listeners ---------------------------------------------------------------------------
+
+
+def listen(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) -> list[Effect]:
+    """Register the listener ``task`` under the current value of its correlation parameter."""
+    if not isinstance(task, SensorTask):
+        return []
+    name = task.correlatable_key
+    value = instance.runtime_parameters.get(name) if name else None
+    if value is None or task.topic is None:
+        return []
+    value_text = str(value)
+    if task.correlatable_key_value == value_text:
+        return []
+    effects = stop_listening(task)
+    task.correlatable_key_value = value_text
+    return [*effects, Register(task.id, index_key(task.topic, str(name), value_text))]
+
+
+def stop_listening(task: ITask[Any, Any]) -> list[Effect]:
+    if not isinstance(task, SensorTask) or task.correlatable_key_value is None:
+        return []
+    key = index_key(str(task.topic), str(task.correlatable_key), task.correlatable_key_value)
+    task.correlatable_key_value = None
+    return [Unregister(task.id, key)]
+
+
+def accept_message(
+    instance: ITemplateDAGInstance[Any, Any], task_id: str, now: float | None = None
+) -> tuple[bool, list[Effect]]:
+    """Decide whether the listener ``task_id`` handles a message now.
+
+    An EXECUTING listener does; a NOT_STARTED one with ``allow_skip_to`` does after its
+    unfinished predecessors are SKIPPED; a COMPLETED one with ``reprocess_on_message``
+    does again. Returns whether to run ``on_message`` and the effects of the skip.
+    """
+    now = time.time() if now is None else now
+    task = instance.tasks.get(task_id)
+    if not isinstance(task, SensorTask) or instance.is_terminal():
+        return False, []
+    code = task.status.code
+    if code == _EXECUTING:
+        return True, []
+    if code == _COMPLETED and task.reprocess_on_message:
+        return True, []
+    if code == _NOT_STARTED and task.allow_skip_to:
+        return True, _skip_to(instance, task, now)
+    return False, []
+
+
+def message_handled(
+    instance: ITemplateDAGInstance[Any, Any],
+    task_id: str,
+    completed: bool,
+    now: float | None = None,
+) -> list[Effect]:
+    """Move the workflow on after the listener's ``on_message`` returned ``completed``."""
+    now = time.time() if now is None else now
+    task = instance.get_task(task_id)
+    if not isinstance(task, SensorTask):
+        return []
+    if completed and task.status.code == _EXECUTING:
+        return finish_task(instance, task_id, _COMPLETED, now=now)
+    if task.correlatable_key_value is not None:
+        # on_message may have changed the parameter the listener is keyed on.
+        return listen(instance, task)
+    return []
+
+
+def _skip_to(
+    instance: ITemplateDAGInstance[Any, Any], target: SensorTask[Any, Any], now: float
+) -> list[Effect]:
+    ancestors = _ancestors(instance, target)
+    effects: list[Effect] = []
+    for task in _in_order(instance):
+        if task is target:
+            break
+        if task.id in ancestors or task.is_terminal():
+            continue
+        effects.extend(finish_task(instance, task.id, _SKIPPED, iterate=False, now=now))
+    for ancestor_id in ancestors:
+        ancestor = instance.get_task(ancestor_id)
+        if ancestor.status.code in (_NOT_STARTED, _SUBMITTED):
+            _set_status(ancestor, TaskStatusEnum.EXECUTING, now)
+            ancestor.time_submitted = ancestor.time_submitted or now
+    _set_status(target, TaskStatusEnum.EXECUTING, now)
+    target.time_submitted = now
+    return effects
+
+
+def _ancestors(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) -> set[str]:
+    ancestors: set[str] = set()
+    current = task
+    while current.parent_id is not None:
+        ancestors.add(current.parent_id)
+        current = instance.get_task(current.parent_id)
+    ancestors.add(instance.id)
+    return ancestors
+
+
+def _in_order(instance: ITemplateDAGInstance[Any, Any]) -> list[ITask[Any, Any]]:
+    """Every process and task in the order the workflow runs them."""
+    ordered: list[ITask[Any, Any]] = []
+
+    def chain(first_id: str | None) -> None:
+        current = first_id
+        while current is not None:
+            task = instance.get_task(current)
+            ordered.append(task)
+            if isinstance(task, INonLeafNodeTask):
+                chain(task.root_dag)
+            current = task.next_dags[0] if task.next_dags else None
+
+    chain(instance.root_dag)
+    return ordered

@@ -2,37 +2,80 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from dagger.core._codec import dumps, loads
-from dagger.core._events import InstanceCreated, InstanceSubmitted, LogEvent
+from dagger.core._events import (
+    AnyLogEvent,
+    IndexAdded,
+    IndexRemoved,
+    InstanceCreated,
+    InstanceSubmitted,
+    MessageDelivered,
+    MessageReceived,
+)
 from dagger.exceptions.exceptions import DaggerError
-
-_CREATED = "created"
-_SUBMITTED = "submitted"
 
 
 class MalformedEvent(DaggerError, ValueError):
     """An engine-topic record that is not a valid event."""
 
 
-def encode_event(event: LogEvent) -> bytes:
+def encode_event(event: AnyLogEvent) -> bytes:
     """Return the record value for ``event``."""
     body: dict[str, Any]
     if isinstance(event, InstanceCreated):
         body = {
-            "type": _CREATED,
+            "type": "created",
             "id": event.event_id,
             "instance": event.instance_id,
             "document": event.document,
             "submit": event.submit,
         }
+    elif isinstance(event, InstanceSubmitted):
+        body = {"type": "submitted", "id": event.event_id, "instance": event.instance_id}
+    elif isinstance(event, MessageReceived):
+        body = {
+            "type": "message",
+            "id": event.event_id,
+            "key": event.index_key,
+            "topic": event.topic,
+            "payload": _b64(event.payload),
+            "origin": event.origin,
+            "match_only_one": event.match_only_one,
+        }
+    elif isinstance(event, IndexAdded):
+        body = {
+            "type": "index_add",
+            "id": event.event_id,
+            "key": event.index_key,
+            "instance": event.instance_id,
+            "task": event.task_id,
+            "owner": event.owner_partition,
+        }
+    elif isinstance(event, IndexRemoved):
+        body = {
+            "type": "index_remove",
+            "id": event.event_id,
+            "key": event.index_key,
+            "instance": event.instance_id,
+            "task": event.task_id,
+        }
     else:
-        body = {"type": _SUBMITTED, "id": event.event_id, "instance": event.instance_id}
+        body = {
+            "type": "deliver",
+            "id": event.event_id,
+            "instance": event.instance_id,
+            "task": event.task_id,
+            "topic": event.topic,
+            "payload": _b64(event.payload),
+            "origin": event.origin,
+        }
     return dumps(body)
 
 
-def decode_event(raw: bytes | str | None) -> LogEvent:
+def decode_event(raw: bytes | str | None) -> AnyLogEvent:
     """Parse an engine-topic record value."""
     if raw is None:
         raise MalformedEvent("empty record")
@@ -40,18 +83,65 @@ def decode_event(raw: bytes | str | None) -> LogEvent:
         body = loads(raw)
         kind = body["type"]
         event_id = body["id"]
-        instance_id = body["instance"]
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedEvent(f"not an engine event: {exc}") from exc
-    if not (
-        isinstance(event_id, str) and event_id and isinstance(instance_id, str) and instance_id
-    ):
-        raise MalformedEvent("an engine event needs non-empty string 'id' and 'instance'")
-    if kind == _CREATED:
+    if not isinstance(event_id, str) or not event_id:
+        raise MalformedEvent("an engine event needs a non-empty string 'id'")
+    try:
+        return _decode_body(kind, event_id, body)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedEvent(f"{kind!r} event with a missing or bad field: {exc}") from exc
+
+
+def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
+    if kind == "created":
         document = body.get("document")
         if not isinstance(document, dict):
             raise MalformedEvent("created event without a document")
-        return InstanceCreated(event_id, instance_id, document, bool(body.get("submit")))
-    if kind == _SUBMITTED:
-        return InstanceSubmitted(event_id, instance_id)
+        return InstanceCreated(
+            event_id, _text(body, "instance"), document, bool(body.get("submit"))
+        )
+    if kind == "submitted":
+        return InstanceSubmitted(event_id, _text(body, "instance"))
+    if kind == "message":
+        return MessageReceived(
+            event_id,
+            _text(body, "key"),
+            _text(body, "topic"),
+            base64.b64decode(body["payload"]),
+            dict(body.get("origin") or {}),
+            bool(body.get("match_only_one")),
+        )
+    if kind == "index_add":
+        return IndexAdded(
+            event_id,
+            _text(body, "key"),
+            _text(body, "instance"),
+            _text(body, "task"),
+            int(body["owner"]),
+        )
+    if kind == "index_remove":
+        return IndexRemoved(
+            event_id, _text(body, "key"), _text(body, "instance"), _text(body, "task")
+        )
+    if kind == "deliver":
+        return MessageDelivered(
+            event_id,
+            _text(body, "instance"),
+            _text(body, "task"),
+            _text(body, "topic"),
+            base64.b64decode(body["payload"]),
+            dict(body.get("origin") or {}),
+        )
     raise MalformedEvent(f"unknown event type {kind!r}")
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    value = body[field]
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"an engine event needs a non-empty string {field!r}")
+    return value
+
+
+def _b64(payload: bytes) -> str:
+    return base64.b64encode(payload).decode()

@@ -15,7 +15,12 @@ from dagger.templates._process_templates import (
     IProcessTemplateDAGBuilder,
     ProcessTemplateDagBuilder,
 )
-from dagger.templates._task_builders import DefaultTaskTemplateBuilder, TaskTemplateBuilder
+from dagger.templates._task_builders import (
+    DefaultTaskTemplateBuilder,
+    KafkaCommandTaskTemplateBuilder,
+    KafkaListenerTaskTemplateBuilder,
+    TaskTemplateBuilder,
+)
 from dagger.templates._task_templates import TaskTemplate
 from dagger.templates._workflow_templates import DefaultTemplateBuilder, ITemplateDAG
 
@@ -50,7 +55,58 @@ class DAGBuilderHelper:
     ) -> DefaultTaskTemplateBuilder:
         """Return a builder for an executor task of ``task_type``."""
         builder = DefaultTaskTemplateBuilder(self.app)
-        return builder.set_name(name).set_type(task_type).set_allow_skip_to(allow_skip_to)
+        builder.set_name(f"{name}_executor_task").set_type(task_type)
+        return builder.set_allow_skip_to(allow_skip_to)
+
+    def generic_command_task_builder(
+        self,
+        *,
+        topic: str,
+        task_type: type[ITask[Any, Any]],
+        process_name: str,
+        key_type: Any = None,
+        value_type: Any = None,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> KafkaCommandTaskTemplateBuilder:
+        """Return a builder for a command task that sends on ``topic``."""
+        command_topic = self.app.create_topic(
+            topic,
+            key_type=key_type,
+            value_type=value_type,
+            key_serializer=key_serializer,
+            value_serializer=value_serializer,
+        )
+        builder = KafkaCommandTaskTemplateBuilder(self.app)
+        builder.set_topic(command_topic).set_type(task_type)
+        return builder.set_name(f"{process_name}_command_task")
+
+    def generic_listener_task_builder(
+        self,
+        *,
+        topic: str,
+        task_type: type[ITask[Any, Any]],
+        process_name: str,
+        allow_skip_to: bool = False,
+        concurrency: int = 1,
+        reprocess_on_message: bool = False,
+        key_type: Any = None,
+        value_type: Any = None,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> KafkaListenerTaskTemplateBuilder:
+        """Return a builder for a listener task that waits for a message on ``topic``."""
+        listener_topic = self.app.create_topic(
+            topic,
+            key_type=key_type,
+            value_type=value_type,
+            key_serializer=key_serializer,
+            value_serializer=value_serializer,
+        )
+        builder = KafkaListenerTaskTemplateBuilder(self.app)
+        builder.set_topic(listener_topic).set_concurrency(concurrency).set_type(task_type)
+        builder.set_name(f"{process_name}_listener_task").set_allow_skip_to(allow_skip_to)
+        return builder.set_reprocess_on_message(reprocess_on_message)
 
     def generic_process_builder(
         self,

@@ -1,15 +1,28 @@
-"""The faust side of the owner loop: the instance table, the engine topic and its agent."""
+"""The faust side of the engine: its tables, the engine topic's agent and listener agents.
+
+One agent consumes the engine topic; each record is applied by the owner of its
+partition: instance events by the :class:`InstanceOwner`, correlation events by the
+:class:`KeysOwner`. Each listener topic has an agent that routes its messages' keys to
+their owners. Records that cannot be applied go to the dead-letter topic.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagger.core._events import LogEvent
+from dagger.core._events import AnyLogEvent
 from dagger.core._wire import MalformedEvent, encode_event
+from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
+from dagger.runtime._keys_owner import KeysOwner
+from dagger.runtime._listeners import ListenerRouter
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
+from dagger.runtime._router import EventRouter
 from dagger.runtime._updates import UpdatePublisher
-from dagger.tasks._base import ITemplateDAGInstance
+from dagger.tasks._base import ITemplateDAGInstance, SensorTask
+
+if TYPE_CHECKING:
+    from dagger.service._settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 
@@ -17,64 +30,127 @@ __all__ = ["TOMBSTONE", "InstanceRuntime"]
 
 
 class InstanceRuntime:
-    """Owns the instance table and the agent that applies the engine topic's events to it."""
+    """Owns the engine's tables and agents inside its faust app."""
 
     def __init__(
         self,
         *,
         faust_app: Any,
         tasks_topic: Any,
-        partitions: int,
+        settings: EngineSettings,
         publisher: UpdatePublisher,
-        delete_on_complete: bool,
     ) -> None:
+        self._app = faust_app
         self._tasks_topic = tasks_topic
-        self.instances = faust_app.Table(
-            "dagger_instances",
+        partitions = settings.kafka_partitions
+        self.instances = self._table("dagger_instances", partitions, "Workflow instances by id.")
+        index = self._table("dagger_correlation", partitions, "Waiting listeners by key.")
+        held = self._table("dagger_early_messages", partitions, "Messages held for listeners.")
+        self._dead_letter_topic = faust_app.topic(
+            settings.dead_letter_topic, partitions=partitions, internal=True
+        )
+        self.dead_letters = DeadLetters(self._send_dead_letter)
+        self.listeners = ListenerRouter(
+            serializers=faust_app.serializers,
+            send=self._append,
             partitions=partitions,
-            key_type=bytes,
-            value_type=bytes,
-            help="Workflow instances, keyed by id, one JSON document each.",
+            dead_letters=self.dead_letters,
+            message_id_header=settings.message_id_header,
+        )
+        self.keys = KeysOwner(
+            index,
+            held,
+            send=self._append,
+            chunk_size=settings.max_correletable_keys_in_values,
+            early_message_window=settings.early_message_window,
         )
         self.owner = InstanceOwner(
-            self.instances, publisher=publisher, delete_on_complete=delete_on_complete
+            self.instances,
+            publisher=publisher,
+            delete_on_complete=settings.delete_workflow_on_complete,
+            send=self._append,
+            partitions=partitions,
+            decode_payload=self.listeners.decode,
+            dead_letters=self.dead_letters,
         )
+        self.router = EventRouter(self.owner, self.keys)
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
 
-    async def send(self, event: LogEvent, *, key: str, partition: int) -> None:
-        """Append ``event`` to the owner's partition and wait until the broker has it."""
+    def _table(self, name: str, partitions: int, help_text: str) -> Any:
+        return self._app.Table(
+            name, partitions=partitions, key_type=bytes, value_type=bytes, help=help_text
+        )
+
+    # -- sending -----------------------------------------------------------------------
+    async def send(self, event: AnyLogEvent, *, key: str, partition: int) -> None:
+        """Append ``event`` to ``partition`` and wait until the broker has it."""
         pending = await self._tasks_topic.send(
             key=key.encode(), value=encode_event(event), partition=partition
         )
         await pending
 
+    async def _append(self, event: AnyLogEvent, key: str, partition: int) -> None:
+        # Buffered: faust flushes the producer before it commits the consumed offset.
+        await self._tasks_topic.send(
+            key=key.encode(), value=encode_event(event), partition=partition
+        )
+
+    async def _send_dead_letter(self, key: bytes, value: bytes) -> None:
+        await self._dead_letter_topic.send(key=key, value=value)
+
+    # -- reading -----------------------------------------------------------------------
     def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance, or None if this worker does not hold it."""
         return self.owner.load(instance_id)
 
-    async def handle(self, raw: bytes, partition: int) -> None:
-        """Apply one engine-topic record owned by ``partition``."""
-        await self.owner.handle(raw, partition)
+    # -- listener topics ---------------------------------------------------------------
+    def add_listener(
+        self, name: str, topic: Any, task_type: type[SensorTask[Any, Any]], concurrency: int
+    ) -> None:
+        """Route the messages of topic ``name`` to the listeners of ``task_type``."""
+        if not self.listeners.register(name, topic, task_type):
+            if concurrency > self.listeners.topics[name].concurrency:
+                logger.warning(
+                    "listener topic %s already routes with concurrency %s; %s is ignored",
+                    name,
+                    self.listeners.topics[name].concurrency,
+                    concurrency,
+                )
+            return
+        self.listeners.topics[name].concurrency = concurrency
+        raw_topic = self._app.topic(name, key_serializer="raw", value_serializer="raw")
 
+        async def route_messages(stream: Any) -> None:
+            async for event in stream.events():
+                message = event.message
+                origin = {
+                    "topic": message.topic,
+                    "partition": message.partition,
+                    "offset": message.offset,
+                }
+                try:
+                    await self.listeners.route(name, event.value, origin, message.headers)
+                except Exception as exc:
+                    await self.dead_letters.publish(ENGINE_ERROR, exc, origin, event.value)
+
+        self._app.agent(raw_topic, name=f"dagger_listener_{name}", concurrency=concurrency)(
+            route_messages
+        )
+
+    # -- the engine topic ----------------------------------------------------------------
     async def _consume(self, stream: Any) -> None:
         async for event in stream.events():
             message = event.message
+            origin = {
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+            }
             try:
-                await self.owner.handle(event.value, message.partition)
+                await self.router.handle(event.value, message.partition)
             except MalformedEvent as exc:
-                logger.error(
-                    "dropped malformed record at %s[%s]@%s: %s",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    exc,
-                )
-            except Exception:
-                # One record must not stop the partition's agent; issue 3 routes these
-                # to a dead-letter topic.
-                logger.exception(
-                    "could not apply the record at %s[%s]@%s",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                )
+                await self.dead_letters.publish(MALFORMED_ENGINE_EVENT, exc, origin, event.value)
+            except Exception as exc:
+                # One record must not stop the partition's agent.
+                logger.exception("could not apply the record at %s", origin)
+                await self.dead_letters.publish(ENGINE_ERROR, exc, origin, event.value)

@@ -1,10 +1,10 @@
 """The owner loop: applies engine-topic events to the instances of one worker's partitions.
 
 Each partition's events are applied one at a time, in log order: decode the instance,
-apply the event with the pure core, run the effects (user hooks), store the new state,
-then publish the update. The store is any mutable mapping: the worker gives a faust table
-(whose changelog faust flushes before it commits the offset), tests and
-:class:`dagger.testing.LocalEngine` give a dict. A crash anywhere replays the event;
+apply the event with the pure core, run the effects (user hooks, index changes), store
+the new state, then publish the update. The store is any mutable mapping: the worker
+gives a faust table (whose changelog faust flushes before it commits the offset), tests
+and :class:`dagger.testing.LocalEngine` give a dict. A crash anywhere replays the event;
 applied event ids make the replay a no-op, and effects run before the store, so they are
 at-least-once.
 """
@@ -12,20 +12,35 @@ at-least-once.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import deque
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from dagger.core import _codec as codec
 from dagger.core import _machine as machine
-from dagger.core._effects import Effect, InstanceFinished, RunTask
-from dagger.core._events import InstanceCreated, TaskFailed, TaskSucceeded
-from dagger.core._wire import decode_event
+from dagger.core._effects import Effect, InstanceFinished, Register, RunTask, Unregister
+from dagger.core._events import (
+    IndexAdded,
+    IndexRemoved,
+    InstanceCreated,
+    InstanceSubmitted,
+    MessageDelivered,
+    TaskFailed,
+    TaskSucceeded,
+)
+from dagger.runtime._dead_letters import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetters
+from dagger.runtime._keys_owner import Sender
+from dagger.runtime._routing import partition_for_key
 from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.tasks._status import TaskStatus, TaskStatusEnum
 
 logger = logging.getLogger(__name__)
+
+InstanceEvent = InstanceCreated | InstanceSubmitted | MessageDelivered
+PayloadDecoder = Callable[[str, bytes], Any]
+"""Decode a listener topic's message value: (topic, raw value) -> payload."""
 
 _NOT_YET_STARTED = frozenset({TaskStatusEnum.NOT_STARTED.name, TaskStatusEnum.SUBMITTED.name})
 
@@ -34,7 +49,7 @@ TOMBSTONE = b"{}"
 
 
 class InstanceOwner:
-    """Applies engine-topic records to the instances in ``store``."""
+    """Applies instance events to the instances in ``store``."""
 
     def __init__(
         self,
@@ -42,12 +57,19 @@ class InstanceOwner:
         *,
         publisher: UpdatePublisher,
         delete_on_complete: bool,
+        send: Sender,
+        partitions: int,
+        decode_payload: PayloadDecoder,
+        dead_letters: DeadLetters,
     ) -> None:
         self.instances = store
         self._publisher = publisher
         self._delete_on_complete = delete_on_complete
+        self._send = send
+        self._partitions = partitions
+        self._decode_payload = decode_payload
+        self._dead_letters = dead_letters
 
-    # -- reading -----------------------------------------------------------------------
     def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance, or None if this worker does not hold it."""
         raw = self.instances.get(instance_id.encode())
@@ -55,43 +77,82 @@ class InstanceOwner:
             return None
         return codec.decode(raw)
 
-    async def handle(self, raw: bytes, partition: int) -> None:
-        """Apply one engine-topic record owned by ``partition``."""
-        log_event = decode_event(raw)
-        key = log_event.instance_id.encode()
+    async def handle(self, event: InstanceEvent, partition: int) -> None:
+        """Apply one instance event owned by ``partition``."""
+        key = event.instance_id.encode()
         stored = self.instances.get(key)
         if stored == TOMBSTONE:
             return
         if stored is not None:
             instance = codec.decode(stored)
-            if log_event.event_id in instance.applied_events:
+            if event.event_id in instance.applied_events:
                 # A replay after a crash: the change is stored, but its update may not
                 # have been published before the crash, so publish it again.
                 await self._publisher.publish(instance)
                 return
-        if isinstance(log_event, InstanceCreated):
+        if isinstance(event, InstanceCreated):
             if stored is not None:
                 logger.warning(
-                    "instance %s already exists; create event dropped", log_event.instance_id
+                    "instance %s already exists; create event dropped", event.instance_id
                 )
                 return
-            instance = codec.from_document(log_event.document)
+            instance = codec.from_document(event.document)
             instance.owner_partition = partition
-            machine.remember_event(instance, log_event.event_id)
-            effects = machine.submit(instance) if log_event.submit else []
-        else:
-            if stored is None:
-                logger.warning("submit for unknown instance %s dropped", log_event.instance_id)
-                return
+            machine.remember_event(instance, event.event_id)
+            effects = machine.submit(instance) if event.submit else []
+        elif stored is None:
+            logger.warning(
+                "%s for unknown instance %s dropped", type(event).__name__, event.instance_id
+            )
+            return
+        elif isinstance(event, InstanceSubmitted):
             if instance.status.code not in _NOT_YET_STARTED:
                 logger.info(
                     "instance %s is already %s; submit ignored", instance.id, instance.status.code
                 )
                 return
-            effects = machine.apply(instance, log_event)
+            effects = machine.apply(instance, event)
+        else:
+            handled = await self._on_message(instance, event)
+            if handled is None:
+                return
+            effects = handled
         finished = await self._run_effects(instance, effects)
         self._store(key, instance, finished)
         await self._publisher.publish(instance)
+
+    async def _on_message(
+        self, instance: ITemplateDAGInstance[Any, Any], event: MessageDelivered
+    ) -> list[Effect] | None:
+        """Run the listener's ``on_message``; None when nothing is to be stored."""
+        accepted, effects = machine.accept_message(instance, event.task_id)
+        if not accepted:
+            logger.info(
+                "message %s for task %s of instance %s ignored: the task is %s",
+                event.event_id,
+                event.task_id,
+                instance.id,
+                instance.tasks[event.task_id].status.code
+                if event.task_id in instance.tasks
+                else "unknown",
+            )
+            return None
+        machine.remember_event(instance, event.event_id)
+        try:
+            payload = self._decode_payload(event.topic, event.payload)
+        except Exception as exc:
+            await self._dead_letters.publish(UNDECODABLE, exc, event.origin, event.payload)
+            return None
+        task = instance.get_task(event.task_id)
+        try:
+            completed = await task.on_message(instance.runtime_parameters, payload)
+        except Exception as exc:
+            # The decoded copy is dropped: the stored instance stays as it was.
+            await self._dead_letters.publish(ON_MESSAGE_RAISED, exc, event.origin, event.payload)
+            return None
+        effects.extend(instance.take_deferred_effects())
+        effects.extend(machine.message_handled(instance, event.task_id, bool(completed)))
+        return effects
 
     async def _run_effects(
         self, instance: ITemplateDAGInstance[Any, Any], effects: list[Effect]
@@ -102,11 +163,28 @@ class InstanceOwner:
             effect = queue.popleft()
             if isinstance(effect, InstanceFinished):
                 finished = True
-                continue
-            if isinstance(effect, RunTask):
+            elif isinstance(effect, RunTask):
                 outcome = await self._execute(instance, effect.task_id)
                 queue.extend(instance.take_deferred_effects())
                 queue.extend(machine.apply(instance, outcome))
+            elif isinstance(effect, Register):
+                await self._send(
+                    IndexAdded(
+                        str(uuid.uuid4()),
+                        effect.index_key,
+                        instance.id,
+                        effect.task_id,
+                        instance.owner_partition,
+                    ),
+                    effect.index_key,
+                    partition_for_key(effect.index_key, self._partitions),
+                )
+            elif isinstance(effect, Unregister):
+                await self._send(
+                    IndexRemoved(str(uuid.uuid4()), effect.index_key, instance.id, effect.task_id),
+                    effect.index_key,
+                    partition_for_key(effect.index_key, self._partitions),
+                )
         return finished
 
     async def _execute(

@@ -12,9 +12,10 @@ import faust
 from faust.types import TopicT
 from mode import Service
 
+from dagger.core import _machine as machine
 from dagger.core._codec import to_document
-from dagger.core._events import InstanceCreated, InstanceSubmitted
-from dagger.exceptions.exceptions import DaggerError, TemplateDoesNotExist
+from dagger.core._events import AnyLogEvent, IndexAdded, InstanceCreated, InstanceSubmitted
+from dagger.exceptions.exceptions import DaggerError, InvalidTaskType, TemplateDoesNotExist
 from dagger.runtime import _embedded_default
 from dagger.runtime._engine import InstanceRuntime
 from dagger.runtime._faust_app import EngineFaustApp
@@ -22,15 +23,15 @@ from dagger.runtime._routing import partition_for_key
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service._settings import EngineSettings, resolve_broker, resolve_settings
 from dagger.service.engineconfig import AerospikeConfig, EngineConfig, StoreEnum
-from dagger.tasks._base import ITask, ITemplateDAGInstance
-from dagger.tasks._status import TaskStatus, TaskStatusEnum
+from dagger.tasks._base import ITask, ITemplateDAGInstance, SensorTask
+from dagger.tasks._status import CorreletableKeyTasks, TaskStatus, TaskStatusEnum
 from dagger.templates._process_templates import IProcessTemplateDAGBuilder
 from dagger.templates._workflow_templates import ITemplateDAG
 
 logger = logging.getLogger(__name__)
 
 TaskUpdateCallback = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
-LocalSink = Callable[[InstanceCreated | InstanceSubmitted, int], Awaitable[None]]
+LocalSink = Callable[[AnyLogEvent, int], Awaitable[None]]
 """Where events go instead of Kafka while a :class:`dagger.testing.LocalEngine` runs."""
 
 
@@ -84,6 +85,9 @@ class Dagger(Service):
         task_update_callbacks: Sequence[TaskUpdateCallback] = (),
         logging_config: dict[str, Any] | None = None,
         consumer_fetch_max_wait: float | None = None,
+        dead_letter_topic: str = "dagger_dead_letters",
+        early_message_window: float = 300.0,
+        message_id_header: str | None = "message-id",
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -117,6 +121,12 @@ class Dagger(Service):
             logging_config: ``logging.config.dictConfig`` dict used by :meth:`main`.
             consumer_fetch_max_wait: Seconds a consumer fetch waits for data (default
                 0.05, or ``DAGGER_CONSUMER_FETCH_MAX_WAIT``); lower means lower latency.
+            dead_letter_topic: Topic receiving input that cannot be processed (JSON with
+                the reason and the origin topic, partition and offset).
+            early_message_window: Seconds a listener message whose key has no waiting
+                listener is held for one that registers (0: dropped at once).
+            message_id_header: Header whose value identifies a listener message, so a
+                repeated message is applied once (also by topic, partition and offset).
             **kwargs: Further faust settings, checked against faust's setting names.
         """
         embedded_url = None
@@ -144,6 +154,9 @@ class Dagger(Service):
             delete_workflow_on_complete=delete_workflow_on_complete,
             logging_config=logging_config,
             consumer_fetch_max_wait=consumer_fetch_max_wait,
+            dead_letter_topic=dead_letter_topic,
+            early_message_window=early_message_window,
+            message_id_header=message_id_header,
             embedded_broker_url=embedded_url,
             faust_kwargs=kwargs,
         )
@@ -214,10 +227,10 @@ class Dagger(Service):
         self._runtime = InstanceRuntime(
             faust_app=self.faust_app,
             tasks_topic=self.tasks_topic,
-            partitions=settings.kafka_partitions,
+            settings=settings,
             publisher=UpdatePublisher(self.task_update_topic, self._task_update_callbacks),
-            delete_on_complete=settings.delete_workflow_on_complete,
         )
+        self._listener_concurrency: dict[str, int] = {}
         self._declared = False
         self._local_sink: LocalSink | None = None
 
@@ -283,6 +296,8 @@ class Dagger(Service):
         """Create (or return the already created) faust topic ``topic_name``."""
         if topic_name in cls.topics:
             return cls.topics[topic_name]
+        if value_serializer is None and value_type is None:
+            value_serializer = "json"
         topic: TopicT = _current_app("create_topic").faust_app.topic(
             topic_name,
             key_type=key_type,
@@ -305,6 +320,76 @@ class Dagger(Service):
             raise DaggerError(
                 f"no topic named {topic_name!r}; create it with Dagger.create_topic()"
             ) from None
+
+    # -- listeners and the correlation index --------------------------------------------
+    def register_listener(self, topic_name: str, task_type: type[SensorTask[Any, Any]]) -> None:
+        """Route the messages of ``topic_name`` to listeners of ``task_type``."""
+        topic = self.topics.get(topic_name) or self.create_topic(topic_name)
+        concurrency = self._listener_concurrency.get(topic_name, 1)
+        self._runtime.add_listener(topic_name, topic, task_type, concurrency)
+
+    def set_listener_concurrency(self, topic_name: str, concurrency: int) -> None:
+        """Set how many messages of a listener topic are routed at once (before its listeners)."""
+        self._listener_concurrency[topic_name] = concurrency
+
+    async def update_correletable_key_for_task(
+        self,
+        task_instance: ITask[Any, Any],
+        key: str | None = None,
+        new_task: bool = False,
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
+    ) -> None:
+        """Re-key a waiting listener: set its correlation parameter to ``key`` and move it.
+
+        Call it from a hook (``execute``/``on_message``) with the instance the hook got;
+        the index moves when the hook returns. ``new_task`` is accepted for compatibility.
+        """
+        if workflow_instance is None:
+            raise TypeError("update_correletable_key_for_task needs the workflow_instance")
+        if not isinstance(task_instance, SensorTask):
+            raise InvalidTaskType(f"{type(task_instance).__name__} is not a listener task")
+        if key is not None:
+            workflow_instance.runtime_parameters[str(task_instance.correlatable_key)] = key
+        task = workflow_instance.get_task(task_instance.id)
+        workflow_instance.defer_effects(machine.listen(workflow_instance, task))
+
+    async def remove_task_from_correletable_keys_table(
+        self, task: ITask[Any, Any], workflow_instance: ITemplateDAGInstance[Any, Any]
+    ) -> None:
+        """Remove a listener from the index when the running hook returns."""
+        stored_task = workflow_instance.get_task(task.id)
+        workflow_instance.defer_effects(machine.stop_listening(stored_task))
+
+    async def chunk_and_store_correlatable_tasks(
+        self, cor_instance: CorreletableKeyTasks, value: Any, workflow_id: Any
+    ) -> None:
+        """Add the listener ``value`` (a task id) of ``workflow_id`` under ``cor_instance.key``."""
+        instance = self._runtime.load(str(workflow_id))
+        if instance is None:
+            raise DaggerError(f"instance {workflow_id} is not held by this worker")
+        event = IndexAdded(
+            str(uuid.uuid4()), cor_instance.key, instance.id, str(value), instance.owner_partition
+        )
+        await self._send(
+            event,
+            cor_instance.key,
+            partition_for_key(cor_instance.key, self.settings.kafka_partitions),
+        )
+
+    async def get_correletable_key_instances(
+        self, cor_instance: CorreletableKeyTasks
+    ) -> list[CorreletableKeyTasks]:
+        """Return the chunks stored under ``cor_instance.key`` on this worker."""
+        return self._runtime.keys.chunks(cor_instance.key)
+
+    update_correlatable_key_for_task = update_correletable_key_for_task
+    remove_task_from_correlatable_keys_table = remove_task_from_correletable_keys_table
+    get_correlatable_key_instances = get_correletable_key_instances
+
+    @property
+    def max_correlatable_keys_in_values(self) -> int:
+        """Correctly spelled alias of ``max_correletable_keys_in_values``."""
+        return self.max_correletable_keys_in_values
 
     def get_db_options(self) -> Mapping[str, Any]:
         """Return the options the embedded store is opened with (empty for ``memory://``)."""
@@ -367,9 +452,7 @@ class Dagger(Service):
         if submit:
             instance.status = TaskStatus.of(TaskStatusEnum.SUBMITTED)
 
-    async def _send(
-        self, event: InstanceCreated | InstanceSubmitted, key: str, partition: int
-    ) -> None:
+    async def _send(self, event: AnyLogEvent, key: str, partition: int) -> None:
         if self._local_sink is not None:
             await self._local_sink(event, partition)
             return

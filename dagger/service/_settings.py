@@ -53,6 +53,9 @@ class EngineSettings:
     max_correletable_keys_in_values: int
     delete_workflow_on_complete: bool
     consumer_fetch_max_wait: float
+    dead_letter_topic: str
+    early_message_window: float
+    message_id_header: str | None
     logging_config: dict[str, Any] | None
     faust_settings: dict[str, Any] = field(default_factory=dict)
 
@@ -109,6 +112,18 @@ def _positive(value: Any, argument: str, kind: type = int) -> Any:
     if kind is int and not isinstance(value, int):
         raise ConfigurationError(f"{argument} must be a positive int, got {value!r}")
     return kind(value)
+
+
+def _non_negative(value: Any, argument: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigurationError(f"{argument} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_header(name: Any) -> str | None:
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ConfigurationError(f"message_id_header must be a header name or None, got {name!r}")
+    return name
 
 
 def _check_store(
@@ -192,6 +207,9 @@ def resolve_settings(
     delete_workflow_on_complete: bool,
     logging_config: dict[str, Any] | None,
     consumer_fetch_max_wait: float | None,
+    dead_letter_topic: str,
+    early_message_window: float,
+    message_id_header: str | None,
     embedded_broker_url: str | None,
     faust_kwargs: Mapping[str, Any],
 ) -> EngineSettings:
@@ -260,6 +278,9 @@ def resolve_settings(
         consumer_fetch_max_wait=_positive(
             consumer_fetch_max_wait, "consumer_fetch_max_wait", float
         ),
+        dead_letter_topic=_check_topic(dead_letter_topic, "dead_letter_topic"),
+        early_message_window=_non_negative(early_message_window, "early_message_window"),
+        message_id_header=_check_header(message_id_header),
         logging_config=logging_config,
         faust_settings=_check_faust_settings(faust_kwargs),
     )

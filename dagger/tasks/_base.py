@@ -8,7 +8,7 @@ that registered templates use.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from faust import Record
 
@@ -54,6 +54,8 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
     topic: str | None = None
     error_type: str | None = None
     error_message: str | None = None
+    message: str | None = None
+    correlatable_key_value: str | None = None
 
     def __post_init__(self) -> None:
         """Give each instance its own copy of the mutable defaults."""
@@ -85,17 +87,19 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
     ) -> None:
         """Release what the task holds when it is stopped; the default holds nothing."""
 
-    def get_correlatable_key(self, payload: Any) -> TaskLookupKey:
+    def get_correlatable_key(self, payload: Any) -> TaskLookupKey[Any, Any]:
         """Return the correlation key of ``payload`` (deprecated: see the plural form)."""
         raise NotImplementedError(
             f"{type(self).__name__} must implement get_correlatable_keys_from_payload(payload)"
         )
 
-    async def get_correlatable_key_from_payload(self, payload: Any) -> TaskLookupKey:
+    async def get_correlatable_key_from_payload(self, payload: Any) -> TaskLookupKey[Any, Any]:
         """Return the correlation key of ``payload`` (deprecated: see the plural form)."""
         return self.get_correlatable_key(payload)
 
-    async def get_correlatable_keys_from_payload(self, payload: Any) -> list[TaskLookupKey]:
+    async def get_correlatable_keys_from_payload(
+        self, payload: Any
+    ) -> list[TaskLookupKey[Any, Any]]:
         """Return every correlation key carried by ``payload``."""
         return [await self.get_correlatable_key_from_payload(payload)]
 
@@ -170,6 +174,58 @@ class ExecutorTask(ITask[KT, VT], abc.ABC):
     ) -> bool:
         """Not used by executor tasks."""
         raise NotImplementedError("ExecutorTask does not take messages; use a KafkaListenerTask")
+
+
+class KafkaCommandTask(ExecutorTask[KT, VT], abc.ABC):
+    """Sends a command on its template's topic from ``execute``.
+
+    The template's topic name is ``self.topic``; send with
+    ``await engine.topics[self.topic].send(value=...)``. The engine completes the task
+    when ``execute`` returns. A send may be repeated after a crash (at-least-once): give
+    commands an id receivers can drop duplicates by.
+    """
+
+
+class SensorTask(ITask[KT, VT], abc.ABC):
+    """Halts the workflow until a correlated message makes ``on_message`` return True.
+
+    ``correlatable_key`` (a class attribute) names the runtime parameter whose value a
+    message must carry, as returned by ``get_correlatable_keys_from_payload``.
+    ``match_only_one = True`` delivers each message to one waiting listener only.
+    """
+
+    match_only_one: ClassVar[bool] = False
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, VT],
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
+    ) -> None:
+        """Sensors do not execute: they wait for messages."""
+        raise NotImplementedError("a SensorTask does not execute; it handles on_message")
+
+    async def evaluate(self, **kwargs: Any) -> str | None:
+        """Sensors do not choose branches."""
+        raise NotImplementedError("a SensorTask does not evaluate")
+
+
+class KafkaListenerTask(SensorTask[KT, VT], abc.ABC):
+    """Waits for a message on its template's topic whose correlation key matches.
+
+    Example:
+        >>> class PizzaReady(KafkaListenerTask[str, str]):  # doctest: +SKIP
+        ...     correlatable_key = "order_id"
+        ...
+        ...     async def get_correlatable_keys_from_payload(self, payload):
+        ...         return [("order_id", payload["order_id"])]
+        ...
+        ...     async def on_message(self, runtime_parameters, *args, **kwargs):
+        ...         return args[0]["status"] == "READY"
+    """
+
+    def get_correlatable_key(self, payload: Any) -> TaskLookupKey[Any, Any]:
+        """Return ``payload`` itself as the key, as the original did."""
+        return cast("TaskLookupKey[Any, Any]", payload)
 
 
 class INonLeafNodeTask(ITask[KT, VT], abc.ABC):

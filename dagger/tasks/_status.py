@@ -72,11 +72,32 @@ _STATUS_RECORDS = {
 }
 
 
-class TaskLookupKey(Record, serializer="json"):
-    """A correlation key: the name of a runtime parameter and its value."""
+TaskLookupKey = tuple[KT, VT]
+"""A correlation key: ``(name of a runtime parameter, its value)``."""
+
+
+class CorreletableLookUpKey(Record, serializer="json"):
+    """One waiting listener in the correlation index."""
+
+    workflow_id: str
+    task_id: str
+    owner_partition: int = -1
+
+
+class CorreletableKeyTasks(Record, serializer="json"):
+    """One chunk of the listeners waiting under a correlation key.
+
+    A key's listeners are stored in a chain of chunks of at most
+    ``max_correletable_keys_in_values`` entries; ``overflow_key`` names the next chunk.
+    """
 
     key: str
-    value: Any
+    lookup_keys: list[CorreletableLookUpKey] = []
+    overflow_key: str | None = None
+
+    def __post_init__(self) -> None:
+        """Give each chunk its own list."""
+        self.lookup_keys = list(self.lookup_keys)
 
 
 class CorrelatableMapValue(Record, serializer="json"):

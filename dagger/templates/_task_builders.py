@@ -5,8 +5,14 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any
 
-from dagger.tasks._base import ITask
-from dagger.templates._task_templates import DefaultTaskTemplate, TaskTemplate, check_task_class
+from dagger.tasks._base import ExecutorTask, ITask, SensorTask
+from dagger.templates._task_templates import (
+    DefaultKafkaTaskTemplate,
+    DefaultTaskTemplate,
+    TaskTemplate,
+    check_task_class,
+    topic_name_of,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -90,3 +96,75 @@ class DefaultTaskTemplateBuilder(TaskTemplateBuilder):
             allow_skip_to=self._allow_skip_to,
             reprocess_on_message=self._reprocess_on_message,
         )
+
+
+class _KafkaTaskTemplateBuilder(DefaultTaskTemplateBuilder):
+    """Builds task templates bound to a Kafka topic."""
+
+    _task_base: type = ITask
+
+    def __init__(self, app: Dagger) -> None:
+        super().__init__(app)
+        self._topic: Any = None
+
+    def set_type(self, task_type: type[ITask[Any, Any]]) -> Self:
+        """Set the class instantiated for this task."""
+        check_task_class(task_type, self._task_base)
+        self._type = task_type
+        return self
+
+    def set_topic(self, topic: Any) -> Self:
+        """Set the topic (a faust topic or a topic name) the task works with."""
+        name = topic_name_of(topic)
+        self._topic = topic if not isinstance(topic, str) else self.app.create_topic(name)
+        return self
+
+    def build(self) -> TaskTemplate:
+        """Build the task template."""
+        if self._name is None or self._type is None or self._topic is None:
+            raise ValueError(
+                "a Kafka task needs set_name(), set_type() and set_topic() before build()"
+            )
+        return DefaultKafkaTaskTemplate(
+            app=self.app,
+            type=self._type,
+            name=self._name,
+            topic=self._topic,
+            task_dag_templates=self._next,
+            allow_skip_to=self._allow_skip_to,
+            reprocess_on_message=self._reprocess_on_message,
+        )
+
+
+class KafkaCommandTaskTemplateBuilder(_KafkaTaskTemplateBuilder):
+    """Builds a command task: ``execute`` sends on the topic set with ``set_topic``."""
+
+    _task_base = ExecutorTask
+
+
+class KafkaListenerTaskTemplateBuilder(_KafkaTaskTemplateBuilder):
+    """Builds a listener task that waits for a correlated message on its topic."""
+
+    _task_base = SensorTask
+
+    def __init__(self, app: Dagger) -> None:
+        super().__init__(app)
+        self._concurrency = 1
+
+    def set_concurrency(self, concurrency: int) -> Self:
+        """Set how many messages of the topic the engine routes at once."""
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+        self._concurrency = concurrency
+        return self
+
+    def set_reprocess_on_message(self, reprocess_on_message: bool) -> Self:
+        """Run ``on_message`` again when a message arrives after the task completed."""
+        self._reprocess_on_message = bool(reprocess_on_message)
+        return self
+
+    def build(self) -> TaskTemplate:
+        """Build the task template and let the engine route the topic's messages."""
+        template = super().build()
+        self.app.set_listener_concurrency(topic_name_of(self._topic), self._concurrency)
+        return template

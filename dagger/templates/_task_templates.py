@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dagger.core._registry import task_classes
-from dagger.tasks._base import ITask, ITemplateDAGInstance
+from dagger.tasks._base import ITask, ITemplateDAGInstance, SensorTask
 from dagger.tasks._status import TaskType
 from dagger.templates._ids import new_id
 
@@ -83,6 +83,7 @@ class DefaultTaskTemplate(TaskTemplate):
         """Create this task and the tasks after it inside ``workflow_instance``."""
         if workflow_instance is None:
             raise TypeError("a task instance is created inside a workflow_instance")
+        self._check_parameters(workflow_instance.runtime_parameters)
         task = self._type(
             id=str(id),
             task_name=self.name,
@@ -93,6 +94,7 @@ class DefaultTaskTemplate(TaskTemplate):
             process_name=parent_name,
             allow_skip_to=self.allow_skip_to,
             reprocess_on_message=self.reprocess_on_message,
+            **self._task_fields(),
         )
         workflow_instance.add_task(task)
         for next_template in self.task_dag_template:
@@ -108,3 +110,63 @@ class DefaultTaskTemplate(TaskTemplate):
             )
             task.next_dags.append(next_task.id)
         return task
+
+    def _task_fields(self) -> dict[str, Any]:
+        """Extra fields this template gives its task instances."""
+        return {}
+
+    def _check_parameters(self, runtime_parameters: dict[str, Any]) -> None:
+        """Raise ValueError when the runtime parameters cannot run this task."""
+
+
+class DefaultKafkaTaskTemplate(DefaultTaskTemplate):
+    """A command or listener task bound to a Kafka topic."""
+
+    def __init__(
+        self,
+        app: Dagger,
+        type: type[ITask[Any, Any]],
+        name: str,
+        topic: Any,
+        task_dag_templates: list[TaskTemplate],
+        allow_skip_to: bool,
+        reprocess_on_message: bool = False,
+    ) -> None:
+        super().__init__(app, type, name, task_dag_templates, allow_skip_to, reprocess_on_message)
+        self.topic = topic
+        self.topic_name = topic_name_of(topic)
+        if issubclass(type, SensorTask):
+            if not correlation_parameter(type):
+                raise TypeError(
+                    f"{type.__name__} must name the runtime parameter it correlates on: "
+                    "set the class attribute correlatable_key = '<parameter name>'"
+                )
+            app.register_listener(self.topic_name, type)
+
+    def _task_fields(self) -> dict[str, Any]:
+        return {"topic": self.topic_name}
+
+    def _check_parameters(self, runtime_parameters: dict[str, Any]) -> None:
+        key = correlation_parameter(self._type)
+        if issubclass(self._type, SensorTask) and runtime_parameters.get(str(key)) is None:
+            raise ValueError(
+                f"listener {self.name!r} correlates on the runtime parameter {key!r}: "
+                f"pass {key}=<value> to create_instance()"
+            )
+
+
+def correlation_parameter(task_type: type[ITask[Any, Any]]) -> str | None:
+    """Return the ``correlatable_key`` a task class declares (a field default on records)."""
+    value = task_type._options.defaults.get("correlatable_key")
+    return value if isinstance(value, str) and value else None
+
+
+def topic_name_of(topic: Any) -> str:
+    """Return the name of a faust topic, or ``topic`` itself when it is a name."""
+    if isinstance(topic, str) and topic:
+        return topic
+    get_name = getattr(topic, "get_topic_name", None)
+    if get_name is None:
+        raise TypeError(f"a topic must be a topic name or a faust topic, got {topic!r}")
+    name: str = get_name()
+    return name

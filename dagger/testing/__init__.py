@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dagger.testing._broker import EmbeddedBroker, EmbeddedBrokerError
-from dagger.testing._local import LocalEngine
+from dagger.testing._local import LocalEngine, RecordingTopic, SentMessage
 
 __all__ = [
     "EmbeddedBroker",
     "EmbeddedBrokerError",
     "LocalEngine",
+    "RecordingTopic",
+    "SentMessage",
 ]

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from dagger.core._events import InstanceCreated, InstanceSubmitted
+from dagger.core._codec import dumps
+from dagger.core._events import AnyLogEvent
 from dagger.core._wire import encode_event
+from dagger.runtime._dead_letters import DeadLetters, dead_letter
+from dagger.runtime._keys_owner import KeysOwner
+from dagger.runtime._listeners import ListenerRouter
 from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._router import EventRouter
 from dagger.runtime._updates import UpdatePublisher, update_document
 from dagger.tasks._base import ITemplateDAGInstance
 
@@ -15,37 +23,105 @@ if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
 
 
-class LocalEngine:
-    """Runs ``engine``'s instances in memory, through the same owner loop a worker runs.
+@dataclass
+class SentMessage:
+    """A message a task sent on one of the engine's topics while a LocalEngine ran."""
 
-    While it is active, ``create_instance`` and ``submit`` apply their events at once to
-    an in-memory store instead of sending them to Kafka; every stored change is recorded
-    as the plain-JSON document the task update topic would carry, and the engine's
-    ``task_update_callbacks`` are awaited as on a worker.
+    topic: str
+    key: Any
+    value: Any
+    headers: Any
+
+
+class RecordingTopic:
+    """Stands in for an engine topic: records what is sent instead of sending it."""
+
+    def __init__(self, name: str, sent: list[SentMessage]) -> None:
+        self.name = name
+        self._sent = sent
+
+    def get_topic_name(self) -> str:
+        """Return the topic's name."""
+        return self.name
+
+    async def send(
+        self, *, key: Any = None, value: Any = None, headers: Any = None, **kwargs: Any
+    ) -> asyncio.Future[None]:
+        """Record the message; return a resolved future like faust's ``send``."""
+        self._sent.append(SentMessage(self.name, key, value, headers))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+class LocalEngine:
+    """Runs ``engine``'s instances in memory, through the same owners a worker runs.
+
+    While it is active, ``create_instance``, ``submit`` and :meth:`send_message` apply
+    their events at once, in the order a partition would (first in, first out), to
+    in-memory stores. Every stored change is recorded in :attr:`updates` as the JSON
+    document the task update topic would carry, and dead letters in
+    :attr:`dead_letters`; the engine's ``task_update_callbacks`` are awaited as on a
+    worker. Messages tasks send with ``engine.topics[name].send(...)`` are recorded in
+    :attr:`sent` instead of going to Kafka.
 
     Example:
         >>> async with LocalEngine(engine) as local:  # doctest: +SKIP
         ...     instance = await engine.get_template("orders").create_instance(
         ...         uuid.uuid4(), "order_id", order_id="o-1", submit_task=True
         ...     )
+        ...     await local.send_message("order_ready", {"order_id": "o-1"})
         ...     assert local.get_instance(instance.id).status.code == "COMPLETED"
     """
 
     def __init__(self, engine: Dagger) -> None:
         self.engine = engine
         self.store: dict[bytes, bytes] = {}
+        self.index: dict[bytes, bytes] = {}
+        self.held: dict[bytes, bytes] = {}
         self.updates: list[dict[str, Any]] = []
-        publisher = UpdatePublisher(None, [*engine.task_update_callbacks, self._record])
+        self.dead_letters: list[dict[str, Any]] = []
+        self.sent: list[SentMessage] = []
+        self._saved_topics: dict[str, Any] = {}
+        self._queue: deque[tuple[bytes, int]] = deque()
+        self._draining = False
+        settings = engine.settings
+        letters = DeadLetters(None)
+        letters.publish = self._record_dead_letter  # type: ignore[method-assign]
+        self._listeners = ListenerRouter(
+            serializers=engine.faust_app.serializers,
+            send=self._append,
+            partitions=settings.kafka_partitions,
+            dead_letters=letters,
+            message_id_header=settings.message_id_header,
+        )
+        self._listeners.topics = engine._runtime.listeners.topics
+        self.keys = KeysOwner(
+            self.index,
+            self.held,
+            send=self._append,
+            chunk_size=settings.max_correletable_keys_in_values,
+            early_message_window=settings.early_message_window,
+        )
         self._owner = InstanceOwner(
             self.store,
-            publisher=publisher,
-            delete_on_complete=engine.settings.delete_workflow_on_complete,
+            publisher=UpdatePublisher(None, [*engine.task_update_callbacks, self._record]),
+            delete_on_complete=settings.delete_workflow_on_complete,
+            send=self._append,
+            partitions=settings.kafka_partitions,
+            decode_payload=self._listeners.decode,
+            dead_letters=letters,
         )
+        self._router = EventRouter(self._owner, self.keys)
+        self._offsets: dict[str, int] = {}
 
     async def __aenter__(self) -> LocalEngine:
         if self.engine._local_sink is not None:
             raise RuntimeError("a LocalEngine is already active for this engine")
         self.engine._local_sink = self._deliver
+        self._saved_topics = dict(self.engine.topics)
+        for name in self._saved_topics:
+            self.engine.topics[name] = RecordingTopic(name, self.sent)  # type: ignore[assignment]
         return self
 
     async def __aexit__(
@@ -55,13 +131,55 @@ class LocalEngine:
         traceback: TracebackType | None,
     ) -> None:
         self.engine._local_sink = None
+        self.engine.topics.update(self._saved_topics)
 
     def get_instance(self, instance_id: Any) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance ``instance_id`` (None if deleted or unknown)."""
         return self._owner.load(str(instance_id))
 
-    async def _deliver(self, event: InstanceCreated | InstanceSubmitted, partition: int) -> None:
-        await self._owner.handle(encode_event(event), partition)
+    async def send_message(
+        self, topic: str, value: Any, *, headers: dict[str, bytes] | None = None
+    ) -> None:
+        """Deliver a message to listener topic ``topic`` as if it arrived from Kafka.
+
+        ``value`` is bytes as they would be on the topic, or a value to encode as JSON.
+        """
+        if topic not in self._listeners.topics:
+            raise ValueError(f"no listener task waits on topic {topic!r}")
+        raw = value if isinstance(value, bytes) else dumps(value)
+        offset = self._offsets.get(topic, 0)
+        self._offsets[topic] = offset + 1
+        origin = {"topic": topic, "partition": 0, "offset": offset}
+        await self._listeners.route(topic, raw, origin, headers)
+        await self._drain()
+
+    async def _deliver(self, event: AnyLogEvent, partition: int) -> None:
+        await self._append(event, "", partition)
+
+    async def _append(self, event: AnyLogEvent, key: str, partition: int) -> None:
+        self._queue.append((encode_event(event), partition))
+        await self._drain()
+
+    async def _drain(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._queue:
+                raw, partition = self._queue.popleft()
+                await self._router.handle(raw, partition)
+        finally:
+            self._draining = False
 
     async def _record(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
         self.updates.append(update_document(instance))
+
+    async def _record_dead_letter(
+        self,
+        reason: str,
+        error: BaseException,
+        origin: dict[str, Any],
+        value: bytes | None,
+        key: bytes | None = None,
+    ) -> None:
+        self.dead_letters.append(dead_letter(reason, error, origin, value, key))

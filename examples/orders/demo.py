@@ -1,15 +1,19 @@
-"""The demo: an embedded broker, a `dagger worker` and a few hundred orders, end to end.
+"""The demo: an embedded broker, a `dagger worker`, and a few hundred workflows end to end.
 
-Usage: ``python -m examples.orders.demo [--orders N]``. It starts the embedded Kafka
-broker, creates the engine's topics, starts ``dagger worker -A examples.orders.workflow``
-as a subprocess, submits N order workflows, shows progress from the task update topic,
-prints the final count per status, and stops everything it started.
+Usage: ``python -m examples.orders.demo [--orders N] [--pizzas M]``. It starts the
+embedded Kafka broker, creates the topics, starts ``dagger worker -A
+examples.pizza.workflow`` as a subprocess and the simulated pizza order service in this
+process, then submits N order-fulfilment workflows (executor tasks only) and M pizza
+workflows (a command to the order service, a listener waiting for READY, a delivery).
+It shows progress from the task update topic, prints the final count per workflow and
+status, and stops everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -20,13 +24,22 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from dagger.testing import EmbeddedBroker
+from examples.pizza.order_service import OrderService
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"COMPLETED", "FAILURE", "SKIPPED", "STOPPED"}
+TOPICS = {
+    "orders_demo_tasks": 4,
+    "orders_demo_updates": 4,
+    "pizza_orders": 4,
+    "pizza_status": 4,
+    "dagger_dead_letters": 4,
+}
 
 
 def _free_port() -> int:
@@ -36,37 +49,40 @@ def _free_port() -> int:
         return port
 
 
-async def run(orders: int, timeout: float) -> int:
+def _start_worker(broker: EmbeddedBroker, log_path: Path) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "dagger", "worker", "-A", "examples.pizza.workflow",
+        "-l", "warning", "--web-port", str(_free_port()), "--web-bind", "127.0.0.1",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=dict(os.environ, DAGGER_TANSU_COMPAT="1", PYTHONPATH=str(ROOT)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def run(orders: int, pizzas: int, timeout: float) -> int:
+    """Run the demo; return 0 when every workflow completed."""
     datadir = tempfile.mkdtemp(prefix="dagger-demo-")
     async with EmbeddedBroker() as broker:
         print(f"embedded broker: {broker.url}", flush=True)
         os.environ.update(DAGGER_BROKER=broker.url, ORDERS_DATADIR=datadir)
-        await broker.acreate_topics({"orders_demo_tasks": 4, "orders_demo_updates": 4})
+        await broker.acreate_topics(TOPICS)
         worker_log = Path(datadir) / "worker.log"
-        with open(worker_log, "wb") as log:  # noqa: ASYNC230 - once, at startup
-            worker = subprocess.Popen(  # noqa: ASYNC220 - the worker runs on its own
-                [
-                    sys.executable,
-                    "-m",
-                    "dagger",
-                    "worker",
-                    "-A",
-                    "examples.orders.workflow",
-                    "-l",
-                    "warning",
-                    "--web-port",
-                    str(_free_port()),
-                    "--web-bind",
-                    "127.0.0.1",
-                ],
-                cwd=ROOT,
-                env=dict(os.environ, DAGGER_TANSU_COMPAT="1", PYTHONPATH=str(ROOT)),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        worker = _start_worker(broker, worker_log)
+        service = OrderService(
+            broker.bootstrap_servers, "pizza_orders", "pizza_status", "pizza-order-service"
+        )
+        serving = asyncio.create_task(service.run())
         try:
-            return await _drive(broker, orders, timeout, worker, worker_log)
+            return await _drive(broker, orders, pizzas, timeout, worker, worker_log)
         finally:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
             worker.terminate()
             try:
                 worker.wait(30)
@@ -77,13 +93,16 @@ async def run(orders: int, timeout: float) -> int:
 async def _drive(
     broker: EmbeddedBroker,
     orders: int,
+    pizzas: int,
     timeout: float,
     worker: subprocess.Popen[bytes],
     worker_log: Path,
 ) -> int:
-    from examples.orders.workflow import engine
+    from examples.pizza.workflow import engine
 
-    template = engine.get_template("order_fulfilment")
+    fulfilment = engine.get_template("order_fulfilment")
+    pizza = engine.get_template("pizza")
+    total = orders + pizzas
     updates = AIOKafkaConsumer(
         "orders_demo_updates",
         bootstrap_servers=broker.bootstrap_servers,
@@ -94,7 +113,7 @@ async def _drive(
         started = time.monotonic()
         await asyncio.gather(
             *(
-                template.create_instance(
+                fulfilment.create_instance(
                     uuid.uuid4(),
                     "order_id",
                     submit_task=True,
@@ -102,74 +121,105 @@ async def _drive(
                     quantity=1 + n % 3,
                 )
                 for n in range(orders)
-            )
+            ),
+            *(
+                pizza.create_instance(
+                    uuid.uuid4(), "order_id", submit_task=True, order_id=f"pizza-{n:04d}"
+                )
+                for n in range(pizzas)
+            ),
         )
         print(
-            f"submitted {orders} orders in {time.monotonic() - started:.2f}s; "
-            "waiting for the worker",
+            f"submitted {orders} orders and {pizzas} pizzas in {time.monotonic() - started:.2f}s",
             flush=True,
         )
-        latest: dict[str, dict] = {}
-        last_report = 0.0
-        first_done = None
-        while True:
-            batches = await updates.getmany(timeout_ms=250)
-            for messages in batches.values():
-                for message in messages:
-                    document = json.loads(message.value)
-                    latest[document["id"]] = document
-            finished = [doc for doc in latest.values() if doc["status"] in TERMINAL]
-            if finished and first_done is None:
-                first_done = time.monotonic()
-            now = time.monotonic()
-            if now - last_report >= 1.0 or len(finished) == orders:
-                if finished:
-                    print(f"  progress: {len(finished):>4}/{orders} finished", flush=True)
-                else:
-                    print(
-                        f"  waiting for the worker to join its group ({now - started:.0f}s)",
-                        flush=True,
-                    )
-                last_report = now
-            if len(finished) == orders:
-                break
-            if worker.poll() is not None:
-                print(worker_log.read_text()[-2000:], file=sys.stderr)  # noqa: ASYNC240
-                raise SystemExit(f"the worker exited with status {worker.returncode}")
-            if now - started > timeout:
-                raise SystemExit(
-                    f"only {len(finished)}/{orders} finished after {timeout:.0f}s; see {worker_log}"
-                )
+        latest, first_done = await _follow(updates, total, started, timeout, worker, worker_log)
         elapsed = time.monotonic() - started
         processing = time.monotonic() - (first_done or started)
     finally:
         await updates.stop()
         await engine.faust_app.producer.stop()
-    counts = Counter(doc["status"] for doc in latest.values())
-    sample = next(doc for doc in latest.values() if doc["status"] == "COMPLETED")
+    counts = Counter((doc["template"], doc["status"]) for doc in latest.values())
     print(
-        "final count per status:",
-        ", ".join(f"{status}={count}" for status, count in sorted(counts.items())),
+        "final count per workflow and status:",
+        ", ".join(f"{name} {status}={count}" for (name, status), count in sorted(counts.items())),
     )
     print(
-        f"{orders} workflows in {elapsed:.2f}s from first submit (including the worker's start); "
+        f"{total} workflows in {elapsed:.2f}s from first submit (including the worker's start); "
         f"first to last completion {processing:.2f}s: "
-        f"{orders / max(processing, 1e-9):.0f} instances/s"
+        f"{total / max(processing, 1e-9):.0f} instances/s"
     )
-    params = sample["runtime_parameters"]
-    print(
-        f"sample {params['order_id']}: amount={params['amount']} payment={params['payment_id']} "
-        f"warehouse={params['warehouse']} tracking={params['tracking_number']}"
-    )
-    return 0 if counts.get("COMPLETED") == orders else 1
+    _print_samples(latest)
+    completed = sum(count for (_, status), count in counts.items() if status == "COMPLETED")
+    return 0 if completed == total else 1
+
+
+async def _follow(
+    updates: AIOKafkaConsumer,
+    total: int,
+    started: float,
+    timeout: float,
+    worker: subprocess.Popen[bytes],
+    worker_log: Path,
+) -> tuple[dict[str, dict[str, Any]], float | None]:
+    latest: dict[str, dict[str, Any]] = {}
+    last_report = 0.0
+    first_done: float | None = None
+    while True:
+        for messages in (await updates.getmany(timeout_ms=250)).values():
+            for message in messages:
+                document = json.loads(message.value)
+                latest[document["id"]] = document
+        finished = sum(1 for doc in latest.values() if doc["status"] in TERMINAL)
+        now = time.monotonic()
+        if finished and first_done is None:
+            first_done = now
+        if now - last_report >= 1.0 or finished == total:
+            if finished:
+                print(f"  progress: {finished:>4}/{total} finished", flush=True)
+            else:
+                print(
+                    f"  waiting for the worker to join its group ({now - started:.0f}s)", flush=True
+                )
+            last_report = now
+        if finished == total:
+            return latest, first_done
+        if worker.poll() is not None:
+            print(worker_log.read_text()[-2000:], file=sys.stderr)  # noqa: ASYNC240
+            raise SystemExit(f"the worker exited with status {worker.returncode}")
+        if now - started > timeout:
+            raise SystemExit(
+                f"only {finished}/{total} finished after {timeout:.0f}s; see {worker_log}"
+            )
+
+
+def _print_samples(latest: dict[str, dict[str, Any]]) -> None:
+    for document in latest.values():
+        if document["template"] == "order_fulfilment" and document["status"] == "COMPLETED":
+            params = document["runtime_parameters"]
+            print(
+                f"sample {params['order_id']}: amount={params['amount']} "
+                f"payment={params['payment_id']} warehouse={params['warehouse']} "
+                f"tracking={params['tracking_number']}"
+            )
+            break
+    for document in latest.values():
+        if document["template"] == "pizza" and document["status"] == "COMPLETED":
+            params = document["runtime_parameters"]
+            print(
+                f"sample {params['order_id']}: statuses={params['statuses']} "
+                f"driver={params['driver']}"
+            )
+            break
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--orders", type=int, default=300, help="order-fulfilment workflows")
+    parser.add_argument("--pizzas", type=int, default=200, help="pizza workflows")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
-    return asyncio.run(run(args.orders, args.timeout))
+    return asyncio.run(run(args.orders, args.pizzas, args.timeout))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""Listener topics: decoding their messages and routing each correlation key to its owner."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagger.core._events import MessageReceived
+from dagger.core._keys import index_key
+from dagger.runtime._dead_letters import KEY_EXTRACTION_FAILED, UNDECODABLE, DeadLetters
+from dagger.runtime._keys_owner import Sender
+from dagger.runtime._routing import partition_for_key
+from dagger.tasks._base import SensorTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ListenerTopic:
+    """A topic listener tasks wait on, with the listener types and how to decode it."""
+
+    name: str
+    topic: Any
+    task_types: list[type[SensorTask[Any, Any]]] = field(default_factory=list)
+    prototypes: list[SensorTask[Any, Any]] = field(default_factory=list)
+    concurrency: int = 1
+
+    @property
+    def match_only_one(self) -> bool:
+        """True when a listener type on this topic takes each message alone."""
+        return any(task_type.match_only_one for task_type in self.task_types)
+
+
+class ListenerRouter:
+    """Turns listener-topic messages into ``MessageReceived`` events for the keys' owners."""
+
+    def __init__(
+        self,
+        *,
+        serializers: Any,
+        send: Sender,
+        partitions: int,
+        dead_letters: DeadLetters,
+        message_id_header: str | None,
+    ) -> None:
+        self.topics: dict[str, ListenerTopic] = {}
+        self._serializers = serializers
+        self._send = send
+        self._partitions = partitions
+        self._dead_letters = dead_letters
+        self._message_id_header = message_id_header
+
+    def register(self, name: str, topic: Any, task_type: type[SensorTask[Any, Any]]) -> bool:
+        """Add a listener type on topic ``name``; return True when the topic is new."""
+        listener_topic = self.topics.get(name)
+        is_new = listener_topic is None
+        if listener_topic is None:
+            listener_topic = self.topics[name] = ListenerTopic(name, topic)
+        if task_type not in listener_topic.task_types:
+            listener_topic.task_types.append(task_type)
+            listener_topic.prototypes.append(
+                task_type(id=f"{task_type.__name__}-prototype", task_name=task_type.__name__)
+            )
+        return is_new
+
+    def decode(self, name: str, raw: bytes) -> Any:
+        """Decode a message value of listener topic ``name`` as its topic declares."""
+        topic = self.topics[name].topic
+        value_type = getattr(topic, "value_type", None)
+        serializer = getattr(topic, "value_serializer", None) or "json"
+        if value_type is None and serializer == "raw":
+            serializer = "json"
+        return self._serializers.loads_value(value_type, raw, serializer=serializer)
+
+    async def route(
+        self,
+        name: str,
+        raw: bytes,
+        origin: dict[str, Any],
+        headers: Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None = None,
+    ) -> int:
+        """Route one message of topic ``name``; return how many keys it was sent under."""
+        listener_topic = self.topics[name]
+        try:
+            payload = self.decode(name, raw)
+        except Exception as exc:
+            await self._dead_letters.publish(UNDECODABLE, exc, origin, raw)
+            return 0
+        try:
+            keys = await self._keys_of(listener_topic, payload)
+        except Exception as exc:
+            await self._dead_letters.publish(KEY_EXTRACTION_FAILED, exc, origin, raw)
+            return 0
+        message_id = self._message_id(origin, headers)
+        for key in keys:
+            event = MessageReceived(
+                event_id=message_id,
+                index_key=key,
+                topic=name,
+                payload=raw,
+                origin=origin,
+                match_only_one=listener_topic.match_only_one,
+            )
+            await self._send(event, key, partition_for_key(key, self._partitions))
+        return len(keys)
+
+    async def _keys_of(self, listener_topic: ListenerTopic, payload: Any) -> list[str]:
+        keys: list[str] = []
+        for prototype in listener_topic.prototypes:
+            for lookup in await prototype.get_correlatable_keys_from_payload(payload) or []:
+                if not lookup or len(lookup) < 2 or lookup[1] is None:
+                    raise ValueError(f"{type(prototype).__name__} returned the key {lookup!r}")
+                key = index_key(listener_topic.name, str(lookup[0]), str(lookup[1]))
+                if key not in keys:
+                    keys.append(key)
+        return keys
+
+    def _message_id(
+        self,
+        origin: dict[str, Any],
+        headers: Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None,
+    ) -> str:
+        if self._message_id_header and headers:
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            for header, value in items:
+                if header == self._message_id_header and value:
+                    text = (
+                        value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+                    )
+                    return f"{origin['topic']}#{text}"
+        return f"{origin['topic']}:{origin['partition']}:{origin['offset']}"

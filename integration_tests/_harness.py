@@ -20,7 +20,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dagger.service.services import Dagger
-from dagger.templates.template import ITemplateDAG
 from dagger.testing import EmbeddedBroker
 from integration_tests.apps.orders_workflow import build_orders_template
 
@@ -81,6 +80,26 @@ class Scenario:
         return f"requests-{self.name}"
 
     @property
+    def listen_topic(self) -> str:
+        return f"listen-a-{self.name}"
+
+    @property
+    def listen_topic_b(self) -> str:
+        return f"listen-b-{self.name}"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"dead-letters-{self.name}"
+
+    @property
+    def pizza_orders_topic(self) -> str:
+        return f"pizza-orders-{self.name}"
+
+    @property
+    def pizza_status_topic(self) -> str:
+        return f"pizza-status-{self.name}"
+
+    @property
     def exec_log(self) -> Path:
         return self.tmp_path / "executions.log"
 
@@ -89,6 +108,11 @@ class Scenario:
             self.tasks_topic: self.partitions,
             self.update_topic: self.partitions,
             self.requests_topic: 1,
+            self.listen_topic: 2,
+            self.listen_topic_b: 2,
+            self.dead_letter_topic: self.partitions,
+            self.pizza_orders_topic: 2,
+            self.pizza_status_topic: 2,
         }
 
     def env(self, broker: EmbeddedBroker, worker_name: str) -> dict[str, str]:
@@ -106,6 +130,17 @@ class Scenario:
             TEST_REQUESTS_TOPIC=self.requests_topic,
             TEST_EXEC_LOG=str(self.exec_log),
             TEST_TASK_SLEEP=str(self.task_sleep),
+            TEST_LISTEN_TOPIC=self.listen_topic,
+            TEST_LISTEN_TOPIC_B=self.listen_topic_b,
+            TEST_DEAD_LETTER_TOPIC=self.dead_letter_topic,
+            ORDERS_APP_ID=self.app_id,
+            ORDERS_STORE=self.store,
+            ORDERS_DATADIR=str(self.tmp_path / f"data-{worker_name}"),
+            ORDERS_TASKS_TOPIC=self.tasks_topic,
+            ORDERS_UPDATES_TOPIC=self.update_topic,
+            ORDERS_DEAD_LETTER_TOPIC=self.dead_letter_topic,
+            PIZZA_ORDERS_TOPIC=self.pizza_orders_topic,
+            PIZZA_STATUS_TOPIC=self.pizza_status_topic,
         )
 
     def executions(self) -> dict[tuple[str, str], list[int]]:
@@ -121,11 +156,13 @@ class Scenario:
 class WorkerProcess:
     """A `dagger worker` subprocess, ended by its pid when the test ends."""
 
-    def __init__(self, scenario: Scenario, broker: EmbeddedBroker, name: str) -> None:
+    def __init__(
+        self, scenario: Scenario, broker: EmbeddedBroker, name: str, module: str = APP_MODULE
+    ) -> None:
         self.log_path = scenario.tmp_path / f"worker-{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            worker_command(),
+            worker_command(module),
             cwd=REPO_ROOT,
             env=scenario.env(broker, name),
             stdout=self._log,
@@ -173,8 +210,8 @@ async def workers(
     """Yield a function that starts named workers; every one is stopped at exit."""
     started: list[WorkerProcess] = []
 
-    def start(name: str) -> WorkerProcess:
-        worker = WorkerProcess(scenario, broker, name)
+    def start(name: str, module: str = APP_MODULE) -> WorkerProcess:
+        worker = WorkerProcess(scenario, broker, name, module)
         started.append(worker)
         return worker
 
@@ -186,8 +223,12 @@ async def workers(
 
 
 @contextlib.asynccontextmanager
-async def client(scenario: Scenario, broker: EmbeddedBroker) -> AsyncIterator[ITemplateDAG]:
-    """Yield the orders template of an engine that only sends (it runs no worker)."""
+async def client(
+    scenario: Scenario,
+    broker: EmbeddedBroker,
+    build: Callable[[Dagger], Any] = build_orders_template,
+) -> AsyncIterator[Any]:
+    """Yield what ``build`` makes on an engine that only sends (it runs no worker)."""
     engine = Dagger(
         broker=broker.url,
         store="memory://",
@@ -196,9 +237,58 @@ async def client(scenario: Scenario, broker: EmbeddedBroker) -> AsyncIterator[IT
         tasks_topic=scenario.tasks_topic,
     )
     try:
-        yield build_orders_template(engine)
+        yield build(engine)
     finally:
         await engine.faust_app.producer.stop()
+
+
+async def send_messages(
+    broker: EmbeddedBroker,
+    topic: str,
+    messages: list[tuple[Any, dict[str, bytes] | None]],
+) -> None:
+    """Send ``(value, headers)`` pairs; values that are not bytes are sent as JSON."""
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    await producer.start()
+    try:
+        for value, headers in messages:
+            raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+            await producer.send(topic, raw, headers=list((headers or {}).items()))
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def read_topic(broker: EmbeddedBroker, topic: str, settle: float = 1.0) -> list[Any]:
+    """Read every record of ``topic`` from the start until none arrives for ``settle`` seconds."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < settle:
+            batches = await consumer.getmany(timeout_ms=200)
+            for messages in batches.values():
+                records.extend(messages)
+                quiet_since = time.monotonic()
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def index_entries(broker: EmbeddedBroker, scenario: Scenario) -> dict[str, list[list[Any]]]:
+    """The worker's correlation index, rebuilt from its changelog: key -> entries."""
+    changelog = f"{scenario.app_id}-dagger_correlation-changelog"
+    state: dict[str, list[list[Any]]] = {}
+    for record in await read_topic(broker, changelog, settle=0.5):
+        key = record.key.decode()
+        if record.value is None:
+            state.pop(key, None)
+        else:
+            state[key] = json.loads(record.value)["l"]
+    return state
 
 
 async def send_requests(broker: EmbeddedBroker, topic: str, requests: list[dict[str, Any]]) -> None:

@@ -17,13 +17,15 @@ from dagger.service.services import Dagger
 from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
 from dagger.templates.template import ITemplateDAG
 
+# Names can be overridden from the environment so several runs can share one broker.
 engine = Dagger(
-    application_name="orders-demo",
+    application_name=os.environ.get("ORDERS_APP_ID", "orders-demo"),
     store=os.environ.get("ORDERS_STORE", "rocksdb://"),
     datadir=os.environ.get("ORDERS_DATADIR"),
     kafka_partitions=4,
-    task_update_topic="orders_demo_updates",
-    tasks_topic="orders_demo_tasks",
+    task_update_topic=os.environ.get("ORDERS_UPDATES_TOPIC", "orders_demo_updates"),
+    tasks_topic=os.environ.get("ORDERS_TASKS_TOPIC", "orders_demo_tasks"),
+    dead_letter_topic=os.environ.get("ORDERS_DEAD_LETTER_TOPIC", "dagger_dead_letters"),
 )
 
 WAREHOUSES = ("Boston", "Berlin", "Lyon")

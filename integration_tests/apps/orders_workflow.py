@@ -28,10 +28,11 @@ class StepTask(ExecutorTask[str, str]):
                 log.write(f"{self.root_id} {self.task_name} {os.getpid()}\n")
         if _SLEEP:
             await asyncio.sleep(_SLEEP)
-        if runtime_parameters.get("fail_at") == self.task_name:
+        if runtime_parameters.get("fail_at") == self.task_name.removesuffix("_executor_task"):
             raise RuntimeError(f"{self.task_name} refused order {runtime_parameters['order_id']}")
-        runtime_parameters.setdefault("trail", []).append(self.task_name)
-        runtime_parameters[f"{self.task_name}_done"] = True
+        step = self.task_name.removesuffix("_executor_task")
+        runtime_parameters.setdefault("trail", []).append(step)
+        runtime_parameters[f"{step}_done"] = True
 
 
 def build_orders_template(app: Dagger, template_name: str = "orders") -> ITemplateDAG:

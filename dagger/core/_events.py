@@ -92,7 +92,14 @@ class MessageDelivered:
     origin: dict[str, Any]
 
 
-KeyEvent = MessageReceived | IndexAdded | IndexRemoved
+@dataclass(frozen=True, slots=True)
+class HeldMessagesSwept:
+    """Drop this partition's early messages whose window has passed."""
+
+    event_id: str
+
+
+KeyEvent = MessageReceived | IndexAdded | IndexRemoved | HeldMessagesSwept
 """Events applied by the owner of a correlation key."""
 
 AnyLogEvent = InstanceCreated | InstanceSubmitted | MessageDelivered | KeyEvent

@@ -103,15 +103,8 @@ def start_task(
     if isinstance(task, SensorTask):
         effects = listen(instance, task)
         if task.correlatable_key_value is None:
-            return finish_task(
-                instance,
-                task.id,
-                _FAILURE,
-                now=now,
-                error=(
-                    "MissingCorrelationKey",
-                    f"runtime parameter {task.correlatable_key!r} is not set",
-                ),
+            return effects + finish_task(
+                instance, task.id, _FAILURE, now=now, error=_missing_key_error(task)
             )
         return effects
     raise InvalidTaskType(
@@ -199,13 +192,20 @@ def listen(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) -> l
     name = task.correlatable_key
     value = instance.runtime_parameters.get(name) if name else None
     if value is None or task.topic is None:
-        return []
+        return stop_listening(task)
     value_text = str(value)
     if task.correlatable_key_value == value_text:
         return []
     effects = stop_listening(task)
     task.correlatable_key_value = value_text
     return [*effects, Register(task.id, index_key(task.topic, str(name), value_text))]
+
+
+def _missing_key_error(task: ITask[Any, Any]) -> tuple[str, str]:
+    return (
+        "MissingCorrelationKey",
+        f"runtime parameter {task.correlatable_key!r} is not set, so the listener cannot wait",
+    )
 
 
 def stop_listening(task: ITask[Any, Any]) -> list[Effect]:
@@ -252,10 +252,13 @@ def message_handled(
         return []
     if completed and task.status.code == _EXECUTING:
         return finish_task(instance, task_id, _COMPLETED, now=now)
-    if task.correlatable_key_value is not None:
-        # on_message may have changed the parameter the listener is keyed on.
-        return listen(instance, task)
-    return []
+    if task.correlatable_key_value is None:
+        return []
+    # on_message may have changed (or removed) the parameter the listener is keyed on.
+    effects = listen(instance, task)
+    if task.correlatable_key_value is None and task.status.code == _EXECUTING:
+        effects += finish_task(instance, task_id, _FAILURE, now=now, error=_missing_key_error(task))
+    return effects
 
 
 def _skip_to(

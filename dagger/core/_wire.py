@@ -8,6 +8,7 @@ from typing import Any
 from dagger.core._codec import dumps, loads
 from dagger.core._events import (
     AnyLogEvent,
+    HeldMessagesSwept,
     IndexAdded,
     IndexRemoved,
     InstanceCreated,
@@ -62,6 +63,8 @@ def encode_event(event: AnyLogEvent) -> bytes:
             "instance": event.instance_id,
             "task": event.task_id,
         }
+    elif isinstance(event, HeldMessagesSwept):
+        body = {"type": "sweep", "id": event.event_id}
     else:
         body = {
             "type": "deliver",
@@ -108,7 +111,7 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
             event_id,
             _text(body, "key"),
             _text(body, "topic"),
-            base64.b64decode(body["payload"]),
+            base64.b64decode(body["payload"], validate=True),
             dict(body.get("origin") or {}),
             bool(body.get("match_only_one")),
         )
@@ -124,13 +127,15 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
         return IndexRemoved(
             event_id, _text(body, "key"), _text(body, "instance"), _text(body, "task")
         )
+    if kind == "sweep":
+        return HeldMessagesSwept(event_id)
     if kind == "deliver":
         return MessageDelivered(
             event_id,
             _text(body, "instance"),
             _text(body, "task"),
             _text(body, "topic"),
-            base64.b64decode(body["payload"]),
+            base64.b64decode(body["payload"], validate=True),
             dict(body.get("origin") or {}),
         )
     raise MalformedEvent(f"unknown event type {kind!r}")

@@ -9,9 +9,10 @@ their owners. Records that cannot be applied go to the dead-letter topic.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
-from dagger.core._events import AnyLogEvent
+from dagger.core._events import AnyLogEvent, HeldMessagesSwept
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
 from dagger.runtime._keys_owner import KeysOwner
@@ -73,8 +74,18 @@ class InstanceRuntime:
             decode_payload=self.listeners.decode,
             dead_letters=self.dead_letters,
         )
-        self.router = EventRouter(self.owner, self.keys)
+        self.router = EventRouter(self.owner, self.keys, partitions)
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
+        if settings.early_message_window > 0:
+            sweep_every = max(1.0, settings.early_message_window / 4)
+            faust_app.timer(sweep_every, name="dagger_sweep_early_messages")(self._sweep_held)
+        self._tasks_topic_name = settings.tasks_topic
+
+    async def _sweep_held(self) -> None:
+        """Ask each owned partition to drop its expired early messages."""
+        for tp in self._app.assignor.assigned_actives():
+            if tp.topic == self._tasks_topic_name:
+                await self._append(HeldMessagesSwept(str(uuid.uuid4())), "sweep", tp.partition)
 
     def _table(self, name: str, partitions: int, help_text: str) -> Any:
         return self._app.Table(

@@ -68,7 +68,7 @@ class KeysOwner:
                 await self._deliver(message, lookup)
         elif isinstance(event, IndexRemoved):
             self.remove(event.index_key, event.instance_id, event.task_id)
-        else:
+        elif isinstance(event, MessageReceived):
             lookups = self.lookups(event.index_key)
             if not lookups:
                 self._hold(event)
@@ -142,10 +142,10 @@ class KeysOwner:
             del self.index[head.key.encode()]
             return
         successor = self._read_chunk(head.overflow_key)
-        del self.index[head.overflow_key.encode()]
         if successor is None:
             del self.index[head.key.encode()]
             return
+        del self.index[head.overflow_key.encode()]
         successor.key = head.key
         self._write_chunk(successor)
 

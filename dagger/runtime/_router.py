@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from dagger.core._events import IndexAdded, IndexRemoved, MessageReceived
+from dagger.core._events import HeldMessagesSwept, IndexAdded, IndexRemoved, MessageReceived
 from dagger.core._wire import decode_event
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._routing import partition_for_key
 
 
 class EventRouter:
     """Applies an engine-topic record with the owner it belongs to."""
 
-    def __init__(self, instances: InstanceOwner, keys: KeysOwner) -> None:
+    def __init__(self, instances: InstanceOwner, keys: KeysOwner, partitions: int) -> None:
         self.instances = instances
         self.keys = keys
+        self._partitions = partitions
+
+    def _partition_of(self, key: bytes) -> int:
+        return partition_for_key(key.decode(), self._partitions)
 
     async def handle(self, raw: bytes, partition: int) -> None:
         """Decode and apply one record of ``partition`` (raises MalformedEvent)."""
         event = decode_event(raw)
-        if isinstance(event, MessageReceived | IndexAdded | IndexRemoved):
+        if isinstance(event, HeldMessagesSwept):
+            self.keys.sweep(lambda key: self._partition_of(key) == partition)
+        elif isinstance(event, MessageReceived | IndexAdded | IndexRemoved):
             await self.keys.handle(event)
         else:
             await self.instances.handle(event, partition)

@@ -19,6 +19,8 @@ from dagger.exceptions.exceptions import DaggerError, InvalidTaskType, TemplateD
 from dagger.runtime import _embedded_default
 from dagger.runtime._engine import InstanceRuntime
 from dagger.runtime._faust_app import EngineFaustApp
+from dagger.runtime._keys_owner import KeysOwner
+from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._routing import partition_for_key
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service._settings import EngineSettings, resolve_broker, resolve_settings
@@ -233,6 +235,7 @@ class Dagger(Service):
         self._listener_concurrency: dict[str, int] = {}
         self._declared = False
         self._local_sink: LocalSink | None = None
+        self._local_owners: tuple[InstanceOwner, KeysOwner] | None = None
 
     # -- registration -----------------------------------------------------------------
     @classmethod
@@ -364,7 +367,7 @@ class Dagger(Service):
         self, cor_instance: CorreletableKeyTasks, value: Any, workflow_id: Any
     ) -> None:
         """Add the listener ``value`` (a task id) of ``workflow_id`` under ``cor_instance.key``."""
-        instance = self._runtime.load(str(workflow_id))
+        instance = self._owners()[0].load(str(workflow_id))
         if instance is None:
             raise DaggerError(f"instance {workflow_id} is not held by this worker")
         event = IndexAdded(
@@ -380,7 +383,7 @@ class Dagger(Service):
         self, cor_instance: CorreletableKeyTasks
     ) -> list[CorreletableKeyTasks]:
         """Return the chunks stored under ``cor_instance.key`` on this worker."""
-        return self._runtime.keys.chunks(cor_instance.key)
+        return self._owners()[1].chunks(cor_instance.key)
 
     update_correlatable_key_for_task = update_correletable_key_for_task
     remove_task_from_correlatable_keys_table = remove_task_from_correletable_keys_table
@@ -413,7 +416,7 @@ class Dagger(Service):
     # -- instances --------------------------------------------------------------------
     async def get_instance(self, id: Any, log: bool = True) -> ITask[Any, Any] | None:
         """Return the instance ``id`` if this worker holds it, else None."""
-        instance = self._runtime.load(str(id))
+        instance = self._owners()[0].load(str(id))
         if instance is None and log:
             logger.debug("instance %s is not held by this worker", id)
         return instance
@@ -435,6 +438,12 @@ class Dagger(Service):
         await self._send(event, task.partition_key, partition)
         if task.status.code == TaskStatusEnum.NOT_STARTED.name:
             task.status = TaskStatus.of(TaskStatusEnum.SUBMITTED)
+
+    def _owners(self) -> tuple[InstanceOwner, KeysOwner]:
+        """The owners this process reads: the worker's, or a LocalEngine's while it runs."""
+        if self._local_owners is not None:
+            return self._local_owners
+        return self._runtime.owner, self._runtime.keys
 
     async def _send_new_instance(
         self, instance: ITemplateDAGInstance[Any, Any], *, repartition: bool, submit: bool

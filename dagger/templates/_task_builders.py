@@ -165,6 +165,6 @@ class KafkaListenerTaskTemplateBuilder(_KafkaTaskTemplateBuilder):
 
     def build(self) -> TaskTemplate:
         """Build the task template and let the engine route the topic's messages."""
-        template = super().build()
-        self.app.set_listener_concurrency(topic_name_of(self._topic), self._concurrency)
-        return template
+        if self._topic is not None:
+            self.app.set_listener_concurrency(topic_name_of(self._topic), self._concurrency)
+        return super().build()

@@ -112,13 +112,14 @@ class LocalEngine:
             decode_payload=self._listeners.decode,
             dead_letters=letters,
         )
-        self._router = EventRouter(self._owner, self.keys)
+        self._router = EventRouter(self._owner, self.keys, settings.kafka_partitions)
         self._offsets: dict[str, int] = {}
 
     async def __aenter__(self) -> LocalEngine:
         if self.engine._local_sink is not None:
             raise RuntimeError("a LocalEngine is already active for this engine")
         self.engine._local_sink = self._deliver
+        self.engine._local_owners = (self._owner, self.keys)
         self._saved_topics = dict(self.engine.topics)
         for name in self._saved_topics:
             self.engine.topics[name] = RecordingTopic(name, self.sent)  # type: ignore[assignment]
@@ -131,6 +132,7 @@ class LocalEngine:
         traceback: TracebackType | None,
     ) -> None:
         self.engine._local_sink = None
+        self.engine._local_owners = None
         self.engine.topics.update(self._saved_topics)
 
     def get_instance(self, instance_id: Any) -> ITemplateDAGInstance[Any, Any] | None:

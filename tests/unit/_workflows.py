@@ -50,7 +50,9 @@ class RecordingTask(ExecutorTask[str, Any]):
         runtime_parameters: dict[str, Any],
         workflow_instance: ITemplateDAGInstance[str, Any] | None = None,
     ) -> None:
-        runtime_parameters.setdefault("ran", []).append(self.task_name)
+        runtime_parameters.setdefault("ran", []).append(
+            self.task_name.removesuffix("_executor_task")
+        )
 
 
 class FailingTask(ExecutorTask[str, Any]):
@@ -117,8 +119,15 @@ def build_template(
 
 
 def task_named(instance: ITemplateDAGInstance[Any, Any], name: str) -> ITask[Any, Any]:
-    """Return the one task or process of ``instance`` called ``name``."""
-    found = [task for task in instance.tasks.values() if task.task_name == name]
+    """Return the one task or process of ``instance`` called ``name``.
+
+    ``DAGBuilderHelper`` names executor tasks ``<name>_executor_task``, as the original did.
+    """
+    found = [
+        task
+        for task in instance.tasks.values()
+        if task.task_name in (name, f"{name}_executor_task")
+    ]
     assert len(found) == 1, f"expected one task named {name!r}, found {len(found)}"
     return found[0]
 

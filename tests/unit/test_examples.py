@@ -31,9 +31,9 @@ async def test_the_order_example_passes_parameters_from_task_to_task(
     )
     assert [task.task_name for task in stored.tasks.values()] == [
         "payment",
-        "validate_order",
-        "charge_payment",
+        "validate_order_executor_task",
+        "charge_payment_executor_task",
         "shipping",
-        "reserve_stock",
-        "ship_order",
+        "reserve_stock_executor_task",
+        "ship_order_executor_task",
     ]

@@ -61,11 +61,11 @@ async def test_two_processes_run_their_tasks_strictly_in_order(engine: Dagger) -
         assert len(effects) == 1 and isinstance(effects[0], RunTask), effects
         task = instance.get_task(effects[0].task_id)
         step = len(ran)
-        assert task.task_name == order[step]
+        assert task.task_name == f"{order[step]}_executor_task"
         assert [_status(instance, name) for name in order] == (
             ["COMPLETED"] * step + ["EXECUTING"] + ["NOT_STARTED"] * (3 - step)
         )
-        ran.append(task.task_name)
+        ran.append(task.task_name.removesuffix("_executor_task"))
         instance = round_trip(instance)
         effects = machine.apply(instance, TaskSucceeded(task.id), now=2.0)
 
@@ -114,7 +114,10 @@ async def test_a_failed_task_fails_its_process_and_the_workflow(engine: Dagger) 
     instance, finished = await run_effects(instance, effects, ran)
 
     assert finished == [InstanceFinished("FAILURE")]
-    assert [instance.get_task(task_id).task_name for task_id in ran] == ["reserve", "charge"]
+    assert [instance.get_task(task_id).task_name for task_id in ran] == [
+        "reserve_executor_task",
+        "charge_executor_task",
+    ]
     charge = task_named(instance, "charge")
     assert charge.status.code == "FAILURE"
     assert (charge.error_type, charge.error_message) == ("RuntimeError", "boom")
@@ -306,7 +309,10 @@ async def test_a_task_completing_itself_runs_the_rest_once(engine: Dagger) -> No
     instance, finished = await run_effects(instance, effects, ran)
 
     assert finished == [InstanceFinished("COMPLETED")]
-    assert [instance.get_task(task_id).task_name for task_id in ran] == ["self", "after"]
+    assert [instance.get_task(task_id).task_name for task_id in ran] == [
+        "self_executor_task",
+        "after_executor_task",
+    ]
     assert instance.runtime_parameters["ran"] == ["after"]
 
 

@@ -53,20 +53,25 @@ def test_generic_executor_task_builder_sets_name_type_and_skip(helper: DAGBuilde
 
     assert isinstance(builder, DefaultTaskTemplateBuilder)
     assert isinstance(template, DefaultTaskTemplate)
-    assert (template.name, template.allow_skip_to) == ("reserve", True)
+    assert (template.name, template.allow_skip_to) == ("reserve_executor_task", True)
     assert template.task_dag_template == []
 
 
 def test_build_and_link_tasks_links_in_list_order(helper: DAGBuilderHelper) -> None:
     first = helper.build_and_link_tasks(_task_builders(helper, "a", "b", "c", "d"))
 
-    assert _chain_names(first, "task_dag_template") == ["a", "b", "c", "d"]
+    assert _chain_names(first, "task_dag_template") == [
+        "a_executor_task",
+        "b_executor_task",
+        "c_executor_task",
+        "d_executor_task",
+    ]
 
 
 def test_build_and_link_tasks_of_one_builder_is_that_task(helper: DAGBuilderHelper) -> None:
     only = helper.build_and_link_tasks(_task_builders(helper, "a"))
 
-    assert _chain_names(only, "task_dag_template") == ["a"]
+    assert _chain_names(only, "task_dag_template") == ["a_executor_task"]
 
 
 def test_build_and_link_processes_links_in_list_order(helper: DAGBuilderHelper) -> None:

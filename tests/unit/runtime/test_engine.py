@@ -10,7 +10,10 @@ import pytest
 from dagger.core import _codec as codec
 from dagger.core._events import InstanceCreated, InstanceSubmitted
 from dagger.core._wire import MalformedEvent, encode_event
-from dagger.runtime._engine import TOMBSTONE, InstanceRuntime
+from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._keys_owner import KeysOwner
+from dagger.runtime._owner import TOMBSTONE, InstanceOwner
+from dagger.runtime._router import EventRouter
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service.services import Dagger
 from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
@@ -29,38 +32,47 @@ class Unserializable(ExecutorTask[str, Any]):
 
 
 class FakeApp:
-    """Just enough of a faust app for InstanceRuntime: a dict table, a no-op agent."""
+    """The stores of one owner: dicts where a worker has faust tables."""
 
     def __init__(self) -> None:
         self.table: dict[bytes, bytes] = {}
-
-    def Table(self, name: str, **kwargs: Any) -> dict[bytes, bytes]:
-        return self.table
-
-    def agent(self, topic: Any, name: str) -> Any:
-        return lambda consume: consume
+        self.index: dict[bytes, bytes] = {}
+        self.held: dict[bytes, bytes] = {}
 
 
 class Owner:
-    """An InstanceRuntime over a FakeApp, with the published instances recorded."""
+    """The worker's owners over dict stores, with the published instances recorded."""
 
     def __init__(self, *, delete_on_complete: bool = False) -> None:
         self.app = FakeApp()
         self.published: list[ITemplateDAGInstance[Any, Any]] = []
+        self.sent: list[Any] = []
 
         async def record(instance: ITemplateDAGInstance[Any, Any]) -> None:
             self.published.append(instance)
 
-        self.runtime = InstanceRuntime(
-            faust_app=self.app,
-            tasks_topic=None,
-            partitions=4,
+        async def send(event: Any, key: str, partition: int) -> None:
+            self.sent.append(event)
+
+        def undecodable(topic: str, raw: bytes) -> Any:
+            raise AssertionError("no listener messages in these tests")
+
+        self.runtime = InstanceOwner(
+            self.app.table,
             publisher=UpdatePublisher(None, [record]),
             delete_on_complete=delete_on_complete,
+            send=send,
+            partitions=4,
+            decode_payload=undecodable,
+            dead_letters=DeadLetters(None),
         )
+        keys = KeysOwner(
+            self.app.index, self.app.held, send=send, chunk_size=10, early_message_window=0
+        )
+        self.router = EventRouter(self.runtime, keys, 4)
 
     async def handle(self, event: InstanceCreated | InstanceSubmitted) -> None:
-        await self.runtime.handle(encode_event(event), partition=2)
+        await self.router.handle(encode_event(event), partition=2)
 
     def stored(self, instance_id: str) -> ITemplateDAGInstance[Any, Any]:
         loaded = self.runtime.load(instance_id)
@@ -163,7 +175,7 @@ async def test_a_finished_instance_is_deleted_when_asked(engine: Dagger) -> None
 
 async def test_a_malformed_record_raises_malformed_event() -> None:
     with pytest.raises(MalformedEvent):
-        await Owner().runtime.handle(b"not json", partition=0)
+        await Owner().router.handle(b"not json", partition=0)
 
 
 async def test_unserializable_runtime_parameters_fail_the_instance(engine: Dagger) -> None:

@@ -68,21 +68,22 @@ async def test_the_update_document_shows_each_task(engine: Dagger) -> None:
 
     tasks = {view["name"]: view for view in update_document(instance)["tasks"]}
 
-    assert set(tasks) == {"pay", "reserve", "charge"}
+    reserve_name, charge_name = "reserve_executor_task", "charge_executor_task"
+    assert set(tasks) == {"pay", reserve_name, charge_name}
     assert {name: view["status"] for name, view in tasks.items()} == {
         "pay": "FAILURE",
-        "reserve": "FAILURE",
-        "charge": "NOT_STARTED",
+        reserve_name: "FAILURE",
+        charge_name: "NOT_STARTED",
     }
     reserve = task_named(instance, "reserve")
-    assert tasks["reserve"]["id"] == reserve.id
-    assert tasks["reserve"]["parent_id"] == task_named(instance, "pay").id
-    assert tasks["reserve"]["process"] == "pay"
-    assert (tasks["reserve"]["error_type"], tasks["reserve"]["error_message"]) == (
+    assert tasks[reserve_name]["id"] == reserve.id
+    assert tasks[reserve_name]["parent_id"] == task_named(instance, "pay").id
+    assert tasks[reserve_name]["process"] == "pay"
+    assert (tasks[reserve_name]["error_type"], tasks[reserve_name]["error_message"]) == (
         "KeyError",
         "'sku'",
     )
-    assert (tasks["pay"]["kind"], tasks["reserve"]["kind"]) == ("SUB_DAG", "LEAF")
+    assert (tasks["pay"]["kind"], tasks[reserve_name]["kind"]) == ("SUB_DAG", "LEAF")
 
 
 async def test_publish_sends_the_document_and_awaits_the_callbacks(engine: Dagger) -> None:

@@ -34,9 +34,9 @@ async def test_an_instance_runs_to_completion_without_kafka() -> None:
     assert {task["name"]: task["status"] for task in local.updates[0]["tasks"]} == {
         "payment": "COMPLETED",
         "shipping": "COMPLETED",
-        "a": "COMPLETED",
-        "b": "COMPLETED",
-        "c": "COMPLETED",
+        "a_executor_task": "COMPLETED",
+        "b_executor_task": "COMPLETED",
+        "c_executor_task": "COMPLETED",
     }
 
 
@@ -70,7 +70,9 @@ async def test_a_failing_task_is_recorded() -> None:
         )
     stored = local.get_instance(instance.id)
     assert stored is not None and stored.status.code == "FAILURE"
-    charge = next(task for task in stored.tasks.values() if task.task_name == "charge")
+    charge = next(
+        task for task in stored.tasks.values() if task.task_name == "charge_executor_task"
+    )
     assert charge.status.code == "FAILURE" and charge.error_type
 
 

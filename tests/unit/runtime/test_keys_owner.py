@@ -1,0 +1,451 @@
+"""KeysOwner: the chunked index of waiting listeners and the held early messages."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from dagger.core._events import IndexAdded, IndexRemoved, MessageDelivered, MessageReceived
+from dagger.core._keys import index_key
+from dagger.runtime._keys_owner import KeysOwner
+from dagger.tasks.task import CorreletableKeyTasks, CorreletableLookUpKey
+
+KEY = index_key("status", "order_id", "o-1")
+OTHER = index_key("status", "order_id", "o-2")
+ORIGIN = {"topic": "status", "partition": 0, "offset": 9}
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Keys:
+    """A KeysOwner over dicts, with the events it sends recorded."""
+
+    def __init__(self, *, chunk_size: int = 3, window: float = 60.0) -> None:
+        self.index: dict[bytes, bytes] = {}
+        self.held: dict[bytes, bytes] = {}
+        self.sent: list[tuple[Any, str, int]] = []
+        self.clock = Clock()
+
+        async def send(event: Any, key: str, partition: int) -> None:
+            self.sent.append((event, key, partition))
+
+        self.owner = KeysOwner(
+            self.index,
+            self.held,
+            send=send,
+            chunk_size=chunk_size,
+            early_message_window=window,
+            clock=self.clock,
+        )
+
+    def add(self, key: str, *lookups: tuple[str, str]) -> None:
+        for workflow_id, task_id in lookups:
+            assert self.owner.add(key, _lookup(workflow_id, task_id))
+
+    def waiting(self, key: str = KEY) -> list[tuple[str, str]]:
+        return [(lookup.workflow_id, lookup.task_id) for lookup in self.owner.lookups(key)]
+
+    def sizes(self, key: str = KEY) -> list[int]:
+        return [len(chunk.lookup_keys) for chunk in self.owner.chunks(key)]
+
+    def delivered(self) -> list[tuple[str, str, str]]:
+        return [
+            (event.event_id, event.instance_id, event.task_id)
+            for event, _key, _partition in self.sent
+        ]
+
+
+def _lookup(workflow_id: str, task_id: str = "t", partition: int = 0) -> CorreletableLookUpKey:
+    return CorreletableLookUpKey(
+        workflow_id=workflow_id, task_id=task_id, owner_partition=partition
+    )
+
+
+def _pairs(count: int) -> list[tuple[str, str]]:
+    return [(f"i-{n}", f"t-{n}") for n in range(count)]
+
+
+def _message(
+    event_id: str = "m-1", key: str = KEY, payload: bytes = b'{"status": "READY"}', **kw: Any
+) -> MessageReceived:
+    return MessageReceived(event_id, key, "status", payload, ORIGIN, **kw)
+
+
+# -- the index ---------------------------------------------------------------------------
+
+
+def test_an_empty_key_has_no_chunks_and_no_listeners() -> None:
+    keys = Keys()
+
+    assert keys.owner.chunks(KEY) == []
+    assert keys.owner.lookups(KEY) == []
+
+
+def test_listeners_fill_one_chunk_up_to_the_chunk_size() -> None:
+    keys = Keys(chunk_size=3)
+
+    keys.add(KEY, *_pairs(3))
+
+    [chunk] = keys.owner.chunks(KEY)
+    assert isinstance(chunk, CorreletableKeyTasks)
+    assert chunk.key == KEY and chunk.overflow_key is None
+    assert keys.waiting() == _pairs(3)
+    assert list(keys.index) == [KEY.encode()]
+
+
+def test_a_full_chunk_overflows_into_a_chain() -> None:
+    keys = Keys(chunk_size=3)
+
+    keys.add(KEY, *_pairs(10))
+
+    chunks = keys.owner.chunks(KEY)
+    assert [len(chunk.lookup_keys) for chunk in chunks] == [3, 3, 3, 1]
+    assert chunks[0].key == KEY
+    for chunk, following in itertools.pairwise(chunks):
+        assert chunk.overflow_key == following.key
+        assert following.key.startswith(f"{KEY}#")
+    assert chunks[-1].overflow_key is None
+    assert len(keys.index) == 4
+    assert keys.waiting() == _pairs(10)
+
+
+def test_the_stored_chunk_is_compact_json() -> None:
+    keys = Keys(chunk_size=1)
+
+    keys.owner.add(KEY, _lookup("i-1", "t-1", 4))
+    keys.owner.add(KEY, _lookup("i-2", "t-2", 7))
+
+    head = json.loads(keys.index[KEY.encode()])
+    assert head["l"] == [["i-1", "t-1", 4]]
+    assert json.loads(keys.index[head["o"].encode()]) == {"l": [["i-2", "t-2", 7]]}
+    assert [lookup.owner_partition for lookup in keys.owner.lookups(KEY)] == [4, 7]
+
+
+def test_adding_a_listener_twice_keeps_one_entry() -> None:
+    keys = Keys(chunk_size=2)
+    keys.add(KEY, *_pairs(3))
+    stored = dict(keys.index)
+
+    for workflow_id, task_id in _pairs(3):
+        assert not keys.owner.add(KEY, _lookup(workflow_id, task_id, partition=9))
+
+    assert keys.index == stored
+
+
+def test_the_same_instance_may_wait_with_two_tasks() -> None:
+    keys = Keys()
+
+    keys.add(KEY, ("i-1", "t-1"), ("i-1", "t-2"))
+
+    assert keys.waiting() == [("i-1", "t-1"), ("i-1", "t-2")]
+
+
+def test_keys_do_not_share_listeners() -> None:
+    keys = Keys()
+
+    keys.add(KEY, ("i-1", "t-1"))
+    keys.add(OTHER, ("i-2", "t-2"))
+
+    assert keys.waiting(KEY) == [("i-1", "t-1")]
+    assert keys.waiting(OTHER) == [("i-2", "t-2")]
+
+
+def test_removing_from_a_chunk_keeps_the_others() -> None:
+    keys = Keys(chunk_size=3)
+    keys.add(KEY, *_pairs(3))
+
+    assert keys.owner.remove(KEY, "i-1", "t-1")
+
+    assert keys.waiting() == [("i-0", "t-0"), ("i-2", "t-2")]
+
+
+def test_removing_what_is_not_there_changes_nothing() -> None:
+    keys = Keys(chunk_size=3)
+    keys.add(KEY, *_pairs(4))
+    stored = dict(keys.index)
+
+    assert not keys.owner.remove(KEY, "i-1", "t-other")
+    assert not keys.owner.remove(KEY, "i-other", "t-1")
+    assert not keys.owner.remove(OTHER, "i-1", "t-1")
+
+    assert keys.index == stored
+
+
+def test_removing_the_last_listener_deletes_the_key() -> None:
+    keys = Keys()
+    keys.add(KEY, ("i-1", "t-1"))
+
+    keys.owner.remove(KEY, "i-1", "t-1")
+
+    assert keys.index == {}
+    assert keys.owner.chunks(KEY) == []
+
+
+def test_an_emptied_head_takes_over_its_successor() -> None:
+    keys = Keys(chunk_size=2)
+    keys.add(KEY, *_pairs(6))
+    successor_key = keys.owner.chunks(KEY)[1].key
+
+    keys.owner.remove(KEY, "i-0", "t-0")
+    keys.owner.remove(KEY, "i-1", "t-1")
+
+    assert keys.sizes() == [2, 2]
+    assert keys.waiting() == _pairs(6)[2:]
+    assert successor_key.encode() not in keys.index
+    assert len(keys.index) == 2
+
+
+def test_an_emptied_middle_chunk_is_unlinked() -> None:
+    keys = Keys(chunk_size=2)
+    keys.add(KEY, *_pairs(6))
+    middle = keys.owner.chunks(KEY)[1].key
+
+    keys.owner.remove(KEY, "i-2", "t-2")
+    keys.owner.remove(KEY, "i-3", "t-3")
+
+    chunks = keys.owner.chunks(KEY)
+    assert [len(chunk.lookup_keys) for chunk in chunks] == [2, 2]
+    assert chunks[0].overflow_key == chunks[1].key != middle
+    assert middle.encode() not in keys.index
+    assert keys.waiting() == [*_pairs(2), ("i-4", "t-4"), ("i-5", "t-5")]
+
+
+def test_an_emptied_tail_chunk_is_unlinked() -> None:
+    keys = Keys(chunk_size=2)
+    keys.add(KEY, *_pairs(3))
+
+    keys.owner.remove(KEY, "i-2", "t-2")
+
+    [head] = keys.owner.chunks(KEY)
+    assert head.overflow_key is None
+    assert list(keys.index) == [KEY.encode()]
+
+
+def test_a_new_listener_fills_the_first_chunk_with_room() -> None:
+    keys = Keys(chunk_size=2)
+    keys.add(KEY, *_pairs(4))
+    keys.owner.remove(KEY, "i-0", "t-0")
+
+    keys.add(KEY, ("i-new", "t-new"))
+
+    assert keys.sizes() == [2, 2]
+    assert len(keys.index) == 2
+
+
+def test_removing_every_listener_in_any_order_empties_the_index() -> None:
+    keys = Keys(chunk_size=3)
+    pairs = _pairs(11)
+    keys.add(KEY, *pairs)
+
+    for position, (workflow_id, task_id) in enumerate([*pairs[1::2], *pairs[::2]]):
+        assert keys.owner.remove(KEY, workflow_id, task_id)
+        remaining = len(pairs) - position - 1
+        assert len(keys.waiting()) == remaining
+        assert sum(keys.sizes()) == remaining
+        assert len(keys.index) == len(keys.owner.chunks(KEY))
+
+    assert keys.index == {}
+
+
+# -- index events ------------------------------------------------------------------------
+
+
+async def test_index_events_add_and_remove_listeners() -> None:
+    keys = Keys()
+
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 3))
+    await keys.owner.handle(IndexAdded("a-2", KEY, "i-2", "t-2", 5))
+    await keys.owner.handle(IndexRemoved("r-1", KEY, "i-1", "t-1"))
+
+    assert [
+        (lookup.workflow_id, lookup.task_id, lookup.owner_partition)
+        for lookup in keys.owner.lookups(KEY)
+    ] == [("i-2", "t-2", 5)]
+    assert keys.sent == []
+
+
+async def test_a_message_is_delivered_to_every_listener_on_its_owner_partition() -> None:
+    keys = Keys(chunk_size=2)
+    for n in range(5):
+        await keys.owner.handle(IndexAdded(f"a-{n}", KEY, f"i-{n}", f"t-{n}", n))
+
+    await keys.owner.handle(_message("m-1"))
+
+    assert [(key, partition) for _event, key, partition in keys.sent] == [
+        (f"i-{n}", n) for n in range(5)
+    ]
+    first = keys.sent[0][0]
+    assert first == MessageDelivered(
+        "m-1|t-0", "i-0", "t-0", "status", b'{"status": "READY"}', ORIGIN
+    )
+    assert keys.held == {}
+
+
+async def test_match_only_one_delivers_to_the_first_listener() -> None:
+    keys = Keys()
+    keys.add(KEY, *_pairs(3))
+
+    await keys.owner.handle(_message("m-1", match_only_one=True))
+
+    assert keys.delivered() == [("m-1|t-0", "i-0", "t-0")]
+
+
+async def test_a_message_delivers_under_its_own_key_only() -> None:
+    keys = Keys()
+    keys.add(KEY, ("i-1", "t-1"))
+    keys.add(OTHER, ("i-2", "t-2"))
+
+    await keys.owner.handle(_message("m-1", key=OTHER))
+
+    assert keys.delivered() == [("m-1|t-2", "i-2", "t-2")]
+
+
+# -- early messages ----------------------------------------------------------------------
+
+
+async def test_a_message_without_listeners_is_held_until_the_window_ends() -> None:
+    keys = Keys(window=60)
+
+    await keys.owner.handle(_message("m-1", payload=b"\x00\xff"))
+
+    assert keys.sent == []
+    [entry] = json.loads(keys.held[KEY.encode()])
+    assert entry == {
+        "id": "m-1",
+        "topic": "status",
+        "payload": base64.b64encode(b"\x00\xff").decode(),
+        "origin": ORIGIN,
+        "expires": 1060.0,
+    }
+
+
+async def test_a_held_message_is_delivered_to_the_listener_that_registers() -> None:
+    keys = Keys(window=60)
+    await keys.owner.handle(_message("m-1", payload=b"\x00\xff"))
+    keys.clock.now += 59
+
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 6))
+
+    [(event, key, partition)] = keys.sent
+    assert event == MessageDelivered("m-1|t-1", "i-1", "t-1", "status", b"\x00\xff", ORIGIN)
+    assert (key, partition) == ("i-1", 6)
+    assert keys.held == {}
+    assert keys.waiting() == [("i-1", "t-1")]
+
+
+async def test_held_messages_are_delivered_in_arrival_order_once() -> None:
+    keys = Keys(window=60)
+    for n in range(3):
+        await keys.owner.handle(_message(f"m-{n}"))
+
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0))
+    await keys.owner.handle(IndexAdded("a-2", KEY, "i-2", "t-2", 0))
+
+    assert keys.delivered() == [(f"m-{n}|t-1", "i-1", "t-1") for n in range(3)]
+
+
+async def test_a_message_held_twice_is_kept_once() -> None:
+    keys = Keys(window=60)
+
+    await keys.owner.handle(_message("m-1"))
+    await keys.owner.handle(_message("m-1"))
+
+    assert len(json.loads(keys.held[KEY.encode()])) == 1
+
+
+async def test_an_expired_held_message_is_not_delivered() -> None:
+    keys = Keys(window=60)
+    await keys.owner.handle(_message("m-old"))
+    keys.clock.now += 30
+    await keys.owner.handle(_message("m-new"))
+    keys.clock.now += 31
+
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0))
+
+    assert keys.delivered() == [("m-new|t-1", "i-1", "t-1")]
+    assert keys.held == {}
+
+
+async def test_a_message_is_not_held_when_the_window_is_zero() -> None:
+    keys = Keys(window=0)
+
+    await keys.owner.handle(_message("m-1"))
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0))
+
+    assert keys.held == {}
+    assert keys.sent == []
+
+
+async def test_removing_a_listener_does_not_release_held_messages() -> None:
+    keys = Keys(window=60)
+    await keys.owner.handle(_message("m-1", key=OTHER))
+    keys.add(KEY, ("i-1", "t-1"))
+
+    await keys.owner.handle(IndexRemoved("r-1", KEY, "i-1", "t-1"))
+
+    assert keys.sent == []
+    assert list(keys.held) == [OTHER.encode()]
+
+
+def _owned(*keys: str) -> Any:
+    owned = {key.encode() for key in keys}
+    return lambda key: key in owned
+
+
+async def test_sweep_drops_expired_messages_of_owned_keys() -> None:
+    keys = Keys(window=60)
+    third = index_key("status", "order_id", "o-3")
+    await keys.owner.handle(_message("m-1", key=KEY))
+    await keys.owner.handle(_message("m-2", key=OTHER))
+    await keys.owner.handle(_message("m-3", key=third))
+    keys.clock.now += 30
+    await keys.owner.handle(_message("m-4", key=KEY))
+    keys.clock.now += 31
+
+    dropped = keys.owner.sweep(_owned(KEY, OTHER))
+
+    assert dropped == 2
+    assert [entry["id"] for entry in json.loads(keys.held[KEY.encode()])] == ["m-4"]
+    assert OTHER.encode() not in keys.held
+    # Not owned here: left alone, though expired.
+    assert [entry["id"] for entry in json.loads(keys.held[third.encode()])] == ["m-3"]
+
+
+async def test_sweep_keeps_live_messages_untouched() -> None:
+    keys = Keys(window=60)
+    await keys.owner.handle(_message("m-1"))
+    stored = dict(keys.held)
+
+    assert keys.owner.sweep(lambda key: True) == 0
+    assert keys.held == stored
+
+
+@pytest.mark.parametrize("count", [1, 50])
+async def test_a_message_reaches_every_listener_of_a_long_chain(count: int) -> None:
+    keys = Keys(chunk_size=7)
+    keys.add(KEY, *_pairs(count))
+
+    await keys.owner.handle(_message("m-1"))
+
+    assert keys.delivered() == [(f"m-1|t-{n}", f"i-{n}", f"t-{n}") for n in range(count)]
+
+
+def test_emptying_a_head_whose_overflow_chunk_is_missing_deletes_the_head() -> None:
+    keys = Keys()
+    keys.index[KEY.encode()] = json.dumps({"l": [["i-1", "t-1", 0]], "o": f"{KEY}#gone"}).encode()
+
+    assert keys.owner.remove(KEY, "i-1", "t-1")
+
+    assert keys.index == {}

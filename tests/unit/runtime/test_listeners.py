@@ -1,0 +1,662 @@
+"""Listener-topic messages: routing them by key, and applying them to their instance.
+
+ListenerRouter decodes a message, finds its keys, names it and sends it to the keys'
+owners (or to the dead letters); InstanceOwner runs the listener's ``on_message``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import faust
+import pytest
+from faust.serializers.registry import Registry
+
+from dagger.core import _codec as codec
+from dagger.core._events import (
+    HeldMessagesSwept,
+    IndexAdded,
+    IndexRemoved,
+    InstanceCreated,
+    MessageDelivered,
+    MessageReceived,
+)
+from dagger.core._keys import index_key
+from dagger.core._wire import encode_event
+from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._keys_owner import KeysOwner
+from dagger.runtime._listeners import ListenerRouter, ListenerTopic
+from dagger.runtime._owner import TOMBSTONE, InstanceOwner
+from dagger.runtime._router import EventRouter
+from dagger.runtime._routing import partition_for_key
+from dagger.runtime._updates import UpdatePublisher
+from dagger.service.services import Dagger
+from dagger.tasks.task import (
+    ITemplateDAGInstance,
+    KafkaListenerTask,
+    SensorTask,
+    TaskLookupKey,
+)
+from tests.unit._listener_workflows import FINISH, LISTENER, order_template
+from tests.unit._workflows import task_named
+
+TOPIC = "status"
+ORIGIN = {"topic": TOPIC, "partition": 2, "offset": 40}
+
+
+# -- listener types ----------------------------------------------------------------------
+
+
+class _Listener(KafkaListenerTask[str, Any]):
+    async def on_message(
+        self, runtime_parameters: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> bool:
+        return True
+
+
+class ByOrder(_Listener):
+    async def get_correlatable_keys_from_payload(
+        self, payload: Any
+    ) -> list[TaskLookupKey[str, Any]]:
+        return [("order_id", payload["order_id"])]
+
+
+class ByCustomer(_Listener):
+    match_only_one = True
+
+    async def get_correlatable_keys_from_payload(
+        self, payload: Any
+    ) -> list[TaskLookupKey[str, Any]]:
+        return [("customer_id", payload["customer_id"])] if "customer_id" in payload else []
+
+
+class ByEveryOrder(_Listener):
+    async def get_correlatable_keys_from_payload(
+        self, payload: Any
+    ) -> list[TaskLookupKey[str, Any]]:
+        return [("order_id", order_id) for order_id in payload["order_ids"]]
+
+
+class AsyncSingular(_Listener):
+    """Implements only the older async singular hook."""
+
+    async def get_correlatable_key_from_payload(self, payload: Any) -> TaskLookupKey[str, Any]:
+        return ("order_id", payload["ref"])
+
+
+class SyncSingular(SensorTask[str, Any]):
+    """Implements only the oldest, synchronous hook."""
+
+    def get_correlatable_key(self, payload: Any) -> TaskLookupKey[str, Any]:
+        return ("order_id", payload["id"])
+
+    async def on_message(
+        self, runtime_parameters: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> bool:
+        return True
+
+
+class PayloadIsTheKey(_Listener):
+    """No key hook: a KafkaListenerTask takes the payload itself as the key."""
+
+
+class NoKeyHook(SensorTask[str, Any]):
+    """A sensor with no key hook at all."""
+
+    async def on_message(
+        self, runtime_parameters: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> bool:
+        return True
+
+
+class KeyWithoutValue(_Listener):
+    async def get_correlatable_keys_from_payload(
+        self, payload: Any
+    ) -> list[TaskLookupKey[str, Any]]:
+        return [("order_id", payload.get("order_id"))]
+
+
+class KeyWithoutName(_Listener):
+    async def get_correlatable_keys_from_payload(self, payload: Any) -> list[Any]:
+        return [("order_id",)]
+
+
+class NoKeys(_Listener):
+    async def get_correlatable_keys_from_payload(self, payload: Any) -> Any:
+        return None
+
+
+class StatusRecord(faust.Record, serializer="json"):
+    order_id: str
+    status: str
+
+
+class ByRecord(_Listener):
+    async def get_correlatable_keys_from_payload(
+        self, payload: Any
+    ) -> list[TaskLookupKey[str, Any]]:
+        assert isinstance(payload, StatusRecord)
+        return [("order_id", payload.order_id)]
+
+
+# -- the router under test ---------------------------------------------------------------
+
+
+def _plain_topic(value_type: Any = None, value_serializer: Any = None) -> Any:
+    return SimpleNamespace(value_type=value_type, value_serializer=value_serializer)
+
+
+class Routing:
+    """A ListenerRouter with what it sends and its dead letters recorded."""
+
+    def __init__(self, *, partitions: int = 4, header: str | None = "message-id") -> None:
+        self.sent: list[tuple[MessageReceived, str, int]] = []
+        self.letters: list[dict[str, Any]] = []
+
+        async def send(event: Any, key: str, partition: int) -> None:
+            self.sent.append((event, key, partition))
+
+        async def send_letter(key: bytes, value: bytes) -> None:
+            self.letters.append(json.loads(value))
+
+        self.router = ListenerRouter(
+            serializers=Registry(),
+            send=send,
+            partitions=partitions,
+            dead_letters=DeadLetters(send_letter),
+            message_id_header=header,
+        )
+
+    def listen(self, *task_types: type[SensorTask[Any, Any]], topic: Any = None) -> None:
+        for task_type in task_types:
+            self.router.register(TOPIC, topic or _plain_topic(), task_type)
+
+    async def route(
+        self, value: Any, headers: Mapping[str, bytes] | list[tuple[str, bytes]] | None = None
+    ) -> int:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        return await self.router.route(TOPIC, raw, dict(ORIGIN), headers)
+
+    def keys(self) -> list[str]:
+        return [event.index_key for event, _key, _partition in self.sent]
+
+
+def _key(name: str, value: str) -> str:
+    return index_key(TOPIC, name, value)
+
+
+# -- registering and decoding ------------------------------------------------------------
+
+
+def test_register_tells_whether_the_topic_is_new() -> None:
+    routing = Routing()
+
+    assert routing.router.register(TOPIC, _plain_topic(), ByOrder)
+    assert not routing.router.register(TOPIC, _plain_topic(), ByCustomer)
+    assert not routing.router.register(TOPIC, _plain_topic(), ByOrder)
+
+    listener_topic = routing.router.topics[TOPIC]
+    assert listener_topic.task_types == [ByOrder, ByCustomer]
+    assert [type(prototype) for prototype in listener_topic.prototypes] == [ByOrder, ByCustomer]
+    assert listener_topic.prototypes[0].id == "ByOrder-prototype"
+
+
+def test_a_topic_takes_each_message_alone_when_one_listener_type_asks() -> None:
+    assert not ListenerTopic(TOPIC, None, [ByOrder]).match_only_one
+    assert ListenerTopic(TOPIC, None, [ByOrder, ByCustomer]).match_only_one
+
+
+@pytest.mark.parametrize("serializer", [None, "json", "raw"])
+def test_a_topic_without_a_value_type_decodes_json(serializer: str | None) -> None:
+    routing = Routing()
+    routing.listen(ByOrder, topic=_plain_topic(value_serializer=serializer))
+
+    assert routing.router.decode(TOPIC, b'{"order_id": "o-1"}') == {"order_id": "o-1"}
+
+
+def test_a_topic_object_without_serializer_attributes_decodes_json() -> None:
+    routing = Routing()
+    routing.listen(ByOrder, topic=object())
+
+    assert routing.router.decode(TOPIC, b"[1, 2]") == [1, 2]
+
+
+def test_a_topic_with_a_value_type_decodes_records() -> None:
+    routing = Routing()
+    routing.listen(ByRecord, topic=_plain_topic(value_type=StatusRecord))
+
+    decoded = routing.router.decode(TOPIC, b'{"order_id": "o-1", "status": "READY"}')
+
+    assert decoded == StatusRecord(order_id="o-1", status="READY")
+
+
+async def test_a_record_topic_routes_by_the_record_fields(engine: Dagger) -> None:
+    topic = Dagger.create_topic("record-status", value_type=StatusRecord)
+    routing = Routing()
+    routing.router.register("record-status", topic, ByRecord)
+
+    sent = await routing.router.route(
+        "record-status", b'{"order_id": "o-1", "status": "READY"}', dict(ORIGIN)
+    )
+
+    assert sent == 1
+    assert routing.keys() == [index_key("record-status", "order_id", "o-1")]
+
+
+# -- keys --------------------------------------------------------------------------------
+
+
+async def test_a_message_is_sent_under_its_key_to_the_partition_owning_the_key() -> None:
+    routing = Routing(partitions=8)
+    routing.listen(ByOrder)
+    raw = b'{"order_id": "o-1", "status": "READY"}'
+
+    assert await routing.route(raw) == 1
+
+    [(event, key, partition)] = routing.sent
+    assert event == MessageReceived(
+        event_id=f"{TOPIC}:2:40",
+        index_key=_key("order_id", "o-1"),
+        topic=TOPIC,
+        payload=raw,
+        origin=ORIGIN,
+        match_only_one=False,
+    )
+    assert key == _key("order_id", "o-1")
+    assert partition == partition_for_key(key, 8)
+
+
+async def test_keys_come_from_every_listener_type_without_repeats() -> None:
+    routing = Routing()
+    routing.listen(ByOrder, ByCustomer, ByEveryOrder)
+
+    sent = await routing.route({"order_id": "o-1", "customer_id": "c-1", "order_ids": ["o-1", 7]})
+
+    assert sent == 3
+    assert routing.keys() == [
+        _key("order_id", "o-1"),
+        _key("customer_id", "c-1"),
+        _key("order_id", "7"),
+    ]
+    assert all(event.match_only_one for event, _key_, _partition in routing.sent)
+    assert routing.letters == []
+
+
+async def test_a_listener_type_may_find_no_key() -> None:
+    routing = Routing()
+    routing.listen(ByCustomer, NoKeys)
+
+    assert await routing.route({"order_id": "o-1"}) == 0
+    assert routing.sent == []
+    assert routing.letters == []
+
+
+async def test_the_older_async_key_hook_is_used() -> None:
+    routing = Routing()
+    routing.listen(AsyncSingular)
+
+    assert await routing.route({"ref": "o-5"}) == 1
+    assert routing.keys() == [_key("order_id", "o-5")]
+
+
+async def test_the_oldest_sync_key_hook_is_used() -> None:
+    routing = Routing()
+    routing.listen(SyncSingular)
+
+    assert await routing.route({"id": 12}) == 1
+    assert routing.keys() == [_key("order_id", "12")]
+
+
+async def test_a_kafka_listener_without_a_key_hook_takes_the_payload_as_the_key() -> None:
+    routing = Routing()
+    routing.listen(PayloadIsTheKey)
+
+    assert await routing.route(["order_id", "o-3"]) == 1
+    assert routing.keys() == [_key("order_id", "o-3")]
+
+
+# -- message ids -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"message-id": b"abc"},
+        [("other", b"x"), ("message-id", b"abc")],
+        {"message-id": "abc"},
+    ],
+)
+async def test_the_message_id_header_names_the_message(headers: Any) -> None:
+    routing = Routing()
+    routing.listen(ByOrder)
+
+    await routing.route({"order_id": "o-1"}, headers)
+
+    assert routing.sent[0][0].event_id == f"{TOPIC}#abc"
+
+
+@pytest.mark.parametrize(
+    "headers", [None, {}, {"message-id": b""}, {"Message-Id": b"abc"}, [("other", b"abc")]]
+)
+async def test_without_the_header_the_message_is_named_by_its_offset(headers: Any) -> None:
+    routing = Routing()
+    routing.listen(ByOrder)
+
+    await routing.route({"order_id": "o-1"}, headers)
+
+    assert routing.sent[0][0].event_id == f"{TOPIC}:2:40"
+
+
+async def test_headers_are_ignored_when_no_header_names_messages() -> None:
+    routing = Routing(header=None)
+    routing.listen(ByOrder)
+
+    await routing.route({"order_id": "o-1"}, {"message-id": b"abc"})
+
+    assert routing.sent[0][0].event_id == f"{TOPIC}:2:40"
+
+
+async def test_every_key_of_one_message_carries_the_same_id() -> None:
+    routing = Routing()
+    routing.listen(ByEveryOrder)
+
+    await routing.route({"order_ids": ["a", "b"]}, {"message-id": b"m-1"})
+
+    assert [event.event_id for event, _key_, _partition in routing.sent] == [f"{TOPIC}#m-1"] * 2
+
+
+# -- dead letters ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe", b""])
+async def test_an_undecodable_message_is_a_dead_letter(raw: bytes) -> None:
+    routing = Routing()
+    routing.listen(ByOrder)
+
+    assert await routing.route(raw) == 0
+
+    assert routing.sent == []
+    [letter] = routing.letters
+    assert letter["reason"] == "undecodable"
+    assert letter["error_type"] and letter["error_message"]
+    assert letter["origin"] == ORIGIN
+    assert base64.b64decode(letter["value"]) == raw
+    assert letter["key"] is None
+
+
+@pytest.mark.parametrize(
+    ("task_type", "payload", "error_type"),
+    [
+        (ByOrder, {"status": "READY"}, "KeyError"),
+        (ByOrder, ["not", "a", "dict"], "TypeError"),
+        (NoKeyHook, {"order_id": "o-1"}, "NotImplementedError"),
+        (KeyWithoutValue, {"status": "READY"}, "ValueError"),
+        (KeyWithoutName, {"order_id": "o-1"}, "ValueError"),
+    ],
+)
+async def test_key_extraction_failing_is_a_dead_letter(
+    task_type: type[SensorTask[Any, Any]], payload: Any, error_type: str
+) -> None:
+    routing = Routing()
+    routing.listen(task_type)
+
+    assert await routing.route(payload) == 0
+
+    assert routing.sent == []
+    [letter] = routing.letters
+    assert (letter["reason"], letter["error_type"]) == ("key_extraction_failed", error_type)
+    assert letter["error_message"]
+    assert letter["origin"] == ORIGIN
+    assert json.loads(base64.b64decode(letter["value"])) == payload
+
+
+async def test_one_failing_listener_type_stops_the_whole_message() -> None:
+    routing = Routing()
+    routing.listen(ByCustomer, ByOrder)
+
+    assert await routing.route({"customer_id": "c-1"}) == 0
+
+    assert routing.sent == []
+    assert [letter["reason"] for letter in routing.letters] == ["key_extraction_failed"]
+
+
+# -- the owner applying a delivered message ----------------------------------------------
+
+
+class Owner:
+    """An InstanceOwner over a dict, with its sends, updates and dead letters recorded."""
+
+    def __init__(self, *, partitions: int = 4) -> None:
+        self.store: dict[bytes, bytes] = {}
+        self.sent: list[tuple[Any, str, int]] = []
+        self.published: list[ITemplateDAGInstance[Any, Any]] = []
+        self.letters: list[dict[str, Any]] = []
+        self.partitions = partitions
+
+        async def send(event: Any, key: str, partition: int) -> None:
+            self.sent.append((event, key, partition))
+
+        async def publish(instance: ITemplateDAGInstance[Any, Any]) -> None:
+            self.published.append(instance)
+
+        async def send_letter(key: bytes, value: bytes) -> None:
+            self.letters.append(json.loads(value))
+
+        def decode(topic: str, raw: bytes) -> Any:
+            return json.loads(raw)
+
+        self.owner = InstanceOwner(
+            self.store,
+            publisher=UpdatePublisher(None, [publish]),
+            delete_on_complete=False,
+            send=send,
+            partitions=partitions,
+            decode_payload=decode,
+            dead_letters=DeadLetters(send_letter),
+        )
+
+    def stored(self, instance_id: str) -> ITemplateDAGInstance[Any, Any]:
+        instance = self.owner.load(instance_id)
+        assert instance is not None
+        return instance
+
+
+async def _waiting(engine: Dagger, owner: Owner) -> ITemplateDAGInstance[Any, Any]:
+    template = order_template(engine, status_topic=TOPIC, command_topic="commands")
+    instance = await template.create_instance(
+        "i-1", "order_id", seed=random.Random(0), order_id="o-1"
+    )
+    document = codec.to_document(instance)
+    await owner.owner.handle(InstanceCreated("e-1", "i-1", document, submit=True), partition=3)
+    owner.sent.clear()
+    owner.published.clear()
+    stored = owner.stored("i-1")
+    assert task_named(stored, LISTENER).status.code == "EXECUTING"
+    return stored
+
+
+def _delivered(
+    instance: ITemplateDAGInstance[Any, Any],
+    payload: dict[str, Any],
+    *,
+    event_id: str = "m-1|t",
+    task: str = LISTENER,
+) -> MessageDelivered:
+    task_id = task_named(instance, task).id if task in (LISTENER, FINISH) else task
+    return MessageDelivered(
+        event_id, instance.id, task_id, TOPIC, json.dumps(payload).encode(), dict(ORIGIN)
+    )
+
+
+async def test_a_delivered_message_runs_on_message_and_moves_the_workflow_on(
+    engine: Dagger,
+) -> None:
+    owner = Owner()
+    instance = await _waiting(engine, owner)
+
+    await owner.owner.handle(_delivered(instance, {"order_id": "o-1", "status": "READY"}), 3)
+
+    stored = owner.stored("i-1")
+    assert stored.status.code == "COMPLETED"
+    assert stored.runtime_parameters["statuses"] == ["READY"]
+    assert "m-1|t" in stored.applied_events
+    key = index_key(TOPIC, "order_id", "o-1")
+    listener_id = task_named(stored, LISTENER).id
+    assert [(type(event), key_, partition) for event, key_, partition in owner.sent] == [
+        (IndexRemoved, key, partition_for_key(key, 4))
+    ]
+    removed = owner.sent[0][0]
+    assert (removed.index_key, removed.instance_id, removed.task_id) == (key, "i-1", listener_id)
+    assert [published.status.code for published in owner.published] == ["COMPLETED"]
+
+
+async def test_a_duplicated_delivery_is_applied_once(engine: Dagger) -> None:
+    owner = Owner()
+    instance = await _waiting(engine, owner)
+    delivery = _delivered(instance, {"order_id": "o-1", "status": "COOKING"})
+
+    await owner.owner.handle(delivery, 3)
+    stored_once = owner.store[b"i-1"]
+    await owner.owner.handle(delivery, 3)
+
+    assert owner.store[b"i-1"] == stored_once
+    assert owner.stored("i-1").runtime_parameters["statuses"] == ["COOKING"]
+    # The replay publishes the stored state again (its update may have been lost).
+    assert len(owner.published) == 2
+    assert owner.published[0].runtime_parameters == owner.published[1].runtime_parameters
+
+
+async def test_a_raising_on_message_is_a_dead_letter_and_stores_nothing(engine: Dagger) -> None:
+    owner = Owner()
+    instance = await _waiting(engine, owner)
+    before = owner.store[b"i-1"]
+    delivery = _delivered(instance, {"order_id": "o-1", "status": "EXPLODE"})
+
+    await owner.owner.handle(delivery, 3)
+
+    assert owner.store[b"i-1"] == before
+    assert owner.sent == [] and owner.published == []
+    [letter] = owner.letters
+    assert letter["reason"] == "on_message_raised"
+    assert (letter["error_type"], letter["error_message"]) == ("RuntimeError", "cannot handle o-1")
+    assert letter["origin"] == ORIGIN
+    assert base64.b64decode(letter["value"]) == delivery.payload
+
+    # Not remembered: a redelivery runs on_message again.
+    await owner.owner.handle(delivery, 3)
+    assert len(owner.letters) == 2
+
+
+async def test_an_undecodable_delivery_is_a_dead_letter_and_stores_nothing(
+    engine: Dagger,
+) -> None:
+    owner = Owner()
+    instance = await _waiting(engine, owner)
+    before = owner.store[b"i-1"]
+    listener_id = task_named(instance, LISTENER).id
+
+    await owner.owner.handle(
+        MessageDelivered("m-1|t", "i-1", listener_id, TOPIC, b"{oops", dict(ORIGIN)), 3
+    )
+
+    assert owner.store[b"i-1"] == before
+    assert [letter["reason"] for letter in owner.letters] == ["undecodable"]
+
+
+@pytest.mark.parametrize("task", [FINISH, "no-such-task"])
+async def test_a_delivery_to_a_task_that_does_not_wait_is_ignored(
+    engine: Dagger, task: str
+) -> None:
+    owner = Owner()
+    instance = await _waiting(engine, owner)
+    before = owner.store[b"i-1"]
+
+    await owner.owner.handle(
+        _delivered(instance, {"order_id": "o-1", "status": "READY"}, task=task), 3
+    )
+
+    assert owner.store[b"i-1"] == before
+    assert owner.sent == [] and owner.published == [] and owner.letters == []
+
+
+async def test_a_delivery_for_an_unknown_or_deleted_instance_is_dropped(engine: Dagger) -> None:
+    owner = Owner()
+    instance = await _waiting(engine, owner)
+    delivery = _delivered(instance, {"order_id": "o-1", "status": "READY"})
+    owner.store.clear()
+
+    await owner.owner.handle(delivery, 3)
+    owner.store[b"i-1"] = TOMBSTONE
+    await owner.owner.handle(delivery, 3)
+
+    assert owner.store == {b"i-1": TOMBSTONE}
+    assert owner.published == [] and owner.letters == []
+
+
+async def test_a_message_changing_the_key_moves_the_index_entry(engine: Dagger) -> None:
+    owner = Owner()
+    instance = await _waiting(engine, owner)
+    payload = {"order_id": "o-1", "status": "SPLIT", "new_order_id": "o-2"}
+
+    await owner.owner.handle(_delivered(instance, payload), 3)
+
+    old, new = index_key(TOPIC, "order_id", "o-1"), index_key(TOPIC, "order_id", "o-2")
+    listener_id = task_named(instance, LISTENER).id
+    [(removed, removed_key, _), (added, added_key, added_partition)] = owner.sent
+    assert isinstance(removed, IndexRemoved) and removed_key == old
+    assert isinstance(added, IndexAdded) and added_key == new
+    assert (added.instance_id, added.task_id, added.owner_partition) == ("i-1", listener_id, 3)
+    assert added_partition == partition_for_key(new, 4)
+    assert task_named(owner.stored("i-1"), LISTENER).correlatable_key_value == "o-2"
+
+
+# -- the event router --------------------------------------------------------------------
+
+
+async def test_the_event_router_gives_key_events_to_the_keys_owner(engine: Dagger) -> None:
+    owner = Owner()
+    instance = await _waiting(engine, owner)
+    keys = KeysOwner({}, {}, send=owner.owner._send, chunk_size=5, early_message_window=0)
+    router = EventRouter(owner.owner, keys, 4)
+    key = index_key(TOPIC, "order_id", "o-1")
+    listener_id = task_named(instance, LISTENER).id
+
+    await router.handle(encode_event(IndexAdded("a-1", key, "i-1", listener_id, 3)), 1)
+    raw = json.dumps({"order_id": "o-1", "status": "READY"}).encode()
+    await router.handle(encode_event(MessageReceived("m-1", key, TOPIC, raw, ORIGIN)), 1)
+
+    [(delivery, delivery_key, partition)] = owner.sent
+    assert isinstance(delivery, MessageDelivered)
+    assert (delivery_key, partition) == ("i-1", 3)
+    await router.handle(encode_event(delivery), partition)
+    assert owner.stored("i-1").status.code == "COMPLETED"
+
+
+async def test_a_sweep_drops_the_expired_messages_of_its_partition_only(engine: Dagger) -> None:
+    owner = Owner(partitions=4)
+    now = [1000.0]
+    keys = KeysOwner(
+        {}, {}, send=owner.owner._send, chunk_size=5, early_message_window=60, clock=lambda: now[0]
+    )
+    router = EventRouter(owner.owner, keys, 4)
+    by_partition: dict[int, str] = {}
+    for n in range(40):
+        key = index_key(TOPIC, "order_id", f"o-{n}")
+        by_partition.setdefault(partition_for_key(key, 4), key)
+    assert len(by_partition) == 4
+    for partition, key in by_partition.items():
+        message = MessageReceived(f"m-{partition}", key, TOPIC, b"{}", ORIGIN)
+        await router.handle(encode_event(message), partition)
+    now[0] += 61
+
+    await router.handle(encode_event(HeldMessagesSwept("s-1")), 2)
+
+    assert sorted(keys.held) == sorted(
+        key.encode() for partition, key in by_partition.items() if partition != 2
+    )
+    assert owner.sent == []

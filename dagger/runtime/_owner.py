@@ -29,6 +29,7 @@ from dagger.core._events import (
     TaskFailed,
     TaskSucceeded,
 )
+from dagger.runtime._context import running_hook
 from dagger.runtime._dead_letters import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetters
 from dagger.runtime._keys_owner import Sender
 from dagger.runtime._routing import partition_for_key
@@ -145,7 +146,8 @@ class InstanceOwner:
             return None
         task = instance.get_task(event.task_id)
         try:
-            completed = await task.on_message(instance.runtime_parameters, payload)
+            with running_hook(instance):
+                completed = await task.on_message(instance.runtime_parameters, payload)
         except Exception as exc:
             # The decoded copy is dropped: the stored instance stays as it was.
             await self._dead_letters.publish(ON_MESSAGE_RAISED, exc, event.origin, event.payload)
@@ -192,9 +194,10 @@ class InstanceOwner:
     ) -> TaskSucceeded | TaskFailed:
         task = instance.get_task(task_id)
         try:
-            await task.execute(
-                runtime_parameters=instance.runtime_parameters, workflow_instance=instance
-            )
+            with running_hook(instance):
+                await task.execute(
+                    runtime_parameters=instance.runtime_parameters, workflow_instance=instance
+                )
         except Exception as exc:
             logger.warning(
                 "task %s (%s) of instance %s failed: %s: %s",

@@ -17,6 +17,7 @@ from dagger.core._codec import to_document
 from dagger.core._events import AnyLogEvent, IndexAdded, InstanceCreated, InstanceSubmitted
 from dagger.exceptions.exceptions import DaggerError, InvalidTaskType, TemplateDoesNotExist
 from dagger.runtime import _embedded_default
+from dagger.runtime._context import instance_in_hook
 from dagger.runtime._engine import InstanceRuntime
 from dagger.runtime._faust_app import EngineFaustApp
 from dagger.runtime._keys_owner import KeysOwner
@@ -344,11 +345,15 @@ class Dagger(Service):
     ) -> None:
         """Re-key a waiting listener: set its correlation parameter to ``key`` and move it.
 
-        Call it from a hook (``execute``/``on_message``) with the instance the hook got;
-        the index moves when the hook returns. ``new_task`` is accepted for compatibility.
+        Call it from a hook (``execute``/``on_message``); the index moves when the hook
+        returns. ``new_task`` is accepted for compatibility.
         """
+        workflow_instance = instance_in_hook(workflow_instance)
         if workflow_instance is None:
-            raise TypeError("update_correletable_key_for_task needs the workflow_instance")
+            raise TypeError(
+                "update_correletable_key_for_task is called from a hook, "
+                "or with the workflow_instance"
+            )
         if not isinstance(task_instance, SensorTask):
             raise InvalidTaskType(f"{type(task_instance).__name__} is not a listener task")
         if key is not None:
@@ -357,9 +362,18 @@ class Dagger(Service):
         workflow_instance.defer_effects(machine.listen(workflow_instance, task))
 
     async def remove_task_from_correletable_keys_table(
-        self, task: ITask[Any, Any], workflow_instance: ITemplateDAGInstance[Any, Any]
+        self,
+        task: ITask[Any, Any],
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
     ) -> None:
         """Remove a listener from the index when the running hook returns."""
+        running = instance_in_hook(workflow_instance)
+        if running is None:
+            raise TypeError(
+                "remove_task_from_correletable_keys_table is called from a hook, "
+                "or with the workflow_instance"
+            )
+        workflow_instance = running
         stored_task = workflow_instance.get_task(task.id)
         workflow_instance.defer_effects(machine.stop_listening(stored_task))
 

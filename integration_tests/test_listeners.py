@@ -65,6 +65,21 @@ async def order_service(broker: EmbeddedBroker, scenario: Scenario) -> AsyncIter
             await serving
 
 
+@contextlib.asynccontextmanager
+async def listener_worker(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> AsyncIterator[tuple[Scenario, Updates]]:
+    """A ready worker of the listener test app on fresh topics, and its update reader."""
+    scenario = Scenario(tmp_path)
+    await broker.acreate_topics(scenario.topics())
+    async with (
+        workers(scenario, broker) as start,
+        Updates(broker, scenario.update_topic) as updates,
+    ):
+        await start("w1", LISTENER_APP).wait_ready()
+        yield scenario, updates
+
+
 def tasks_of(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {task["name"]: task for task in document["tasks"]}
 
@@ -121,13 +136,7 @@ async def test_pizza_example_runs_500_orders_end_to_end(
 async def test_reply_before_the_listener_registers_still_completes(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    scenario = Scenario(tmp_path)
-    await broker.acreate_topics(scenario.topics())
-    async with (
-        workers(scenario, broker) as start,
-        Updates(broker, scenario.update_topic) as updates,
-    ):
-        await start("w1", LISTENER_APP).wait_ready()
+    async with listener_worker(broker, tmp_path) as (scenario, updates):
         await send_messages(
             broker, scenario.listen_topic, [({"ref": "early-1", "note": "early"}, None)]
         )
@@ -143,13 +152,7 @@ async def test_reply_before_the_listener_registers_still_completes(
 async def test_a_duplicated_reply_runs_nothing_twice(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    scenario = Scenario(tmp_path)
-    await broker.acreate_topics(scenario.topics())
-    async with (
-        workers(scenario, broker) as start,
-        Updates(broker, scenario.update_topic) as updates,
-    ):
-        await start("w1", LISTENER_APP).wait_ready()
+    async with listener_worker(broker, tmp_path) as (scenario, updates):
         async with client(scenario, broker, _templates(scenario)) as templates:
             instance = await templates["waiter"].create_instance(
                 uuid.uuid4(), "ref", submit_task=True, ref="dup-1"
@@ -173,13 +176,7 @@ async def test_a_duplicated_reply_runs_nothing_twice(
 async def test_one_message_completes_100_waiting_instances(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    scenario = Scenario(tmp_path)
-    await broker.acreate_topics(scenario.topics())
-    async with (
-        workers(scenario, broker) as start,
-        Updates(broker, scenario.update_topic) as updates,
-    ):
-        await start("w1", LISTENER_APP).wait_ready()
+    async with listener_worker(broker, tmp_path) as (scenario, updates):
         async with client(scenario, broker, _templates(scenario)) as templates:
             await asyncio.gather(
                 *(
@@ -199,13 +196,7 @@ async def test_one_message_completes_100_waiting_instances(
 async def test_a_key_changed_by_on_message_reroutes_the_next_message(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    scenario = Scenario(tmp_path)
-    await broker.acreate_topics(scenario.topics())
-    async with (
-        workers(scenario, broker) as start,
-        Updates(broker, scenario.update_topic) as updates,
-    ):
-        await start("w1", LISTENER_APP).wait_ready()
+    async with listener_worker(broker, tmp_path) as (scenario, updates):
         async with client(scenario, broker, _templates(scenario)) as templates:
             instance = await templates["waiter"].create_instance(
                 uuid.uuid4(), "ref", submit_task=True, ref="r-1"
@@ -233,13 +224,7 @@ async def test_a_key_changed_by_on_message_reroutes_the_next_message(
 
 
 async def test_skip_to_and_reprocess(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    scenario = Scenario(tmp_path)
-    await broker.acreate_topics(scenario.topics())
-    async with (
-        workers(scenario, broker) as start,
-        Updates(broker, scenario.update_topic) as updates,
-    ):
-        await start("w1", LISTENER_APP).wait_ready()
+    async with listener_worker(broker, tmp_path) as (scenario, updates):
         async with client(scenario, broker, _templates(scenario)) as templates:
             skipper = await templates["skipper"].create_instance(
                 uuid.uuid4(), "ref", submit_task=True, ref="s-1"
@@ -282,13 +267,7 @@ async def test_skip_to_and_reprocess(broker: EmbeddedBroker, tmp_path: Path) -> 
 async def test_poison_messages_go_to_the_dead_letter_topic(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    scenario = Scenario(tmp_path)
-    await broker.acreate_topics(scenario.topics())
-    async with (
-        workers(scenario, broker) as start,
-        Updates(broker, scenario.update_topic) as updates,
-    ):
-        await start("w1", LISTENER_APP).wait_ready()
+    async with listener_worker(broker, tmp_path) as (scenario, updates):
         async with client(scenario, broker, _templates(scenario)) as templates:
             good_1, poisoned, good_2 = [
                 await templates["waiter"].create_instance(

@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TOMBSTONE", "InstanceRuntime"]
+__all__ = ["TOMBSTONE", "EngineRuntime"]
 
 
-class InstanceRuntime:
+class EngineRuntime:
     """Owns the engine's tables and agents inside its faust app."""
 
     def __init__(
@@ -134,11 +134,7 @@ class InstanceRuntime:
         async def route_messages(stream: Any) -> None:
             async for event in stream.events():
                 message = event.message
-                origin = {
-                    "topic": message.topic,
-                    "partition": message.partition,
-                    "offset": message.offset,
-                }
+                origin = _origin(message)
                 try:
                     await self.listeners.route(name, event.value, origin, message.headers)
                 except Exception as exc:
@@ -152,11 +148,7 @@ class InstanceRuntime:
     async def _consume(self, stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            origin = {
-                "topic": message.topic,
-                "partition": message.partition,
-                "offset": message.offset,
-            }
+            origin = _origin(message)
             try:
                 await self.router.handle(event.value, message.partition)
             except MalformedEvent as exc:
@@ -165,3 +157,7 @@ class InstanceRuntime:
                 # One record must not stop the partition's agent.
                 logger.exception("could not apply the record at %s", origin)
                 await self.dead_letters.publish(ENGINE_ERROR, exc, origin, event.value)
+
+
+def _origin(message: Any) -> dict[str, Any]:
+    return {"topic": message.topic, "partition": message.partition, "offset": message.offset}

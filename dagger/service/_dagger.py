@@ -18,7 +18,7 @@ from dagger.core._events import AnyLogEvent, IndexAdded, InstanceCreated, Instan
 from dagger.exceptions.exceptions import DaggerError, InvalidTaskType, TemplateDoesNotExist
 from dagger.runtime import _embedded_default
 from dagger.runtime._context import instance_in_hook
-from dagger.runtime._engine import InstanceRuntime
+from dagger.runtime._engine import EngineRuntime
 from dagger.runtime._faust_app import EngineFaustApp
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
@@ -227,7 +227,7 @@ class Dagger(Service):
             if settings.task_update_topic
             else None
         )
-        self._runtime = InstanceRuntime(
+        self._runtime = EngineRuntime(
             faust_app=self.faust_app,
             tasks_topic=self.tasks_topic,
             settings=settings,

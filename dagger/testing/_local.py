@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from dagger.core._codec import dumps
+from dagger.core._codec import dumps, loads
 from dagger.core._events import AnyLogEvent
 from dagger.core._wire import encode_event
-from dagger.runtime._dead_letters import DeadLetters, dead_letter
+from dagger.runtime._dead_letters import DeadLetters
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._listeners import ListenerRouter
 from dagger.runtime._owner import InstanceOwner
@@ -86,8 +86,7 @@ class LocalEngine:
         self._queue: deque[tuple[bytes, int]] = deque()
         self._draining = False
         settings = engine.settings
-        letters = DeadLetters(None)
-        letters.publish = self._record_dead_letter  # type: ignore[method-assign]
+        letters = DeadLetters(self._collect_dead_letter)
         self._listeners = ListenerRouter(
             serializers=engine.faust_app.serializers,
             send=self._append,
@@ -176,12 +175,5 @@ class LocalEngine:
     async def _record(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
         self.updates.append(update_document(instance))
 
-    async def _record_dead_letter(
-        self,
-        reason: str,
-        error: BaseException,
-        origin: dict[str, Any],
-        value: bytes | None,
-        key: bytes | None = None,
-    ) -> None:
-        self.dead_letters.append(dead_letter(reason, error, origin, value, key))
+    async def _collect_dead_letter(self, key: bytes, value: bytes) -> None:
+        self.dead_letters.append(loads(value))

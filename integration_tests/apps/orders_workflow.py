@@ -23,14 +23,14 @@ class StepTask(ExecutorTask[str, str]):
         runtime_parameters: dict[str, Any],
         workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
     ) -> None:
+        step = self.task_name.removesuffix("_executor_task")
         if _EXEC_LOG:
             with open(_EXEC_LOG, "a") as log:  # noqa: ASYNC230 - a tiny test-only append
-                log.write(f"{self.root_id} {self.task_name} {os.getpid()}\n")
+                log.write(f"{self.root_id} {step} {os.getpid()}\n")
         if _SLEEP:
             await asyncio.sleep(_SLEEP)
-        if runtime_parameters.get("fail_at") == self.task_name.removesuffix("_executor_task"):
+        if runtime_parameters.get("fail_at") == step:
             raise RuntimeError(f"{self.task_name} refused order {runtime_parameters['order_id']}")
-        step = self.task_name.removesuffix("_executor_task")
         runtime_parameters.setdefault("trail", []).append(step)
         runtime_parameters[f"{step}_done"] = True
 

@@ -207,7 +207,7 @@ async def test_a_listener_template_routes_its_topic(engine: Dagger) -> None:
 CONCURRENCY_BUG = (
     "dagger/templates/_task_builders.py KafkaListenerTaskTemplateBuilder.build: "
     "super().build() registers the listener (Dagger.register_listener -> "
-    "InstanceRuntime.add_listener creates the faust agent with "
+    "EngineRuntime.add_listener creates the faust agent with "
     "_listener_concurrency.get(topic, 1)) before set_listener_concurrency records the "
     "builder's concurrency, so set_concurrency(n) never reaches the agent"
 )

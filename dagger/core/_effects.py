@@ -35,4 +35,26 @@ class Unregister:
     index_key: str
 
 
-Effect = RunTask | InstanceFinished | Register | Unregister
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Fire ``TimerFired`` for ``task_id`` at ``due`` (epoch seconds); replaces its timer."""
+
+    task_id: str
+    due: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """Drop the timer of ``task_id``."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunInterval:
+    """Run the interval task's ``interval_execute`` and report whether it is done."""
+
+    task_id: str
+
+
+Effect = RunTask | InstanceFinished | Register | Unregister | SetTimer | CancelTimer | RunInterval

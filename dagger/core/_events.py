@@ -40,10 +40,18 @@ class TaskFailed:
     error_message: str
 
 
+@dataclass(frozen=True, slots=True)
+class IntervalChecked:
+    """An interval task's ``interval_execute`` returned ``done``."""
+
+    task_id: str
+    done: bool
+
+
 LogEvent = InstanceCreated | InstanceSubmitted
 """Events that travel through the engine topic and carry ids."""
 
-Event = InstanceSubmitted | TaskSucceeded | TaskFailed
+Event = InstanceSubmitted | TaskSucceeded | TaskFailed | IntervalChecked
 """Events the state machine applies to an existing instance."""
 
 
@@ -102,5 +110,16 @@ class HeldMessagesSwept:
 KeyEvent = MessageReceived | IndexAdded | IndexRemoved | HeldMessagesSwept
 """Events applied by the owner of a correlation key."""
 
-AnyLogEvent = InstanceCreated | InstanceSubmitted | MessageDelivered | KeyEvent
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """The timer of ``task_id`` set for ``due`` is due; sent to the instance's owner."""
+
+    event_id: str
+    instance_id: str
+    task_id: str
+    due: float
+
+
+AnyLogEvent = InstanceCreated | InstanceSubmitted | MessageDelivered | TimerFired | KeyEvent
 """Every event the engine topic carries."""

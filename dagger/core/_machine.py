@@ -10,16 +10,38 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dagger.core._effects import Effect, InstanceFinished, Register, RunTask, Unregister
-from dagger.core._events import Event, InstanceSubmitted, TaskFailed, TaskSucceeded
+from dagger.core._effects import (
+    CancelTimer,
+    Effect,
+    InstanceFinished,
+    Register,
+    RunInterval,
+    RunTask,
+    SetTimer,
+    Unregister,
+)
+from dagger.core._events import (
+    Event,
+    InstanceSubmitted,
+    IntervalChecked,
+    TaskFailed,
+    TaskSucceeded,
+    TimerFired,
+)
 from dagger.core._keys import index_key
 from dagger.exceptions.exceptions import InvalidTaskType
 from dagger.tasks._base import (
+    COMPLETE_BY_KEY,
     ExecutorTask,
+    IMonitoredTask,
     INonLeafNodeTask,
+    IntervalTask,
+    IProcessTemplateDAGInstance,
     ITask,
     ITemplateDAGInstance,
+    MonitoringTask,
     SensorTask,
+    TriggerTask,
 )
 from dagger.tasks._status import TERMINAL_STATUSES, TaskStatus, TaskStatusEnum
 
@@ -47,6 +69,8 @@ def apply(
         if instance.get_task(event.task_id).status.code != _EXECUTING:
             return []
         return finish_task(instance, event.task_id, _COMPLETED, now=now)
+    if isinstance(event, IntervalChecked):
+        return _interval_checked(instance, event, now)
     if isinstance(event, TaskFailed):
         if instance.get_task(event.task_id).status.code != _EXECUTING:
             return []
@@ -95,9 +119,12 @@ def start_task(
     _set_status(task, TaskStatusEnum.EXECUTING, now)
     task.time_submitted = now
     if isinstance(task, INonLeafNodeTask):
+        effects = _watch_process(instance, task, now)
         if task.root_dag is None:
-            return finish_task(instance, task.id, _COMPLETED, now=now)
-        return start_task(instance, task.root_dag, now)
+            return effects + finish_task(instance, task.id, _COMPLETED, now=now)
+        return effects + start_task(instance, task.root_dag, now)
+    if isinstance(task, TriggerTask):
+        return _start_timed(instance, task, now)
     if isinstance(task, ExecutorTask):
         return [RunTask(task.id)]
     if isinstance(task, SensorTask):
@@ -139,11 +166,15 @@ def finish_task(
         status_code == _COMPLETED and task.reprocess_on_message
     ):
         effects.extend(stop_listening(task))
-    if not iterate:
+    effects.extend(_cancel_timer(task))
+    if isinstance(task, IProcessTemplateDAGInstance):
+        effects.extend(_finish_monitor(instance, task, now))
+    if not iterate or isinstance(task, MonitoringTask):
         return effects
     if task is instance:
         for child in instance.tasks.values():
             effects.extend(stop_listening(child))
+            effects.extend(_cancel_timer(child))
         return [*effects, InstanceFinished(status_code)]
     parent = _parent_of(instance, task)
     if status_code in (_COMPLETED, _SKIPPED):
@@ -307,3 +338,138 @@ def _in_order(instance: ITemplateDAGInstance[Any, Any]) -> list[ITask[Any, Any]]
 
     chain(instance.root_dag)
     return ordered
+
+
+# -- time --------------------------------------------------------------------------------
+
+
+def fire_timer(
+    instance: ITemplateDAGInstance[Any, Any], event: TimerFired, now: float | None = None
+) -> list[Effect]:
+    """Apply a due timer; a timer that was cancelled or replaced since changes nothing."""
+    now = time.time() if now is None else now
+    task = instance.tasks.get(event.task_id)
+    if task is None or task.is_terminal() or task.timer_due != event.due:
+        return []
+    if not remember_event(instance, event.event_id):
+        return []
+    task.timer_due = None
+    applied: list[Effect] = [CancelTimer(task.id)]
+    if isinstance(task, INonLeafNodeTask):
+        return applied + _skip_overdue_process(instance, task, now)
+    if isinstance(task, IntervalTask):
+        return [*applied, RunInterval(task.id)]
+    return [*applied, RunTask(task.id)]
+
+
+def _start_timed(
+    instance: ITemplateDAGInstance[Any, Any], task: TriggerTask[Any, Any], now: float
+) -> list[Effect]:
+    due = task.time_to_execute
+    if due is None:
+        if not isinstance(task, IntervalTask):
+            return finish_task(
+                instance,
+                task.id,
+                _FAILURE,
+                now=now,
+                error=("InvalidTriggerTimeForTask", f"{task.task_name} has no time to execute"),
+            )
+        due = now
+    if due > now:
+        task.timer_due = float(due)
+        return [SetTimer(task.id, float(due))]
+    if isinstance(task, IntervalTask):
+        return [RunInterval(task.id)]
+    return [RunTask(task.id)]
+
+
+def _interval_checked(
+    instance: ITemplateDAGInstance[Any, Any], event: IntervalChecked, now: float
+) -> list[Effect]:
+    task = instance.get_task(event.task_id)
+    if not isinstance(task, IntervalTask) or task.status.code != _EXECUTING:
+        return []
+    deadline = task.time_to_force_complete
+    if event.done or (deadline is not None and now >= deadline):
+        return [RunTask(task.id)]
+    period = task.interval_execute_period or 1.0
+    due = now + period
+    if deadline is not None:
+        due = min(due, deadline)
+    task.timer_due = due
+    return [SetTimer(task.id, due)]
+
+
+def _cancel_timer(task: ITask[Any, Any]) -> list[Effect]:
+    if task.timer_due is None:
+        return []
+    task.timer_due = None
+    return [CancelTimer(task.id)]
+
+
+def _watch_process(
+    instance: ITemplateDAGInstance[Any, Any], process: ITask[Any, Any], now: float
+) -> list[Effect]:
+    """Set a process's deadline timer and start its monitoring task, if it has them."""
+    effects: list[Effect] = []
+    duration = getattr(process, "max_run_duration", 0) or 0
+    if isinstance(process, IProcessTemplateDAGInstance) and duration > 0:
+        process.timer_due = now + duration
+        effects.append(SetTimer(process.id, process.timer_due))
+    if isinstance(process, IMonitoredTask):
+        complete_by = instance.runtime_parameters.get(COMPLETE_BY_KEY)
+        if complete_by is not None:
+            monitor_type = process.get_monitoring_task_type()
+            monitor = monitor_type(
+                id=monitor_id(process.id),
+                task_name=f"{process.task_name}_monitor",
+                parent_id=process.id,
+                root_id=instance.id,
+                process_name=process.task_name,
+                time_created=now,
+                time_to_execute=float(complete_by),
+                monitored_task_id=process.id,
+            )
+            instance.add_task(monitor)
+            effects.extend(start_task(instance, monitor.id, now))
+    return effects
+
+
+def monitor_id(process_id: str) -> str:
+    """The id of the monitoring task of a monitored process."""
+    return f"{process_id}:monitor"
+
+
+def _finish_monitor(
+    instance: ITemplateDAGInstance[Any, Any], process: ITask[Any, Any], now: float
+) -> list[Effect]:
+    monitor = instance.tasks.get(monitor_id(process.id))
+    if monitor is None or monitor.is_terminal():
+        return []
+    return finish_task(instance, monitor.id, _COMPLETED, iterate=False, now=now)
+
+
+def _skip_overdue_process(
+    instance: ITemplateDAGInstance[Any, Any], process: ITask[Any, Any], now: float
+) -> list[Effect]:
+    """SKIP a process that outlived ``max_run_duration`` and its unfinished tasks."""
+    effects: list[Effect] = []
+    for task in _descendants(instance, process):
+        if not task.is_terminal():
+            effects.extend(finish_task(instance, task.id, _SKIPPED, iterate=False, now=now))
+    return effects + finish_task(instance, process.id, _SKIPPED, now=now)
+
+
+def _descendants(
+    instance: ITemplateDAGInstance[Any, Any], node: ITask[Any, Any]
+) -> list[ITask[Any, Any]]:
+    found: list[ITask[Any, Any]] = []
+    for task in instance.tasks.values():
+        parent_id = task.parent_id
+        while parent_id is not None and parent_id != instance.id:
+            if parent_id == node.id:
+                found.append(task)
+                break
+            parent_id = instance.get_task(parent_id).parent_id
+    return found

@@ -15,6 +15,7 @@ from dagger.core._events import (
     InstanceSubmitted,
     MessageDelivered,
     MessageReceived,
+    TimerFired,
 )
 from dagger.exceptions.exceptions import DaggerError
 
@@ -62,6 +63,14 @@ def encode_event(event: AnyLogEvent) -> bytes:
             "key": event.index_key,
             "instance": event.instance_id,
             "task": event.task_id,
+        }
+    elif isinstance(event, TimerFired):
+        body = {
+            "type": "timer",
+            "id": event.event_id,
+            "instance": event.instance_id,
+            "task": event.task_id,
+            "due": event.due,
         }
     elif isinstance(event, HeldMessagesSwept):
         body = {"type": "sweep", "id": event.event_id}
@@ -126,6 +135,10 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
     if kind == "index_remove":
         return IndexRemoved(
             event_id, _text(body, "key"), _text(body, "instance"), _text(body, "task")
+        )
+    if kind == "timer":
+        return TimerFired(
+            event_id, _text(body, "instance"), _text(body, "task"), float(body["due"])
         )
     if kind == "sweep":
         return HeldMessagesSwept(event_id)

@@ -17,9 +17,11 @@ from dagger.templates._process_templates import (
 )
 from dagger.templates._task_builders import (
     DefaultTaskTemplateBuilder,
+    IntervalTaskTemplateBuilder,
     KafkaCommandTaskTemplateBuilder,
     KafkaListenerTaskTemplateBuilder,
     TaskTemplateBuilder,
+    TriggerTaskTemplateBuilder,
 )
 from dagger.templates._task_templates import TaskTemplate
 from dagger.templates._workflow_templates import DefaultTemplateBuilder, ITemplateDAG
@@ -107,6 +109,39 @@ class DAGBuilderHelper:
         builder.set_topic(listener_topic).set_concurrency(concurrency).set_type(task_type)
         builder.set_name(f"{process_name}_listener_task").set_allow_skip_to(allow_skip_to)
         return builder.set_reprocess_on_message(reprocess_on_message)
+
+    def generic_trigger_task_builder(
+        self,
+        *,
+        task_type: type[ITask[Any, Any]],
+        name: str,
+        time_to_execute_key: str,
+        allow_skip_to: bool = False,
+    ) -> TriggerTaskTemplateBuilder:
+        """Return a builder for a trigger task that runs at ``time_to_execute_key``'s time."""
+        builder = TriggerTaskTemplateBuilder(self.app)
+        builder.set_name(f"{name}_trigger_task").set_type(task_type)
+        builder.set_time_to_execute_lookup_key(time_to_execute_key)
+        return builder.set_allow_skip_to(allow_skip_to)
+
+    def generic_interval_task_builder(
+        self,
+        *,
+        task_type: type[ITask[Any, Any]],
+        name: str,
+        interval_execute_period_key: str,
+        time_to_force_complete_key: str,
+        time_to_execute_key: str | None = None,
+        allow_skip_to: bool = False,
+    ) -> IntervalTaskTemplateBuilder:
+        """Return a builder for an interval task (see :class:`IntervalTaskTemplateBuilder`)."""
+        builder = IntervalTaskTemplateBuilder(self.app)
+        builder.set_name(f"{name}_interval_task").set_type(task_type)
+        builder.set_interval_execute_period_lookup_key(interval_execute_period_key)
+        builder.set_time_to_force_complete_lookup_key(time_to_force_complete_key)
+        if time_to_execute_key is not None:
+            builder.set_time_to_execute_lookup_key(time_to_execute_key)
+        return builder.set_allow_skip_to(allow_skip_to)
 
     def generic_process_builder(
         self,

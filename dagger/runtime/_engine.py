@@ -12,15 +12,16 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from dagger.core._events import AnyLogEvent, HeldMessagesSwept
+from dagger.core._events import AnyLogEvent, HeldMessagesSwept, TimerFired
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._listeners import ListenerRouter
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
 from dagger.runtime._router import EventRouter
+from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
-from dagger.tasks._base import ITemplateDAGInstance, SensorTask
+from dagger.tasks._base import ITemplateDAGInstance, SensorTask, SystemTimerTask
 
 if TYPE_CHECKING:
     from dagger.service._settings import EngineSettings
@@ -47,6 +48,10 @@ class EngineRuntime:
         self.instances = self._table("dagger_instances", partitions, "Workflow instances by id.")
         index = self._table("dagger_correlation", partitions, "Waiting listeners by key.")
         held = self._table("dagger_early_messages", partitions, "Messages held for listeners.")
+        self.timers = TimerIndex(self._table("dagger_timers", partitions, "Due timers by task."))
+        self._clock = settings.clock
+        self._max_timers_per_tick = settings.max_tasks_per_trigger
+        self._timers_generation = -1
         self._dead_letter_topic = faust_app.topic(
             settings.dead_letter_topic, partitions=partitions, internal=True
         )
@@ -73,6 +78,8 @@ class EngineRuntime:
             partitions=partitions,
             decode_payload=self.listeners.decode,
             dead_letters=self.dead_letters,
+            timers=self.timers,
+            clock=settings.clock,
         )
         self.router = EventRouter(self.owner, self.keys, partitions)
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
@@ -80,6 +87,43 @@ class EngineRuntime:
             sweep_every = max(1.0, settings.early_message_window / 4)
             faust_app.timer(sweep_every, name="dagger_sweep_early_messages")(self._sweep_held)
         self._tasks_topic_name = settings.tasks_topic
+        faust_app.timer(settings.trigger_interval, name="dagger_timer_tick")(self._tick)
+
+    async def _tick(self) -> None:
+        await SystemTimerTask(id="dagger-timer-tick", task_name="dagger_timer_tick").execute({})
+
+    async def fire_due(self) -> int:
+        """Fire the due timers of the partitions this worker owns; return how many."""
+        app = self._app
+        if app.rebalancing or app.in_recovery:
+            return 0
+        owned = {
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == self._tasks_topic_name
+        }
+        if app.rebalancing_count != self._timers_generation or owned != self.timers.partitions():
+            for partition in self.timers.partitions() - owned:
+                self.timers.drop(partition)
+            loaded = self.timers.load(owned)
+            self._timers_generation = app.rebalancing_count
+            logger.info("timer index loaded: %s timers on partitions %s", loaded, sorted(owned))
+        now = self._clock()
+        budget = self._max_timers_per_tick
+        fired = 0
+        for partition in sorted(owned):
+            for timer in self.timers.pop_due(partition, now, budget - fired):
+                event = TimerFired(
+                    f"timer:{timer.task_id}:{timer.due!r}",
+                    timer.instance_id,
+                    timer.task_id,
+                    timer.due,
+                )
+                await self._append(event, timer.instance_id, partition)
+                fired += 1
+            if fired >= budget:
+                break
+        return fired
 
     async def _sweep_held(self) -> None:
         """Ask each owned partition to drop its expired early messages."""

@@ -12,6 +12,7 @@ at-least-once.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, MutableMapping
@@ -19,27 +20,39 @@ from typing import Any
 
 from dagger.core import _codec as codec
 from dagger.core import _machine as machine
-from dagger.core._effects import Effect, InstanceFinished, Register, RunTask, Unregister
+from dagger.core._effects import (
+    CancelTimer,
+    Effect,
+    InstanceFinished,
+    Register,
+    RunInterval,
+    RunTask,
+    SetTimer,
+    Unregister,
+)
 from dagger.core._events import (
     IndexAdded,
     IndexRemoved,
     InstanceCreated,
     InstanceSubmitted,
+    IntervalChecked,
     MessageDelivered,
     TaskFailed,
     TaskSucceeded,
+    TimerFired,
 )
 from dagger.runtime._context import running_hook
 from dagger.runtime._dead_letters import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetters
 from dagger.runtime._keys_owner import Sender
 from dagger.runtime._routing import partition_for_key
+from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
-from dagger.tasks._base import ITemplateDAGInstance
+from dagger.tasks._base import IntervalTask, ITemplateDAGInstance
 from dagger.tasks._status import TaskStatus, TaskStatusEnum
 
 logger = logging.getLogger(__name__)
 
-InstanceEvent = InstanceCreated | InstanceSubmitted | MessageDelivered
+InstanceEvent = InstanceCreated | InstanceSubmitted | MessageDelivered | TimerFired
 PayloadDecoder = Callable[[str, bytes], Any]
 """Decode a listener topic's message value: (topic, raw value) -> payload."""
 
@@ -62,6 +75,8 @@ class InstanceOwner:
         partitions: int,
         decode_payload: PayloadDecoder,
         dead_letters: DeadLetters,
+        timers: TimerIndex,
+        clock: Clock = time.time,
     ) -> None:
         self.instances = store
         self._publisher = publisher
@@ -70,6 +85,8 @@ class InstanceOwner:
         self._partitions = partitions
         self._decode_payload = decode_payload
         self._dead_letters = dead_letters
+        self._timers = timers
+        self._clock = clock
 
     def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance, or None if this worker does not hold it."""
@@ -100,7 +117,7 @@ class InstanceOwner:
             instance = codec.from_document(event.document)
             instance.owner_partition = partition
             machine.remember_event(instance, event.event_id)
-            effects = machine.submit(instance) if event.submit else []
+            effects = machine.submit(instance, self._clock()) if event.submit else []
         elif stored is None:
             logger.warning(
                 "%s for unknown instance %s dropped", type(event).__name__, event.instance_id
@@ -112,7 +129,11 @@ class InstanceOwner:
                     "instance %s is already %s; submit ignored", instance.id, instance.status.code
                 )
                 return
-            effects = machine.apply(instance, event)
+            effects = machine.apply(instance, event, self._clock())
+        elif isinstance(event, TimerFired):
+            effects = machine.fire_timer(instance, event, self._clock())
+            if not effects:
+                return
         else:
             handled = await self._on_message(instance, event)
             if handled is None:
@@ -126,7 +147,7 @@ class InstanceOwner:
         self, instance: ITemplateDAGInstance[Any, Any], event: MessageDelivered
     ) -> list[Effect] | None:
         """Run the listener's ``on_message``; None when nothing is to be stored."""
-        accepted, effects = machine.accept_message(instance, event.task_id)
+        accepted, effects = machine.accept_message(instance, event.task_id, self._clock())
         if not accepted:
             logger.info(
                 "message %s for task %s of instance %s ignored: the task is %s",
@@ -153,7 +174,9 @@ class InstanceOwner:
             await self._dead_letters.publish(ON_MESSAGE_RAISED, exc, event.origin, event.payload)
             return None
         effects.extend(instance.take_deferred_effects())
-        effects.extend(machine.message_handled(instance, event.task_id, bool(completed)))
+        effects.extend(
+            machine.message_handled(instance, event.task_id, bool(completed), self._clock())
+        )
         return effects
 
     async def _run_effects(
@@ -168,7 +191,19 @@ class InstanceOwner:
             elif isinstance(effect, RunTask):
                 outcome = await self._execute(instance, effect.task_id)
                 queue.extend(instance.take_deferred_effects())
-                queue.extend(machine.apply(instance, outcome))
+                queue.extend(machine.apply(instance, outcome, self._clock()))
+            elif isinstance(effect, RunInterval):
+                done = await self._interval_execute(instance, effect.task_id)
+                queue.extend(instance.take_deferred_effects())
+                queue.extend(
+                    machine.apply(instance, IntervalChecked(effect.task_id, done), self._clock())
+                )
+            elif isinstance(effect, SetTimer):
+                self._timers.schedule(
+                    instance.owner_partition, instance.id, effect.task_id, effect.due
+                )
+            elif isinstance(effect, CancelTimer):
+                self._timers.cancel(instance.id, effect.task_id)
             elif isinstance(effect, Register):
                 await self._send(
                     IndexAdded(
@@ -188,6 +223,27 @@ class InstanceOwner:
                     partition_for_key(effect.index_key, self._partitions),
                 )
         return finished
+
+    async def _interval_execute(
+        self, instance: ITemplateDAGInstance[Any, Any], task_id: str
+    ) -> bool:
+        task = instance.get_task(task_id)
+        if not isinstance(task, IntervalTask):
+            return True
+        try:
+            with running_hook(instance):
+                done = await task.interval_execute(instance.runtime_parameters)
+        except Exception as exc:
+            logger.warning(
+                "interval_execute of %s (%s) of instance %s raised %s: %s; trying again later",
+                task.task_name,
+                task.id,
+                instance.id,
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        return bool(done)
 
     async def _execute(
         self, instance: ITemplateDAGInstance[Any, Any], task_id: str

@@ -91,6 +91,7 @@ class Dagger(Service):
         dead_letter_topic: str = "dagger_dead_letters",
         early_message_window: float = 300.0,
         message_id_header: str | None = "message-id",
+        clock: Callable[[], float] | None = None,
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -130,6 +131,8 @@ class Dagger(Service):
                 listener is held for one that registers (0: dropped at once).
             message_id_header: Header whose value identifies a listener message, so a
                 repeated message is applied once (also by topic, partition and offset).
+            clock: Function returning the time in epoch seconds (``time.time``); tests
+                inject one to jump time.
             **kwargs: Further faust settings, checked against faust's setting names.
         """
         embedded_url = None
@@ -160,6 +163,7 @@ class Dagger(Service):
             dead_letter_topic=dead_letter_topic,
             early_message_window=early_message_window,
             message_id_header=message_id_header,
+            clock=clock,
             embedded_broker_url=embedded_url,
             faust_kwargs=kwargs,
         )
@@ -237,6 +241,7 @@ class Dagger(Service):
         self._declared = False
         self._local_sink: LocalSink | None = None
         self._local_owners: tuple[InstanceOwner, KeysOwner] | None = None
+        self._local_timers: Callable[[], Awaitable[int]] | None = None
 
     # -- registration -----------------------------------------------------------------
     @classmethod
@@ -407,6 +412,12 @@ class Dagger(Service):
     def max_correlatable_keys_in_values(self) -> int:
         """Correctly spelled alias of ``max_correletable_keys_in_values``."""
         return self.max_correletable_keys_in_values
+
+    async def fire_due_timers(self) -> int:
+        """Fire the timers that are due now (the timer tick); return how many fired."""
+        if self._local_timers is not None:
+            return await self._local_timers()
+        return await self._runtime.fire_due()
 
     def get_db_options(self) -> Mapping[str, Any]:
         """Return the options the embedded store is opened with (empty for ``memory://``)."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from faust.types.settings import Settings as FaustSettings
 
@@ -56,6 +57,7 @@ class EngineSettings:
     dead_letter_topic: str
     early_message_window: float
     message_id_header: str | None
+    clock: Callable[[], float]
     logging_config: dict[str, Any] | None
     faust_settings: dict[str, Any] = field(default_factory=dict)
 
@@ -118,6 +120,14 @@ def _non_negative(value: Any, argument: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ConfigurationError(f"{argument} must be a number of seconds >= 0, got {value!r}")
     return float(value)
+
+
+def _check_clock(clock: Any) -> Callable[[], float]:
+    if clock is None:
+        return time.time
+    if not callable(clock):
+        raise ConfigurationError(f"clock must be a function returning epoch seconds, got {clock!r}")
+    return cast("Callable[[], float]", clock)
 
 
 def _check_header(name: Any) -> str | None:
@@ -210,6 +220,7 @@ def resolve_settings(
     dead_letter_topic: str,
     early_message_window: float,
     message_id_header: str | None,
+    clock: Callable[[], float] | None,
     embedded_broker_url: str | None,
     faust_kwargs: Mapping[str, Any],
 ) -> EngineSettings:
@@ -281,6 +292,7 @@ def resolve_settings(
         dead_letter_topic=_check_topic(dead_letter_topic, "dead_letter_topic"),
         early_message_window=_non_negative(early_message_window, "early_message_window"),
         message_id_header=_check_header(message_id_header),
+        clock=_check_clock(clock),
         logging_config=logging_config,
         faust_settings=_check_faust_settings(faust_kwargs),
     )

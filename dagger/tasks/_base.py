@@ -8,6 +8,7 @@ that registered templates use.
 from __future__ import annotations
 
 import abc
+import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from faust import Record
@@ -24,6 +25,11 @@ from dagger.tasks._status import (
 
 if TYPE_CHECKING:
     from dagger.core._effects import Effect
+
+logger = logging.getLogger(__name__)
+
+COMPLETE_BY_KEY = "complete_by_time"
+"""The runtime parameter a monitored process must finish by (epoch seconds)."""
 
 
 _COMPLETED = TaskStatus.of(TaskStatusEnum.COMPLETED)
@@ -56,6 +62,7 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
     error_message: str | None = None
     message: str | None = None
     correlatable_key_value: str | None = None
+    timer_due: float | None = None
 
     def __post_init__(self) -> None:
         """Give each instance its own copy of the mutable defaults."""
@@ -228,6 +235,100 @@ class KafkaListenerTask(SensorTask[KT, VT], abc.ABC):
         return cast("TaskLookupKey[Any, Any]", payload)
 
 
+class TriggerTask(ExecutorTask[KT, VT], abc.ABC):
+    """Runs ``execute`` once the time reaches ``time_to_execute`` (epoch seconds).
+
+    The time comes from the runtime parameter named by the template's
+    ``time_to_execute_key``. The engine keeps the due time in its timer index and fires
+    it within ``trigger_interval`` seconds.
+    """
+
+    time_to_execute: float | None = None
+
+
+class IntervalTask(TriggerTask[KT, VT], abc.ABC):
+    """From ``time_to_execute``, calls ``interval_execute`` every ``interval_execute_period``.
+
+    When ``interval_execute`` returns True, or ``time_to_force_complete`` has passed, the
+    engine runs ``execute`` and the task completes. Without a ``time_to_execute`` it starts
+    at once.
+    """
+
+    time_to_force_complete: float | None = None
+    interval_execute_period: float | None = None
+
+    async def interval_execute(self, runtime_parameters: dict[str, VT]) -> bool:
+        """Try once; return True when the task may finish. The default is done at once."""
+        return True
+
+
+class MonitoringTask(TriggerTask[KT, VT], abc.ABC):
+    """Checks another task at a time: ``process_monitored_task`` runs if it is still going."""
+
+    monitored_task_id: str | None = None
+
+    @abc.abstractmethod
+    async def process_monitored_task(
+        self,
+        monitored_task: ITask[Any, Any],
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None,
+    ) -> None:
+        """Handle a monitored task that did not finish in time."""
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, VT],
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
+    ) -> None:
+        """Call ``process_monitored_task`` when the monitored task is not finished."""
+        if workflow_instance is None or self.monitored_task_id is None:
+            return
+        monitored = workflow_instance.get_task(self.monitored_task_id)
+        if not monitored.is_terminal():
+            await self.process_monitored_task(monitored, workflow_instance)
+
+
+class DefaultMonitoringTask(MonitoringTask[str, str]):
+    """Records that the monitored task was late: ``runtime_parameters['late_tasks']``."""
+
+    async def process_monitored_task(
+        self,
+        monitored_task: ITask[Any, Any],
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None,
+    ) -> None:
+        """Add the monitored task's name to ``late_tasks`` and log it."""
+        logger.warning("task %s (%s) is late", monitored_task.task_name, monitored_task.id)
+        if workflow_instance is not None:
+            late = workflow_instance.runtime_parameters.setdefault("late_tasks", [])
+            late.append(monitored_task.task_name)
+
+
+class IMonitoredTask:
+    """A task that is checked by a monitoring task at ``runtime_parameters['complete_by_time']``."""
+
+    @abc.abstractmethod
+    def get_monitoring_task_type(self) -> type[MonitoringTask[Any, Any]]:
+        """Return the monitoring task class to run."""
+
+
+class SystemTask(ExecutorTask[str, str]):
+    """An internal task for the engine's own bookkeeping."""
+
+
+class SystemTimerTask(SystemTask):
+    """The engine's timer tick: fires the timers that are due (see the timer index)."""
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, str],
+        workflow_instance: ITemplateDAGInstance[str, str] | None = None,
+    ) -> None:
+        """Fire the due timers of the running engine."""
+        from dagger.service._dagger import Dagger
+
+        await Dagger.app.fire_due_timers()
+
+
 class INonLeafNodeTask(ITask[KT, VT], abc.ABC):
     """A task that contains other tasks: a process or a workflow instance."""
 
@@ -301,6 +402,14 @@ class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
 
 class DefaultProcessTemplateDAGInstance(IProcessTemplateDAGInstance[str, str]):
     """The default process type."""
+
+
+class MonitoredProcessTemplateDAGInstance(DefaultProcessTemplateDAGInstance, IMonitoredTask):
+    """A process watched by a monitoring task at ``runtime_parameters['complete_by_time']``."""
+
+    def get_monitoring_task_type(self) -> type[MonitoringTask[Any, Any]]:
+        """Return :class:`DefaultMonitoringTask`; override to handle late processes."""
+        return DefaultMonitoringTask
 
 
 class DefaultTemplateDAGInstance(ITemplateDAGInstance[str, str]):

@@ -8,9 +8,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dagger.core._registry import task_classes
-from dagger.exceptions.exceptions import ConfigurationError
 from dagger.tasks._base import (
     DefaultProcessTemplateDAGInstance,
+    IMonitoredTask,
     IProcessTemplateDAGInstance,
     ITask,
     ITemplateDAGInstance,
@@ -26,14 +26,11 @@ if TYPE_CHECKING:
 
 
 def check_max_run_duration(max_run_duration: int) -> int:
-    """Validate a process timeout; timed processes need the timer index, not shipped yet."""
-    if not isinstance(max_run_duration, int) or max_run_duration < 0:
-        raise ValueError(f"max_run_duration must be an int >= 0, got {max_run_duration!r}")
-    if max_run_duration > 0:
-        raise ConfigurationError(
-            "max_run_duration > 0 needs the timer index, which this release does not ship yet; "
-            "use max_run_duration=0"
-        )
+    """Validate a process timeout in seconds (0: no limit)."""
+    if isinstance(max_run_duration, bool) or not isinstance(max_run_duration, (int, float)):
+        raise ValueError(f"max_run_duration must be a number of seconds, got {max_run_duration!r}")
+    if max_run_duration < 0:
+        raise ValueError(f"max_run_duration must be >= 0, got {max_run_duration!r}")
     return max_run_duration
 
 
@@ -73,6 +70,9 @@ class ProcessTemplateDAG(IProcessTemplateDAG):
         check_max_run_duration(max_run_duration)
         super().__init__(next_process_dag, app, name, process_type, root_task_dag, max_run_duration)
         task_classes.register(process_type)
+        if issubclass(process_type, IMonitoredTask):
+            prototype = process_type(id="prototype", task_name=name)
+            task_classes.register(prototype.get_monitoring_task_type())
 
     async def create_instance(
         self,

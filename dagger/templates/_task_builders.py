@@ -5,10 +5,12 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any
 
-from dagger.tasks._base import ExecutorTask, ITask, SensorTask
+from dagger.tasks._base import ExecutorTask, IntervalTask, ITask, SensorTask, TriggerTask
 from dagger.templates._task_templates import (
+    DefaultIntervalTaskTemplate,
     DefaultKafkaTaskTemplate,
     DefaultTaskTemplate,
+    DefaultTriggerTaskTemplate,
     TaskTemplate,
     check_task_class,
     topic_name_of,
@@ -168,3 +170,93 @@ class KafkaListenerTaskTemplateBuilder(_KafkaTaskTemplateBuilder):
         if self._topic is not None:
             self.app.set_listener_concurrency(topic_name_of(self._topic), self._concurrency)
         return super().build()
+
+
+class TriggerTaskTemplateBuilder(DefaultTaskTemplateBuilder):
+    """Builds a trigger task: it runs at ``runtime_parameters[time_to_execute_key]``."""
+
+    def __init__(self, app: Dagger) -> None:
+        super().__init__(app)
+        self._time_to_execute_key: str | None = None
+
+    def set_type(self, task_type: type[ITask[Any, Any]]) -> Self:
+        """Set the TriggerTask class instantiated for this task."""
+        check_task_class(task_type, TriggerTask)
+        self._type = task_type
+        return self
+
+    def set_time_to_execute_lookup_key(self, key: str) -> Self:
+        """Name the runtime parameter holding the time to run (epoch seconds)."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"the time-to-execute key must be a parameter name, got {key!r}")
+        self._time_to_execute_key = key
+        return self
+
+    def build(self) -> TaskTemplate:
+        """Build the task template."""
+        if self._name is None or self._type is None or self._time_to_execute_key is None:
+            raise ValueError(
+                "a trigger task needs set_name(), set_type() and "
+                "set_time_to_execute_lookup_key() before build()"
+            )
+        return DefaultTriggerTaskTemplate(
+            app=self.app,
+            type=self._type,
+            name=self._name,
+            time_to_execute_key=self._time_to_execute_key,
+            task_dag_templates=self._next,
+            allow_skip_to=self._allow_skip_to,
+        )
+
+
+class IntervalTaskTemplateBuilder(TriggerTaskTemplateBuilder):
+    """Builds an interval task: ``interval_execute`` every period until done or the deadline."""
+
+    def __init__(self, app: Dagger) -> None:
+        super().__init__(app)
+        self._period_key: str | None = None
+        self._force_complete_key: str | None = None
+
+    def set_type(self, task_type: type[ITask[Any, Any]]) -> Self:
+        """Set the IntervalTask class instantiated for this task."""
+        check_task_class(task_type, IntervalTask)
+        self._type = task_type
+        return self
+
+    def set_interval_execute_period_lookup_key(self, key: str) -> Self:
+        """Name the runtime parameter holding the period between tries (seconds)."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"the period key must be a parameter name, got {key!r}")
+        self._period_key = key
+        return self
+
+    def set_time_to_force_complete_lookup_key(self, key: str) -> Self:
+        """Name the runtime parameter holding the deadline (epoch seconds)."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"the deadline key must be a parameter name, got {key!r}")
+        self._force_complete_key = key
+        return self
+
+    def build(self) -> TaskTemplate:
+        """Build the task template."""
+        if (
+            self._name is None
+            or self._type is None
+            or self._period_key is None
+            or self._force_complete_key is None
+        ):
+            raise ValueError(
+                "an interval task needs set_name(), set_type(), "
+                "set_interval_execute_period_lookup_key() and "
+                "set_time_to_force_complete_lookup_key() before build()"
+            )
+        return DefaultIntervalTaskTemplate(
+            app=self.app,
+            type=self._type,
+            name=self._name,
+            time_to_execute_key=self._time_to_execute_key,
+            time_to_force_complete_key=self._force_complete_key,
+            interval_execute_period_key=self._period_key,
+            task_dag_templates=self._next,
+            allow_skip_to=self._allow_skip_to,
+        )

@@ -9,7 +9,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dagger.core._registry import task_classes
-from dagger.tasks._base import ITask, ITemplateDAGInstance, SensorTask
+from dagger.exceptions.exceptions import InvalidTriggerTimeForTask
+from dagger.tasks._base import IntervalTask, ITask, ITemplateDAGInstance, SensorTask, TriggerTask
 from dagger.tasks._status import TaskType
 from dagger.templates._ids import new_id
 
@@ -94,7 +95,7 @@ class DefaultTaskTemplate(TaskTemplate):
             process_name=parent_name,
             allow_skip_to=self.allow_skip_to,
             reprocess_on_message=self.reprocess_on_message,
-            **self._task_fields(),
+            **self._task_fields(workflow_instance.runtime_parameters),
         )
         workflow_instance.add_task(task)
         for next_template in self.task_dag_template:
@@ -111,7 +112,7 @@ class DefaultTaskTemplate(TaskTemplate):
             task.next_dags.append(next_task.id)
         return task
 
-    def _task_fields(self) -> dict[str, Any]:
+    def _task_fields(self, runtime_parameters: dict[str, Any]) -> dict[str, Any]:
         """Extra fields this template gives its task instances."""
         return {}
 
@@ -143,7 +144,7 @@ class DefaultKafkaTaskTemplate(DefaultTaskTemplate):
                 )
             app.register_listener(self.topic_name, type)
 
-    def _task_fields(self) -> dict[str, Any]:
+    def _task_fields(self, runtime_parameters: dict[str, Any]) -> dict[str, Any]:
         return {"topic": self.topic_name}
 
     def _check_parameters(self, runtime_parameters: dict[str, Any]) -> None:
@@ -170,3 +171,92 @@ def topic_name_of(topic: Any) -> str:
         raise TypeError(f"a topic must be a topic name or a faust topic, got {topic!r}")
     name: str = get_name()
     return name
+
+
+def trigger_time(
+    runtime_parameters: dict[str, Any], key: str | None, task: str, *, required: bool
+) -> float | None:
+    """Read a time (epoch seconds) or a duration (seconds) from the runtime parameters."""
+    value = runtime_parameters.get(key) if key else None
+    if value is None:
+        if required:
+            raise InvalidTriggerTimeForTask(
+                f"task {task!r} needs the runtime parameter {key!r} (epoch seconds)"
+            )
+        return None
+    if isinstance(value, bool):
+        raise InvalidTriggerTimeForTask(
+            f"{key}={value!r} for task {task!r} is not a number of seconds"
+        )
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidTriggerTimeForTask(
+            f"{key}={value!r} for task {task!r} is not a number of seconds"
+        ) from None
+    if seconds != seconds or seconds < 0:
+        raise InvalidTriggerTimeForTask(f"{key}={value!r} for task {task!r} must be >= 0")
+    return seconds
+
+
+class DefaultTriggerTaskTemplate(DefaultTaskTemplate):
+    """A trigger task: runs at the time found in ``runtime_parameters[time_to_execute_key]``."""
+
+    def __init__(
+        self,
+        app: Dagger,
+        type: type[ITask[Any, Any]],
+        name: str,
+        time_to_execute_key: str,
+        task_dag_templates: list[TaskTemplate],
+        allow_skip_to: bool,
+    ) -> None:
+        check_task_class(type, TriggerTask)
+        super().__init__(app, type, name, task_dag_templates, allow_skip_to)
+        self.time_to_execute_key = time_to_execute_key
+
+    def _task_fields(self, runtime_parameters: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "time_to_execute": trigger_time(
+                runtime_parameters, self.time_to_execute_key, self.name, required=True
+            )
+        }
+
+
+class DefaultIntervalTaskTemplate(DefaultTriggerTaskTemplate):
+    """An interval task: retries ``interval_execute`` every period until done or the deadline."""
+
+    def __init__(
+        self,
+        app: Dagger,
+        type: type[ITask[Any, Any]],
+        name: str,
+        time_to_execute_key: str | None,
+        time_to_force_complete_key: str,
+        interval_execute_period_key: str,
+        task_dag_templates: list[TaskTemplate],
+        allow_skip_to: bool,
+    ) -> None:
+        check_task_class(type, IntervalTask)
+        DefaultTaskTemplate.__init__(self, app, type, name, task_dag_templates, allow_skip_to)
+        self.time_to_execute_key = time_to_execute_key  # type: ignore[assignment]
+        self.time_to_force_complete_key = time_to_force_complete_key
+        self.interval_execute_period_key = interval_execute_period_key
+
+    def _task_fields(self, runtime_parameters: dict[str, Any]) -> dict[str, Any]:
+        period = trigger_time(
+            runtime_parameters, self.interval_execute_period_key, self.name, required=True
+        )
+        if not period:
+            raise InvalidTriggerTimeForTask(
+                f"the interval period of task {self.name!r} must be > 0"
+            )
+        return {
+            "time_to_execute": trigger_time(
+                runtime_parameters, self.time_to_execute_key, self.name, required=False
+            ),
+            "time_to_force_complete": trigger_time(
+                runtime_parameters, self.time_to_force_complete_key, self.name, required=True
+            ),
+            "interval_execute_period": period,
+        }

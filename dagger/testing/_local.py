@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dagger.core._codec import dumps, loads
-from dagger.core._events import AnyLogEvent
+from dagger.core._events import AnyLogEvent, TimerFired
 from dagger.core._wire import encode_event
 from dagger.runtime._dead_letters import DeadLetters
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._listeners import ListenerRouter
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._router import EventRouter
+from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher, update_document
 from dagger.tasks._base import ITemplateDAGInstance
 
 if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
+
+
+class ManualClock:
+    """A clock that moves only when told to: ``LocalEngine.advance(seconds)``."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the time forward."""
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        self.now += seconds
 
 
 @dataclass
@@ -74,16 +92,19 @@ class LocalEngine:
         ...     assert local.get_instance(instance.id).status.code == "COMPLETED"
     """
 
-    def __init__(self, engine: Dagger) -> None:
+    def __init__(self, engine: Dagger, *, start: float | None = None) -> None:
         self.engine = engine
         self.store: dict[bytes, bytes] = {}
         self.index: dict[bytes, bytes] = {}
         self.held: dict[bytes, bytes] = {}
+        self.timers_store: dict[bytes, bytes] = {}
         self.updates: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
         self.sent: list[SentMessage] = []
         self._saved_topics: dict[str, Any] = {}
         self._queue: deque[tuple[bytes, int]] = deque()
+        self.timers = TimerIndex(self.timers_store)
+        self.clock = ManualClock(start) if start is not None else ManualClock(time.time())
         self._draining = False
         settings = engine.settings
         letters = DeadLetters(self._collect_dead_letter)
@@ -101,6 +122,7 @@ class LocalEngine:
             send=self._append,
             chunk_size=settings.max_correletable_keys_in_values,
             early_message_window=settings.early_message_window,
+            clock=self.clock,
         )
         self._owner = InstanceOwner(
             self.store,
@@ -110,6 +132,8 @@ class LocalEngine:
             partitions=settings.kafka_partitions,
             decode_payload=self._listeners.decode,
             dead_letters=letters,
+            timers=self.timers,
+            clock=self.clock,
         )
         self._router = EventRouter(self._owner, self.keys, settings.kafka_partitions)
         self._offsets: dict[str, int] = {}
@@ -119,6 +143,7 @@ class LocalEngine:
             raise RuntimeError("a LocalEngine is already active for this engine")
         self.engine._local_sink = self._deliver
         self.engine._local_owners = (self._owner, self.keys)
+        self.engine._local_timers = self.fire_due_timers
         self._saved_topics = dict(self.engine.topics)
         for name in self._saved_topics:
             self.engine.topics[name] = RecordingTopic(name, self.sent)  # type: ignore[assignment]
@@ -132,7 +157,34 @@ class LocalEngine:
     ) -> None:
         self.engine._local_sink = None
         self.engine._local_owners = None
+        self.engine._local_timers = None
         self.engine.topics.update(self._saved_topics)
+
+    async def advance(self, seconds: float) -> int:
+        """Move the clock ``seconds`` forward and fire the timers now due; return how many."""
+        self.clock.advance(seconds)
+        fired = 0
+        while True:
+            fired_now = await self.fire_due_timers()
+            if not fired_now:
+                return fired
+            fired += fired_now
+
+    async def fire_due_timers(self) -> int:
+        """Fire the timers due at the clock's time, as a worker's tick does."""
+        now = self.clock()
+        fired = 0
+        for partition in sorted(self.timers.partitions()):
+            for timer in self.timers.pop_due(partition, now, 1_000_000):
+                event = TimerFired(
+                    f"timer:{timer.task_id}:{timer.due!r}",
+                    timer.instance_id,
+                    timer.task_id,
+                    timer.due,
+                )
+                await self._append(event, timer.instance_id, partition)
+                fired += 1
+        return fired
 
     def get_instance(self, instance_id: Any) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance ``instance_id`` (None if deleted or unknown)."""

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from dagger.exceptions.exceptions import ConfigurationError
 from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.modeler.definition import ProcessTemplateDagBuilder, TemplateDAG
 from dagger.service.services import Dagger
@@ -110,11 +109,30 @@ def test_generic_process_builder_sets_everything(helper: DAGBuilderHelper) -> No
     assert process.max_run_duration == 0
 
 
-def test_generic_process_builder_refuses_a_timeout(helper: DAGBuilderHelper) -> None:
+@pytest.mark.parametrize("duration", [60, 0.5])
+def test_generic_process_builder_takes_a_timeout_in_seconds(
+    helper: DAGBuilderHelper, duration: float
+) -> None:
     root = helper.build_and_link_tasks(_task_builders(helper, "a"))
 
-    with pytest.raises(ConfigurationError, match="max_run_duration"):
-        helper.generic_process_builder(process_name="p", root_task=root, max_run_duration=60)
+    builder = helper.generic_process_builder(
+        process_name="p", root_task=root, max_run_duration=duration
+    )
+
+    assert builder.build().max_run_duration == duration
+
+
+@pytest.mark.parametrize(
+    ("duration", "message"),
+    [(-1, "must be >= 0"), (True, "must be a number of seconds"), ("60", "must be a number of seconds")],
+)
+def test_generic_process_builder_refuses_a_bad_timeout(
+    helper: DAGBuilderHelper, duration: Any, message: str
+) -> None:
+    root = helper.build_and_link_tasks(_task_builders(helper, "a"))
+
+    with pytest.raises(ValueError, match=f"max_run_duration {message}"):
+        helper.generic_process_builder(process_name="p", root_task=root, max_run_duration=duration)
 
 
 def test_generic_process_builder_wants_a_built_root(helper: DAGBuilderHelper) -> None:

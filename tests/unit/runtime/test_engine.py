@@ -14,6 +14,7 @@ from dagger.runtime._dead_letters import DeadLetters
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
 from dagger.runtime._router import EventRouter
+from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service.services import Dagger
 from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
@@ -65,6 +66,7 @@ class Owner:
             partitions=4,
             decode_payload=undecodable,
             dead_letters=DeadLetters(None),
+            timers=TimerIndex({}),
         )
         keys = KeysOwner(
             self.app.index, self.app.held, send=send, chunk_size=10, early_message_window=0

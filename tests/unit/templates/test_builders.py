@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from dagger.exceptions.exceptions import ConfigurationError
 from dagger.modeler.definition import (
     DefaultTemplateBuilder,
     ProcessTemplateDAG,
@@ -162,24 +161,47 @@ def test_a_process_type_must_be_a_process_class(engine: Dagger, process_type: An
         ProcessTemplateDagBuilder(engine).set_type(process_type)
 
 
-def test_a_process_timeout_is_not_available_yet(engine: Dagger) -> None:
-    with pytest.raises(ConfigurationError, match="max_run_duration=0"):
-        ProcessTemplateDagBuilder(engine).set_max_run_duration(30)
-    with pytest.raises(ConfigurationError, match="max_run_duration"):
+@pytest.mark.parametrize("duration", [30, 1.5, 0.25])
+def test_a_process_timeout_in_seconds_is_kept(engine: Dagger, duration: float) -> None:
+    built = ProcessTemplateDagBuilder(engine).set_name("p").set_max_run_duration(duration).build()
+    direct = ProcessTemplateDAG(
+        next_process_dag=[],
+        app=engine,
+        name="p",
+        process_type=DefaultProcessTemplateDAGInstance,
+        root_task_dag=None,
+        max_run_duration=duration,
+    )
+
+    assert built.max_run_duration == duration
+    assert direct.max_run_duration == duration
+
+
+@pytest.mark.parametrize(
+    ("duration", "message"),
+    [
+        (-1, "max_run_duration must be >= 0"),
+        (-0.5, "max_run_duration must be >= 0"),
+        (True, "max_run_duration must be a number of seconds"),
+        (False, "max_run_duration must be a number of seconds"),
+        ("0", "max_run_duration must be a number of seconds"),
+        (None, "max_run_duration must be a number of seconds"),
+    ],
+)
+def test_a_process_timeout_must_be_a_non_negative_number(
+    engine: Dagger, duration: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        ProcessTemplateDagBuilder(engine).set_max_run_duration(duration)
+    with pytest.raises(ValueError, match=message):
         ProcessTemplateDAG(
             next_process_dag=[],
             app=engine,
             name="p",
             process_type=DefaultProcessTemplateDAGInstance,
             root_task_dag=None,
-            max_run_duration=30,
+            max_run_duration=duration,
         )
-
-
-@pytest.mark.parametrize("duration", [-1, 1.5, "0", None])
-def test_a_process_timeout_must_be_a_non_negative_int(engine: Dagger, duration: Any) -> None:
-    with pytest.raises(ValueError, match="max_run_duration must be an int >= 0"):
-        ProcessTemplateDagBuilder(engine).set_max_run_duration(duration)
 
 
 def test_a_process_without_timeout_builds(engine: Dagger) -> None:

@@ -308,6 +308,8 @@ def _skip_to(
         if ancestor.status.code in (_NOT_STARTED, _SUBMITTED):
             _set_status(ancestor, TaskStatusEnum.EXECUTING, now)
             ancestor.time_submitted = ancestor.time_submitted or now
+            if ancestor is not instance:
+                effects.extend(_watch_process(instance, ancestor, now))
     _set_status(target, TaskStatusEnum.EXECUTING, now)
     target.time_submitted = now
     return effects

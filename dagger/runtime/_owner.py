@@ -106,6 +106,7 @@ class InstanceOwner:
             if event.event_id in instance.applied_events:
                 # A replay after a crash: the change is stored, but its update may not
                 # have been published before the crash, so publish it again.
+                self._forget_timer(event)
                 await self._publisher.publish(instance)
                 return
         if isinstance(event, InstanceCreated):
@@ -133,6 +134,7 @@ class InstanceOwner:
         elif isinstance(event, TimerFired):
             effects = machine.fire_timer(instance, event, self._clock())
             if not effects:
+                self._forget_timer(event)
                 return
         else:
             handled = await self._on_message(instance, event)
@@ -142,6 +144,11 @@ class InstanceOwner:
         finished = await self._run_effects(instance, effects)
         self._store(key, instance, finished)
         await self._publisher.publish(instance)
+
+    def _forget_timer(self, event: InstanceEvent) -> None:
+        """Drop the stored record of a timer event that changes nothing (stale or replayed)."""
+        if isinstance(event, TimerFired):
+            self._timers.cancel_if_due_at(event.instance_id, event.task_id, event.due)
 
     async def _on_message(
         self, instance: ITemplateDAGInstance[Any, Any], event: MessageDelivered

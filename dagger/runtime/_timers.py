@@ -54,6 +54,13 @@ class TimerIndex:
             del self._store[key]
         self._forget(key)
 
+    def cancel_if_due_at(self, instance_id: str, task_id: str, due: float) -> None:
+        """Drop the stored timer of a task if it is still the one due at ``due``."""
+        key = _key(instance_id, task_id)
+        raw = self._store.get(key)
+        if raw is not None and float(loads(raw)[0]) == due:
+            self.cancel(instance_id, task_id)
+
     def pop_due(self, partition: int, now: float, limit: int) -> list[DueTimer]:
         """Take up to ``limit`` timers of ``partition`` due at ``now`` out of memory.
 

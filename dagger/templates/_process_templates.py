@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagger.core._registry import task_classes
 from dagger.tasks._base import (
+    COMPLETE_BY_KEY,
     DefaultProcessTemplateDAGInstance,
     IMonitoredTask,
     IProcessTemplateDAGInstance,
@@ -17,7 +18,7 @@ from dagger.tasks._base import (
 )
 from dagger.tasks._status import TaskType
 from dagger.templates._ids import new_id
-from dagger.templates._task_templates import TaskTemplate, check_task_class
+from dagger.templates._task_templates import TaskTemplate, check_task_class, trigger_time
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -89,6 +90,10 @@ class ProcessTemplateDAG(IProcessTemplateDAG):
         """Create this process, its tasks and the processes after it."""
         if workflow_instance is None:
             raise TypeError("a process instance is created inside a workflow_instance")
+        if issubclass(self.process_type, IMonitoredTask):
+            trigger_time(
+                workflow_instance.runtime_parameters, COMPLETE_BY_KEY, self.name, required=False
+            )
         process = self.process_type(
             id=str(id),
             task_name=self.name,

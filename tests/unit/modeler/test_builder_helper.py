@@ -124,7 +124,11 @@ def test_generic_process_builder_takes_a_timeout_in_seconds(
 
 @pytest.mark.parametrize(
     ("duration", "message"),
-    [(-1, "must be >= 0"), (True, "must be a number of seconds"), ("60", "must be a number of seconds")],
+    [
+        (-1, "must be >= 0"),
+        (True, "must be a number of seconds"),
+        ("60", "must be a number of seconds"),
+    ],
 )
 def test_generic_process_builder_refuses_a_bad_timeout(
     helper: DAGBuilderHelper, duration: Any, message: str

@@ -12,7 +12,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from dagger.core._events import AnyLogEvent, HeldMessagesSwept, TimerFired
+from dagger.core._events import AnyLogEvent, HeldMessagesSwept
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
 from dagger.runtime._keys_owner import KeysOwner
@@ -69,6 +69,7 @@ class EngineRuntime:
             send=self._append,
             chunk_size=settings.max_correletable_keys_in_values,
             early_message_window=settings.early_message_window,
+            clock=settings.clock,
         )
         self.owner = InstanceOwner(
             self.instances,
@@ -113,12 +114,7 @@ class EngineRuntime:
         fired = 0
         for partition in sorted(owned):
             for timer in self.timers.pop_due(partition, now, budget - fired):
-                event = TimerFired(
-                    f"timer:{timer.task_id}:{timer.due!r}",
-                    timer.instance_id,
-                    timer.task_id,
-                    timer.due,
-                )
+                event = timer.fired()
                 await self._append(event, timer.instance_id, partition)
                 fired += 1
             if fired >= budget:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sortedcontainers import SortedList
 
 from dagger.core._codec import dumps, loads
+from dagger.core._events import TimerFired
 
 Clock = Callable[[], float]
 
@@ -26,6 +27,12 @@ class DueTimer:
     due: float
     instance_id: str
     task_id: str
+
+    def fired(self) -> TimerFired:
+        """The event that fires this timer; its id makes a second firing a no-op."""
+        return TimerFired(
+            f"timer:{self.task_id}:{self.due!r}", self.instance_id, self.task_id, self.due
+        )
 
 
 def _key(instance_id: str, task_id: str) -> bytes:

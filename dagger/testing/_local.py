@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dagger.core._codec import dumps, loads
-from dagger.core._events import AnyLogEvent, TimerFired
+from dagger.core._events import AnyLogEvent
 from dagger.core._wire import encode_event
 from dagger.runtime._dead_letters import DeadLetters
 from dagger.runtime._keys_owner import KeysOwner
@@ -176,12 +176,7 @@ class LocalEngine:
         fired = 0
         for partition in sorted(self.timers.partitions()):
             for timer in self.timers.pop_due(partition, now, 1_000_000):
-                event = TimerFired(
-                    f"timer:{timer.task_id}:{timer.due!r}",
-                    timer.instance_id,
-                    timer.task_id,
-                    timer.due,
-                )
+                event = timer.fired()
                 await self._append(event, timer.instance_id, partition)
                 fired += 1
         return fired

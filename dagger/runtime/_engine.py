@@ -14,12 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from dagger.core._events import AnyLogEvent, HeldMessagesSwept
 from dagger.core._wire import MalformedEvent, encode_event
+from dagger.runtime._assembly import assemble_owners
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
-from dagger.runtime._keys_owner import KeysOwner
-from dagger.runtime._listeners import ListenerRouter
-from dagger.runtime._owner import TOMBSTONE, InstanceOwner
-from dagger.runtime._router import EventRouter
-from dagger.runtime._timers import TimerIndex
+from dagger.runtime._owner import TOMBSTONE
 from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import ITemplateDAGInstance, SensorTask, SystemTimerTask
 
@@ -46,9 +43,6 @@ class EngineRuntime:
         self._tasks_topic = tasks_topic
         partitions = settings.kafka_partitions
         self.instances = self._table("dagger_instances", partitions, "Workflow instances by id.")
-        index = self._table("dagger_correlation", partitions, "Waiting listeners by key.")
-        held = self._table("dagger_early_messages", partitions, "Messages held for listeners.")
-        self.timers = TimerIndex(self._table("dagger_timers", partitions, "Due timers by task."))
         self._clock = settings.clock
         self._max_timers_per_tick = settings.max_tasks_per_trigger
         self._timers_generation = -1
@@ -56,33 +50,23 @@ class EngineRuntime:
             settings.dead_letter_topic, partitions=partitions, internal=True
         )
         self.dead_letters = DeadLetters(self._send_dead_letter)
-        self.listeners = ListenerRouter(
-            serializers=faust_app.serializers,
+        owners = assemble_owners(
+            settings=settings,
+            instances=self.instances,
+            index=self._table("dagger_correlation", partitions, "Waiting listeners by key."),
+            held=self._table("dagger_early_messages", partitions, "Messages held for listeners."),
+            timers=self._table("dagger_timers", partitions, "Due timers by task."),
             send=self._append,
-            partitions=partitions,
-            dead_letters=self.dead_letters,
-            message_id_header=settings.message_id_header,
-        )
-        self.keys = KeysOwner(
-            index,
-            held,
-            send=self._append,
-            chunk_size=settings.max_correletable_keys_in_values,
-            early_message_window=settings.early_message_window,
-            clock=settings.clock,
-        )
-        self.owner = InstanceOwner(
-            self.instances,
             publisher=publisher,
-            delete_on_complete=settings.delete_workflow_on_complete,
-            send=self._append,
-            partitions=partitions,
-            decode_payload=self.listeners.decode,
             dead_letters=self.dead_letters,
-            timers=self.timers,
+            serializers=faust_app.serializers,
             clock=settings.clock,
         )
-        self.router = EventRouter(self.owner, self.keys, partitions)
+        self.owner = owners.instances
+        self.keys = owners.keys
+        self.listeners = owners.listeners
+        self.router = owners.router
+        self.timers = owners.timers
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
         if settings.early_message_window > 0:
             sweep_every = max(1.0, settings.early_message_window / 4)

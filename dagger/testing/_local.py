@@ -12,12 +12,8 @@ from typing import TYPE_CHECKING, Any
 from dagger.core._codec import dumps, loads
 from dagger.core._events import AnyLogEvent
 from dagger.core._wire import encode_event
+from dagger.runtime._assembly import assemble_owners
 from dagger.runtime._dead_letters import DeadLetters
-from dagger.runtime._keys_owner import KeysOwner
-from dagger.runtime._listeners import ListenerRouter
-from dagger.runtime._owner import InstanceOwner
-from dagger.runtime._router import EventRouter
-from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher, update_document
 from dagger.tasks._base import ITemplateDAGInstance
 
@@ -103,39 +99,26 @@ class LocalEngine:
         self.sent: list[SentMessage] = []
         self._saved_topics: dict[str, Any] = {}
         self._queue: deque[tuple[bytes, int]] = deque()
-        self.timers = TimerIndex(self.timers_store)
         self.clock = ManualClock(start) if start is not None else ManualClock(time.time())
         self._draining = False
-        settings = engine.settings
-        letters = DeadLetters(self._collect_dead_letter)
-        self._listeners = ListenerRouter(
-            serializers=engine.faust_app.serializers,
+        owners = assemble_owners(
+            settings=engine.settings,
+            instances=self.store,
+            index=self.index,
+            held=self.held,
+            timers=self.timers_store,
             send=self._append,
-            partitions=settings.kafka_partitions,
-            dead_letters=letters,
-            message_id_header=settings.message_id_header,
-        )
-        self._listeners.topics = engine._runtime.listeners.topics
-        self.keys = KeysOwner(
-            self.index,
-            self.held,
-            send=self._append,
-            chunk_size=settings.max_correletable_keys_in_values,
-            early_message_window=settings.early_message_window,
-            clock=self.clock,
-        )
-        self._owner = InstanceOwner(
-            self.store,
             publisher=UpdatePublisher(None, [*engine.task_update_callbacks, self._record]),
-            delete_on_complete=settings.delete_workflow_on_complete,
-            send=self._append,
-            partitions=settings.kafka_partitions,
-            decode_payload=self._listeners.decode,
-            dead_letters=letters,
-            timers=self.timers,
+            dead_letters=DeadLetters(self._collect_dead_letter),
+            serializers=engine.faust_app.serializers,
             clock=self.clock,
         )
-        self._router = EventRouter(self._owner, self.keys, settings.kafka_partitions)
+        owners.listeners.topics = engine._runtime.listeners.topics
+        self._owner = owners.instances
+        self.keys = owners.keys
+        self._listeners = owners.listeners
+        self._router = owners.router
+        self.timers = owners.timers
         self._offsets: dict[str, int] = {}
 
     async def __aenter__(self) -> LocalEngine:

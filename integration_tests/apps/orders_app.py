@@ -20,16 +20,10 @@ from typing import Any
 
 from dagger.service.services import Dagger
 from dagger.templates.template import ITemplateDAG
+from integration_tests.apps._env_engine import engine_from_env
 from integration_tests.apps.orders_workflow import build_orders_template
 
-engine = Dagger(
-    application_name=os.environ.get("TEST_APP_ID", "dagger-test"),
-    store=os.environ.get("TEST_STORE", "memory://"),
-    datadir=os.environ.get("TEST_DATADIR"),
-    kafka_partitions=int(os.environ.get("TEST_PARTITIONS", "4")),
-    task_update_topic=os.environ.get("TEST_UPDATE_TOPIC", "dagger_test_updates"),
-    tasks_topic=os.environ.get("TEST_TASKS_TOPIC", "dagger_task_topic"),
-)
+engine = engine_from_env()
 
 
 @Dagger.register_template("orders")

@@ -17,7 +17,6 @@ from typing import Any
 from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.service.services import Dagger
 from dagger.tasks.task import (
-    ExecutorTask,
     IntervalTask,
     ITask,
     ITemplateDAGInstance,
@@ -26,6 +25,7 @@ from dagger.tasks.task import (
     TriggerTask,
 )
 from dagger.templates.template import ITemplateDAG
+from integration_tests.apps.listener_workflows import Finish
 
 _EXEC_LOG = os.environ.get("TEST_EXEC_LOG")
 
@@ -78,17 +78,6 @@ class WatchedProcess(MonitoredProcessTemplateDAGInstance):
 
     def get_monitoring_task_type(self) -> type[MonitoringTask[Any, Any]]:
         return LateMonitor
-
-
-class Finish(ExecutorTask[str, str]):
-    """Marks the end of the workflow."""
-
-    async def execute(
-        self,
-        runtime_parameters: dict[str, Any],
-        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
-    ) -> None:
-        runtime_parameters["finished"] = True
 
 
 def build_timer_templates(app: Dagger) -> dict[str, ITemplateDAG]:

@@ -1,0 +1,80 @@
+"""Putting the owners of a worker's partitions together over a set of stores.
+
+The worker gives faust tables and an engine-topic sender; ``dagger.testing.LocalEngine``
+gives dicts and an in-memory queue. Both run the same owners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._keys_owner import KeysOwner, Sender
+from dagger.runtime._listeners import ListenerRouter
+from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._router import EventRouter
+from dagger.runtime._timers import Clock, TimerIndex
+from dagger.runtime._updates import UpdatePublisher
+
+if TYPE_CHECKING:
+    from dagger.service._settings import EngineSettings
+
+Store = MutableMapping[bytes, bytes]
+
+
+@dataclass
+class Owners:
+    """What applies the engine topic's events, and what routes listener messages."""
+
+    instances: InstanceOwner
+    keys: KeysOwner
+    listeners: ListenerRouter
+    router: EventRouter
+    timers: TimerIndex
+
+
+def assemble_owners(
+    *,
+    settings: EngineSettings,
+    instances: Store,
+    index: Store,
+    held: Store,
+    timers: Store,
+    send: Sender,
+    publisher: UpdatePublisher,
+    dead_letters: DeadLetters,
+    serializers: Any,
+    clock: Clock,
+) -> Owners:
+    """Build the owners over the given stores."""
+    partitions = settings.kafka_partitions
+    listeners = ListenerRouter(
+        serializers=serializers,
+        send=send,
+        partitions=partitions,
+        dead_letters=dead_letters,
+        message_id_header=settings.message_id_header,
+    )
+    keys = KeysOwner(
+        index,
+        held,
+        send=send,
+        chunk_size=settings.max_correletable_keys_in_values,
+        early_message_window=settings.early_message_window,
+        clock=clock,
+    )
+    timer_index = TimerIndex(timers)
+    owner = InstanceOwner(
+        instances,
+        publisher=publisher,
+        delete_on_complete=settings.delete_workflow_on_complete,
+        send=send,
+        partitions=partitions,
+        decode_payload=listeners.decode,
+        dead_letters=dead_letters,
+        timers=timer_index,
+        clock=clock,
+    )
+    return Owners(owner, keys, listeners, EventRouter(owner, keys, partitions), timer_index)

@@ -48,9 +48,6 @@ class IntervalChecked:
     done: bool
 
 
-LogEvent = InstanceCreated | InstanceSubmitted
-"""Events that travel through the engine topic and carry ids."""
-
 Event = InstanceSubmitted | TaskSucceeded | TaskFailed | IntervalChecked
 """Events the state machine applies to an existing instance."""
 

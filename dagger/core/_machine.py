@@ -466,12 +466,4 @@ def _skip_overdue_process(
 def _descendants(
     instance: ITemplateDAGInstance[Any, Any], node: ITask[Any, Any]
 ) -> list[ITask[Any, Any]]:
-    found: list[ITask[Any, Any]] = []
-    for task in instance.tasks.values():
-        parent_id = task.parent_id
-        while parent_id is not None and parent_id != instance.id:
-            if parent_id == node.id:
-                found.append(task)
-                break
-            parent_id = instance.get_task(parent_id).parent_id
-    return found
+    return [task for task in instance.tasks.values() if node.id in _ancestors(instance, task)]

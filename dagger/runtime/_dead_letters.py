@@ -45,7 +45,6 @@ class DeadLetters:
 
     def __init__(self, send: RawSend | None) -> None:
         self._send = send
-        self.sent: int = 0
 
     async def publish(
         self,
@@ -59,7 +58,6 @@ class DeadLetters:
         logger.warning(
             "dead letter (%s) from %s: %s: %s", reason, origin, type(error).__name__, error
         )
-        self.sent += 1
         if self._send is not None:
             document = dead_letter(reason, error, origin, value, key)
             await self._send(key or b"", dumps(document))

@@ -16,16 +16,15 @@ from dagger.core._events import AnyLogEvent, HeldMessagesSwept
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._assembly import assemble_owners
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
-from dagger.runtime._owner import TOMBSTONE
 from dagger.runtime._updates import UpdatePublisher
-from dagger.tasks._base import ITemplateDAGInstance, SensorTask, SystemTimerTask
+from dagger.tasks._base import SensorTask
 
 if TYPE_CHECKING:
     from dagger.service._settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TOMBSTONE", "EngineRuntime"]
+__all__ = ["EngineRuntime"]
 
 
 class EngineRuntime:
@@ -72,10 +71,7 @@ class EngineRuntime:
             sweep_every = max(1.0, settings.early_message_window / 4)
             faust_app.timer(sweep_every, name="dagger_sweep_early_messages")(self._sweep_held)
         self._tasks_topic_name = settings.tasks_topic
-        faust_app.timer(settings.trigger_interval, name="dagger_timer_tick")(self._tick)
-
-    async def _tick(self) -> None:
-        await SystemTimerTask(id="dagger-timer-tick", task_name="dagger_timer_tick").execute({})
+        faust_app.timer(settings.trigger_interval, name="dagger_timer_tick")(self.fire_due)
 
     async def fire_due(self) -> int:
         """Fire the due timers of the partitions this worker owns; return how many."""
@@ -93,17 +89,10 @@ class EngineRuntime:
             loaded = self.timers.load(owned)
             self._timers_generation = app.rebalancing_count
             logger.info("timer index loaded: %s timers on partitions %s", loaded, sorted(owned))
-        now = self._clock()
-        budget = self._max_timers_per_tick
-        fired = 0
-        for partition in sorted(owned):
-            for timer in self.timers.pop_due(partition, now, budget - fired):
-                event = timer.fired()
-                await self._append(event, timer.instance_id, partition)
-                fired += 1
-            if fired >= budget:
-                break
-        return fired
+        due = self.timers.pop_due_across(owned, self._clock(), self._max_timers_per_tick)
+        for partition, timer in due:
+            await self._append(timer.fired(), timer.instance_id, partition)
+        return len(due)
 
     async def _sweep_held(self) -> None:
         """Ask each owned partition to drop its expired early messages."""
@@ -119,24 +108,19 @@ class EngineRuntime:
     # -- sending -----------------------------------------------------------------------
     async def send(self, event: AnyLogEvent, *, key: str, partition: int) -> None:
         """Append ``event`` to ``partition`` and wait until the broker has it."""
-        pending = await self._tasks_topic.send(
-            key=key.encode(), value=encode_event(event), partition=partition
-        )
-        await pending
+        await (await self._produce(event, key, partition))
 
     async def _append(self, event: AnyLogEvent, key: str, partition: int) -> None:
         # Buffered: faust flushes the producer before it commits the consumed offset.
-        await self._tasks_topic.send(
+        await self._produce(event, key, partition)
+
+    async def _produce(self, event: AnyLogEvent, key: str, partition: int) -> Any:
+        return await self._tasks_topic.send(
             key=key.encode(), value=encode_event(event), partition=partition
         )
 
     async def _send_dead_letter(self, key: bytes, value: bytes) -> None:
         await self._dead_letter_topic.send(key=key, value=value)
-
-    # -- reading -----------------------------------------------------------------------
-    def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
-        """Return the stored instance, or None if this worker does not hold it."""
-        return self.owner.load(instance_id)
 
     # -- listener topics ---------------------------------------------------------------
     def add_listener(

@@ -84,6 +84,19 @@ class TimerIndex:
             due.append(timer)
         return due
 
+    def pop_due_across(
+        self, partitions: Iterable[int], now: float, limit: int
+    ) -> list[tuple[int, DueTimer]]:
+        """Take up to ``limit`` due timers of ``partitions``, partition by partition."""
+        due: list[tuple[int, DueTimer]] = []
+        for partition in sorted(partitions):
+            if len(due) >= limit:
+                break
+            due.extend(
+                (partition, timer) for timer in self.pop_due(partition, now, limit - len(due))
+            )
+        return due
+
     def load(self, partitions: Iterable[int]) -> int:
         """Rebuild the in-memory index of ``partitions`` from the store; return the count."""
         wanted = set(partitions)

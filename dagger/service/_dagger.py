@@ -353,12 +353,7 @@ class Dagger(Service):
         Call it from a hook (``execute``/``on_message``); the index moves when the hook
         returns. ``new_task`` is accepted for compatibility.
         """
-        workflow_instance = instance_in_hook(workflow_instance)
-        if workflow_instance is None:
-            raise TypeError(
-                "update_correletable_key_for_task is called from a hook, "
-                "or with the workflow_instance"
-            )
+        workflow_instance = _hook_instance("update_correletable_key_for_task", workflow_instance)
         if not isinstance(task_instance, SensorTask):
             raise InvalidTaskType(f"{type(task_instance).__name__} is not a listener task")
         if key is not None:
@@ -372,13 +367,9 @@ class Dagger(Service):
         workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
     ) -> None:
         """Remove a listener from the index when the running hook returns."""
-        running = instance_in_hook(workflow_instance)
-        if running is None:
-            raise TypeError(
-                "remove_task_from_correletable_keys_table is called from a hook, "
-                "or with the workflow_instance"
-            )
-        workflow_instance = running
+        workflow_instance = _hook_instance(
+            "remove_task_from_correletable_keys_table", workflow_instance
+        )
         stored_task = workflow_instance.get_task(task.id)
         workflow_instance.defer_effects(machine.stop_listening(stored_task))
 
@@ -534,3 +525,13 @@ def _current_app(method: str) -> Dagger:
     if app is None:
         raise DaggerError(f"Dagger.{method}() needs a Dagger(...) instance created first")
     return app
+
+
+def _hook_instance(
+    method: str, given: ITemplateDAGInstance[Any, Any] | None
+) -> ITemplateDAGInstance[Any, Any]:
+    """The instance a hook is running for (or ``given``); TypeError outside a hook."""
+    instance = instance_in_hook(given)
+    if instance is None:
+        raise TypeError(f"{method} is called from a hook, or with the workflow_instance")
+    return instance

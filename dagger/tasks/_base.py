@@ -316,7 +316,7 @@ class SystemTask(ExecutorTask[str, str]):
 
 
 class SystemTimerTask(SystemTask):
-    """The engine's timer tick: fires the timers that are due (see the timer index)."""
+    """Fires the running engine's due timers, as a worker's tick does each ``trigger_interval``."""
 
     async def execute(
         self,

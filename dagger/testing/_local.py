@@ -155,14 +155,10 @@ class LocalEngine:
 
     async def fire_due_timers(self) -> int:
         """Fire the timers due at the clock's time, as a worker's tick does."""
-        now = self.clock()
-        fired = 0
-        for partition in sorted(self.timers.partitions()):
-            for timer in self.timers.pop_due(partition, now, 1_000_000):
-                event = timer.fired()
-                await self._append(event, timer.instance_id, partition)
-                fired += 1
-        return fired
+        due = self.timers.pop_due_across(self.timers.partitions(), self.clock(), 1_000_000)
+        for partition, timer in due:
+            await self._append(timer.fired(), timer.instance_id, partition)
+        return len(due)
 
     def get_instance(self, instance_id: Any) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance ``instance_id`` (None if deleted or unknown)."""

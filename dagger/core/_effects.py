@@ -57,4 +57,28 @@ class RunInterval:
     task_id: str
 
 
-Effect = RunTask | InstanceFinished | Register | Unregister | SetTimer | CancelTimer | RunInterval
+@dataclass(frozen=True, slots=True)
+class RunDecision:
+    """Run the decision task's ``evaluate`` and report the branch it chose."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunStopHook:
+    """Run the ``stop`` hook of a task the engine stopped while it was executing."""
+
+    task_id: str
+
+
+Effect = (
+    RunTask
+    | InstanceFinished
+    | Register
+    | Unregister
+    | SetTimer
+    | CancelTimer
+    | RunInterval
+    | RunDecision
+    | RunStopHook
+)

@@ -48,7 +48,15 @@ class IntervalChecked:
     done: bool
 
 
-Event = InstanceSubmitted | TaskSucceeded | TaskFailed | IntervalChecked
+@dataclass(frozen=True, slots=True)
+class TaskDecided:
+    """A decision task's ``evaluate`` returned ``next_task_id`` (None: no branch)."""
+
+    task_id: str
+    next_task_id: str | None
+
+
+Event = InstanceSubmitted | TaskSucceeded | TaskFailed | IntervalChecked | TaskDecided
 """Events the state machine applies to an existing instance."""
 
 
@@ -118,5 +126,16 @@ class TimerFired:
     due: float
 
 
-AnyLogEvent = InstanceCreated | InstanceSubmitted | MessageDelivered | TimerFired | KeyEvent
+@dataclass(frozen=True, slots=True)
+class StopRequested:
+    """Stop the instance, or only ``task_id`` in it (a process or a parallel composite)."""
+
+    event_id: str
+    instance_id: str
+    task_id: str | None = None
+
+
+AnyLogEvent = (
+    InstanceCreated | InstanceSubmitted | MessageDelivered | TimerFired | StopRequested | KeyEvent
+)
 """Every event the engine topic carries."""

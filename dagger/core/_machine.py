@@ -2,7 +2,9 @@
 
 The machine mutates the instance it is given (the caller owns it: a freshly decoded copy)
 and returns the effects the runtime must carry out. Processes run in sequence, tasks run
-in sequence within a process, and a FAILURE ends the process and the workflow.
+in sequence within a process, a decision runs one of its branches, a parallel composite
+runs its branches side by side, and a FAILURE ends the process and the workflow. When a
+workflow ends, every task still unfinished in it is STOPPED.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dagger.core._effects import (
     Effect,
     InstanceFinished,
     Register,
+    RunDecision,
     RunInterval,
+    RunStopHook,
     RunTask,
     SetTimer,
     Unregister,
@@ -24,6 +28,7 @@ from dagger.core._events import (
     Event,
     InstanceSubmitted,
     IntervalChecked,
+    TaskDecided,
     TaskFailed,
     TaskSucceeded,
     TimerFired,
@@ -32,6 +37,7 @@ from dagger.core._keys import index_key
 from dagger.exceptions.exceptions import InvalidTaskType
 from dagger.tasks._base import (
     COMPLETE_BY_KEY,
+    DecisionTask,
     ExecutorTask,
     IMonitoredTask,
     INonLeafNodeTask,
@@ -40,10 +46,11 @@ from dagger.tasks._base import (
     ITask,
     ITemplateDAGInstance,
     MonitoringTask,
+    ParallelCompositeTask,
     SensorTask,
     TriggerTask,
 )
-from dagger.tasks._status import TERMINAL_STATUSES, TaskStatus, TaskStatusEnum
+from dagger.tasks._status import TERMINAL_STATUSES, TaskOperator, TaskStatus, TaskStatusEnum
 
 APPLIED_EVENTS_KEPT = 64
 """How many recent event ids an instance remembers to drop redelivered events."""
@@ -54,6 +61,9 @@ _EXECUTING = TaskStatusEnum.EXECUTING.name
 _COMPLETED = TaskStatusEnum.COMPLETED.name
 _FAILURE = TaskStatusEnum.FAILURE.name
 _SKIPPED = TaskStatusEnum.SKIPPED.name
+_STOPPED = TaskStatusEnum.STOPPED.name
+_SUCCEEDED = frozenset({_COMPLETED, _SKIPPED})
+"""A chain that ends with one of these lets the workflow go on."""
 
 
 def apply(
@@ -71,6 +81,8 @@ def apply(
         return finish_task(instance, event.task_id, _COMPLETED, now=now)
     if isinstance(event, IntervalChecked):
         return _interval_checked(instance, event, now)
+    if isinstance(event, TaskDecided):
+        return _decided(instance, event.task_id, event.next_task_id, now)
     if isinstance(event, TaskFailed):
         if instance.get_task(event.task_id).status.code != _EXECUTING:
             return []
@@ -123,6 +135,15 @@ def start_task(
         if task.root_dag is None:
             return effects + finish_task(instance, task.id, _COMPLETED, now=now)
         return effects + start_task(instance, task.root_dag, now)
+    if isinstance(task, ParallelCompositeTask):
+        if not task.parallel_child_task_list:
+            return finish_task(instance, task.id, _COMPLETED, now=now)
+        effects = []
+        for head in task.parallel_child_task_list:
+            effects.extend(_start_next(instance, head, now))
+        return effects
+    if isinstance(task, DecisionTask):
+        return [RunDecision(task.id)]
     if isinstance(task, TriggerTask):
         return _start_timed(instance, task, now)
     if isinstance(task, ExecutorTask):
@@ -157,11 +178,14 @@ def finish_task(
     task = instance.get_task(task_id)
     if task.is_terminal():
         return []
+    was_executing = task.status.code == _EXECUTING
     _set_status(task, TaskStatusEnum[status_code], now)
     task.time_completed = now
     if error is not None:
         task.error_type, task.error_message = error
     effects: list[Effect] = []
+    if status_code == _STOPPED and was_executing and _is_leaf(task):
+        effects.append(RunStopHook(task.id))
     if isinstance(task, SensorTask) and not (
         status_code == _COMPLETED and task.reprocess_on_message
     ):
@@ -172,22 +196,190 @@ def finish_task(
     if not iterate or isinstance(task, MonitoringTask):
         return effects
     if task is instance:
+        # Nothing runs on in a finished workflow: what is executing is STOPPED. A
+        # stopped workflow stops every unfinished task; after a failure, tasks that
+        # were never reached stay NOT_STARTED.
+        for child in _descendants(instance, instance):
+            if child.status.code == _EXECUTING or (
+                status_code == _STOPPED and not child.is_terminal()
+            ):
+                effects.extend(finish_task(instance, child.id, _STOPPED, iterate=False, now=now))
         for child in instance.tasks.values():
             effects.extend(stop_listening(child))
             effects.extend(_cancel_timer(child))
         return [*effects, InstanceFinished(status_code)]
-    parent = _parent_of(instance, task)
-    if status_code in (_COMPLETED, _SKIPPED):
-        if task.next_dags:
-            return effects + _start_next(instance, task.next_dags[0], now)
-        return effects + finish_task(instance, parent.id, _COMPLETED, now=now)
+    return effects + _move_on(instance, task, status_code, now)
+
+
+def stop_task(
+    instance: ITemplateDAGInstance[Any, Any], task_id: str, now: float | None = None
+) -> list[Effect]:
+    """Stop ``task_id`` (the instance, a process, a composite or a task) and all under it.
+
+    Unfinished tasks become STOPPED and the ``stop`` hooks of executing ones run. A
+    stopped part ends its chain like a failure: it stops the workflow, unless it is in a
+    branch of a parallel composite, whose operator decides. Stopping what has finished
+    changes nothing.
+    """
+    now = time.time() if now is None else now
+    if task_id != instance.id and task_id not in instance.tasks:
+        return []
+    node = instance.get_task(task_id)
+    if node.is_terminal() or instance.is_terminal():
+        return []
+    effects: list[Effect] = []
+    if node is not instance:
+        for task in _descendants(instance, node):
+            if not task.is_terminal():
+                effects.extend(finish_task(instance, task.id, _STOPPED, iterate=False, now=now))
     return effects + finish_task(
-        instance,
-        parent.id,
-        status_code,
-        now=now,
-        error=(task.error_type or status_code, f"{task.task_name}: {task.error_message or ''}"),
+        instance, node.id, _STOPPED, now=now, error=("Stopped", f"{node.task_name} was stopped")
     )
+
+
+def _is_leaf(task: ITask[Any, Any]) -> bool:
+    return not isinstance(task, INonLeafNodeTask | ParallelCompositeTask)
+
+
+def _move_on(
+    instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any], status_code: str, now: float
+) -> list[Effect]:
+    """Start what follows ``task``, which ended with ``status_code``, or end its chain."""
+    if isinstance(task, DecisionTask):
+        # Reached only when the decision did not evaluate (it was skipped, stopped or
+        # failed): none of its branches runs.
+        effects: list[Effect] = []
+        for head in task.next_dags:
+            effects.extend(_finish_chain(instance, head, _SKIPPED, now))
+        return effects + _chain_ended(instance, task, status_code, now)
+    if status_code in _SUCCEEDED and task.next_dags:
+        return _start_next(instance, task.next_dags[0], now)
+    return _chain_ended(instance, task, status_code, now)
+
+
+def _chain_ended(
+    instance: ITemplateDAGInstance[Any, Any], last: ITask[Any, Any], status_code: str, now: float
+) -> list[Effect]:
+    """The chain ``last`` belongs to ended with ``status_code``: tell its parent."""
+    parent = _parent_of(instance, last)
+    if isinstance(parent, ParallelCompositeTask):
+        return _branch_ended(instance, parent, last, status_code, now)
+    if status_code in _SUCCEEDED:
+        return finish_task(instance, parent.id, _COMPLETED, now=now)
+    return finish_task(instance, parent.id, status_code, now=now, error=_error_of(last))
+
+
+def _error_of(task: ITask[Any, Any]) -> tuple[str, str]:
+    return (
+        task.error_type or task.status.code,
+        f"{task.task_name}: {task.error_message or task.status.code}",
+    )
+
+
+# -- decisions and parallel branches -------------------------------------------------------
+
+
+def _decided(
+    instance: ITemplateDAGInstance[Any, Any], task_id: str, chosen: str | None, now: float
+) -> list[Effect]:
+    """Run the branch a decision chose and SKIP the others."""
+    task = instance.get_task(task_id)
+    if not isinstance(task, DecisionTask) or task.status.code != _EXECUTING:
+        return []
+    if chosen is not None and chosen not in task.next_dags:
+        names = {instance.get_task(head).task_name: head for head in task.next_dags}
+        hint = f"; use self.branch({chosen!r})" if chosen in names else ""
+        return finish_task(
+            instance,
+            task.id,
+            _FAILURE,
+            now=now,
+            error=(
+                "InvalidDecision",
+                f"evaluate() returned {chosen!r}, which is not the id of one of its branches "
+                f"{sorted(names)}{hint}",
+            ),
+        )
+    effects = finish_task(instance, task.id, _COMPLETED, iterate=False, now=now)
+    for head in task.next_dags:
+        if head != chosen:
+            effects.extend(_finish_chain(instance, head, _SKIPPED, now))
+    if chosen is None:
+        return effects + _chain_ended(instance, task, _COMPLETED, now)
+    return effects + _start_next(instance, chosen, now)
+
+
+def _branch_ended(
+    instance: ITemplateDAGInstance[Any, Any],
+    composite: ParallelCompositeTask[Any, Any],
+    last: ITask[Any, Any],
+    status_code: str,
+    now: float,
+) -> list[Effect]:
+    """Join a branch of ``composite`` that ended with ``status_code``.
+
+    ``JOIN_ALL``: a FAILURE (or STOP) ends the composite with it at once; it completes
+    when every branch succeeded. ``ATLEAST_ONE``: the first branch that succeeds
+    completes it; it fails only when every branch ended without success (STOPPED if none
+    of them failed). Branches still running when the composite ends are STOPPED.
+    """
+    if composite.is_terminal():
+        return []
+    outcomes = {head: _chain_outcome(instance, head) for head in composite.parallel_child_task_list}
+    ended = all(outcome is not None for outcome in outcomes.values())
+    final: str | None = None
+    if composite.operator_type == TaskOperator.ATLEAST_ONE.name:
+        if status_code in _SUCCEEDED:
+            final = _COMPLETED
+        elif ended:
+            failed = any(outcome == _FAILURE for outcome in outcomes.values())
+            final = _FAILURE if failed else _STOPPED
+    elif status_code not in _SUCCEEDED:
+        final = status_code
+    elif ended:
+        final = _COMPLETED
+    if final is None:
+        return []
+    effects: list[Effect] = []
+    for head, outcome in outcomes.items():
+        if outcome is None:
+            effects.extend(_finish_chain(instance, head, _STOPPED, now))
+    error = None if final == _COMPLETED else _error_of(last)
+    return effects + finish_task(instance, composite.id, final, now=now, error=error)
+
+
+def _chain_outcome(instance: ITemplateDAGInstance[Any, Any], head: str) -> str | None:
+    """How the chain starting at ``head`` ended; None while it runs."""
+    statuses = {task.status.code for task in _chain(instance, head)}
+    for final in (_FAILURE, _STOPPED):
+        if final in statuses:
+            return final
+    if not statuses <= TERMINAL_STATUSES:
+        return None
+    return _COMPLETED if _COMPLETED in statuses else _SKIPPED
+
+
+def _chain(instance: ITemplateDAGInstance[Any, Any], head: str) -> list[ITask[Any, Any]]:
+    """The tasks of the chain from ``head``, following every branch of its decisions."""
+    chain: list[ITask[Any, Any]] = []
+    pending = [head]
+    while pending:
+        task = instance.get_task(pending.pop())
+        chain.append(task)
+        pending.extend(task.next_dags)
+    return chain
+
+
+def _finish_chain(
+    instance: ITemplateDAGInstance[Any, Any], head: str, status_code: str, now: float
+) -> list[Effect]:
+    """Give every unfinished task of the chain from ``head`` (and under it) ``status_code``."""
+    effects: list[Effect] = []
+    for node in _chain(instance, head):
+        for task in [node, *_descendants(instance, node)]:
+            if not task.is_terminal():
+                effects.extend(finish_task(instance, task.id, status_code, iterate=False, now=now))
+    return effects
 
 
 def _parent_of(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) -> ITask[Any, Any]:
@@ -205,9 +397,7 @@ def _start_next(instance: ITemplateDAGInstance[Any, Any], task_id: str, now: flo
     """Start the next task, or move past it when it was already skipped."""
     task = instance.get_task(task_id)
     if task.status.code == _SKIPPED:
-        if task.next_dags:
-            return _start_next(instance, task.next_dags[0], now)
-        return finish_task(instance, _parent_of(instance, task).id, _COMPLETED, now=now)
+        return _move_on(instance, task, _SKIPPED, now)
     if task.status.code == _NOT_STARTED:
         return start_task(instance, task_id, now)
     return []
@@ -326,19 +516,18 @@ def _ancestors(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) 
 
 
 def _in_order(instance: ITemplateDAGInstance[Any, Any]) -> list[ITask[Any, Any]]:
-    """Every process and task in the order the workflow runs them."""
+    """Every process and task in the order the workflow reaches them (depth first)."""
     ordered: list[ITask[Any, Any]] = []
-
-    def chain(first_id: str | None) -> None:
-        current = first_id
-        while current is not None:
-            task = instance.get_task(current)
-            ordered.append(task)
-            if isinstance(task, INonLeafNodeTask):
-                chain(task.root_dag)
-            current = task.next_dags[0] if task.next_dags else None
-
-    chain(instance.root_dag)
+    pending = [instance.root_dag] if instance.root_dag else []
+    while pending:
+        task = instance.get_task(pending.pop())
+        ordered.append(task)
+        inner: list[str] = []
+        if isinstance(task, INonLeafNodeTask) and task.root_dag:
+            inner = [task.root_dag]
+        elif isinstance(task, ParallelCompositeTask):
+            inner = list(task.parallel_child_task_list)
+        pending.extend(reversed([*inner, *task.next_dags]))
     return ordered
 
 
@@ -466,4 +655,15 @@ def _skip_overdue_process(
 def _descendants(
     instance: ITemplateDAGInstance[Any, Any], node: ITask[Any, Any]
 ) -> list[ITask[Any, Any]]:
-    return [task for task in instance.tasks.values() if node.id in _ancestors(instance, task)]
+    """Every task under ``node`` (its children, their children, ...)."""
+    children: dict[str, list[ITask[Any, Any]]] = {}
+    for task in instance.tasks.values():
+        if task.parent_id is not None:
+            children.setdefault(task.parent_id, []).append(task)
+    found: list[ITask[Any, Any]] = []
+    pending = [node.id]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            found.append(child)
+            pending.append(child.id)
+    return found

@@ -15,6 +15,7 @@ from dagger.core._events import (
     InstanceSubmitted,
     MessageDelivered,
     MessageReceived,
+    StopRequested,
     TimerFired,
 )
 from dagger.exceptions.exceptions import DaggerError
@@ -74,6 +75,13 @@ def encode_event(event: AnyLogEvent) -> bytes:
         }
     elif isinstance(event, HeldMessagesSwept):
         body = {"type": "sweep", "id": event.event_id}
+    elif isinstance(event, StopRequested):
+        body = {
+            "type": "stop",
+            "id": event.event_id,
+            "instance": event.instance_id,
+            "task": event.task_id,
+        }
     else:
         body = {
             "type": "deliver",
@@ -142,6 +150,11 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
         )
     if kind == "sweep":
         return HeldMessagesSwept(event_id)
+    if kind == "stop":
+        task = body.get("task")
+        return StopRequested(
+            event_id, _text(body, "instance"), None if task is None else _text(body, "task")
+        )
     if kind == "deliver":
         return MessageDelivered(
             event_id,

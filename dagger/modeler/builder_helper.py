@@ -10,6 +10,7 @@ from dagger.tasks._base import (
     ITask,
     ITemplateDAGInstance,
 )
+from dagger.templates._dynamic import DynamicProcessTemplateDagBuilder
 from dagger.templates._process_templates import (
     IProcessTemplateDAG,
     IProcessTemplateDAGBuilder,
@@ -154,6 +155,13 @@ class DAGBuilderHelper:
         """Return a builder for a process that starts with ``root_task``."""
         builder = ProcessTemplateDagBuilder(self.app)
         builder.set_name(process_name).set_root_task(root_task).set_type(process_type)
+        return builder.set_max_run_duration(max_run_duration)
+
+    def generic_dynamic_process_builder(
+        self, *, name: str, max_run_duration: int = 0
+    ) -> DynamicProcessTemplateDagBuilder:
+        """Return a builder for a dynamic process, filled with processes at runtime."""
+        builder = DynamicProcessTemplateDagBuilder(self.app).set_name(name)
         return builder.set_max_run_duration(max_run_duration)
 
     def build_and_link_tasks(self, tasks_builder_list: list[TaskTemplateBuilder]) -> TaskTemplate:

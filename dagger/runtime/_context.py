@@ -24,6 +24,11 @@ def running_hook(instance: ITemplateDAGInstance[Any, Any]) -> Iterator[None]:
         _running.reset(token)
 
 
+def hook_instance() -> ITemplateDAGInstance[Any, Any] | None:
+    """Return the instance whose hook runs in this context, if any."""
+    return _running.get()
+
+
 def instance_in_hook(
     given: ITemplateDAGInstance[Any, Any] | None,
 ) -> ITemplateDAGInstance[Any, Any] | None:

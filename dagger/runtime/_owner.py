@@ -25,7 +25,9 @@ from dagger.core._effects import (
     Effect,
     InstanceFinished,
     Register,
+    RunDecision,
     RunInterval,
+    RunStopHook,
     RunTask,
     SetTimer,
     Unregister,
@@ -37,6 +39,8 @@ from dagger.core._events import (
     InstanceSubmitted,
     IntervalChecked,
     MessageDelivered,
+    StopRequested,
+    TaskDecided,
     TaskFailed,
     TaskSucceeded,
     TimerFired,
@@ -52,7 +56,7 @@ from dagger.tasks._status import TaskStatus, TaskStatusEnum
 
 logger = logging.getLogger(__name__)
 
-InstanceEvent = InstanceCreated | InstanceSubmitted | MessageDelivered | TimerFired
+InstanceEvent = InstanceCreated | InstanceSubmitted | MessageDelivered | TimerFired | StopRequested
 PayloadDecoder = Callable[[str, bytes], Any]
 """Decode a listener topic's message value: (topic, raw value) -> payload."""
 
@@ -120,10 +124,17 @@ class InstanceOwner:
             machine.remember_event(instance, event.event_id)
             effects = machine.submit(instance, self._clock()) if event.submit else []
         elif stored is None:
-            logger.warning(
-                "%s for unknown instance %s dropped", type(event).__name__, event.instance_id
-            )
+            if not isinstance(event, StopRequested):
+                logger.warning(
+                    "%s for unknown instance %s dropped", type(event).__name__, event.instance_id
+                )
             return
+        elif isinstance(event, StopRequested):
+            effects = machine.stop_task(instance, event.task_id or instance.id, self._clock())
+            if not effects:
+                logger.info("instance %s: nothing to stop in %s", instance.id, instance.status.code)
+                return
+            machine.remember_event(instance, event.event_id)
         elif isinstance(event, InstanceSubmitted):
             if instance.status.code not in _NOT_YET_STARTED:
                 logger.info(
@@ -199,6 +210,13 @@ class InstanceOwner:
                 outcome = await self._execute(instance, effect.task_id)
                 queue.extend(instance.take_deferred_effects())
                 queue.extend(machine.apply(instance, outcome, self._clock()))
+            elif isinstance(effect, RunDecision):
+                decided = await self._evaluate(instance, effect.task_id)
+                queue.extend(instance.take_deferred_effects())
+                queue.extend(machine.apply(instance, decided, self._clock()))
+            elif isinstance(effect, RunStopHook):
+                await self._stop_hook(instance, effect.task_id)
+                queue.extend(instance.take_deferred_effects())
             elif isinstance(effect, RunInterval):
                 done = await self._interval_execute(instance, effect.task_id)
                 queue.extend(instance.take_deferred_effects())
@@ -252,6 +270,27 @@ class InstanceOwner:
             return False
         return bool(done)
 
+    async def _evaluate(
+        self, instance: ITemplateDAGInstance[Any, Any], task_id: str
+    ) -> TaskDecided | TaskFailed:
+        task = instance.get_task(task_id)
+        try:
+            with running_hook(instance):
+                chosen = await task.evaluate(**instance.runtime_parameters)
+        except Exception as exc:
+            _log_hook_error("evaluate", instance, task_id, exc)
+            return TaskFailed(task.id, type(exc).__name__, str(exc))
+        return TaskDecided(task.id, None if chosen is None else str(chosen))
+
+    async def _stop_hook(self, instance: ITemplateDAGInstance[Any, Any], task_id: str) -> None:
+        """Run a stopped task's ``stop`` hook; what it raises is logged, the stop stands."""
+        task = instance.get_task(task_id)
+        try:
+            with running_hook(instance):
+                await task.stop(instance.runtime_parameters, instance)
+        except Exception as exc:
+            _log_hook_error("stop", instance, task_id, exc)
+
     async def _execute(
         self, instance: ITemplateDAGInstance[Any, Any], task_id: str
     ) -> TaskSucceeded | TaskFailed:
@@ -262,14 +301,7 @@ class InstanceOwner:
                     runtime_parameters=instance.runtime_parameters, workflow_instance=instance
                 )
         except Exception as exc:
-            logger.warning(
-                "task %s (%s) of instance %s failed: %s: %s",
-                task.task_name,
-                task.id,
-                instance.id,
-                type(exc).__name__,
-                exc,
-            )
+            _log_hook_error("execute", instance, task_id, exc)
             return TaskFailed(task.id, type(exc).__name__, str(exc))
         return TaskSucceeded(task.id)
 
@@ -289,6 +321,21 @@ class InstanceOwner:
             }
             raw = codec.encode(instance)
         self.instances[key] = raw
+
+
+def _log_hook_error(
+    hook: str, instance: ITemplateDAGInstance[Any, Any], task_id: str, exc: Exception
+) -> None:
+    task = instance.get_task(task_id)
+    logger.warning(
+        "%s of task %s (%s) of instance %s raised %s: %s",
+        hook,
+        task.task_name,
+        task.id,
+        instance.id,
+        type(exc).__name__,
+        exc,
+    )
 
 
 def _is_plain(value: Any) -> bool:

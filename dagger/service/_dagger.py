@@ -14,7 +14,13 @@ from mode import Service
 
 from dagger.core import _machine as machine
 from dagger.core._codec import to_document
-from dagger.core._events import AnyLogEvent, IndexAdded, InstanceCreated, InstanceSubmitted
+from dagger.core._events import (
+    AnyLogEvent,
+    IndexAdded,
+    InstanceCreated,
+    InstanceSubmitted,
+    StopRequested,
+)
 from dagger.exceptions.exceptions import DaggerError, InvalidTaskType, TemplateDoesNotExist
 from dagger.runtime import _embedded_default
 from dagger.runtime._context import instance_in_hook
@@ -454,6 +460,30 @@ class Dagger(Service):
         await self._send(event, task.partition_key, partition)
         if task.status.code == TaskStatusEnum.NOT_STARTED.name:
             task.status = TaskStatus.of(TaskStatusEnum.SUBMITTED)
+
+    async def stop_instance(self, instance: Any, *, task_id: str | None = None) -> None:
+        """Stop a workflow instance (or only ``task_id`` in it), given it or its id.
+
+        Every unfinished task becomes STOPPED, the ``stop`` hooks of executing tasks run,
+        and their timers and correlation entries are removed. The stop is an event applied
+        by the worker that owns the instance: given the instance, it goes to that worker's
+        partition; given only an id, it goes to every partition and the owner applies it.
+        Stopping a finished instance changes nothing.
+        """
+        if isinstance(instance, ITemplateDAGInstance):
+            instance_id = instance.id
+            partitions = [instance.owner_partition]
+            key = instance.partition_key
+            if instance.owner_partition < 0:
+                partitions = [self._choose_partition(key, repartition=True)]
+        else:
+            if instance is None or str(instance) == "":
+                raise ValueError("stop_instance() needs a workflow instance or its id")
+            instance_id = key = str(instance)
+            partitions = list(range(self.settings.kafka_partitions))
+        for partition in partitions:
+            event = StopRequested(str(uuid.uuid4()), instance_id, task_id)
+            await self._send(event, key, partition)
 
     def _owners(self) -> tuple[InstanceOwner, KeysOwner]:
         """The owners this process reads: the worker's, or a LocalEngine's while it runs."""

@@ -18,6 +18,7 @@ from dagger.tasks._status import (
     TERMINAL_STATUSES,
     VT,
     TaskLookupKey,
+    TaskOperator,
     TaskStatus,
     TaskStatusEnum,
     TaskType,
@@ -92,7 +93,13 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
         runtime_parameters: dict[str, VT],
         workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
     ) -> None:
-        """Release what the task holds when it is stopped; the default holds nothing."""
+        """Release what the task holds when the engine stops it while it is EXECUTING.
+
+        The engine calls this hook when it stops a task that is running: the workflow was
+        stopped, failed, or the task's parallel branch lost under ``ATLEAST_ONE``. The
+        default holds nothing. Processes, parallel composites and workflow instances
+        override it to ask the engine to stop them.
+        """
 
     def get_correlatable_key(self, payload: Any) -> TaskLookupKey[Any, Any]:
         """Return the correlation key of ``payload`` (deprecated: see the plural form)."""
@@ -329,10 +336,142 @@ class SystemTimerTask(SystemTask):
         await Dagger.app.fire_due_timers()
 
 
+async def _request_stop(
+    node: ITask[Any, Any], workflow_instance: ITemplateDAGInstance[Any, Any] | None
+) -> None:
+    """Stop ``node`` and everything under it: when the running hook returns, or through
+    the engine when no hook of its instance is running."""
+    from dagger.core import _machine
+    from dagger.runtime._context import hook_instance
+
+    running = hook_instance()
+    if (
+        running is not None
+        and (node.id == running.id or node.id in running.tasks)
+        and (workflow_instance is None or workflow_instance.id == running.id)
+    ):
+        running.defer_effects(_machine.stop_task(running, node.id))
+        return
+    instance = workflow_instance
+    if instance is None and isinstance(node, ITemplateDAGInstance):
+        instance = node
+    if instance is None:
+        raise TypeError(f"stop() of {node.task_name!r} needs the workflow_instance it belongs to")
+    from dagger.service._dagger import Dagger
+
+    await Dagger.app.stop_instance(instance, task_id=None if node.id == instance.id else node.id)
+
+
+class DecisionTask(ITask[KT, VT], abc.ABC):
+    """Chooses which of its branches runs next, like a ``switch`` statement.
+
+    ``evaluate(**runtime_parameters)`` returns the id of the first task of the branch to
+    run (one of ``next_dags``), or None to run none. The other branches are SKIPPED. Use
+    :meth:`branch` to find a branch's id by the name of its first task.
+
+    Example:
+        >>> class Route(DecisionTask[str, str]):  # doctest: +SKIP
+        ...     async def evaluate(self, **runtime_parameters):
+        ...         name = "express" if runtime_parameters["priority"] else "standard"
+        ...         return self.branch(name)
+    """
+
+    branch_names: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        """Give each instance its own copy of the mutable defaults."""
+        super().__post_init__()
+        self.branch_names = dict(self.branch_names)
+
+    def branch(self, name: str) -> str:
+        """Return the id of the branch whose first task is named ``name``."""
+        try:
+            return self.branch_names[name]
+        except KeyError:
+            raise KeyError(
+                f"decision {self.task_name!r} has no branch named {name!r}; "
+                f"its branches are {sorted(self.branch_names)}"
+            ) from None
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, VT],
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
+    ) -> None:
+        """Decisions do not execute: the engine calls ``evaluate``."""
+        raise NotImplementedError("a DecisionTask does not execute; it evaluates")
+
+    async def on_message(
+        self, runtime_parameters: dict[str, VT], *args: Any, **kwargs: Any
+    ) -> bool:
+        """Decisions take no messages."""
+        raise NotImplementedError("a DecisionTask does not take messages")
+
+
+class ParallelCompositeTask(ITask[KT, VT], abc.ABC):
+    """Runs its branches side by side and joins them with ``operator_type``.
+
+    Each entry of ``parallel_child_task_list`` is the first task (or process) of a
+    branch. Under ``JOIN_ALL`` the composite completes when every branch completed and
+    fails (or stops) as soon as one branch does; under ``ATLEAST_ONE`` it completes when
+    the first branch completes and fails only when every branch failed. Branches still
+    running when the composite ends are STOPPED.
+    """
+
+    parallel_child_task_list: list[str] = []
+    operator_type: str = TaskOperator.JOIN_ALL.name
+
+    def __post_init__(self) -> None:
+        """Give each instance its own copy of the mutable defaults."""
+        super().__post_init__()
+        self.parallel_child_task_list = list(self.parallel_child_task_list)
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, VT],
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
+    ) -> None:
+        """Composites have no work of their own: the engine runs their branches."""
+
+    async def on_message(
+        self, runtime_parameters: dict[str, VT], *args: Any, **kwargs: Any
+    ) -> bool:
+        """Composites take no messages."""
+        raise NotImplementedError("a ParallelCompositeTask does not take messages")
+
+    async def evaluate(self, **kwargs: Any) -> str | None:
+        """Composites do not choose branches: they run them all."""
+        raise NotImplementedError("a ParallelCompositeTask does not evaluate")
+
+    async def stop(
+        self,
+        runtime_parameters: dict[str, VT],
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
+    ) -> None:
+        """Stop this composite and its branches (see :meth:`INonLeafNodeTask.stop`)."""
+        await _request_stop(self, workflow_instance)
+
+
 class INonLeafNodeTask(ITask[KT, VT], abc.ABC):
     """A task that contains other tasks: a process or a workflow instance."""
 
     root_dag: str | None = None
+
+    async def stop(
+        self,
+        runtime_parameters: dict[str, VT],
+        workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
+    ) -> None:
+        """Stop this process (or workflow) and every unfinished task in it.
+
+        Unfinished tasks become STOPPED, the ``stop`` hook of each one that is executing
+        runs, and their timers and correlation entries are removed. A stopped process
+        stops its workflow, unless it is a branch of a parallel composite. Called from a
+        hook of the instance, the stop happens when the hook returns; called elsewhere,
+        it is sent to the worker that owns the instance. A finished instance is left as
+        it is.
+        """
+        await _request_stop(self, workflow_instance)
 
     async def execute(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagger.tasks._base import (
     COMPLETE_BY_KEY,
+    DecisionTask,
     DefaultMonitoringTask,
     DefaultProcessTemplateDAGInstance,
     DefaultTemplateDAGInstance,
@@ -18,6 +19,7 @@ from dagger.tasks._base import (
     KafkaListenerTask,
     MonitoredProcessTemplateDAGInstance,
     MonitoringTask,
+    ParallelCompositeTask,
     SensorTask,
     SystemTask,
     SystemTimerTask,
@@ -44,6 +46,7 @@ __all__ = [
     "CorrelatableMapValue",
     "CorreletableKeyTasks",
     "CorreletableLookUpKey",
+    "DecisionTask",
     "DefaultMonitoringTask",
     "DefaultProcessTemplateDAGInstance",
     "DefaultTemplateDAGInstance",
@@ -58,6 +61,7 @@ __all__ = [
     "KafkaListenerTask",
     "MonitoredProcessTemplateDAGInstance",
     "MonitoringTask",
+    "ParallelCompositeTask",
     "SensorTask",
     "SystemTask",
     "SystemTimerTask",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import copy as _copy
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,54 @@ class IProcessTemplateDAG(TaskTemplate, abc.ABC):
         self.process_type = process_type
         self.root_task_dag = root_task_dag
         self.max_run_duration = max_run_duration
+
+    def set_dynamic_process_builders(self, process_template_builders: list[Any]) -> None:
+        """Only dynamic processes take builders chosen at runtime."""
+        raise TypeError(
+            f"process {self.name!r} is not dynamic: build it with "
+            "DynamicProcessTemplateDagBuilder to choose its processes at runtime"
+        )
+
+    def set_parallel_process_template_dags(
+        self, parallel_process_templates: list[IProcessTemplateDAG]
+    ) -> None:
+        """Only parallel composite processes take parallel processes."""
+        raise TypeError(
+            f"process {self.name!r} is not a parallel composite: build it with "
+            "ParallelCompositeProcessTemplateDagBuilder"
+        )
+
+    def followed_by(self, next_process_dag: list[IProcessTemplateDAG]) -> Self:
+        """A copy of this template followed by ``next_process_dag`` instead of its own next."""
+        copy = _copy.copy(self)
+        copy.next_process_dag = list(next_process_dag)
+        return copy
+
+    async def _create_next(
+        self,
+        first: ITask[Any, Any],
+        parent_id: str,
+        parent_name: str,
+        partition_key_lookup: str,
+        *,
+        repartition: bool,
+        seed: random.Random | None,
+        workflow_instance: ITemplateDAGInstance[Any, Any],
+        **kwargs: Any,
+    ) -> None:
+        """Create the processes that follow ``first`` and link them to it."""
+        for next_template in self.next_process_dag:
+            next_process = await next_template.create_instance(
+                new_id(seed),
+                parent_id,
+                parent_name,
+                partition_key_lookup,
+                repartition=repartition,
+                seed=seed,
+                workflow_instance=workflow_instance,
+                **kwargs,
+            )
+            first.next_dags.append(next_process.id)
 
 
 class ProcessTemplateDAG(IProcessTemplateDAG):
@@ -117,18 +166,16 @@ class ProcessTemplateDAG(IProcessTemplateDAG):
                 **kwargs,
             )
             process.root_dag = root_task.id
-        for next_template in self.next_process_dag:
-            next_process = await next_template.create_instance(
-                new_id(seed),
-                parent_id,
-                parent_name,
-                partition_key_lookup,
-                repartition=repartition,
-                seed=seed,
-                workflow_instance=workflow_instance,
-                **kwargs,
-            )
-            process.next_dags.append(next_process.id)
+        await self._create_next(
+            process,
+            parent_id,
+            parent_name,
+            partition_key_lookup,
+            repartition=repartition,
+            seed=seed,
+            workflow_instance=workflow_instance,
+            **kwargs,
+        )
         return process
 
 

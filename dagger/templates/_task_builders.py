@@ -5,7 +5,14 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any
 
-from dagger.tasks._base import ExecutorTask, IntervalTask, ITask, SensorTask, TriggerTask
+from dagger.tasks._base import (
+    DecisionTask,
+    ExecutorTask,
+    IntervalTask,
+    ITask,
+    SensorTask,
+    TriggerTask,
+)
 from dagger.templates._task_templates import (
     DefaultIntervalTaskTemplate,
     DefaultKafkaTaskTemplate,
@@ -98,6 +105,40 @@ class DefaultTaskTemplateBuilder(TaskTemplateBuilder):
             allow_skip_to=self._allow_skip_to,
             reprocess_on_message=self._reprocess_on_message,
         )
+
+
+class DecisionTaskTemplateBuilder(DefaultTaskTemplateBuilder):
+    """Builds a decision task: one ``set_next`` per branch, ``evaluate`` picks one.
+
+    Example:
+        >>> route = (
+        ...     DecisionTaskTemplateBuilder(engine)
+        ...     .set_name("route")
+        ...     .set_type(Route)
+        ...     .set_next(express_delivery)
+        ...     .set_next(standard_delivery)
+        ...     .build()
+        ... )  # doctest: +SKIP
+    """
+
+    def set_type(self, task_type: type[ITask[Any, Any]]) -> Self:
+        """Set the DecisionTask class instantiated for this task."""
+        check_task_class(task_type, DecisionTask)
+        self._type = task_type
+        return self
+
+    def build(self) -> TaskTemplate:
+        """Build the decision's template; its branches need distinct first-task names."""
+        if not self._next:
+            raise ValueError(f"decision {self._name!r} needs at least one branch: set_next()")
+        names = [template.name for template in self._next]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(
+                f"decision {self._name!r} has branches that start with the same task name "
+                f"{duplicates}: give each branch's first task its own name"
+            )
+        return super().build()
 
 
 class _KafkaTaskTemplateBuilder(DefaultTaskTemplateBuilder):

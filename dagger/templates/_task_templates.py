@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from dagger.core._registry import task_classes
 from dagger.exceptions.exceptions import InvalidTriggerTimeForTask
-from dagger.tasks._base import IntervalTask, ITask, ITemplateDAGInstance, SensorTask, TriggerTask
+from dagger.tasks._base import (
+    DecisionTask,
+    IntervalTask,
+    ITask,
+    ITemplateDAGInstance,
+    SensorTask,
+    TriggerTask,
+)
 from dagger.tasks._status import TaskType
 from dagger.templates._ids import new_id
 
@@ -85,18 +92,19 @@ class DefaultTaskTemplate(TaskTemplate):
         if workflow_instance is None:
             raise TypeError("a task instance is created inside a workflow_instance")
         self._check_parameters(workflow_instance.runtime_parameters)
-        task = self._type(
-            id=str(id),
-            task_name=self.name,
-            parent_id=str(parent_id),
-            root_id=workflow_instance.id,
-            time_created=time.time(),
-            task_type=TaskType.LEAF.name,
-            process_name=parent_name,
-            allow_skip_to=self.allow_skip_to,
-            reprocess_on_message=self.reprocess_on_message,
-            **self._task_fields(workflow_instance.runtime_parameters),
-        )
+        fields: dict[str, Any] = {
+            "id": str(id),
+            "task_name": self.name,
+            "parent_id": str(parent_id),
+            "root_id": workflow_instance.id,
+            "time_created": time.time(),
+            "task_type": TaskType.LEAF.name,
+            "process_name": parent_name,
+            "allow_skip_to": self.allow_skip_to,
+            "reprocess_on_message": self.reprocess_on_message,
+        }
+        fields.update(self._task_fields(workflow_instance.runtime_parameters))
+        task = self._type(**fields)
         workflow_instance.add_task(task)
         for next_template in self.task_dag_template:
             next_task = await next_template.create_instance(
@@ -110,6 +118,10 @@ class DefaultTaskTemplate(TaskTemplate):
                 **kwargs,
             )
             task.next_dags.append(next_task.id)
+        if isinstance(task, DecisionTask):
+            task.branch_names = {
+                workflow_instance.get_task(head).task_name: head for head in task.next_dags
+            }
         return task
 
     def _task_fields(self, runtime_parameters: dict[str, Any]) -> dict[str, Any]:

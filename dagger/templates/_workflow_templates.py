@@ -5,13 +5,17 @@ from __future__ import annotations
 import abc
 import random
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from dagger.core._registry import task_classes
 from dagger.tasks._base import DefaultTemplateDAGInstance, ITemplateDAGInstance
 from dagger.tasks._status import TaskType
+from dagger.templates import _shapes as shapes
+from dagger.templates._dynamic import IDynamicProcessTemplateDAG, build_processes
 from dagger.templates._ids import new_id
-from dagger.templates._process_templates import IProcessTemplateDAG
+from dagger.templates._parallel import ParallelCompositeProcessTemplateDAG, check_processes
+from dagger.templates._process_templates import IProcessTemplateDAG, IProcessTemplateDAGBuilder
 from dagger.templates._task_templates import check_task_class
 
 if TYPE_CHECKING:
@@ -48,6 +52,12 @@ class ITemplateDAG(abc.ABC):
     ) -> ITemplateDAGInstance[Any, Any]:
         """Create a workflow instance with ``kwargs`` as its runtime parameters."""
 
+    @abc.abstractmethod
+    def set_dynamic_builders_for_process_template(
+        self, name: str, process_template_builders: list[Any]
+    ) -> None:
+        """Choose the processes of the dynamic process ``name`` for the next instances."""
+
 
 class TemplateDAG(ITemplateDAG):
     """The default workflow template.
@@ -72,7 +82,7 @@ class TemplateDAG(ITemplateDAG):
         super().__init__(dag, name, app, template_type)
         task_classes.register(template_type)
 
-    async def create_instance(
+    def create_instance(
         self,
         id: Any,
         partition_key_lookup: str,
@@ -81,8 +91,13 @@ class TemplateDAG(ITemplateDAG):
         seed: random.Random | None = None,
         submit_task: bool = False,
         **kwargs: Any,
-    ) -> ITemplateDAGInstance[Any, Any]:
+    ) -> Coroutine[Any, Any, ITemplateDAGInstance[Any, Any]]:
         """Create a workflow instance and hand it to the worker that owns its partition.
+
+        Await the result. The processes chosen for dynamic and parallel processes (with
+        ``set_dynamic_builders_for_process_template`` and the ``..._composite_process``
+        methods) are read when this is called, so instances created side by side with
+        different shapes never cross.
 
         Args:
             id: The instance id (a UUID or string).
@@ -97,6 +112,27 @@ class TemplateDAG(ITemplateDAG):
         Returns:
             The created instance, as sent to its owner.
         """
+        return self._create(
+            shapes.chosen_for(self),
+            id,
+            partition_key_lookup,
+            repartition=repartition,
+            seed=seed,
+            submit_task=submit_task,
+            **kwargs,
+        )
+
+    async def _create(
+        self,
+        shape: shapes.Shape,
+        id: Any,
+        partition_key_lookup: str,
+        *,
+        repartition: bool,
+        seed: random.Random | None,
+        submit_task: bool,
+        **kwargs: Any,
+    ) -> ITemplateDAGInstance[Any, Any]:
         if partition_key_lookup not in kwargs:
             raise ValueError(
                 f"partition_key_lookup={partition_key_lookup!r} names no runtime parameter; "
@@ -113,19 +149,94 @@ class TemplateDAG(ITemplateDAG):
             runtime_parameters=dict(kwargs),
             partition_key_lookup=partition_key_lookup,
         )
-        process = await self.root_process_dag.create_instance(
-            new_id(seed),
-            instance_id,
-            self.name,
-            partition_key_lookup,
-            repartition=repartition,
-            seed=seed,
-            workflow_instance=instance,
-            **kwargs,
-        )
+        with shapes.creating(shape):
+            process = await self.root_process_dag.create_instance(
+                new_id(seed),
+                instance_id,
+                self.name,
+                partition_key_lookup,
+                repartition=repartition,
+                seed=seed,
+                workflow_instance=instance,
+                **kwargs,
+            )
         instance.root_dag = process.id
         await self.app._send_new_instance(instance, repartition=repartition, submit=submit_task)
         return instance
+
+    def get_given_process(self, process_name: str) -> IProcessTemplateDAG | None:
+        """Return the process template named ``process_name`` in this workflow, or None."""
+        pending = [self.root_process_dag]
+        seen: set[int] = set()
+        while pending:
+            process = pending.pop()
+            if id(process) in seen:
+                continue
+            seen.add(id(process))
+            if process.name == process_name:
+                return process
+            pending.extend(process.next_process_dag)
+            pending.extend(getattr(process, "child_process_task_templates", ()))
+        return None
+
+    def set_dynamic_builders_for_process_template(
+        self, name: str, process_template_builders: list[Any]
+    ) -> None:
+        """Choose the processes of the dynamic process ``name`` for the next instances.
+
+        The choice holds for the instances this asyncio task (and the tasks it starts)
+        creates from now on; other tasks creating instances at the same time keep theirs.
+        """
+        process = self._given(name)
+        if not isinstance(process, IDynamicProcessTemplateDAG):
+            raise TypeError(
+                f"process {name!r} of template {self.name!r} is not dynamic; build it with "
+                "DynamicProcessTemplateDagBuilder"
+            )
+        shapes.choose(self, name, build_processes(process_template_builders))
+
+    def set_given_num_of_parallel_processes_for_a_composite_process(
+        self,
+        no_of_processes: int,
+        composite_process_name: str,
+        parallel_template_builder: IProcessTemplateDAGBuilder,
+    ) -> None:
+        """Run ``no_of_processes`` copies of a process side by side in a composite process."""
+        if isinstance(no_of_processes, bool) or not isinstance(no_of_processes, int):
+            raise TypeError(f"no_of_processes must be an int, got {no_of_processes!r}")
+        if no_of_processes < 1:
+            raise ValueError(f"no_of_processes must be >= 1, got {no_of_processes}")
+        if not isinstance(parallel_template_builder, IProcessTemplateDAGBuilder):
+            raise TypeError(
+                f"parallel_template_builder must be a process builder, "
+                f"got {type(parallel_template_builder).__name__}"
+            )
+        self.set_parallel_process_template_dags_for_a_composite_process(
+            composite_process_name,
+            [parallel_template_builder.build() for _ in range(no_of_processes)],
+        )
+
+    def set_parallel_process_template_dags_for_a_composite_process(
+        self, name: str, parallel_process_templates: list[Any]
+    ) -> None:
+        """Choose the processes the composite process ``name`` runs side by side.
+
+        Takes process templates or builders. Like the dynamic processes, the choice
+        holds for the instances this asyncio task creates from now on.
+        """
+        process = self._given(name)
+        if not isinstance(process, ParallelCompositeProcessTemplateDAG):
+            raise TypeError(
+                f"process {name!r} of template {self.name!r} is not a parallel composite; "
+                "build it with ParallelCompositeProcessTemplateDagBuilder"
+            )
+        shapes.choose(self, name, check_processes(parallel_process_templates))
+
+    def _given(self, name: str) -> IProcessTemplateDAG:
+        process = self.get_given_process(name)
+        if process is None:
+            raise ValueError(f"template {self.name!r} has no process named {name!r}")
+        return process
 
 
 class ITemplateDAGBuilder(abc.ABC):

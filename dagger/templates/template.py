@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from dagger.templates._dynamic import IDynamicProcessTemplateDAG
+from dagger.templates._parallel import (
+    ParallelCompositeTaskTemplate,
+    ParallelCompositeTaskTemplateBuilder,
+)
 from dagger.templates._process_templates import IProcessTemplateDAG, IProcessTemplateDAGBuilder
 from dagger.templates._task_builders import (
+    DecisionTaskTemplateBuilder,
     DefaultTaskTemplateBuilder,
     IntervalTaskTemplateBuilder,
     KafkaCommandTaskTemplateBuilder,
@@ -21,11 +27,13 @@ from dagger.templates._task_templates import (
 from dagger.templates._workflow_templates import ITemplateDAG, ITemplateDAGBuilder
 
 __all__ = [
+    "DecisionTaskTemplateBuilder",
     "DefaultIntervalTaskTemplate",
     "DefaultKafkaTaskTemplate",
     "DefaultTaskTemplate",
     "DefaultTaskTemplateBuilder",
     "DefaultTriggerTaskTemplate",
+    "IDynamicProcessTemplateDAG",
     "IProcessTemplateDAG",
     "IProcessTemplateDAGBuilder",
     "ITemplateDAG",
@@ -33,6 +41,8 @@ __all__ = [
     "IntervalTaskTemplateBuilder",
     "KafkaCommandTaskTemplateBuilder",
     "KafkaListenerTaskTemplateBuilder",
+    "ParallelCompositeTaskTemplate",
+    "ParallelCompositeTaskTemplateBuilder",
     "TaskTemplate",
     "TaskTemplateBuilder",
     "TriggerTaskTemplateBuilder",

@@ -18,6 +18,7 @@ from dagger.core._effects import (
     Effect,
     InstanceFinished,
     RunInterval,
+    RunStopHook,
     RunTask,
     SetTimer,
     Unregister,
@@ -585,7 +586,9 @@ async def test_an_instance_finishing_cancels_the_timers_its_tasks_still_hold(
 
     effects = machine.finish_task(instance, instance.id, "FAILURE", now=START)
 
-    assert effects == [CancelTimer(alarm_id), InstanceFinished("FAILURE")]
+    # The waiting trigger task is stopped with the workflow: its stop hook runs.
+    assert effects == [RunStopHook(alarm_id), CancelTimer(alarm_id), InstanceFinished("FAILURE")]
+    assert instance.get_task(alarm_id).status.code == "STOPPED"
 
 
 # -- engine-topic timer records ----------------------------------------------------------

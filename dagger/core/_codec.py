@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from faust.models.fields import FieldDescriptor
 from faust.utils import json as faust_json
 
 from dagger.core._registry import TaskClassRegistry, class_key, task_classes
@@ -85,11 +86,12 @@ def decode(
 
 def _changed_fields(task: ITask[Any, Any]) -> dict[str, Any]:
     defaults = _defaults_of(type(task))
+    values = task.__dict__  # what the field descriptors store; read without them
     fields: dict[str, Any] = {}
     for name in type(task)._options.fields:
         if name in _ROOT_ONLY_FIELDS:
             continue
-        value = getattr(task, name)
+        value = values[name] if name in values else getattr(task, name)
         if name == "status":
             value = value.code
         if name in defaults and defaults[name] == value:
@@ -114,4 +116,45 @@ def _build(cls: type[ITask[Any, Any]], fields: dict[str, Any]) -> ITask[Any, Any
     status = kwargs.get("status")
     if status is not None:
         kwargs["status"] = TaskStatus.of(TaskStatusEnum[status])
-    return cls(**kwargs)
+    direct = _direct_build_of(cls)
+    if direct is None or not direct.plain.issuperset(kwargs):
+        return cls(**kwargs)
+    # The fields are plain (their descriptors store values as given), so set them the
+    # way faust's generated __init__ would, without a descriptor call per field: decoding
+    # is on the path of every engine event.
+    task = cls.__new__(cls)
+    values = task.__dict__
+    values["__evaluated_fields__"] = set()
+    values.update(direct.defaults)
+    values.update(kwargs)
+    missing = direct.required.difference(kwargs)
+    if missing:
+        raise TypeError(f"stored {cls.__name__} lacks the fields {sorted(missing)}")
+    task.__post_init__()
+    return task
+
+
+class _DirectBuild:
+    """What building ``cls`` without its ``__init__`` needs: defaults and plain fields."""
+
+    def __init__(self, cls: type[ITask[Any, Any]]) -> None:
+        options = cls._options
+        self.defaults = dict(options.defaults)
+        self.required = frozenset(options.fields).difference(options.defaults)
+        self.plain = frozenset(
+            name
+            for name, descriptor in options.descriptors.items()
+            if type(descriptor).prepare_value is FieldDescriptor.prepare_value
+            and not getattr(descriptor, "tag", None)
+            and not descriptor.lazy_coercion
+        )
+
+
+_DIRECT_BUILDS: dict[type, _DirectBuild | None] = {}
+
+
+def _direct_build_of(cls: type[ITask[Any, Any]]) -> _DirectBuild | None:
+    """How to build ``cls`` directly, or None when its records validate on init."""
+    if cls not in _DIRECT_BUILDS:
+        _DIRECT_BUILDS[cls] = None if cls._options.validation else _DirectBuild(cls)
+    return _DIRECT_BUILDS[cls]

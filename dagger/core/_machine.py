@@ -222,11 +222,9 @@ def stop_task(
     changes nothing.
     """
     now = time.time() if now is None else now
-    if task_id != instance.id and task_id not in instance.tasks:
+    if not can_stop(instance, task_id):
         return []
     node = instance.get_task(task_id)
-    if node.is_terminal() or instance.is_terminal():
-        return []
     effects: list[Effect] = []
     if node is not instance:
         for task in _descendants(instance, node):
@@ -235,6 +233,13 @@ def stop_task(
     return effects + finish_task(
         instance, node.id, _STOPPED, now=now, error=("Stopped", f"{node.task_name} was stopped")
     )
+
+
+def can_stop(instance: ITemplateDAGInstance[Any, Any], task_id: str) -> bool:
+    """True when ``task_id`` (or the instance) exists and has not finished."""
+    if instance.is_terminal() or (task_id != instance.id and task_id not in instance.tasks):
+        return False
+    return not instance.get_task(task_id).is_terminal()
 
 
 def _is_leaf(task: ITask[Any, Any]) -> bool:
@@ -351,6 +356,8 @@ def _branch_ended(
 def _chain_outcome(instance: ITemplateDAGInstance[Any, Any], head: str) -> str | None:
     """How the chain starting at ``head`` ended; None while it runs."""
     statuses = {task.status.code for task in _chain(instance, head)}
+    if _EXECUTING in statuses:
+        return None
     for final in (_FAILURE, _STOPPED):
         if final in statuses:
             return final
@@ -485,14 +492,39 @@ def message_handled(
 def _skip_to(
     instance: ITemplateDAGInstance[Any, Any], target: SensorTask[Any, Any], now: float
 ) -> list[Effect]:
+    """Skip what comes before ``target`` on its way, then start it and what runs beside it.
+
+    Tasks before it are SKIPPED, except the other branches of the parallel composites it
+    is in: those start, as the composite does. A decision skipped on the way skips the
+    branches that do not lead to ``target``.
+    """
     ancestors = _ancestors(instance, target)
+    on_the_way = ancestors | {target.id}
+    composites = [
+        task
+        for task in map(instance.get_task, ancestors)
+        if isinstance(task, ParallelCompositeTask)
+    ]
+    beside = {
+        head: _chain_and_below(instance, head)
+        for composite in composites
+        for head in composite.parallel_child_task_list
+    }
+    beside = {head: ids for head, ids in beside.items() if not ids & on_the_way}
+    runs_beside = set().union(*beside.values()) if beside else set()
     effects: list[Effect] = []
-    for task in _in_order(instance):
+    ordered = _in_order(instance)
+    for task in ordered:
         if task is target:
             break
-        if task.id in ancestors or task.is_terminal():
+        if task.id in on_the_way or task.id in runs_beside or task.is_terminal():
             continue
         effects.extend(finish_task(instance, task.id, _SKIPPED, iterate=False, now=now))
+    for task in ordered:
+        if isinstance(task, DecisionTask) and task.status.code == _SKIPPED:
+            for head in task.next_dags:
+                if not _chain_and_below(instance, head) & on_the_way:
+                    effects.extend(_finish_chain(instance, head, _SKIPPED, now))
     for ancestor_id in ancestors:
         ancestor = instance.get_task(ancestor_id)
         if ancestor.status.code in (_NOT_STARTED, _SUBMITTED):
@@ -502,7 +534,18 @@ def _skip_to(
                 effects.extend(_watch_process(instance, ancestor, now))
     _set_status(target, TaskStatusEnum.EXECUTING, now)
     target.time_submitted = now
+    for head in beside:
+        effects.extend(_start_next(instance, head, now))
     return effects
+
+
+def _chain_and_below(instance: ITemplateDAGInstance[Any, Any], head: str) -> set[str]:
+    """The ids of the chain from ``head`` and of every task under it."""
+    ids: set[str] = set()
+    for node in _chain(instance, head):
+        ids.add(node.id)
+        ids.update(task.id for task in _descendants(instance, node))
+    return ids
 
 
 def _ancestors(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) -> set[str]:

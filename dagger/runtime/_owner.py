@@ -130,11 +130,14 @@ class InstanceOwner:
                 )
             return
         elif isinstance(event, StopRequested):
-            effects = machine.stop_task(instance, event.task_id or instance.id, self._clock())
-            if not effects:
-                logger.info("instance %s: nothing to stop in %s", instance.id, instance.status.code)
+            target = event.task_id or instance.id
+            if not machine.can_stop(instance, target):
+                logger.info(
+                    "instance %s: %s is finished or unknown; stop ignored", instance.id, target
+                )
                 return
             machine.remember_event(instance, event.event_id)
+            effects = machine.stop_task(instance, target, self._clock())
         elif isinstance(event, InstanceSubmitted):
             if instance.status.code not in _NOT_YET_STARTED:
                 logger.info(

@@ -60,9 +60,7 @@ class IDynamicProcessTemplateDAG(IProcessTemplateDAG):
         """Set the processes used when none were chosen for the instance being created."""
         self._dynamic_processes = build_processes(process_template_builders)
 
-    def set_parallel_process_template_dags(
-        self, parallel_process_templates: list[IProcessTemplateDAG]
-    ) -> None:
+    def set_parallel_process_template_dags(self, parallel_process_templates: list[Any]) -> None:
         """Not available: a dynamic process is not a parallel composite."""
         raise NotImplementedError("IDynamicProcessTemplateDAG does not take parallel processes")
 

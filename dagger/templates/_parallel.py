@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
 
 
+ProcessOrBuilder = IProcessTemplateDAG | IProcessTemplateDAGBuilder
+"""A built process template, or a builder that is built when it is given."""
+
+
 def check_operator(operator: Any) -> TaskOperator:
     """Validate a join operator."""
     if not isinstance(operator, TaskOperator):
@@ -222,7 +226,7 @@ class ParallelCompositeProcessTemplateDAG(IProcessTemplateDAG):
         task_classes.register(process_type)
 
     def set_parallel_process_template_dags(
-        self, parallel_process_templates: list[IProcessTemplateDAG]
+        self, parallel_process_templates: list[ProcessOrBuilder]
     ) -> None:
         """Replace the parallel processes (of every instance created after)."""
         self.child_process_task_templates = check_processes(parallel_process_templates)
@@ -352,7 +356,7 @@ class ParallelCompositeProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
         return self
 
     def set_parallel_process_templates(
-        self, parallel_process_templates: list[IProcessTemplateDAG]
+        self, parallel_process_templates: list[ProcessOrBuilder]
     ) -> Self:
         """Set the processes that run side by side."""
         self._processes = check_processes(parallel_process_templates)

@@ -62,9 +62,7 @@ class IProcessTemplateDAG(TaskTemplate, abc.ABC):
             "DynamicProcessTemplateDagBuilder to choose its processes at runtime"
         )
 
-    def set_parallel_process_template_dags(
-        self, parallel_process_templates: list[IProcessTemplateDAG]
-    ) -> None:
+    def set_parallel_process_template_dags(self, parallel_process_templates: list[Any]) -> None:
         """Only parallel composite processes take parallel processes."""
         raise TypeError(
             f"process {self.name!r} is not a parallel composite: build it with "

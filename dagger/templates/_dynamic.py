@@ -9,6 +9,7 @@ from dagger.tasks._base import DefaultProcessTemplateDAGInstance, ITask, ITempla
 from dagger.templates._process_templates import (
     IProcessTemplateDAG,
     IProcessTemplateDAGBuilder,
+    NamedProcessBuilder,
     ProcessTemplateDAG,
     check_max_run_duration,
 )
@@ -110,7 +111,7 @@ class DynamicProcessTemplateDAG(IDynamicProcessTemplateDAG):
         )
 
 
-class DynamicProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
+class DynamicProcessTemplateDagBuilder(NamedProcessBuilder):
     """Builds a dynamic process: its processes are chosen when an instance is created.
 
     Example:
@@ -123,16 +124,7 @@ class DynamicProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
 
     def __init__(self, app: Dagger) -> None:
         super().__init__(app)
-        self._name: str | None = None
-        self._next: list[IProcessTemplateDAG] = []
         self._max_run_duration = 0
-
-    def set_name(self, process_name: str) -> Self:
-        """Set the name the dynamic processes are chosen by."""
-        if not isinstance(process_name, str) or not process_name:
-            raise ValueError(f"a process name must be a non-empty string, got {process_name!r}")
-        self._name = process_name
-        return self
 
     def set_root_task(self, task: TaskTemplate) -> Self:
         """Not available: a dynamic process's tasks come from the processes chosen for it."""
@@ -141,15 +133,6 @@ class DynamicProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
     def set_type(self, process_type: type[ITask[Any, Any]]) -> Self:
         """Not available: the chosen processes have their own types."""
         raise NotImplementedError("a dynamic process has no type of its own")
-
-    def set_next_process(self, task: IProcessTemplateDAG) -> Self:
-        """Set the process that runs after the dynamic processes."""
-        if not isinstance(task, IProcessTemplateDAG):
-            raise TypeError(
-                f"set_next_process takes a built process template, got {type(task).__name__}"
-            )
-        self._next.append(task)
-        return self
 
     def set_max_run_duration(self, max_run_duration: int) -> Self:
         """Set the timeout of each chosen process that has none (seconds; 0: none)."""

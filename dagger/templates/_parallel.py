@@ -9,11 +9,19 @@ from typing import TYPE_CHECKING, Any
 from dagger.core._registry import task_classes
 from dagger.tasks._base import ITask, ITemplateDAGInstance, ParallelCompositeTask
 from dagger.tasks._status import TaskOperator, TaskType
-from dagger.templates._ids import new_id
-from dagger.templates._process_templates import IProcessTemplateDAG, IProcessTemplateDAGBuilder
+from dagger.templates._process_templates import (
+    IProcessTemplateDAG,
+    IProcessTemplateDAGBuilder,
+    NamedProcessBuilder,
+)
 from dagger.templates._shapes import processes_for
 from dagger.templates._task_builders import DefaultTaskTemplateBuilder
-from dagger.templates._task_templates import DefaultTaskTemplate, TaskTemplate, check_task_class
+from dagger.templates._task_templates import (
+    DefaultTaskTemplate,
+    TaskTemplate,
+    check_task_class,
+    create_linked,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -33,32 +41,6 @@ def check_operator(operator: Any) -> TaskOperator:
             f"got {operator!r}"
         )
     return operator
-
-
-async def create_branches(
-    composite: ParallelCompositeTask[Any, Any],
-    templates: list[TaskTemplate],
-    parent_name: str,
-    partition_key_lookup: str,
-    *,
-    repartition: bool,
-    seed: random.Random | None,
-    workflow_instance: ITemplateDAGInstance[Any, Any],
-    **kwargs: Any,
-) -> None:
-    """Create one branch per template under ``composite``, each from a fresh copy."""
-    for template in templates:
-        head = await template.create_instance(
-            new_id(seed),
-            composite.id,
-            parent_name,
-            partition_key_lookup,
-            repartition=repartition,
-            seed=seed,
-            workflow_instance=workflow_instance,
-            **kwargs,
-        )
-        composite.parallel_child_task_list.append(head.id)
 
 
 class ParallelCompositeTaskTemplate(DefaultTaskTemplate):
@@ -110,9 +92,10 @@ class ParallelCompositeTaskTemplate(DefaultTaskTemplate):
             **kwargs,
         )
         assert isinstance(composite, ParallelCompositeTask) and workflow_instance is not None
-        await create_branches(
-            composite,
+        await create_linked(
             self.child_task_templates,
+            composite.parallel_child_task_list,
+            composite.id,
             parent_name,
             partition_key_lookup,
             repartition=repartition,
@@ -259,9 +242,10 @@ class ParallelCompositeProcessTemplateDAG(IProcessTemplateDAG):
         assert isinstance(composite, ParallelCompositeTask)
         workflow_instance.add_task(composite)
         chosen = processes_for(self.name)
-        await create_branches(
-            composite,
-            list(self.child_process_task_templates if chosen is None else chosen),
+        await create_linked(
+            self.child_process_task_templates if chosen is None else chosen,
+            composite.parallel_child_task_list,
+            composite.id,
             self.name,
             partition_key_lookup,
             repartition=repartition,
@@ -269,8 +253,9 @@ class ParallelCompositeProcessTemplateDAG(IProcessTemplateDAG):
             workflow_instance=workflow_instance,
             **kwargs,
         )
-        await self._create_next(
-            composite,
+        await create_linked(
+            self.next_process_dag,
+            composite.next_dags,
             parent_id,
             parent_name,
             partition_key_lookup,
@@ -300,7 +285,7 @@ def check_processes(processes: Any) -> list[IProcessTemplateDAG]:
     return built
 
 
-class ParallelCompositeProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
+class ParallelCompositeProcessTemplateDagBuilder(NamedProcessBuilder):
     """Builds processes that run side by side.
 
     Example:
@@ -315,18 +300,9 @@ class ParallelCompositeProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
 
     def __init__(self, app: Dagger) -> None:
         super().__init__(app)
-        self._name: str | None = None
-        self._next: list[IProcessTemplateDAG] = []
         self._type: type[ITask[Any, Any]] = ParallelCompositeTask
         self._processes: list[IProcessTemplateDAG] = []
         self._operator = TaskOperator.JOIN_ALL
-
-    def set_name(self, process_name: str) -> Self:
-        """Set the composite's name."""
-        if not isinstance(process_name, str) or not process_name:
-            raise ValueError(f"a process name must be a non-empty string, got {process_name!r}")
-        self._name = process_name
-        return self
 
     def set_root_task(self, task: TaskTemplate) -> Self:
         """Not available: a parallel composite's branches are processes."""
@@ -339,15 +315,6 @@ class ParallelCompositeProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
         raise NotImplementedError(
             "a parallel composite has no max_run_duration; set it on its parallel processes"
         )
-
-    def set_next_process(self, task: IProcessTemplateDAG) -> Self:
-        """Set the process that runs after the composite."""
-        if not isinstance(task, IProcessTemplateDAG):
-            raise TypeError(
-                f"set_next_process takes a built process template, got {type(task).__name__}"
-            )
-        self._next.append(task)
-        return self
 
     def set_type(self, process_type: type[ITask[Any, Any]]) -> Self:
         """Set the ParallelCompositeTask class instantiated for the composite."""

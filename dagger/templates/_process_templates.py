@@ -19,7 +19,12 @@ from dagger.tasks._base import (
 )
 from dagger.tasks._status import TaskType
 from dagger.templates._ids import new_id
-from dagger.templates._task_templates import TaskTemplate, check_task_class, trigger_time
+from dagger.templates._task_templates import (
+    TaskTemplate,
+    check_task_class,
+    create_linked,
+    trigger_time,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -74,32 +79,6 @@ class IProcessTemplateDAG(TaskTemplate, abc.ABC):
         copy = _copy.copy(self)
         copy.next_process_dag = list(next_process_dag)
         return copy
-
-    async def _create_next(
-        self,
-        first: ITask[Any, Any],
-        parent_id: str,
-        parent_name: str,
-        partition_key_lookup: str,
-        *,
-        repartition: bool,
-        seed: random.Random | None,
-        workflow_instance: ITemplateDAGInstance[Any, Any],
-        **kwargs: Any,
-    ) -> None:
-        """Create the processes that follow ``first`` and link them to it."""
-        for next_template in self.next_process_dag:
-            next_process = await next_template.create_instance(
-                new_id(seed),
-                parent_id,
-                parent_name,
-                partition_key_lookup,
-                repartition=repartition,
-                seed=seed,
-                workflow_instance=workflow_instance,
-                **kwargs,
-            )
-            first.next_dags.append(next_process.id)
 
 
 class ProcessTemplateDAG(IProcessTemplateDAG):
@@ -164,8 +143,9 @@ class ProcessTemplateDAG(IProcessTemplateDAG):
                 **kwargs,
             )
             process.root_dag = root_task.id
-        await self._create_next(
-            process,
+        await create_linked(
+            self.next_process_dag,
+            process.next_dags,
             parent_id,
             parent_name,
             partition_key_lookup,
@@ -204,7 +184,32 @@ class IProcessTemplateDAGBuilder(abc.ABC):
         """Build the process template."""
 
 
-class ProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
+class NamedProcessBuilder(IProcessTemplateDAGBuilder):
+    """What every process builder shares: a name and the processes after it."""
+
+    def __init__(self, app: Dagger) -> None:
+        super().__init__(app)
+        self._name: str | None = None
+        self._next: list[IProcessTemplateDAG] = []
+
+    def set_name(self, process_name: str) -> Self:
+        """Set the process name."""
+        if not isinstance(process_name, str) or not process_name:
+            raise ValueError(f"a process name must be a non-empty string, got {process_name!r}")
+        self._name = process_name
+        return self
+
+    def set_next_process(self, task: IProcessTemplateDAG) -> Self:
+        """Set the process that runs after this one."""
+        if not isinstance(task, IProcessTemplateDAG):
+            raise TypeError(
+                f"set_next_process takes a built process template, got {type(task).__name__}"
+            )
+        self._next.append(task)
+        return self
+
+
+class ProcessTemplateDagBuilder(NamedProcessBuilder):
     """Builds a process template.
 
     Example:
@@ -219,18 +224,9 @@ class ProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
 
     def __init__(self, app: Dagger) -> None:
         super().__init__(app)
-        self._name: str | None = None
         self._root_task: TaskTemplate | None = None
-        self._next: list[IProcessTemplateDAG] = []
         self._type: type[ITask[Any, Any]] = DefaultProcessTemplateDAGInstance
         self._max_run_duration = 0
-
-    def set_name(self, process_name: str) -> Self:
-        """Set the process name."""
-        if not isinstance(process_name, str) or not process_name:
-            raise ValueError(f"a process name must be a non-empty string, got {process_name!r}")
-        self._name = process_name
-        return self
 
     def set_root_task(self, task: TaskTemplate) -> Self:
         """Set the first task of the process."""
@@ -240,15 +236,6 @@ class ProcessTemplateDagBuilder(IProcessTemplateDAGBuilder):
                 "call .build() on the task builder first"
             )
         self._root_task = task
-        return self
-
-    def set_next_process(self, task: IProcessTemplateDAG) -> Self:
-        """Set the process that runs after this one."""
-        if not isinstance(task, IProcessTemplateDAG):
-            raise TypeError(
-                f"set_next_process takes a built process template, got {type(task).__name__}"
-            )
-        self._next.append(task)
         return self
 
     def set_type(self, process_type: type[ITask[Any, Any]]) -> Self:

@@ -6,6 +6,7 @@ import abc
 import inspect
 import random
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dagger.core._registry import task_classes
@@ -53,6 +54,33 @@ class TaskTemplate(abc.ABC):
         **kwargs: Any,
     ) -> ITask[Any, Any]:
         """Create the instance this template defines inside ``workflow_instance``."""
+
+
+async def create_linked(
+    templates: Sequence[TaskTemplate],
+    ids: list[str],
+    parent_id: str,
+    parent_name: str,
+    partition_key_lookup: str,
+    *,
+    repartition: bool,
+    seed: random.Random | None,
+    workflow_instance: ITemplateDAGInstance[Any, Any],
+    **kwargs: Any,
+) -> None:
+    """Create an instance of each template, each with a new id, and append its id to ``ids``."""
+    for template in templates:
+        created = await template.create_instance(
+            new_id(seed),
+            parent_id,
+            parent_name,
+            partition_key_lookup,
+            repartition=repartition,
+            seed=seed,
+            workflow_instance=workflow_instance,
+            **kwargs,
+        )
+        ids.append(created.id)
 
 
 class DefaultTaskTemplate(TaskTemplate):
@@ -106,18 +134,17 @@ class DefaultTaskTemplate(TaskTemplate):
         fields.update(self._task_fields(workflow_instance.runtime_parameters))
         task = self._type(**fields)
         workflow_instance.add_task(task)
-        for next_template in self.task_dag_template:
-            next_task = await next_template.create_instance(
-                new_id(seed),
-                parent_id,
-                parent_name,
-                partition_key_lookup,
-                repartition=repartition,
-                seed=seed,
-                workflow_instance=workflow_instance,
-                **kwargs,
-            )
-            task.next_dags.append(next_task.id)
+        await create_linked(
+            self.task_dag_template,
+            task.next_dags,
+            parent_id,
+            parent_name,
+            partition_key_lookup,
+            repartition=repartition,
+            seed=seed,
+            workflow_instance=workflow_instance,
+            **kwargs,
+        )
         if isinstance(task, DecisionTask):
             task.branch_names = {
                 workflow_instance.get_task(head).task_name: head for head in task.next_dags

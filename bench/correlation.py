@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import tempfile
@@ -28,13 +27,19 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from bench._common import cpu_seconds, median, record, rss_bytes, start_worker, stop
+from bench._common import (
+    cpu_seconds,
+    median,
+    record,
+    rss_bytes,
+    start_worker,
+    stop,
+    wait_for_updates,
+)
 from dagger.service.services import Dagger
 from dagger.testing import EmbeddedBroker, LocalEngine
 from examples.pizza.order_service import OrderService
 from examples.pizza.templates import build_pizza_template
-
-TERMINAL = {"COMPLETED", "FAILURE", "SKIPPED", "STOPPED"}
 
 
 async def pizza_run(pizzas: int) -> dict[str, Any]:
@@ -94,7 +99,7 @@ async def pizza_run(pizzas: int) -> dict[str, Any]:
                     )
                 )
             }
-            done = await _wait(updates, ids)
+            done = await wait_for_updates(updates, ids)
             elapsed = max(doc["time_completed"] for doc in done.values()) - started
             latencies = sorted(doc["time_completed"] - doc["time_created"] for doc in done.values())
             return {
@@ -121,23 +126,7 @@ async def _warm_up(template: Any, updates: AIOKafkaConsumer) -> None:
     instance = await template.create_instance(
         uuid.uuid4(), "order_id", submit_task=True, order_id="warm"
     )
-    await _wait(updates, {instance.id}, timeout=120)
-
-
-async def _wait(
-    updates: AIOKafkaConsumer, ids: set[str], timeout: float = 600
-) -> dict[str, dict[str, Any]]:
-    done: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout
-    while len(done) < len(ids):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(done)}/{len(ids)} finished")
-        for messages in (await updates.getmany(timeout_ms=200)).values():
-            for message in messages:
-                document = json.loads(message.value)
-                if document["id"] in ids and document["status"] in TERMINAL:
-                    done[document["id"]] = document
-    return done
+    await wait_for_updates(updates, {instance.id}, timeout=120)
 
 
 async def correlation_cost(waiting: int, messages: int) -> dict[str, float]:

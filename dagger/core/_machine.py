@@ -4,7 +4,8 @@ The machine mutates the instance it is given (the caller owns it: a freshly deco
 and returns the effects the runtime must carry out. Processes run in sequence, tasks run
 in sequence within a process, a decision runs one of its branches, a parallel composite
 runs its branches side by side, and a FAILURE ends the process and the workflow. When a
-workflow ends, every task still unfinished in it is STOPPED.
+workflow ends, what still executes in it is STOPPED (and, when the workflow itself was
+stopped, every unfinished task).
 """
 
 from __future__ import annotations
@@ -382,10 +383,9 @@ def _finish_chain(
 ) -> list[Effect]:
     """Give every unfinished task of the chain from ``head`` (and under it) ``status_code``."""
     effects: list[Effect] = []
-    for node in _chain(instance, head):
-        for task in [node, *_descendants(instance, node)]:
-            if not task.is_terminal():
-                effects.extend(finish_task(instance, task.id, status_code, iterate=False, now=now))
+    for task in _chain_and_below(instance, head):
+        if not task.is_terminal():
+            effects.extend(finish_task(instance, task.id, status_code, iterate=False, now=now))
     return effects
 
 
@@ -506,7 +506,7 @@ def _skip_to(
         if isinstance(task, ParallelCompositeTask)
     ]
     beside = {
-        head: _chain_and_below(instance, head)
+        head: _ids(_chain_and_below(instance, head))
         for composite in composites
         for head in composite.parallel_child_task_list
     }
@@ -523,7 +523,7 @@ def _skip_to(
     for task in ordered:
         if isinstance(task, DecisionTask) and task.status.code == _SKIPPED:
             for head in task.next_dags:
-                if not _chain_and_below(instance, head) & on_the_way:
+                if not _ids(_chain_and_below(instance, head)) & on_the_way:
                     effects.extend(_finish_chain(instance, head, _SKIPPED, now))
     for ancestor_id in ancestors:
         ancestor = instance.get_task(ancestor_id)
@@ -539,13 +539,17 @@ def _skip_to(
     return effects
 
 
-def _chain_and_below(instance: ITemplateDAGInstance[Any, Any], head: str) -> set[str]:
-    """The ids of the chain from ``head`` and of every task under it."""
-    ids: set[str] = set()
+def _chain_and_below(instance: ITemplateDAGInstance[Any, Any], head: str) -> list[ITask[Any, Any]]:
+    """The tasks of the chain from ``head``, each followed by every task under it."""
+    tasks: list[ITask[Any, Any]] = []
     for node in _chain(instance, head):
-        ids.add(node.id)
-        ids.update(task.id for task in _descendants(instance, node))
-    return ids
+        tasks.append(node)
+        tasks.extend(_descendants(instance, node))
+    return tasks
+
+
+def _ids(tasks: list[ITask[Any, Any]]) -> set[str]:
+    return {task.id for task in tasks}
 
 
 def _ancestors(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) -> set[str]:

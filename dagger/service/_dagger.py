@@ -452,10 +452,7 @@ class Dagger(Service):
         """
         if not isinstance(task, ITemplateDAGInstance):
             raise TypeError(f"submit() takes a workflow instance, got {type(task).__name__}")
-        partition = task.owner_partition
-        if partition < 0:
-            partition = self._choose_partition(task.partition_key, repartition)
-            task.owner_partition = partition
+        partition = self._owner_partition(task, repartition)
         event = InstanceSubmitted(event_id=str(uuid.uuid4()), instance_id=task.id)
         await self._send(event, task.partition_key, partition)
         if task.status.code == TaskStatusEnum.NOT_STARTED.name:
@@ -472,10 +469,8 @@ class Dagger(Service):
         """
         if isinstance(instance, ITemplateDAGInstance):
             instance_id = instance.id
-            partitions = [instance.owner_partition]
             key = instance.partition_key
-            if instance.owner_partition < 0:
-                partitions = [self._choose_partition(key, repartition=True)]
+            partitions = [self._owner_partition(instance, repartition=True)]
         else:
             if instance is None or str(instance) == "":
                 raise ValueError("stop_instance() needs a workflow instance or its id")
@@ -484,6 +479,12 @@ class Dagger(Service):
         for partition in partitions:
             event = StopRequested(str(uuid.uuid4()), instance_id, task_id)
             await self._send(event, key, partition)
+
+    def _owner_partition(self, instance: ITemplateDAGInstance[Any, Any], repartition: bool) -> int:
+        """The partition that owns ``instance``, chosen (and kept) when it has none yet."""
+        if instance.owner_partition < 0:
+            instance.owner_partition = self._choose_partition(instance.partition_key, repartition)
+        return instance.owner_partition
 
     def _owners(self) -> tuple[InstanceOwner, KeysOwner]:
         """The owners this process reads: the worker's, or a LocalEngine's while it runs."""

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from dagger.tasks._base import DefaultProcessTemplateDAGInstance, ITask, ITemplateDAGInstance
 from dagger.templates._process_templates import (
     IProcessTemplateDAG,
-    IProcessTemplateDAGBuilder,
     NamedProcessBuilder,
     ProcessTemplateDAG,
+    build_each,
     check_max_run_duration,
 )
 from dagger.templates._shapes import processes_for
@@ -26,14 +26,7 @@ def build_processes(builders: Any) -> list[IProcessTemplateDAG]:
     """Build a list of process builders (built templates are taken as they are)."""
     if not isinstance(builders, list | tuple):
         raise TypeError(f"dynamic processes are given as a list of builders, got {builders!r}")
-    built: list[IProcessTemplateDAG] = []
-    for builder in builders:
-        if isinstance(builder, IProcessTemplateDAGBuilder):
-            builder = builder.build()
-        if not isinstance(builder, IProcessTemplateDAG):
-            raise TypeError(f"dynamic processes are process builders or templates, got {builder!r}")
-        built.append(builder)
-    return built
+    return build_each(builders, "dynamic")
 
 
 class IDynamicProcessTemplateDAG(IProcessTemplateDAG):

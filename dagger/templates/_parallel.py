@@ -13,6 +13,7 @@ from dagger.templates._process_templates import (
     IProcessTemplateDAG,
     IProcessTemplateDAGBuilder,
     NamedProcessBuilder,
+    build_each,
 )
 from dagger.templates._shapes import processes_for
 from dagger.templates._task_builders import DefaultTaskTemplateBuilder
@@ -273,16 +274,7 @@ def check_processes(processes: Any) -> list[IProcessTemplateDAG]:
         raise ValueError(
             f"a parallel composite needs a non-empty list of processes, got {processes!r}"
         )
-    built: list[IProcessTemplateDAG] = []
-    for process in processes:
-        if isinstance(process, IProcessTemplateDAGBuilder):
-            process = process.build()
-        if not isinstance(process, IProcessTemplateDAG):
-            raise TypeError(
-                f"parallel processes are process templates or their builders, got {process!r}"
-            )
-        built.append(process)
-    return built
+    return build_each(processes, "parallel")
 
 
 class ParallelCompositeProcessTemplateDagBuilder(NamedProcessBuilder):

@@ -41,6 +41,20 @@ def check_max_run_duration(max_run_duration: int) -> int:
     return max_run_duration
 
 
+def build_each(processes: list[Any] | tuple[Any, ...], role: str) -> list[IProcessTemplateDAG]:
+    """Build the builders among ``processes``; every item must end up a process template."""
+    built: list[IProcessTemplateDAG] = []
+    for process in processes:
+        if isinstance(process, IProcessTemplateDAGBuilder):
+            process = process.build()
+        if not isinstance(process, IProcessTemplateDAG):
+            raise TypeError(
+                f"{role} processes are process templates or their builders, got {process!r}"
+            )
+        built.append(process)
+    return built
+
+
 class IProcessTemplateDAG(TaskTemplate, abc.ABC):
     """The definition of a process within a workflow."""
 

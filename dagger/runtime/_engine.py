@@ -1,8 +1,12 @@
 """The faust side of the engine: its tables, the engine topic's agent and listener agents.
 
-One agent consumes the engine topic; each record is applied by the owner of its
-partition: instance events by the :class:`InstanceOwner`, correlation events by the
-:class:`KeysOwner`. Each listener topic has an agent that routes its messages' keys to
+One agent consumes the engine topic in batches (as many records as the consumer has, up
+to ``max_events_per_batch``); each record is applied by the owner of its partition:
+instance events by the :class:`InstanceOwner`, correlation events by the
+:class:`KeysOwner`. The owners' stores are :class:`StagedStore` views of faust tables: at
+the end of a batch the producer is flushed (the commands, index events and dead letters
+the batch sent are on the broker), then the batch's writes reach the tables, then the
+updates are published. Each listener topic has an agent that routes its messages' keys to
 their owners. Records that cannot be applied go to the dead-letter topic.
 """
 
@@ -10,12 +14,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from faust.streams import _current_event, current_event
 
 from dagger.core._events import AnyLogEvent, HeldMessagesSwept
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._assembly import assemble_owners
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
+from dagger.runtime._staging import StagedStore, StagingArea
 from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import SensorTask
 
@@ -41,6 +51,9 @@ class EngineRuntime:
         self._app = faust_app
         self._tasks_topic = tasks_topic
         partitions = settings.kafka_partitions
+        self._staging = StagingArea(self._flush_producer)
+        self._max_events_per_batch = settings.max_events_per_batch
+        self._batch_wait = settings.batch_wait
         self.instances = self._table("dagger_instances", partitions, "Workflow instances by id.")
         self._clock = settings.clock
         self._max_timers_per_tick = settings.max_tasks_per_trigger
@@ -100,10 +113,11 @@ class EngineRuntime:
             if tp.topic == self._tasks_topic_name:
                 await self._append(HeldMessagesSwept(str(uuid.uuid4())), "sweep", tp.partition)
 
-    def _table(self, name: str, partitions: int, help_text: str) -> Any:
-        return self._app.Table(
+    def _table(self, name: str, partitions: int, help_text: str) -> StagedStore:
+        table = self._app.Table(
             name, partitions=partitions, key_type=bytes, value_type=bytes, help=help_text
         )
+        return self._staging.stage(table, capture=current_event, within=_as_current_event)
 
     # -- sending -----------------------------------------------------------------------
     async def send(self, event: AnyLogEvent, *, key: str, partition: int) -> None:
@@ -118,6 +132,9 @@ class EngineRuntime:
         return await self._tasks_topic.send(
             key=key.encode(), value=encode_event(event), partition=partition
         )
+
+    async def _flush_producer(self) -> None:
+        await self._app.producer.flush()
 
     async def _send_dead_letter(self, key: bytes, value: bytes) -> None:
         await self._dead_letter_topic.send(key=key, value=value)
@@ -154,17 +171,44 @@ class EngineRuntime:
 
     # -- the engine topic ----------------------------------------------------------------
     async def _consume(self, stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            origin = _origin(message)
+        # take_events acks a batch's records only after this loop's body is done with them.
+        async for events in stream.take_events(self._max_events_per_batch, self._batch_wait):
             try:
-                await self.router.handle(event.value, message.partition)
-            except MalformedEvent as exc:
-                await self.dead_letters.publish(MALFORMED_ENGINE_EVENT, exc, origin, event.value)
-            except Exception as exc:
-                # One record must not stop the partition's agent.
-                logger.exception("could not apply the record at %s", origin)
-                await self.dead_letters.publish(ENGINE_ERROR, exc, origin, event.value)
+                for event in events:
+                    with _as_current_event(event):
+                        await self._apply(event)
+                await self._end_batch()
+            except BaseException:
+                self._staging.discard()
+                raise
+
+    async def _apply(self, event: Any) -> None:
+        message = event.message
+        try:
+            await self.router.handle(event.value, message.partition)
+        except MalformedEvent as exc:
+            await self.dead_letters.publish(
+                MALFORMED_ENGINE_EVENT, exc, _origin(message), event.value
+            )
+        except Exception as exc:
+            # One record must not stop the partition's agent.
+            logger.exception("could not apply the record at %s", _origin(message))
+            await self.dead_letters.publish(ENGINE_ERROR, exc, _origin(message), event.value)
+
+    async def _end_batch(self) -> None:
+        """Put the batch's sends on the broker, then its writes in the tables."""
+        await self._staging.commit()
+        await self.owner.end_batch()
+
+
+@contextmanager
+def _as_current_event(event: Any) -> Iterator[None]:
+    """Make ``event`` faust's current event: a table write goes to its partition."""
+    token = _current_event.set(None if event is None else weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def _origin(message: Any) -> dict[str, Any]:

@@ -1,12 +1,17 @@
 """The owner loop: applies engine-topic events to the instances of one worker's partitions.
 
 Each partition's events are applied one at a time, in log order: decode the instance,
-apply the event with the pure core, run the effects (user hooks, index changes), store
-the new state, then publish the update. The store is any mutable mapping: the worker
-gives a faust table (whose changelog faust flushes before it commits the offset), tests
-and :class:`dagger.testing.LocalEngine` give a dict. A crash anywhere replays the event;
-applied event ids make the replay a no-op, and effects run before the store, so they are
-at-least-once.
+apply the event with the pure core, run the effects (user hooks, index changes), then
+store the new state. Events come in batches: the instances a batch changed stay decoded
+until :meth:`InstanceOwner.end_batch`, which publishes one update per changed instance.
+
+The store is any mutable mapping. The worker gives a
+:class:`~dagger.runtime._staging.StagedStore` over a faust table: its writes reach the
+table only after the producer has flushed what the batch sent, so a stored state never
+runs ahead of its effects. Tests and :class:`dagger.testing.LocalEngine` give a dict, with
+one event per batch. A crash anywhere replays the batch; applied event ids make the replay
+of an event whose state was stored a no-op, and an event whose state was not stored runs
+its effects again, so they are at-least-once.
 """
 
 from __future__ import annotations
@@ -91,6 +96,8 @@ class InstanceOwner:
         self._dead_letters = dead_letters
         self._timers = timers
         self._clock = clock
+        self._working: dict[bytes, ITemplateDAGInstance[Any, Any]] = {}
+        self._changed: dict[str, ITemplateDAGInstance[Any, Any]] = {}
 
     def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance, or None if this worker does not hold it."""
@@ -99,22 +106,32 @@ class InstanceOwner:
             return None
         return codec.decode(raw)
 
+    async def end_batch(self) -> None:
+        """Forget the batch's decoded instances and publish each changed one once."""
+        self._working.clear()
+        changed, self._changed = self._changed, {}
+        for instance in changed.values():
+            await self._publisher.publish(instance)
+
     async def handle(self, event: InstanceEvent, partition: int) -> None:
         """Apply one instance event owned by ``partition``."""
         key = event.instance_id.encode()
-        stored = self.instances.get(key)
+        # Taken out while the event is applied: an event that raises half-way leaves the
+        # stored state, not a half-changed copy, for the next one.
+        instance = self._working.pop(key, None)
+        stored = None if instance is not None else self.instances.get(key)
         if stored == TOMBSTONE:
             return
         if stored is not None:
             instance = codec.decode(stored)
-            if event.event_id in instance.applied_events:
-                # A replay after a crash: the change is stored, but its update may not
-                # have been published before the crash, so publish it again.
-                self._forget_timer(event)
-                await self._publisher.publish(instance)
-                return
+        if instance is not None and event.event_id in instance.applied_events:
+            # A replay after a crash: the state is stored, but its changelog record and
+            # its update may not have left the worker, so write and publish it again.
+            self._forget_timer(event)
+            self._store(key, instance, finished=False)
+            return
         if isinstance(event, InstanceCreated):
-            if stored is not None:
+            if instance is not None:
                 logger.warning(
                     "instance %s already exists; create event dropped", event.instance_id
                 )
@@ -123,7 +140,7 @@ class InstanceOwner:
             instance.owner_partition = partition
             machine.remember_event(instance, event.event_id)
             effects = machine.submit(instance, self._clock()) if event.submit else []
-        elif stored is None:
+        elif instance is None:
             if not isinstance(event, StopRequested):
                 logger.warning(
                     "%s for unknown instance %s dropped", type(event).__name__, event.instance_id
@@ -157,7 +174,6 @@ class InstanceOwner:
             effects = handled
         finished = await self._run_effects(instance, effects)
         self._store(key, instance, finished)
-        await self._publisher.publish(instance)
 
     def _forget_timer(self, event: InstanceEvent) -> None:
         """Drop the stored record of a timer event that changes nothing (stale or replayed)."""
@@ -309,9 +325,11 @@ class InstanceOwner:
         return TaskSucceeded(task.id)
 
     def _store(self, key: bytes, instance: ITemplateDAGInstance[Any, Any], finished: bool) -> None:
+        self._changed[instance.id] = instance
         if finished and self._delete_on_complete:
             self.instances[key] = TOMBSTONE
             return
+        self._working[key] = instance
         try:
             raw = codec.encode(instance)
         except (TypeError, ValueError) as exc:

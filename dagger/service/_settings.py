@@ -60,6 +60,8 @@ class EngineSettings:
     clock: Callable[[], float]
     logging_config: dict[str, Any] | None
     faust_settings: dict[str, Any] = field(default_factory=dict)
+    max_events_per_batch: int = 1000
+    batch_wait: float = 0.01
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -222,6 +224,8 @@ def resolve_settings(
     message_id_header: str | None,
     clock: Callable[[], float] | None,
     embedded_broker_url: str | None,
+    max_events_per_batch: int = 1000,
+    batch_wait: float = 0.01,
     faust_kwargs: Mapping[str, Any],
 ) -> EngineSettings:
     """Validate the constructor arguments of :class:`~dagger.service.services.Dagger`."""
@@ -295,4 +299,6 @@ def resolve_settings(
         clock=_check_clock(clock),
         logging_config=logging_config,
         faust_settings=_check_faust_settings(faust_kwargs),
+        max_events_per_batch=_positive(max_events_per_batch, "max_events_per_batch"),
+        batch_wait=_positive(batch_wait, "batch_wait", float),
     )

@@ -195,6 +195,7 @@ class LocalEngine:
             while self._queue:
                 raw, partition = self._queue.popleft()
                 await self._router.handle(raw, partition)
+                await self._owner.end_batch()
         finally:
             self._draining = False
 

@@ -75,6 +75,7 @@ class Owner:
 
     async def handle(self, event: InstanceCreated | InstanceSubmitted) -> None:
         await self.router.handle(encode_event(event), partition=2)
+        await self.runtime.end_batch()
 
     def stored(self, instance_id: str) -> ITemplateDAGInstance[Any, Any]:
         loaded = self.runtime.load(instance_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,6 +33,7 @@ from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._listeners import ListenerRouter, ListenerTopic
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
 from dagger.runtime._router import EventRouter
+from dagger.runtime._staging import StagedStore
 from dagger.runtime._routing import partition_for_key
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
@@ -432,8 +433,10 @@ async def test_one_failing_listener_type_stops_the_whole_message() -> None:
 class Owner:
     """An InstanceOwner over a dict, with its sends, updates and dead letters recorded."""
 
-    def __init__(self, *, partitions: int = 4) -> None:
-        self.store: dict[bytes, bytes] = {}
+    def __init__(
+        self, *, partitions: int = 4, store: MutableMapping[bytes, bytes] | None = None
+    ) -> None:
+        self.store: MutableMapping[bytes, bytes] = {} if store is None else store
         self.sent: list[tuple[Any, str, int]] = []
         self.published: list[ITemplateDAGInstance[Any, Any]] = []
         self.letters: list[dict[str, Any]] = []
@@ -462,6 +465,11 @@ class Owner:
             timers=TimerIndex({}),
         )
 
+    async def apply(self, event: Any, partition: int) -> None:
+        """Apply ``event`` as a batch of its own, as a worker's batch would."""
+        await self.owner.handle(event, partition)
+        await self.owner.end_batch()
+
     def stored(self, instance_id: str) -> ITemplateDAGInstance[Any, Any]:
         instance = self.owner.load(instance_id)
         assert instance is not None
@@ -474,7 +482,7 @@ async def _waiting(engine: Dagger, owner: Owner) -> ITemplateDAGInstance[Any, An
         "i-1", "order_id", seed=random.Random(0), order_id="o-1"
     )
     document = codec.to_document(instance)
-    await owner.owner.handle(InstanceCreated("e-1", "i-1", document, submit=True), partition=3)
+    await owner.apply(InstanceCreated("e-1", "i-1", document, submit=True), 3)
     owner.sent.clear()
     owner.published.clear()
     stored = owner.stored("i-1")
@@ -501,7 +509,7 @@ async def test_a_delivered_message_runs_on_message_and_moves_the_workflow_on(
     owner = Owner()
     instance = await _waiting(engine, owner)
 
-    await owner.owner.handle(_delivered(instance, {"order_id": "o-1", "status": "READY"}), 3)
+    await owner.apply(_delivered(instance, {"order_id": "o-1", "status": "READY"}), 3)
 
     stored = owner.stored("i-1")
     assert stored.status.code == "COMPLETED"
@@ -522,9 +530,9 @@ async def test_a_duplicated_delivery_is_applied_once(engine: Dagger) -> None:
     instance = await _waiting(engine, owner)
     delivery = _delivered(instance, {"order_id": "o-1", "status": "COOKING"})
 
-    await owner.owner.handle(delivery, 3)
+    await owner.apply(delivery, 3)
     stored_once = owner.store[b"i-1"]
-    await owner.owner.handle(delivery, 3)
+    await owner.apply(delivery, 3)
 
     assert owner.store[b"i-1"] == stored_once
     assert owner.stored("i-1").runtime_parameters["statuses"] == ["COOKING"]
@@ -539,7 +547,7 @@ async def test_a_raising_on_message_is_a_dead_letter_and_stores_nothing(engine: 
     before = owner.store[b"i-1"]
     delivery = _delivered(instance, {"order_id": "o-1", "status": "EXPLODE"})
 
-    await owner.owner.handle(delivery, 3)
+    await owner.apply(delivery, 3)
 
     assert owner.store[b"i-1"] == before
     assert owner.sent == [] and owner.published == []
@@ -550,7 +558,7 @@ async def test_a_raising_on_message_is_a_dead_letter_and_stores_nothing(engine: 
     assert base64.b64decode(letter["value"]) == delivery.payload
 
     # Not remembered: a redelivery runs on_message again.
-    await owner.owner.handle(delivery, 3)
+    await owner.apply(delivery, 3)
     assert len(owner.letters) == 2
 
 
@@ -562,7 +570,7 @@ async def test_an_undecodable_delivery_is_a_dead_letter_and_stores_nothing(
     before = owner.store[b"i-1"]
     listener_id = task_named(instance, LISTENER).id
 
-    await owner.owner.handle(
+    await owner.apply(
         MessageDelivered("m-1|t", "i-1", listener_id, TOPIC, b"{oops", dict(ORIGIN)), 3
     )
 
@@ -578,9 +586,7 @@ async def test_a_delivery_to_a_task_that_does_not_wait_is_ignored(
     instance = await _waiting(engine, owner)
     before = owner.store[b"i-1"]
 
-    await owner.owner.handle(
-        _delivered(instance, {"order_id": "o-1", "status": "READY"}, task=task), 3
-    )
+    await owner.apply(_delivered(instance, {"order_id": "o-1", "status": "READY"}, task=task), 3)
 
     assert owner.store[b"i-1"] == before
     assert owner.sent == [] and owner.published == [] and owner.letters == []
@@ -592,9 +598,9 @@ async def test_a_delivery_for_an_unknown_or_deleted_instance_is_dropped(engine: 
     delivery = _delivered(instance, {"order_id": "o-1", "status": "READY"})
     owner.store.clear()
 
-    await owner.owner.handle(delivery, 3)
+    await owner.apply(delivery, 3)
     owner.store[b"i-1"] = TOMBSTONE
-    await owner.owner.handle(delivery, 3)
+    await owner.apply(delivery, 3)
 
     assert owner.store == {b"i-1": TOMBSTONE}
     assert owner.published == [] and owner.letters == []
@@ -605,7 +611,7 @@ async def test_a_message_changing_the_key_moves_the_index_entry(engine: Dagger) 
     instance = await _waiting(engine, owner)
     payload = {"order_id": "o-1", "status": "SPLIT", "new_order_id": "o-2"}
 
-    await owner.owner.handle(_delivered(instance, payload), 3)
+    await owner.apply(_delivered(instance, payload), 3)
 
     old, new = index_key(TOPIC, "order_id", "o-1"), index_key(TOPIC, "order_id", "o-2")
     listener_id = task_named(instance, LISTENER).id
@@ -662,3 +668,101 @@ async def test_a_sweep_drops_the_expired_messages_of_its_partition_only(engine: 
         key.encode() for partition, key in by_partition.items() if partition != 2
     )
     assert owner.sent == []
+
+
+# -- batches, and a crash between a batch's effects and its store -----------------------
+
+
+def _created(instance: ITemplateDAGInstance[Any, Any]) -> InstanceCreated:
+    return InstanceCreated("e-1", instance.id, codec.to_document(instance), submit=True)
+
+
+async def _new_order(engine: Dagger) -> ITemplateDAGInstance[Any, Any]:
+    template = order_template(engine, status_topic=TOPIC, command_topic="commands")
+    return await template.create_instance("i-1", "order_id", seed=random.Random(0), order_id="o-1")
+
+
+async def test_effects_lost_in_a_crash_before_the_commit_are_sent_again(engine: Dagger) -> None:
+    disk: dict[bytes, bytes] = {}
+    created = _created(await _new_order(engine))
+    before_crash = Owner(store=StagedStore(disk))
+    await before_crash.owner.handle(created, 3)
+    assert [type(event) for event, _key, _partition in before_crash.sent] == [IndexAdded]
+
+    # The worker dies with the index event still in its producer's buffer: the staged
+    # state goes with it, and the restarted worker applies the event again.
+    assert disk == {}
+    after_restart = Owner(store=StagedStore(disk))
+    await after_restart.apply(created, 3)
+
+    assert [type(event) for event, _key, _partition in after_restart.sent] == [IndexAdded]
+    after_restart.store.commit()  # type: ignore[attr-defined]
+    stored = codec.decode(disk[b"i-1"])
+    assert task_named(stored, LISTENER).status.code == "EXECUTING"
+    assert stored.runtime_parameters["commands"] == [{"topic": "commands", "order_id": "o-1"}]
+
+
+async def test_a_replay_after_the_commit_stores_again_but_sends_nothing(engine: Dagger) -> None:
+    disk: dict[bytes, bytes] = {}
+    created = _created(await _new_order(engine))
+    first = Owner(store=StagedStore(disk))
+    await first.apply(created, 3)
+    first.store.commit()  # type: ignore[attr-defined]
+    committed = disk[b"i-1"]
+
+    # The state reached the local store but maybe not its changelog: the replay writes it
+    # again (a changelog record) and publishes it, and runs no effect a second time.
+    replaying = Owner(store=StagedStore(disk))
+    await replaying.apply(created, 3)
+
+    assert replaying.sent == []
+    assert replaying.store.pending == 1  # type: ignore[attr-defined]
+    replaying.store.commit()  # type: ignore[attr-defined]
+    assert disk[b"i-1"] == committed
+    assert [instance.status.code for instance in replaying.published] == ["EXECUTING"]
+
+
+async def test_one_update_per_changed_instance_per_batch(engine: Dagger) -> None:
+    owner = Owner()
+    instance = await _new_order(engine)
+    await owner.owner.handle(_created(instance), 3)
+    await owner.owner.handle(_delivered(instance, {"order_id": "o-1", "status": "PENDING"}), 3)
+    ready = _delivered(instance, {"order_id": "o-1", "status": "READY"}, event_id="m-2|t")
+    await owner.owner.handle(ready, 3)
+    assert owner.published == []
+
+    await owner.owner.end_batch()
+
+    assert [published.status.code for published in owner.published] == ["COMPLETED"]
+    assert owner.stored("i-1").runtime_parameters["statuses"] == ["PENDING", "READY"]
+
+
+async def test_an_event_that_raises_leaves_the_stored_state_for_the_next_in_the_batch(
+    engine: Dagger,
+) -> None:
+    owner = Owner()
+    instance = await _new_order(engine)
+    await owner.owner.handle(_created(instance), 3)
+    refuse = [True]
+    sent_before = owner.sent
+
+    async def broken_send(event: Any, key: str, partition: int) -> None:
+        if refuse.pop():
+            raise ConnectionError("producer closed")
+        sent_before.append((event, key, partition))
+
+    owner.owner._send = broken_send
+    ready = _delivered(instance, {"order_id": "o-1", "status": "READY"})
+    with pytest.raises(ConnectionError):
+        await owner.owner.handle(ready, 3)
+
+    # The failed event changed a decoded copy, not the state the batch goes on from.
+    again = _delivered(instance, {"order_id": "o-1", "status": "READY"}, event_id="m-2|t")
+    refuse.append(False)
+    await owner.owner.handle(again, 3)
+    await owner.owner.end_batch()
+
+    stored = owner.stored("i-1")
+    assert stored.status.code == "COMPLETED"
+    assert stored.runtime_parameters["statuses"] == ["READY"]
+    assert "m-1|t" not in stored.applied_events

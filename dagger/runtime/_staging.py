@@ -1,0 +1,154 @@
+"""Store writes held back until the records they depend on are on the broker.
+
+An owner that applies an event runs its effects first: user hooks send commands, the owner
+sends index events. Those sends sit in the producer's buffer for a while. Had the owner
+written the new state to a local store at once, a crash before the buffer reached the
+broker would leave the state saying "applied" while its effects were lost, and the
+replayed event would be a no-op: the instance would wait for ever.
+
+A :class:`StagedStore` keeps the writes of a batch in memory; the worker flushes the
+producer, then calls :meth:`StagedStore.commit`. A crash before the commit loses the staged
+writes together with the unflushed effects, so the replay applies the event again, and the
+effects are at-least-once. Reads see the staged writes first, so the events of one batch
+build on each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+__all__ = ["StagedStore", "StagingArea"]
+
+_DELETED = object()
+
+WriteContext = Callable[[Any], AbstractContextManager[Any]]
+"""Enter the context a captured write is applied in (faust: its event, for its partition)."""
+
+
+def _no_capture() -> Any:
+    return None
+
+
+def _no_context(_captured: Any) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
+class StagedStore(MutableMapping[bytes, bytes]):
+    """A mapping over ``backing`` whose writes wait in memory until :meth:`commit`.
+
+    ``capture`` is called at each write and its result handed to ``within`` when the write
+    is applied: a faust table needs the event a write belongs to, to choose its partition.
+    """
+
+    def __init__(
+        self,
+        backing: MutableMapping[bytes, bytes],
+        *,
+        capture: Callable[[], Any] = _no_capture,
+        within: WriteContext = _no_context,
+    ) -> None:
+        self.backing = backing
+        self._capture = capture
+        self._within = within
+        self._staged: dict[bytes, tuple[Any, Any]] = {}
+
+    @property
+    def pending(self) -> int:
+        """How many keys have writes waiting for :meth:`commit`."""
+        return len(self._staged)
+
+    def commit(self) -> int:
+        """Apply the staged writes to the backing store, in the order of their keys' first write."""
+        staged, self._staged = self._staged, {}
+        for key, (value, captured) in staged.items():
+            with self._within(captured):
+                if value is _DELETED:
+                    if key in self.backing:
+                        del self.backing[key]
+                else:
+                    self.backing[key] = value
+        return len(staged)
+
+    def discard(self) -> int:
+        """Drop the staged writes (their batch will be applied again); return how many."""
+        dropped = len(self._staged)
+        self._staged = {}
+        return dropped
+
+    def __getitem__(self, key: bytes) -> bytes:
+        staged = self._staged.get(key)
+        if staged is None:
+            return self.backing[key]
+        value = staged[0]
+        if value is _DELETED:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        staged = self._staged.get(key)  # type: ignore[call-overload]
+        if staged is None:
+            return key in self.backing
+        return staged[0] is not _DELETED
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._staged[key] = (value, self._capture())
+
+    def __delitem__(self, key: bytes) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._staged[key] = (_DELETED, self._capture())
+
+    def __iter__(self) -> Iterator[bytes]:
+        for key in list(self.backing.keys()):
+            if key not in self._staged:
+                yield key
+        for key, (value, _captured) in list(self._staged.items()):
+            if value is not _DELETED:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _key in self)
+
+
+class StagingArea:
+    """A worker's staged stores, committed together once ``flush`` has put the sends out."""
+
+    def __init__(self, flush: Callable[[], Awaitable[None]]) -> None:
+        self._flush = flush
+        self.stores: list[StagedStore] = []
+
+    def stage(
+        self,
+        backing: MutableMapping[bytes, bytes],
+        *,
+        capture: Callable[[], Any] = _no_capture,
+        within: WriteContext = _no_context,
+    ) -> StagedStore:
+        """Return a staged view of ``backing`` that :meth:`commit` applies."""
+        store = StagedStore(backing, capture=capture, within=within)
+        self.stores.append(store)
+        return store
+
+    @property
+    def pending(self) -> int:
+        """How many keys have writes waiting, over all stores."""
+        return sum(store.pending for store in self.stores)
+
+    async def commit(self) -> int:
+        """Flush the sends, then apply every staged write; return how many keys were written."""
+        if not self.pending:
+            return 0
+        await self._flush()
+        return sum(store.commit() for store in self.stores)
+
+    def discard(self) -> int:
+        """Drop every staged write; return how many."""
+        return sum(store.discard() for store in self.stores)

@@ -33,8 +33,8 @@ from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._listeners import ListenerRouter, ListenerTopic
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
 from dagger.runtime._router import EventRouter
-from dagger.runtime._staging import StagedStore
 from dagger.runtime._routing import partition_for_key
+from dagger.runtime._staging import StagedStore
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service.services import Dagger

@@ -179,7 +179,9 @@ class EngineRuntime:
                         await self._apply(event)
                 await self._end_batch()
             except BaseException:
+                # The batch was not acked: whoever owns its partitions next applies it again.
                 self._staging.discard()
+                self.owner.abandon_batch()
                 raise
 
     async def _apply(self, event: Any) -> None:

@@ -113,6 +113,11 @@ class InstanceOwner:
         for instance in changed.values():
             await self._publisher.publish(instance)
 
+    def abandon_batch(self) -> None:
+        """Forget the batch's decoded and changed instances: the batch will run again."""
+        self._working.clear()
+        self._changed.clear()
+
     async def handle(self, event: InstanceEvent, partition: int) -> None:
         """Apply one instance event owned by ``partition``."""
         key = event.instance_id.encode()

@@ -766,3 +766,19 @@ async def test_an_event_that_raises_leaves_the_stored_state_for_the_next_in_the_
     assert stored.status.code == "COMPLETED"
     assert stored.runtime_parameters["statuses"] == ["READY"]
     assert "m-1|t" not in stored.applied_events
+
+
+async def test_an_abandoned_batch_publishes_nothing_and_is_read_again(engine: Dagger) -> None:
+    disk: dict[bytes, bytes] = {}
+    owner = Owner(store=StagedStore(disk))
+    instance = await _new_order(engine)
+    await owner.owner.handle(_created(instance), 3)
+
+    owner.store.discard()  # type: ignore[attr-defined]
+    owner.owner.abandon_batch()
+    await owner.owner.end_batch()
+
+    assert owner.published == []
+    assert owner.owner.load("i-1") is None
+    await owner.apply(_created(instance), 3)
+    assert owner.stored("i-1").status.code == "EXECUTING"

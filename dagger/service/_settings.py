@@ -19,6 +19,7 @@ from typing import Any, cast
 from faust.types.settings import Settings as FaustSettings
 
 from dagger.exceptions.exceptions import ConfigurationError
+from dagger.serializers._config import SerializerSettings, resolve_serializer
 from dagger.service.engineconfig import AerospikeConfig, StoreEnum
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class EngineSettings:
     clock: Callable[[], float]
     logging_config: dict[str, Any] | None
     faust_settings: dict[str, Any] = field(default_factory=dict)
+    serialization: SerializerSettings = field(default_factory=SerializerSettings)
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -233,11 +235,6 @@ def resolve_settings(
             "no broker configured: pass broker='kafka://host:port' or set DAGGER_BROKER "
             "(`dagger worker` starts an embedded broker when neither is set)"
         )
-    if schema_registry_url is not None or message_serializer is not None:
-        raise ConfigurationError(
-            "schema_registry_url/message_serializer (Avro) are not available in this release; "
-            "messages are JSON"
-        )
     if not restart_tasks_on_boot:
         raise ConfigurationError(
             "restart_tasks_on_boot=False is not supported: after a restart the owner always "
@@ -295,4 +292,5 @@ def resolve_settings(
         clock=_check_clock(clock),
         logging_config=logging_config,
         faust_settings=_check_faust_settings(faust_kwargs),
+        serialization=resolve_serializer(schema_registry_url, message_serializer),
     )

@@ -25,7 +25,10 @@ STATUS: dict[str, Any] = {
     "namespace": "shop",
     "fields": [
         {"name": "order_id", "type": "string"},
-        {"name": "status", "type": {"type": "enum", "name": "State", "symbols": ["COOKING", "READY"]}},
+        {
+            "name": "status",
+            "type": {"type": "enum", "name": "State", "symbols": ["COOKING", "READY"]},
+        },
     ],
 }
 

@@ -103,9 +103,7 @@ def test_an_unreachable_registry_raises_a_registry_error() -> None:
         client.get_by_id(1)
 
 
-@pytest.mark.parametrize(
-    "url", ["127.0.0.1:8081", "ftp://registry:21", "http://", "", None, 8081]
-)
+@pytest.mark.parametrize("url", ["127.0.0.1:8081", "ftp://registry:21", "http://", "", None, 8081])
 def test_a_url_that_is_not_http_is_refused(url: object) -> None:
     with pytest.raises(ValueError, match="must be an http"):
         SchemaRegistryClient(url)  # type: ignore[arg-type]

@@ -57,9 +57,9 @@ def resolve_serializer(schema_registry_url: Any, message_serializer: Any) -> Ser
         return SerializerSettings()
     try:
         from dagger.serializers._avro_serializer import AvroMessageSerializer
-    except ImportError as exc:
+    except ImportError:
         raise ConfigurationError(
-            f"schema_registry_url needs fastavro ({exc}): pip install 'dagger-workflows[avro]'"
+            "schema_registry_url needs fastavro: pip install 'dagger-workflows[avro]'"
         ) from None
     client = SchemaRegistryClient(url)
     return SerializerSettings(AvroMessageSerializer(client), client)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -173,3 +174,13 @@ def test_an_avro_topic_encodes_what_it_sends(registry: SchemaRegistryStandIn) ->
     assert sorted(registry.subjects()) == ["orders-key", "orders-value"]
     assert engine.message_serializer.decode_message(key) == "o-1"
     assert engine.message_serializer.decode_message(value) == {"order_id": "o-1", "quantity": 1}
+
+
+def test_a_registry_url_without_fastavro_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "fastavro", None)
+    monkeypatch.delitem(sys.modules, "dagger.serializers._avro_serializer")
+
+    with pytest.raises(ConfigurationError, match=r"pip install 'dagger-workflows\[avro\]'"):
+        _engine(schema_registry_url="http://127.0.0.1:8081")

@@ -71,14 +71,21 @@ class DAGBuilderHelper:
         value_type: Any = None,
         key_serializer: Any = None,
         value_serializer: Any = None,
+        key_schema: Any = None,
+        value_schema: Any = None,
     ) -> KafkaCommandTaskTemplateBuilder:
-        """Return a builder for a command task that sends on ``topic``."""
+        """Return a builder for a command task that sends on ``topic``.
+
+        ``key_schema``/``value_schema`` make the topic Avro (see ``Dagger.create_topic``).
+        """
         command_topic = self.app.create_topic(
             topic,
             key_type=key_type,
             value_type=value_type,
             key_serializer=key_serializer,
             value_serializer=value_serializer,
+            key_schema=key_schema,
+            value_schema=value_schema,
         )
         builder = KafkaCommandTaskTemplateBuilder(self.app)
         builder.set_topic(command_topic).set_type(task_type)
@@ -97,14 +104,22 @@ class DAGBuilderHelper:
         value_type: Any = None,
         key_serializer: Any = None,
         value_serializer: Any = None,
+        key_schema: Any = None,
+        value_schema: Any = None,
     ) -> KafkaListenerTaskTemplateBuilder:
-        """Return a builder for a listener task that waits for a message on ``topic``."""
+        """Return a builder for a listener task that waits for a message on ``topic``.
+
+        ``key_schema``/``value_schema`` make the topic Avro (see ``Dagger.create_topic``):
+        its messages are decoded before ``get_correlatable_keys_from_payload``.
+        """
         listener_topic = self.app.create_topic(
             topic,
             key_type=key_type,
             value_type=value_type,
             key_serializer=key_serializer,
             value_serializer=value_serializer,
+            key_schema=key_schema,
+            value_schema=value_schema,
         )
         builder = KafkaListenerTaskTemplateBuilder(self.app)
         builder.set_topic(listener_topic).set_concurrency(concurrency).set_type(task_type)

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from faust.exceptions import ValueDecodeError
+
 from dagger.core._events import MessageReceived
 from dagger.core._keys import index_key
 from dagger.runtime._dead_letters import KEY_EXTRACTION_FAILED, UNDECODABLE, DeadLetters
@@ -66,13 +68,30 @@ class ListenerRouter:
         return is_new
 
     def decode(self, name: str, raw: bytes) -> Any:
-        """Decode a message value of listener topic ``name`` as its topic declares."""
+        """Decode a message value of listener topic ``name`` as its topic declares.
+
+        The codec's own error is raised, not faust's ``ValueDecodeError`` around it, so a
+        dead letter names what was wrong (e.g. ``MalformedAvroMessage``).
+        """
         topic = self.topics[name].topic
         value_type = getattr(topic, "value_type", None)
         serializer = getattr(topic, "value_serializer", None) or "json"
         if value_type is None and serializer == "raw":
             serializer = "json"
-        return self._serializers.loads_value(value_type, raw, serializer=serializer)
+        try:
+            return self._serializers.loads_value(value_type, raw, serializer=serializer)
+        except ValueDecodeError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, Exception):
+                raise
+        raise cause
+
+    async def _prepare(self, name: str, raw: bytes) -> None:
+        """Let the topic's codec fetch what decoding needs (an Avro schema) off the loop."""
+        serializer = getattr(self.topics[name].topic, "value_serializer", None)
+        prepare = getattr(serializer, "prepare_loads", None)
+        if prepare is not None:
+            await prepare(raw)
 
     async def route(
         self,
@@ -84,6 +103,7 @@ class ListenerRouter:
         """Route one message of topic ``name``; return how many keys it was sent under."""
         listener_topic = self.topics[name]
         try:
+            await self._prepare(name, raw)
             payload = self.decode(name, raw)
         except Exception as exc:
             await self._dead_letters.publish(UNDECODABLE, exc, origin, raw)

@@ -30,6 +30,8 @@ from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._routing import partition_for_key
 from dagger.runtime._updates import UpdatePublisher
+from dagger.serializers._codec import schema_codecs
+from dagger.serializers._registry_client import SchemaRegistryClient
 from dagger.service._settings import EngineSettings, resolve_broker, resolve_settings
 from dagger.service.engineconfig import AerospikeConfig, EngineConfig, StoreEnum
 from dagger.tasks._base import ITask, ITemplateDAGInstance, SensorTask
@@ -64,6 +66,8 @@ class Dagger(Service):
     settings: EngineSettings
     template_dags: dict[str, ITemplateDAG]
     process_templates: dict[str, Any]
+    message_serializer: Any
+    schema_registry_client: SchemaRegistryClient | None
 
     def __init__(
         self,
@@ -126,8 +130,12 @@ class Dagger(Service):
             aerospike_config: Settings for ``aerospike://``.
             enable_changelog: Must be True for embedded stores.
             max_correletable_keys_in_values: Chunk size of the correlation index.
-            schema_registry_url: Avro schema registry (not in this release).
-            message_serializer: Avro serializer (not in this release).
+            schema_registry_url: Confluent schema registry URL (``http(s)://host:port``);
+                the engine then encodes and decodes Avro with an ``AvroMessageSerializer``
+                on topics created with a ``key_schema``/``value_schema``.
+            message_serializer: Serializer to use instead (anything with
+                ``encode_record_with_schema`` and ``decode_message``, such as
+                ``dagger.serializers.avro.AvroMessageSerializer``).
             delete_workflow_on_complete: Delete an instance once it finishes.
             task_update_callbacks: Coroutines awaited with the instance after each store.
             logging_config: ``logging.config.dictConfig`` dict used by :meth:`main`.
@@ -208,6 +216,8 @@ class Dagger(Service):
         self.delete_workflow_on_complete = self.settings.delete_workflow_on_complete
         self.task_update_callbacks = self._task_update_callbacks
         self.kafka_broker_list = list(kafka_broker_list or [])
+        self.message_serializer = self.settings.serialization.message_serializer
+        self.schema_registry_client = self.settings.serialization.schema_registry_client
         super().__init__(beacon=beacon, loop=loop)
 
     def __post_init__(self) -> None:
@@ -316,10 +326,28 @@ class Dagger(Service):
         value_type: Any = None,
         key_serializer: Any = None,
         value_serializer: Any = None,
+        *,
+        key_schema: Any = None,
+        value_schema: Any = None,
     ) -> TopicT:
-        """Create (or return the already created) faust topic ``topic_name``."""
+        """Create (or return the already created) faust topic ``topic_name``.
+
+        ``key_schema``/``value_schema`` (an Avro schema: dict, list or JSON text) make that
+        side Avro, encoded by the engine's ``message_serializer`` under the subject
+        ``<topic>-key``/``<topic>-value``; they need ``schema_registry_url`` or
+        ``message_serializer`` on the engine.
+        """
         if topic_name in cls.topics:
             return cls.topics[topic_name]
+        if key_schema is not None or value_schema is not None:
+            key_serializer, value_serializer = schema_codecs(
+                _current_app("create_topic").message_serializer,
+                topic_name,
+                key_schema=key_schema,
+                value_schema=value_schema,
+                key_serializer=key_serializer,
+                value_serializer=value_serializer,
+            )
         if value_serializer is None and value_type is None:
             value_serializer = "json"
         topic: TopicT = _current_app("create_topic").faust_app.topic(

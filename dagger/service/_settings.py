@@ -19,6 +19,7 @@ from typing import Any, cast
 from faust.types.settings import Settings as FaustSettings
 
 from dagger.exceptions.exceptions import ConfigurationError
+from dagger.serializers._config import SerializerSettings, resolve_serializer
 from dagger.service.engineconfig import AerospikeConfig, StoreEnum
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class EngineSettings:
     faust_settings: dict[str, Any] = field(default_factory=dict)
     max_events_per_batch: int = 1000
     batch_wait: float = 0.01
+    serialization: SerializerSettings = field(default_factory=SerializerSettings)
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -237,11 +239,6 @@ def resolve_settings(
             "no broker configured: pass broker='kafka://host:port' or set DAGGER_BROKER "
             "(`dagger worker` starts an embedded broker when neither is set)"
         )
-    if schema_registry_url is not None or message_serializer is not None:
-        raise ConfigurationError(
-            "schema_registry_url/message_serializer (Avro) are not available in this release; "
-            "messages are JSON"
-        )
     if not restart_tasks_on_boot:
         raise ConfigurationError(
             "restart_tasks_on_boot=False is not supported: after a restart the owner always "
@@ -301,4 +298,5 @@ def resolve_settings(
         faust_settings=_check_faust_settings(faust_kwargs),
         max_events_per_batch=_positive(max_events_per_batch, "max_events_per_batch"),
         batch_wait=_positive(batch_wait, "batch_wait", float),
+        serialization=resolve_serializer(schema_registry_url, message_serializer),
     )

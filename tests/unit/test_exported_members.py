@@ -90,7 +90,22 @@ EXPORTS = {
         "EmbeddedBrokerError",
         "LocalEngine",
         "RecordingTopic",
+        "SchemaRegistryStandIn",
         "SentMessage",
+    ],
+    "dagger.serializers.avro": [
+        "MAGIC_BYTE",
+        "AvroCodec",
+        "AvroError",
+        "AvroMessageSerializer",
+        "InvalidAvroRecord",
+        "MalformedAvroMessage",
+        "MessageSerializer",
+        "SchemaNotFound",
+        "SchemaRegistryClient",
+        "SchemaRegistryError",
+        "frame",
+        "unframe",
     ],
 }
 

@@ -186,14 +186,6 @@ def test_restart_tasks_on_boot_false_is_refused() -> None:
         _engine(restart_tasks_on_boot=False)
 
 
-@pytest.mark.parametrize(
-    "argument", [{"schema_registry_url": "http://registry:8081"}, {"message_serializer": object()}]
-)
-def test_avro_is_refused(argument: dict[str, Any]) -> None:
-    with pytest.raises(ConfigurationError, match="messages are JSON"):
-        _engine(**argument)
-
-
 # -- names ------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """The faust side of the engine: its tables, the engine topic's agent and listener agents.
 
-One agent consumes the engine topic in batches (as many records as the consumer has, up
+One agent consumes the engine topic in batches (the records the consumer has fetched, up
 to ``max_events_per_batch``); each record is applied by the owner of its partition:
 instance events by the :class:`InstanceOwner`, correlation events by the
 :class:`KeysOwner`. The owners' stores are :class:`StagedStore` views of faust tables: at
@@ -53,7 +53,6 @@ class EngineRuntime:
         partitions = settings.kafka_partitions
         self._staging = StagingArea(self._flush_producer)
         self._max_events_per_batch = settings.max_events_per_batch
-        self._batch_wait = settings.batch_wait
         self.instances = self._table("dagger_instances", partitions, "Workflow instances by id.")
         self._clock = settings.clock
         self._max_timers_per_tick = settings.max_tasks_per_trigger
@@ -171,18 +170,27 @@ class EngineRuntime:
 
     # -- the engine topic ----------------------------------------------------------------
     async def _consume(self, stream: Any) -> None:
-        # take_events acks a batch's records only after this loop's body is done with them.
-        async for events in stream.take_events(self._max_events_per_batch, self._batch_wait):
-            try:
-                for event in events:
-                    with _as_current_event(event):
-                        await self._apply(event)
-                await self._end_batch()
-            except BaseException:
-                # The batch was not acked: whoever owns its partitions next applies it again.
-                self._staging.discard()
-                self.owner.abandon_batch()
-                raise
+        # Records are acked by hand, once the batch they belong to is committed. A batch
+        # ends when the consumer has nothing more fetched (or at max_events_per_batch), so
+        # a busy engine commits big batches and an idle one answers at once.
+        manual = stream.noack()
+        fetched = stream.channel.queue
+        batch: list[Any] = []
+        try:
+            async for event in manual.events():
+                batch.append(event)
+                with _as_current_event(event):
+                    await self._apply(event)
+                if len(batch) >= self._max_events_per_batch or fetched.empty():
+                    await self._end_batch()
+                    for done in batch:
+                        await manual.ack(done)
+                    batch.clear()
+        except BaseException:
+            # The batch was not acked: whoever owns its partitions next applies it again.
+            self._staging.discard()
+            self.owner.abandon_batch()
+            raise
 
     async def _apply(self, event: Any) -> None:
         message = event.message

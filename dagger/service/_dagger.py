@@ -103,7 +103,6 @@ class Dagger(Service):
         message_id_header: str | None = "message-id",
         clock: Callable[[], float] | None = None,
         max_events_per_batch: int = 1000,
-        batch_wait: float = 0.01,
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -149,11 +148,9 @@ class Dagger(Service):
                 repeated message is applied once (also by topic, partition and offset).
             clock: Function returning the time in epoch seconds (``time.time``); tests
                 inject one to jump time.
-            max_events_per_batch: Most engine-topic records applied as one batch. A batch's
-                sends are flushed once, then its state is stored, and each instance it
-                changed is published once.
-            batch_wait: Seconds the engine waits for a batch to fill before applying what
-                it has (at most this much latency is added when the engine is idle).
+            max_events_per_batch: Most engine-topic records applied as one batch (a batch
+                is what the consumer has fetched). A batch's sends are flushed once, then
+                its state is stored, and each instance it changed is published once.
             **kwargs: Further faust settings, checked against faust's setting names.
         """
         embedded_url = None
@@ -187,7 +184,6 @@ class Dagger(Service):
             clock=clock,
             embedded_broker_url=embedded_url,
             max_events_per_batch=max_events_per_batch,
-            batch_wait=batch_wait,
             faust_kwargs=kwargs,
         )
         for sensor, argument in (

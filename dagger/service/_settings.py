@@ -62,7 +62,6 @@ class EngineSettings:
     logging_config: dict[str, Any] | None
     faust_settings: dict[str, Any] = field(default_factory=dict)
     max_events_per_batch: int = 1000
-    batch_wait: float = 0.01
     serialization: SerializerSettings = field(default_factory=SerializerSettings)
 
     @property
@@ -227,7 +226,6 @@ def resolve_settings(
     clock: Callable[[], float] | None,
     embedded_broker_url: str | None,
     max_events_per_batch: int = 1000,
-    batch_wait: float = 0.01,
     faust_kwargs: Mapping[str, Any],
 ) -> EngineSettings:
     """Validate the constructor arguments of :class:`~dagger.service.services.Dagger`."""
@@ -297,6 +295,5 @@ def resolve_settings(
         logging_config=logging_config,
         faust_settings=_check_faust_settings(faust_kwargs),
         max_events_per_batch=_positive(max_events_per_batch, "max_events_per_batch"),
-        batch_wait=_positive(batch_wait, "batch_wait", float),
         serialization=resolve_serializer(schema_registry_url, message_serializer),
     )

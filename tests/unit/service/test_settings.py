@@ -242,7 +242,13 @@ def test_a_custom_bootstrap_topic_is_accepted_and_noted(
 
 
 @pytest.mark.parametrize(
-    "argument", ["kafka_partitions", "max_tasks_per_trigger", "max_correletable_keys_in_values"]
+    "argument",
+    [
+        "kafka_partitions",
+        "max_tasks_per_trigger",
+        "max_correletable_keys_in_values",
+        "max_events_per_batch",
+    ],
 )
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "4", None])
 def test_counts_must_be_positive_ints(argument: str, value: Any) -> None:
@@ -264,6 +270,7 @@ def test_numbers_are_kept() -> None:
         max_tasks_per_trigger=10,
         max_correletable_keys_in_values=20,
         consumer_fetch_max_wait=0.25,
+        max_events_per_batch=50,
     )
 
     assert engine.settings.kafka_partitions == 3
@@ -272,6 +279,7 @@ def test_numbers_are_kept() -> None:
     assert engine.max_tasks_per_trigger == 10
     assert engine.max_correletable_keys_in_values == 20
     assert engine.settings.consumer_fetch_max_wait == 0.25
+    assert engine.settings.max_events_per_batch == 50
     assert engine.faust_app.consumer_fetch_max_wait_ms == 250
 
 

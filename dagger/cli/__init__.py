@@ -1,4 +1,4 @@
-"""The ``dagger`` command line: ``dagger worker``, ``dagger broker`` and ``dagger dlq``."""
+"""The ``dagger`` command line: ``dagger worker`` and ``dagger broker``."""
 
 from __future__ import annotations
 

@@ -100,9 +100,10 @@ def format_purge(result: dict[str, Any]) -> str:
 
 def format_drain(result: dict[str, Any]) -> str:
     """Return one line summing up a drain."""
-    line = f"moved {result['moved']} messages from {result['source']} to {result['destination']}"
+    moved = _count(result["moved"], "message")
+    line = f"moved {moved} from {result['source']} to {result['destination']}"
     if result["skipped_purged"]:
-        line += f" ({result['skipped_purged']} purged dead letters left behind)"
+        line += f"; skipped {_count(result['skipped_purged'], 'purged dead letter')}"
     return line
 
 
@@ -176,6 +177,10 @@ class ProgressDisplay:
             self._stream.write("\n")
             self._stream.flush()
         self._drawn = False
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _where(place: dict[str, Any]) -> str:

@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     broker.add_argument(
         "--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)"
     )
+    from dagger.cli._dlq_command import add_dlq_parser
+
+    add_dlq_parser(commands)
     return parser
 
 
@@ -47,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dagger.cli._broker_command import run_broker
 
             return run_broker(args.port)
+        if args.command == "dlq":
+            from dagger.cli._dlq_command import run_dlq
+
+            return run_dlq(args)
         return _worker(args)
     except CommandError as exc:
         print(f"dagger: error: {exc}", file=sys.stderr)

@@ -107,6 +107,17 @@ EXPORTS = {
         "frame",
         "unframe",
     ],
+    "dagger.ops": [
+        "DEFAULT_DEAD_LETTER_TOPIC",
+        "REINJECTED_HEADER",
+        "BrokerUnavailableError",
+        "DeadLetterError",
+        "DeadLetterNotFoundError",
+        "DeadLetterService",
+        "InvalidDeadLetterIdError",
+        "NotReinjectableError",
+        "UnknownTopicError",
+    ],
 }
 
 

@@ -1,0 +1,29 @@
+"""Operating a running engine: the dead-letter tools behind ``dagger dlq``."""
+
+from __future__ import annotations
+
+from dagger.ops._dead_letters import (
+    DEFAULT_DEAD_LETTER_TOPIC,
+    REINJECTED_HEADER,
+    DeadLetterService,
+)
+from dagger.ops._errors import (
+    BrokerUnavailableError,
+    DeadLetterError,
+    DeadLetterNotFoundError,
+    InvalidDeadLetterIdError,
+    NotReinjectableError,
+    UnknownTopicError,
+)
+
+__all__ = [
+    "DEFAULT_DEAD_LETTER_TOPIC",
+    "REINJECTED_HEADER",
+    "BrokerUnavailableError",
+    "DeadLetterError",
+    "DeadLetterNotFoundError",
+    "DeadLetterService",
+    "InvalidDeadLetterIdError",
+    "NotReinjectableError",
+    "UnknownTopicError",
+]

@@ -1,18 +1,20 @@
 """The faust side of the engine: its tables, the engine topic's agent and listener agents.
 
-One agent consumes the engine topic in batches (the records the consumer has fetched, up
-to ``max_events_per_batch``); each record is applied by the owner of its partition:
-instance events by the :class:`InstanceOwner`, correlation events by the
-:class:`KeysOwner`. The owners' stores are :class:`StagedStore` views of faust tables: at
-the end of a batch the producer is flushed (the commands, index events and dead letters
-the batch sent are on the broker), then the batch's writes reach the tables, then the
-updates are published. Each listener topic has an agent that routes its messages' keys to
-their owners. Records that cannot be applied go to the dead-letter topic.
+One agent consumes the engine topic in batches: the records the consumer has fetched, up
+to ``max_events_per_batch`` or ``MAX_BATCH_SECONDS``. Each record is applied by the owner
+of its partition: instance events by the :class:`InstanceOwner`, correlation events by
+the :class:`KeysOwner`. The owners' stores are :class:`StagedStore` views of faust
+tables: at the end of a batch the producer is flushed (the commands, index events and
+dead letters the batch sent are on the broker), then the batch's writes reach the tables,
+then the updates are published. Each listener topic has an agent that routes its
+messages' keys to their owners. Records that cannot be applied go to the dead-letter
+topic.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -34,7 +36,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EngineRuntime"]
+__all__ = ["MAX_BATCH_SECONDS", "EngineRuntime"]
+
+MAX_BATCH_SECONDS = 0.2
+"""A batch running longer than this ends after its current record, so it gets stored."""
 
 
 class EngineRuntime:
@@ -171,17 +176,25 @@ class EngineRuntime:
     # -- the engine topic ----------------------------------------------------------------
     async def _consume(self, stream: Any) -> None:
         # Records are acked by hand, once the batch they belong to is committed. A batch
-        # ends when the consumer has nothing more fetched (or at max_events_per_batch), so
-        # a busy engine commits big batches and an idle one answers at once.
+        # ends when the consumer has nothing more fetched, at max_events_per_batch, or
+        # after MAX_BATCH_SECONDS (slow hooks must not hold every result back): a busy
+        # engine commits big batches and an idle one answers at once.
         manual = stream.noack()
         fetched = stream.channel.queue
         batch: list[Any] = []
+        started = 0.0
         try:
             async for event in manual.events():
+                if not batch:
+                    started = time.monotonic()
                 batch.append(event)
                 with _as_current_event(event):
                     await self._apply(event)
-                if len(batch) >= self._max_events_per_batch or fetched.empty():
+                if (
+                    fetched.empty()
+                    or len(batch) >= self._max_events_per_batch
+                    or time.monotonic() - started >= MAX_BATCH_SECONDS
+                ):
                     await self._end_batch()
                     for done in batch:
                         await manual.ack(done)

@@ -71,7 +71,7 @@ def test_a_ready_client_and_a_set_prefix_come_through_kwargs() -> None:
 
     assert engine.settings.aerospike is not None
     assert engine.settings.aerospike.client is client
-    assert engine._runtime.instances.set_name == "svc-dagger_instances"
+    assert engine._runtime.instances.backing.set_name == "svc-dagger_instances"
     client.close()
 
 

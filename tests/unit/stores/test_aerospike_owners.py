@@ -1,12 +1,14 @@
 """The engine's owners over ``aerospike://`` stores: a worker that lost its partition.
 
-Two instance owners share one set of a FakeAerospikeClient, as two workers share a cluster.
+Two instance owners share the sets of one FakeAerospikeClient, as two workers share a
+cluster; each owner's stores are staged as the worker stages them (writes wait for the end
+of the batch).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,27 +18,13 @@ from dagger.core._events import InstanceCreated, InstanceSubmitted, StopRequeste
 from dagger.exceptions.exceptions import StaleWriteError
 from dagger.runtime._dead_letters import DeadLetters
 from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._staging import StagingArea
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service.services import Dagger
 from dagger.stores._aerospike import AerospikeStore
-from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
 from dagger.testing import FakeAerospikeClient
-from tests.unit._workflows import build_template
-
-_meanwhile: list[Callable[[], Awaitable[None]]] = []
-
-
-class PausingTask(ExecutorTask[str, Any]):
-    """Lets the test run something while the owner is inside the event (a slow hook)."""
-
-    async def execute(
-        self,
-        runtime_parameters: dict[str, Any],
-        workflow_instance: ITemplateDAGInstance[str, Any] | None = None,
-    ) -> None:
-        while _meanwhile:
-            await _meanwhile.pop(0)()
+from tests.unit._workflows import RecordingTask, build_template
 
 
 @pytest.fixture
@@ -46,17 +34,26 @@ def client() -> Iterator[FakeAerospikeClient]:
     fake.close()
 
 
-def _owner(client: FakeAerospikeClient) -> InstanceOwner:
+async def _nothing_to_flush() -> None:
+    return None
+
+
+def _worker(client: FakeAerospikeClient) -> tuple[InstanceOwner, StagingArea]:
+    """An instance owner over staged Aerospike stores, and its staging area."""
+    staging = StagingArea(_nothing_to_flush)
+
     async def send(event: Any, key: str, partition: int) -> None:
         return None
 
     def no_payloads(topic: str, raw: bytes) -> Any:
         raise AssertionError("no listener messages here")
 
-    def store(table: str) -> AerospikeStore:
-        return AerospikeStore(lambda: client, namespace="dagger", set_name=table, ttl=-1)
+    def store(table: str) -> Any:
+        return staging.stage(
+            AerospikeStore(lambda: client, namespace="dagger", set_name=table, ttl=-1)
+        )
 
-    return InstanceOwner(
+    owner = InstanceOwner(
         store("instances"),
         publisher=UpdatePublisher(None, []),
         delete_on_complete=False,
@@ -66,23 +63,27 @@ def _owner(client: FakeAerospikeClient) -> InstanceOwner:
         dead_letters=DeadLetters(None),
         timers=TimerIndex(store("timers")),
     )
+    return owner, staging
 
 
 async def test_the_old_owner_cannot_overwrite_the_new_owners_state(
     engine: Dagger, client: FakeAerospikeClient
 ) -> None:
-    template = build_template(engine, [("p", [("slow", PausingTask)])])
+    template = build_template(engine, [("p", [("a", RecordingTask)])])
     instance = await template.create_instance("i-1", "k", seed=random.Random(1), k="v")
-    old, new = _owner(client), _owner(client)
+    old, old_batch = _worker(client)
+    new, new_batch = _worker(client)
     await old.handle(InstanceCreated("c-1", instance.id, codec.to_document(instance)), 2)
+    await old_batch.commit()
 
-    async def new_owner_stops_it() -> None:
-        # The partition moved while the old owner ran the hook: the new owner applies a stop.
-        await new.handle(StopRequested("s-1", instance.id), 2)
+    # The old owner applies a submit; before its batch ends, the partition moves and the
+    # new owner applies a stop and ends its own batch.
+    await old.handle(InstanceSubmitted("u-1", instance.id), 2)
+    await new.handle(StopRequested("s-1", instance.id), 2)
+    await new_batch.commit()
 
-    _meanwhile.append(new_owner_stops_it)
     with pytest.raises(StaleWriteError, match="another worker changed the record"):
-        await old.handle(InstanceSubmitted("u-1", instance.id), 2)
+        await old_batch.commit()
 
     stored = new.load(instance.id)
     assert stored is not None

@@ -72,18 +72,21 @@ def test_the_engine_keeps_each_table_in_its_own_set() -> None:
         ),
     )
     runtime = engine._runtime
-    stores = [runtime.owner.instances, runtime.keys.index, runtime.keys.held, runtime.timers._store]
+    staged = [runtime.owner.instances, runtime.keys.index, runtime.keys.held, runtime.timers._store]
+    stores = [store.backing for store in staged]  # type: ignore[attr-defined]
 
-    assert [store.set_name for store in stores] == [  # type: ignore[attr-defined]
+    assert all(isinstance(store, AerospikeStore) for store in stores)
+    assert [store.set_name for store in stores] == [
         "shop_dagger_instances",
         "shop_dagger_correlation",
         "shop_dagger_early_messages",
         "shop_dagger_timers",
     ]
+    key = ("dagger", "shop_dagger_instances", bytearray(b"id"))
     runtime.owner.instances[b"id"] = b"{}"
-    assert client.get(("dagger", "shop_dagger_instances", bytearray(b"id")))[2] == {
-        "v": bytearray(b"{}")
-    }
+    assert client.exists(key)[1] is None  # staged until the batch commits
+    assert staged[0].commit() == 1  # type: ignore[attr-defined]
+    assert client.get(key)[2] == {"v": bytearray(b"{}")}
     client.close()
 
 

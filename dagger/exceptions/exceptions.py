@@ -7,6 +7,8 @@ __all__ = [
     "DaggerError",
     "InvalidTaskType",
     "InvalidTriggerTimeForTask",
+    "StaleWriteError",
+    "StoreError",
     "TaskInvalidState",
     "TemplateDoesNotExist",
     "UnknownTaskClass",
@@ -43,3 +45,33 @@ class ConfigurationError(DaggerError, ValueError):
 
 class UnknownTaskClass(DaggerError):
     """A stored instance names a task class that no registered template uses."""
+
+
+class StoreError(DaggerError):
+    """The store holding the engine's state failed an operation (unreachable, too big, ...)."""
+
+    def __init__(self, message: str, *, store: str | None = None, key: bytes | None = None) -> None:
+        super().__init__(message)
+        self.store = store
+        self.key = key
+
+
+class StaleWriteError(StoreError):
+    """A write was refused because another worker changed the record since it was read.
+
+    A shared store (``aerospike://``) is written only by the worker owning the record's
+    partition; this error means the writer is no longer that owner (it lost the
+    partition, and the new owner has written since), so its write would have overwritten
+    newer state. The new owner applies the same event from the log.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        store: str | None = None,
+        key: bytes | None = None,
+        expected_generation: int | None = None,
+    ) -> None:
+        super().__init__(message, store=store, key=key)
+        self.expected_generation = expected_generation

@@ -29,6 +29,7 @@ from dagger.runtime._assembly import assemble_owners
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
 from dagger.runtime._staging import StagedStore, StagingArea
 from dagger.runtime._updates import UpdatePublisher
+from dagger.stores._aerospike import AerospikeConnection
 from dagger.tasks._base import SensorTask
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class EngineRuntime:
     ) -> None:
         self._app = faust_app
         self._tasks_topic = tasks_topic
+        # aerospike://: shared sets written by the owners, no faust table nor changelog.
+        self._aerospike = AerospikeConnection(settings.aerospike) if settings.aerospike else None
         partitions = settings.kafka_partitions
         self._staging = StagingArea(self._flush_producer)
         self._max_events_per_batch = settings.max_events_per_batch
@@ -118,6 +121,8 @@ class EngineRuntime:
                 await self._append(HeldMessagesSwept(str(uuid.uuid4())), "sweep", tp.partition)
 
     def _table(self, name: str, partitions: int, help_text: str) -> StagedStore:
+        if self._aerospike is not None:
+            return self._staging.stage(self._aerospike.store(name))
         table = self._app.Table(
             name, partitions=partitions, key_type=bytes, value_type=bytes, help=help_text
         )

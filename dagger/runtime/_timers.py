@@ -50,6 +50,10 @@ class TimerIndex:
     def schedule(self, partition: int, instance_id: str, task_id: str, due: float) -> None:
         """Store (or move) the timer of a task; called by the instance's owner."""
         key = _key(instance_id, task_id)
+        if key not in self._by_task:
+            # A shared store (aerospike://) checks a write against the record as this
+            # worker last read it, and a previous owner may have stored this timer.
+            self._store.get(key)
         self._store[key] = dumps([due, partition])
         self._forget(key)
         self._index(key, partition, DueTimer(due, instance_id, task_id))

@@ -111,7 +111,8 @@ class Dagger(Service):
             broker: Kafka bootstrap URL, ``kafka://host:port[;host:port]``; when None,
                 ``DAGGER_BROKER`` is read, and ``dagger worker`` starts an embedded broker.
             datadir: Directory for the embedded store's files.
-            store: ``rocksdb://`` or ``memory://`` (``aerospike://`` is not in this release).
+            store: ``rocksdb://`` or ``memory://`` (faust tables with a changelog), or
+                ``aerospike://`` (shared sets, no changelog; needs ``aerospike_config``).
             application_name: faust app id, also the consumer group.
             package_name: Package faust scans for agents and tables (``origin``).
             kafka_partitions: Partitions of the engine topic and its tables.
@@ -127,7 +128,8 @@ class Dagger(Service):
             max_tasks_per_trigger: Most timers fired per tick.
             restart_tasks_on_boot: Must be True: owners always resume from the log.
             aerospike_config: Settings for ``aerospike://``.
-            enable_changelog: Must be True for embedded stores.
+            enable_changelog: Must be True for embedded stores; ``aerospike://`` has no
+                changelog either way.
             max_correletable_keys_in_values: Chunk size of the correlation index.
             schema_registry_url: Confluent schema registry URL (``http(s)://host:port``);
                 the engine then encodes and decodes Avro with an ``AvroMessageSerializer``
@@ -228,7 +230,8 @@ class Dagger(Service):
             version=1,
             autodiscover=settings.package_name != "dagger",
             origin=settings.package_name,
-            store=settings.store,
+            # aerospike:// state is in Aerospike sets, not in faust tables: faust opens none.
+            store=StoreEnum.MEMORY.value if settings.aerospike else settings.store,
             datadir=settings.datadir,
             key_serializer="raw",
             value_serializer="raw",

@@ -21,6 +21,7 @@ from faust.types.settings import Settings as FaustSettings
 from dagger.exceptions.exceptions import ConfigurationError
 from dagger.serializers._config import SerializerSettings, resolve_serializer
 from dagger.service.engineconfig import AerospikeConfig, StoreEnum
+from dagger.stores._aerospike_config import AerospikeSettings, resolve_aerospike
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class EngineSettings:
     faust_settings: dict[str, Any] = field(default_factory=dict)
     max_events_per_batch: int = 1000
     serialization: SerializerSettings = field(default_factory=SerializerSettings)
+    aerospike: AerospikeSettings | None = None
+    """The ``aerospike://`` store's settings; None for the embedded stores."""
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -146,11 +149,8 @@ def _check_store(
     if store not in values:
         raise ConfigurationError(f"store must be one of {sorted(values)}, got {store!r}")
     if store == StoreEnum.AEROSPIKE.value:
-        hint = "" if aerospike_config is not None else " (and no aerospike_config was given)"
-        raise ConfigurationError(
-            "store 'aerospike://' is not available in this release" + hint + "; "
-            "use store='rocksdb://' (durable, embedded) or store='memory://'"
-        )
+        # A shared store has no changelog, so enable_changelog changes nothing either way.
+        return str(store)
     if aerospike_config is not None:
         raise ConfigurationError(
             f"aerospike_config is only used with store='aerospike://', not {store!r}"
@@ -269,9 +269,10 @@ def resolve_settings(
             "bootstrap_topic=%r is not needed: restarts resume from the engine topic's log",
             bootstrap_topic,
         )
+    checked_store = _check_store(store, aerospike_config, enable_changelog)
     return EngineSettings(
         broker=resolved_broker,
-        store=_check_store(store, aerospike_config, enable_changelog),
+        store=checked_store,
         datadir=None if datadir is None else os.fspath(datadir),
         application_name=application_name,
         package_name=package_name,
@@ -296,4 +297,9 @@ def resolve_settings(
         faust_settings=_check_faust_settings(faust_kwargs),
         max_events_per_batch=_positive(max_events_per_batch, "max_events_per_batch"),
         serialization=resolve_serializer(schema_registry_url, message_serializer),
+        aerospike=(
+            resolve_aerospike(aerospike_config, application_name)
+            if checked_store == StoreEnum.AEROSPIKE.value
+            else None
+        ),
     )

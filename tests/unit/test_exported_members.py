@@ -81,6 +81,8 @@ EXPORTS = {
         "DaggerError",
         "InvalidTaskType",
         "InvalidTriggerTimeForTask",
+        "StaleWriteError",
+        "StoreError",
         "TaskInvalidState",
         "TemplateDoesNotExist",
         "UnknownTaskClass",
@@ -88,6 +90,7 @@ EXPORTS = {
     "dagger.testing": [
         "EmbeddedBroker",
         "EmbeddedBrokerError",
+        "FakeAerospikeClient",
         "LocalEngine",
         "RecordingTopic",
         "SchemaRegistryStandIn",

@@ -136,14 +136,24 @@ def test_the_embedded_stores_are_accepted(store: Any, tmp_path: Path) -> None:
     assert engine.faust_app.conf.store.scheme == expected.split(":")[0]
 
 
-@pytest.mark.parametrize("config", [None, AEROSPIKE])
-def test_the_aerospike_store_is_refused_with_the_alternatives(config: Any) -> None:
-    with pytest.raises(ConfigurationError, match="use store='rocksdb://'"):
-        _engine(store="aerospike://", aerospike_config=config)
+def test_the_aerospike_store_is_accepted_without_connecting() -> None:
+    engine = _engine(store="aerospike://", aerospike_config=AEROSPIKE)
+
+    assert engine.settings.store == "aerospike://" == engine.config.STORE
+    assert engine.settings.aerospike is not None
+    assert engine.settings.aerospike.hosts == (("127.0.0.1", 3000),)
+    # The state is in Aerospike sets: faust opens no table, so no changelog topic exists.
+    assert engine.faust_app.conf.store.scheme == "memory"
+    assert list(engine.faust_app.tables) == []
 
 
-def test_the_default_store_is_aerospike_and_so_refused() -> None:
-    with pytest.raises(ConfigurationError, match="aerospike"):
+def test_the_aerospike_store_without_aerospike_config_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="needs aerospike_config=AerospikeConfig"):
+        _engine(store="aerospike://")
+
+
+def test_the_default_store_is_aerospike_and_so_needs_its_config() -> None:
+    with pytest.raises(ConfigurationError, match="or pass store='rocksdb://'"):
         Dagger(broker=OFFLINE_BROKER)
 
 

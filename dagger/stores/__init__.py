@@ -1,0 +1,1 @@
+"""Stores the engine keeps its state in, besides the faust tables (``aerospike://``)."""

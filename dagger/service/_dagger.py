@@ -13,15 +13,22 @@ from faust.types import TopicT
 from mode import Service
 
 from dagger.core import _machine as machine
+from dagger.core import _retry as retry
 from dagger.core._codec import to_document
 from dagger.core._events import (
     AnyLogEvent,
     IndexAdded,
     InstanceCreated,
     InstanceSubmitted,
+    RetryRequested,
     StopRequested,
 )
-from dagger.exceptions.exceptions import DaggerError, InvalidTaskType, TemplateDoesNotExist
+from dagger.exceptions.exceptions import (
+    DaggerError,
+    InvalidTaskType,
+    TaskInvalidState,
+    TemplateDoesNotExist,
+)
 from dagger.runtime import _embedded_default
 from dagger.runtime._context import instance_in_hook
 from dagger.runtime._engine import EngineRuntime
@@ -467,18 +474,38 @@ class Dagger(Service):
         partition; given only an id, it goes to every partition and the owner applies it.
         Stopping a finished instance changes nothing.
         """
-        if isinstance(instance, ITemplateDAGInstance):
-            instance_id = instance.id
-            key = instance.partition_key
-            partitions = [self._owner_partition(instance, repartition=True)]
-        else:
-            if instance is None or str(instance) == "":
-                raise ValueError("stop_instance() needs a workflow instance or its id")
-            instance_id = key = str(instance)
-            partitions = list(range(self.settings.kafka_partitions))
+        instance_id, key, partitions = self._event_targets(instance, "stop_instance")
         for partition in partitions:
-            event = StopRequested(str(uuid.uuid4()), instance_id, task_id)
-            await self._send(event, key, partition)
+            await self._send(StopRequested(str(uuid.uuid4()), instance_id, task_id), key, partition)
+
+    async def retry_instance(self, instance: Any) -> None:
+        """Run a FAILURE workflow instance again from its failed task(s), given it or its id.
+
+        The failed tasks, and what their failure stopped beside them, run again; what had
+        completed does not. Like a stop, the retry is an event applied by the instance's
+        owner (given only an id, it goes to every partition). The owner ignores, with a
+        warning in its log, a retry of an instance that is not FAILURE.
+
+        Raises:
+            TaskInvalidState: ``instance`` (an instance, not an id) cannot be retried; the
+                message says why.
+        """
+        if isinstance(instance, ITemplateDAGInstance):
+            refused = retry.refusal(instance)
+            if refused is not None:
+                raise TaskInvalidState(refused, task_id=instance.id)
+        instance_id, key, partitions = self._event_targets(instance, "retry_instance")
+        for partition in partitions:
+            await self._send(RetryRequested(str(uuid.uuid4()), instance_id), key, partition)
+
+    def _event_targets(self, instance: Any, method: str) -> tuple[str, str, list[int]]:
+        """The id, record key and partitions of an event for ``instance`` (or an id)."""
+        if isinstance(instance, ITemplateDAGInstance):
+            partition = self._owner_partition(instance, repartition=True)
+            return instance.id, instance.partition_key, [partition]
+        if instance is None or str(instance) == "":
+            raise ValueError(f"{method}() needs a workflow instance or its id")
+        return str(instance), str(instance), list(range(self.settings.kafka_partitions))
 
     def _owner_partition(self, instance: ITemplateDAGInstance[Any, Any], repartition: bool) -> int:
         """The partition that owns ``instance``, chosen (and kept) when it has none yet."""

@@ -43,6 +43,7 @@ from dagger.tasks._base import ITask, ITemplateDAGInstance, SensorTask
 from dagger.tasks._status import CorreletableKeyTasks, TaskStatus, TaskStatusEnum
 from dagger.templates._process_templates import IProcessTemplateDAGBuilder
 from dagger.templates._workflow_templates import ITemplateDAG
+from dagger.web._server import WebApi
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class Dagger(Service):
         early_message_window: float = 300.0,
         message_id_header: str | None = "message-id",
         clock: Callable[[], float] | None = None,
+        api_token: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -146,6 +148,8 @@ class Dagger(Service):
                 repeated message is applied once (also by topic, partition and offset).
             clock: Function returning the time in epoch seconds (``time.time``); tests
                 inject one to jump time.
+            api_token: Bearer token the worker's HTTP API requires on every endpoint but
+                readiness (default: ``DAGGER_API_TOKEN``; unset: no token required).
             **kwargs: Further faust settings, checked against faust's setting names.
         """
         embedded_url = None
@@ -177,6 +181,7 @@ class Dagger(Service):
             early_message_window=early_message_window,
             message_id_header=message_id_header,
             clock=clock,
+            api_token=api_token,
             embedded_broker_url=embedded_url,
             faust_kwargs=kwargs,
         )
@@ -255,6 +260,8 @@ class Dagger(Service):
         self._local_sink: LocalSink | None = None
         self._local_owners: tuple[InstanceOwner, KeysOwner] | None = None
         self._local_timers: Callable[[], Awaitable[int]] | None = None
+        self._web_api = WebApi(self)
+        self.faust_app.webserver_installers.append(lambda web: self._web_api.install(web))
 
     # -- registration -----------------------------------------------------------------
     @classmethod

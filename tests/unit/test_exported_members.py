@@ -92,6 +92,7 @@ EXPORTS = {
         "RecordingTopic",
         "SentMessage",
     ],
+    "dagger.web": ["DeadLetterAdmin"],
 }
 
 

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 CELL_WIDTH = 60
-"""Longest cell a table shows; longer text is cut with an ellipsis (--json has it all)."""
+"""Longest cell a table shows but in its last column; longer text is cut with an ellipsis
+(--json has it all)."""
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Rows under their headers, in columns two spaces apart."""
-    cells = [[_cell(value) for value in row] for row in rows]
+    last = len(headers) - 1
+    cells = [[_cell(value, column == last) for column, value in enumerate(row)] for row in rows]
     widths = [
         max([len(header), *(len(row[column]) for row in cells)])
         for column, header in enumerate(headers)
@@ -32,10 +34,10 @@ def when(epoch: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, whole: bool) -> str:
     text = "-" if value is None or value == "" else str(value)
     text = " ".join(text.split())
-    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+    return text if whole or len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
 
 
 class Progress:

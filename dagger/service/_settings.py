@@ -209,6 +209,11 @@ def _check_faust_settings(kwargs: Mapping[str, Any]) -> dict[str, Any]:
             f"unknown Dagger/faust setting(s): {', '.join(unknown)} "
             "(extra keyword arguments are passed to faust.App)"
         )
+    if kwargs.get("web_in_thread"):
+        raise ConfigurationError(
+            "web_in_thread=True is not supported: the HTTP API sends stop and retry events "
+            "with the worker's producer, on the worker's event loop; remove the argument"
+        )
     settings = dict(_FAUST_DEFAULTS)
     settings.update(kwargs)
     return settings

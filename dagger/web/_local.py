@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dagger.core import _codec as codec
+from dagger.exceptions.exceptions import DaggerError
 from dagger.runtime._owner import TOMBSTONE
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._documents import instance_document
@@ -21,6 +23,8 @@ from dagger.web._query import Ident, ListQuery
 
 if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
+
+logger = logging.getLogger(__name__)
 
 SCAN_CHUNK = 500
 """Instances read between two yields to the event loop: a long scan must not stall agents."""
@@ -115,7 +119,11 @@ class LocalInstances:
             raw = store.get(key)
             if raw is None or raw == TOMBSTONE:
                 continue
-            status, template, partition = codec.root_fields(raw, _SUMMARY).values()
+            try:
+                status, template, partition = codec.root_fields(raw, _SUMMARY).values()
+            except (ValueError, KeyError, TypeError, DaggerError) as exc:
+                logger.warning("stored instance %r cannot be read, not listed: %s", key, exc)
+                continue
             if partition not in owned:
                 continue
             if query.statuses is not None and status not in query.statuses:

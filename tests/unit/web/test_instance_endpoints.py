@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dagger.exceptions.exceptions import ConfigurationError
 from dagger.runtime._routing import partition_for_key
 from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
@@ -296,3 +297,20 @@ async def test_an_unexpected_error_is_a_json_500_without_the_details(
         "error": "internal error (RuntimeError); the worker's log has details",
         "status": 500,
     }
+
+
+async def test_a_stored_instance_that_cannot_be_read_is_left_out_of_the_list(
+    engine: Dagger, local: LocalEngine, server: ApiServer
+) -> None:
+    await _orders(engine, 2)
+    local.store[b"corrupt"] = b'{"v": 99}'
+
+    answer = await server.get("/tasks/instances")
+
+    assert answer.status == 200
+    assert answer.headers["X-Total-Count"] == "2"
+
+
+def test_the_web_server_cannot_run_in_a_thread_of_its_own() -> None:
+    with pytest.raises(ConfigurationError, match="web_in_thread=True is not supported"):
+        new_engine(web_in_thread=True)

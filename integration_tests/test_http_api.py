@@ -280,8 +280,11 @@ async def test_two_workers_answer_for_each_others_instances(
     scenario = Scenario(tmp_path)
     broker.create_topics(scenario.topics())
     keys = _keys_by_partition(scenario.partitions, 2)
-    a = ApiWorker(scenario, broker, "a")
-    b = ApiWorker(scenario, broker, "b")
+    outage = tmp_path / "outage"
+    outage.mkdir()
+    (outage / "charge").touch()
+    a = ApiWorker(scenario, broker, "a", TEST_OUTAGE_DIR=str(outage))
+    b = ApiWorker(scenario, broker, "b", TEST_OUTAGE_DIR=str(outage))
     try:
         await asyncio.gather(a.wait_ready(session), b.wait_ready(session))
         async with client(
@@ -290,6 +293,10 @@ async def test_two_workers_answer_for_each_others_instances(
             for key in keys:
                 await templates["waiter"].create_instance(
                     f"w-{key}", "ref", ref=key, submit_task=True
+                )
+                # One order per partition, failing while the charge service is down.
+                await templates["orders"].create_instance(
+                    f"o-{key}", "order_id", order_id=key, submit_task=True
                 )
 
         async def split() -> dict[str, set[str]] | None:
@@ -306,7 +313,7 @@ async def test_two_workers_answer_for_each_others_instances(
                     return None
                 owned[worker.url] = {doc["id"] for doc in body}
             both = owned[a.url] | owned[b.url]
-            if owned[a.url] and owned[b.url] and len(both) == len(keys):
+            if owned[a.url] and owned[b.url] and len(both) == 2 * len(keys):
                 return owned
             return None
 
@@ -319,8 +326,10 @@ async def test_two_workers_answer_for_each_others_instances(
                 session, "GET", f"{worker.url}/tasks/instances", token=None
             )
             assert status == 200
-            assert headers["X-Total-Count"] == str(len(keys))
-            assert {doc["id"] for doc in listing} == {f"w-{key}" for key in keys}
+            assert headers["X-Total-Count"] == str(2 * len(keys))
+            assert {doc["id"] for doc in listing} == {
+                f"{kind}-{key}" for key in keys for kind in ("w", "o")
+            }
             for instance_id in owned[a.url] | owned[b.url]:
                 status, document, _ = await call(
                     session, "GET", f"{worker.url}/tasks/instance/{instance_id}", token=None
@@ -329,7 +338,7 @@ async def test_two_workers_answer_for_each_others_instances(
                 assert document["id"] == instance_id
 
         # Stop, through A, an instance B owns; the CLI shows it through A too.
-        on_b = sorted(owned[b.url])[0]
+        on_b = sorted(i for i in owned[b.url] if i.startswith("w-"))[0]
         status, body, _ = await call(
             session, "POST", f"{a.url}/tasks/instance/{on_b}/stop", token=None
         )
@@ -345,6 +354,17 @@ async def test_two_workers_answer_for_each_others_instances(
         shown = dagger_cli("instances", "show", on_b, "--json", "--url", a.url)
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["status"]["code"] == "STOPPED"
+
+        # Retry, through B, a failed order A owns, once the charge service is back.
+        failed_on_a = sorted(i for i in owned[a.url] if i.startswith("o-"))[0]
+        status, document, _ = await call(
+            session, "GET", f"{b.url}/tasks/instance/{failed_on_a}", token=None
+        )
+        assert document["status"]["code"] == "FAILURE"
+        (outage / "charge").unlink()
+        retried = dagger_cli("instances", "retry", failed_on_a, "--wait", "--json", "--url", b.url)
+        assert retried.returncode == 0, retried.stderr
+        assert json.loads(retried.stdout)[0]["final_status"] == "COMPLETED"
     finally:
         a.stop()
         b.stop()

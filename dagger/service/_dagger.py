@@ -488,14 +488,10 @@ class Dagger(Service):
     async def retry_instance(self, instance: Any) -> None:
         """Run a FAILURE workflow instance again from its failed task(s), given it or its id.
 
-        The failed tasks, and what their failure stopped beside them, run again; what had
-        completed does not. Like a stop, the retry is an event applied by the instance's
-        owner (given only an id, it goes to every partition). The owner ignores, with a
-        warning in its log, a retry of an instance that is not FAILURE.
-
-        Raises:
-            TaskInvalidState: ``instance`` (an instance, not an id) cannot be retried; the
-                message says why.
+        What had completed does not run again (see :mod:`dagger.core._retry`). Like a stop,
+        the retry is an event applied by the owner, which ignores it, with a warning, for
+        an instance that is not FAILURE. Given an instance that cannot be retried, raises
+        TaskInvalidState saying why.
         """
         if isinstance(instance, ITemplateDAGInstance):
             refused = retry.refusal(instance)

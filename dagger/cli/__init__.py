@@ -1,4 +1,4 @@
-"""The ``dagger`` command line: ``dagger worker`` and ``dagger broker``."""
+"""The ``dagger`` command line: ``dagger worker``, ``dagger broker``, ``dagger instances``."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from dagger.cli._dlq_output import (
     format_purge,
     format_reinject,
 )
+from dagger.cli._errors import CommandError
 from dagger.exceptions.exceptions import ConfigurationError
 from dagger.ops._dead_letters import (
     DEFAULT_DEAD_LETTER_TOPIC,
@@ -83,7 +84,7 @@ def add_dlq_parser(commands: Any) -> None:
 
 def run_dlq(args: argparse.Namespace) -> int:
     """Run a ``dagger dlq`` command against the broker; return its exit status."""
-    from dagger.cli._main import CommandError, check_broker_reachable
+    from dagger.cli._main import check_broker_reachable
     from dagger.testing._tansu_compat import apply_if_requested
 
     apply_if_requested()
@@ -99,8 +100,6 @@ def run_dlq(args: argparse.Namespace) -> int:
 
 
 async def _execute_and_stop(service: DeadLetterService, args: argparse.Namespace) -> int:
-    from dagger.cli._main import CommandError
-
     try:
         return await execute(service, args, sys.stdout, sys.stderr)
     except (DeadLetterError, ValueError) as exc:

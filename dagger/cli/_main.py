@@ -9,13 +9,11 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from dagger.cli._errors import CommandError
+from dagger.cli._instances import add_instances_command, run_instances
 from dagger.exceptions.exceptions import DaggerError
 
 _LOG_LEVELS = ("critical", "error", "warning", "warn", "info", "debug")
-
-
-class CommandError(Exception):
-    """A problem reported to the user as one line, exit status 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,10 +25,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("-l", "--loglevel", default="info", choices=_LOG_LEVELS)
     worker.add_argument(
-        "--web-port", type=int, default=None, help="port of the worker's web server"
+        "--web-port", type=int, default=None, help="port of the worker's web server and API"
     )
     worker.add_argument(
-        "--web-bind", default=None, help="address the web server binds (faust's default)"
+        "--web-bind",
+        default=None,
+        help="address the web server binds (default 127.0.0.1; 0.0.0.0 for every interface)",
+    )
+    worker.add_argument(
+        "--web-host",
+        default=None,
+        help="host name the other workers reach this one at (default: the bind address)",
     )
     broker = commands.add_parser("broker", help="run an embedded Kafka-protocol broker (Tansu)")
     broker.add_argument(
@@ -39,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     from dagger.cli._dlq_command import add_dlq_parser
 
     add_dlq_parser(commands)
+    add_instances_command(commands)
     return parser
 
 
@@ -54,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dagger.cli._dlq_command import run_dlq
 
             return run_dlq(args)
+        if args.command == "instances":
+            return run_instances(args)
         return _worker(args)
     except CommandError as exc:
         print(f"dagger: error: {exc}", file=sys.stderr)
@@ -72,6 +80,7 @@ def _worker(args: argparse.Namespace) -> int:
         loglevel=args.loglevel,
         web_port=args.web_port,
         web_bind=args.web_bind,
+        web_host=args.web_host,
     )
     return 0
 

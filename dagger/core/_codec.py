@@ -84,6 +84,22 @@ def decode(
     return from_document(loads(raw), registry)
 
 
+def root_fields(
+    raw: bytes | str, names: tuple[str, ...], registry: TaskClassRegistry = task_classes
+) -> dict[str, Any]:
+    """Read the root's fields ``names`` from stored bytes without building the instance.
+
+    Listing and filtering many instances needs a few root fields of each; building every
+    task of every instance would cost far more. ``status`` is given as its code.
+    """
+    document = loads(raw)
+    if document.get("v") != FORMAT_VERSION:
+        raise ValueError(f"unsupported instance document version {document.get('v')!r}")
+    stored = document["f"]
+    defaults = _defaults_of(registry.resolve(document["classes"][document["c"]]))
+    return {name: stored[name] if name in stored else defaults.get(name) for name in names}
+
+
 def _changed_fields(task: ITask[Any, Any]) -> dict[str, Any]:
     defaults = _defaults_of(type(task))
     values = task.__dict__  # what the field descriptors store; read without them

@@ -135,7 +135,21 @@ class StopRequested:
     task_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RetryRequested:
+    """Run a FAILURE instance again from its failed task(s); see :mod:`dagger.core._retry`."""
+
+    event_id: str
+    instance_id: str
+
+
 AnyLogEvent = (
-    InstanceCreated | InstanceSubmitted | MessageDelivered | TimerFired | StopRequested | KeyEvent
+    InstanceCreated
+    | InstanceSubmitted
+    | MessageDelivered
+    | TimerFired
+    | StopRequested
+    | RetryRequested
+    | KeyEvent
 )
 """Every event the engine topic carries."""

@@ -15,6 +15,7 @@ from dagger.core._events import (
     InstanceSubmitted,
     MessageDelivered,
     MessageReceived,
+    RetryRequested,
     StopRequested,
     TimerFired,
 )
@@ -82,6 +83,8 @@ def encode_event(event: AnyLogEvent) -> bytes:
             "instance": event.instance_id,
             "task": event.task_id,
         }
+    elif isinstance(event, RetryRequested):
+        body = {"type": "retry", "id": event.event_id, "instance": event.instance_id}
     else:
         body = {
             "type": "deliver",
@@ -155,6 +158,8 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
         return StopRequested(
             event_id, _text(body, "instance"), None if task is None else _text(body, "task")
         )
+    if kind == "retry":
+        return RetryRequested(event_id, _text(body, "instance"))
     if kind == "deliver":
         return MessageDelivered(
             event_id,

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
@@ -57,11 +57,22 @@ class _Transport(faust_aiokafka.Transport):
 
 
 class EngineFaustApp(faust.App):
-    """A faust app whose Kafka consumer waits at most ``consumer_fetch_max_wait`` seconds."""
+    """A faust app whose Kafka consumer waits at most ``consumer_fetch_max_wait`` seconds.
+
+    ``webserver_installers`` are called with faust's web server as it starts, before it
+    serves: the engine adds its HTTP API there.
+    """
 
     def __init__(self, *args: Any, consumer_fetch_max_wait: float, **kwargs: Any) -> None:
         self.consumer_fetch_max_wait_ms = max(1, round(consumer_fetch_max_wait * 1000))
+        self.webserver_installers: list[Callable[[Any], None]] = []
         super().__init__(*args, **kwargs)
+
+    def on_webserver_init(self, web: Any) -> None:
+        """Run the ``webserver_installers`` on the web server that is starting."""
+        super().on_webserver_init(web)
+        for install in self.webserver_installers:
+            install(web)
 
     def _new_transport(self) -> Any:
         url = self.conf.broker_consumer[0]

@@ -25,6 +25,7 @@ from typing import Any
 
 from dagger.core import _codec as codec
 from dagger.core import _machine as machine
+from dagger.core import _retry as retry
 from dagger.core._effects import (
     CancelTimer,
     Effect,
@@ -44,6 +45,7 @@ from dagger.core._events import (
     InstanceSubmitted,
     IntervalChecked,
     MessageDelivered,
+    RetryRequested,
     StopRequested,
     TaskDecided,
     TaskFailed,
@@ -61,7 +63,14 @@ from dagger.tasks._status import TaskStatus, TaskStatusEnum
 
 logger = logging.getLogger(__name__)
 
-InstanceEvent = InstanceCreated | InstanceSubmitted | MessageDelivered | TimerFired | StopRequested
+InstanceEvent = (
+    InstanceCreated
+    | InstanceSubmitted
+    | MessageDelivered
+    | TimerFired
+    | StopRequested
+    | RetryRequested
+)
 PayloadDecoder = Callable[[str, bytes], Any]
 """Decode a listener topic's message value: (topic, raw value) -> payload."""
 
@@ -146,7 +155,7 @@ class InstanceOwner:
             machine.remember_event(instance, event.event_id)
             effects = machine.submit(instance, self._clock()) if event.submit else []
         elif instance is None:
-            if not isinstance(event, StopRequested):
+            if not isinstance(event, StopRequested | RetryRequested):  # sent to every partition
                 logger.warning(
                     "%s for unknown instance %s dropped", type(event).__name__, event.instance_id
                 )
@@ -160,6 +169,13 @@ class InstanceOwner:
                 return
             machine.remember_event(instance, event.event_id)
             effects = machine.stop_task(instance, target, self._clock())
+        elif isinstance(event, RetryRequested):
+            refused = retry.refusal(instance)
+            if refused is not None:
+                logger.warning("retry ignored: %s", refused)
+                return
+            machine.remember_event(instance, event.event_id)
+            effects = retry.retry(instance, self._clock())
         elif isinstance(event, InstanceSubmitted):
             if instance.status.code not in _NOT_YET_STARTED:
                 logger.info(

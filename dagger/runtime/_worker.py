@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import faust
 
 from dagger.testing._tansu_compat import apply_if_requested
+from dagger.web._address import advertise
 
 if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
@@ -18,6 +19,7 @@ def run_worker(
     loglevel: str = "info",
     web_port: int | None = None,
     web_bind: str | None = None,
+    web_host: str | None = None,
     override_logging: bool = True,
 ) -> None:
     """Run ``engine``'s faust app as a worker in this process until it is stopped."""
@@ -27,6 +29,7 @@ def run_worker(
         app.conf.web_port = web_port
     if web_bind is not None:
         app.conf.web_bind = web_bind
+    advertise(app.conf, engine.settings.faust_settings, web_host=web_host)
     worker = faust.Worker(
         app,
         loglevel=loglevel,

@@ -13,15 +13,22 @@ from faust.types import TopicT
 from mode import Service
 
 from dagger.core import _machine as machine
+from dagger.core import _retry as retry
 from dagger.core._codec import to_document
 from dagger.core._events import (
     AnyLogEvent,
     IndexAdded,
     InstanceCreated,
     InstanceSubmitted,
+    RetryRequested,
     StopRequested,
 )
-from dagger.exceptions.exceptions import DaggerError, InvalidTaskType, TemplateDoesNotExist
+from dagger.exceptions.exceptions import (
+    DaggerError,
+    InvalidTaskType,
+    TaskInvalidState,
+    TemplateDoesNotExist,
+)
 from dagger.runtime import _embedded_default
 from dagger.runtime._context import instance_in_hook
 from dagger.runtime._engine import EngineRuntime
@@ -38,6 +45,7 @@ from dagger.tasks._base import ITask, ITemplateDAGInstance, SensorTask
 from dagger.tasks._status import CorreletableKeyTasks, TaskStatus, TaskStatusEnum
 from dagger.templates._process_templates import IProcessTemplateDAGBuilder
 from dagger.templates._workflow_templates import ITemplateDAG
+from dagger.web._server import WebApi
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +111,7 @@ class Dagger(Service):
         message_id_header: str | None = "message-id",
         clock: Callable[[], float] | None = None,
         max_events_per_batch: int = 1000,
+        api_token: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -153,6 +162,8 @@ class Dagger(Service):
             max_events_per_batch: Most engine-topic records applied as one batch (a batch
                 is what the consumer has fetched). A batch's sends are flushed once, then
                 its state is stored, and each instance it changed is published once.
+            api_token: Bearer token the worker's HTTP API requires on every endpoint but
+                readiness (default: ``DAGGER_API_TOKEN``; unset: no token required).
             **kwargs: Further faust settings, checked against faust's setting names.
         """
         embedded_url = None
@@ -184,6 +195,7 @@ class Dagger(Service):
             early_message_window=early_message_window,
             message_id_header=message_id_header,
             clock=clock,
+            api_token=api_token,
             embedded_broker_url=embedded_url,
             max_events_per_batch=max_events_per_batch,
             faust_kwargs=kwargs,
@@ -266,6 +278,8 @@ class Dagger(Service):
         self._local_sink: LocalSink | None = None
         self._local_owners: tuple[InstanceOwner, KeysOwner] | None = None
         self._local_timers: Callable[[], Awaitable[int]] | None = None
+        self._web_api = WebApi(self)
+        self.faust_app.webserver_installers.append(lambda web: self._web_api.install(web))
 
     # -- registration -----------------------------------------------------------------
     @classmethod
@@ -503,18 +517,34 @@ class Dagger(Service):
         partition; given only an id, it goes to every partition and the owner applies it.
         Stopping a finished instance changes nothing.
         """
-        if isinstance(instance, ITemplateDAGInstance):
-            instance_id = instance.id
-            key = instance.partition_key
-            partitions = [self._owner_partition(instance, repartition=True)]
-        else:
-            if instance is None or str(instance) == "":
-                raise ValueError("stop_instance() needs a workflow instance or its id")
-            instance_id = key = str(instance)
-            partitions = list(range(self.settings.kafka_partitions))
+        instance_id, key, partitions = self._event_targets(instance, "stop_instance")
         for partition in partitions:
-            event = StopRequested(str(uuid.uuid4()), instance_id, task_id)
-            await self._send(event, key, partition)
+            await self._send(StopRequested(str(uuid.uuid4()), instance_id, task_id), key, partition)
+
+    async def retry_instance(self, instance: Any) -> None:
+        """Run a FAILURE workflow instance again from its failed task(s), given it or its id.
+
+        What had completed does not run again (see :mod:`dagger.core._retry`). Like a stop,
+        the retry is an event applied by the owner, which ignores it, with a warning, for
+        an instance that is not FAILURE. Given an instance that cannot be retried, raises
+        TaskInvalidState saying why.
+        """
+        if isinstance(instance, ITemplateDAGInstance):
+            refused = retry.refusal(instance)
+            if refused is not None:
+                raise TaskInvalidState(refused, task_id=instance.id)
+        instance_id, key, partitions = self._event_targets(instance, "retry_instance")
+        for partition in partitions:
+            await self._send(RetryRequested(str(uuid.uuid4()), instance_id), key, partition)
+
+    def _event_targets(self, instance: Any, method: str) -> tuple[str, str, list[int]]:
+        """The id, record key and partitions of an event for ``instance`` (or an id)."""
+        if isinstance(instance, ITemplateDAGInstance):
+            partition = self._owner_partition(instance, repartition=True)
+            return instance.id, instance.partition_key, [partition]
+        if instance is None or str(instance) == "":
+            raise ValueError(f"{method}() needs a workflow instance or its id")
+        return str(instance), str(instance), list(range(self.settings.kafka_partitions))
 
     def _owner_partition(self, instance: ITemplateDAGInstance[Any, Any], repartition: bool) -> int:
         """The partition that owns ``instance``, chosen (and kept) when it has none yet."""

@@ -4,6 +4,7 @@ Environment variables read here (only when the argument is not given):
 
 - ``DAGGER_BROKER``: the broker URL, e.g. ``kafka://127.0.0.1:9092``.
 - ``DAGGER_CONSUMER_FETCH_MAX_WAIT``: seconds a consumer fetch may wait for data (0.05).
+- ``DAGGER_API_TOKEN``: the bearer token the HTTP API requires (none: no token).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ _FAUST_DEFAULTS: dict[str, Any] = {
     "broker_session_timeout": 6.0,
     "broker_heartbeat_interval": 1.0,
     "consumer_auto_offset_reset": "earliest",
+    # The HTTP API can stop and retry instances: reachable from this machine only unless
+    # the operator binds it wider (web_bind=, WEB_BIND or `dagger worker --web-bind`).
+    "web_bind": "127.0.0.1",
 }
 
 
@@ -61,6 +65,7 @@ class EngineSettings:
     message_id_header: str | None
     clock: Callable[[], float]
     logging_config: dict[str, Any] | None
+    api_token: str | None = None
     faust_settings: dict[str, Any] = field(default_factory=dict)
     max_events_per_batch: int = 1000
     serialization: SerializerSettings = field(default_factory=SerializerSettings)
@@ -142,6 +147,21 @@ def _check_header(name: Any) -> str | None:
     return name
 
 
+def _check_token(token: Any) -> str | None:
+    source = "api_token"
+    if token is None:
+        token = os.environ.get("DAGGER_API_TOKEN") or None
+        source = "DAGGER_API_TOKEN"
+    if token is None:
+        return None
+    if not isinstance(token, str) or not token or any(char.isspace() for char in token):
+        raise ConfigurationError(
+            f"{source} must be a non-empty token without spaces (the HTTP API's bearer "
+            "token), or unset for none"
+        )
+    return token
+
+
 def _check_store(
     store: Any, aerospike_config: AerospikeConfig | None, enable_changelog: bool
 ) -> str:
@@ -192,6 +212,11 @@ def _check_faust_settings(kwargs: Mapping[str, Any]) -> dict[str, Any]:
             f"unknown Dagger/faust setting(s): {', '.join(unknown)} "
             "(extra keyword arguments are passed to faust.App)"
         )
+    if kwargs.get("web_in_thread"):
+        raise ConfigurationError(
+            "web_in_thread=True is not supported: the HTTP API sends stop and retry events "
+            "with the worker's producer, on the worker's event loop; remove the argument"
+        )
     settings = dict(_FAUST_DEFAULTS)
     settings.update(kwargs)
     return settings
@@ -224,6 +249,7 @@ def resolve_settings(
     early_message_window: float,
     message_id_header: str | None,
     clock: Callable[[], float] | None,
+    api_token: str | None,
     embedded_broker_url: str | None,
     max_events_per_batch: int = 1000,
     faust_kwargs: Mapping[str, Any],
@@ -294,6 +320,7 @@ def resolve_settings(
         message_id_header=_check_header(message_id_header),
         clock=_check_clock(clock),
         logging_config=logging_config,
+        api_token=_check_token(api_token),
         faust_settings=_check_faust_settings(faust_kwargs),
         max_events_per_batch=_positive(max_events_per_batch, "max_events_per_batch"),
         serialization=resolve_serializer(schema_registry_url, message_serializer),

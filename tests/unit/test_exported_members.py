@@ -121,6 +121,7 @@ EXPORTS = {
         "NotReinjectableError",
         "UnknownTopicError",
     ],
+    "dagger.web": ["DeadLetterAdmin"],
 }
 
 

@@ -248,3 +248,26 @@ def test_stored_fields_a_class_no_longer_has_are_ignored() -> None:
 
     assert decoded.id == "i"
     assert not hasattr(decoded, "removed_field")
+
+
+async def test_root_fields_reads_stored_and_default_fields_without_building(
+    engine: Dagger,
+) -> None:
+    failed = await _failed_order(engine)
+    failed.owner_partition = 3
+    fresh = await build_template(
+        engine, [("p", [("a", RecordingTask)])], name="fresh"
+    ).create_instance("order-2", "order_id", order_id="o-2")
+    names = ("status", "template_name", "owner_partition", "customer")
+
+    assert codec.root_fields(codec.encode(failed), names) == {
+        "status": "FAILURE",
+        "template_name": "orders",
+        "owner_partition": 3,
+        "customer": "ada",
+    }
+    # Fields left at their defaults are not stored; their defaults are given.
+    assert codec.root_fields(codec.encode(fresh), ("status", "owner_partition")) == {
+        "status": "NOT_STARTED",
+        "owner_partition": -1,
+    }

@@ -1,0 +1,254 @@
+"""``dagger instances list|show|stop|retry``: see and steer instances through a worker's API.
+
+Any worker of the engine answers for every instance (it asks the others), so ``--url``
+names any one of them. Tables are for people; ``--json`` prints JSON for scripts.
+Exit status: 0 when everything asked was done, 1 when some ids were refused or not
+found, 2 when the command could not run (bad arguments, unreachable worker, bad token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from dagger.cli._api_client import DEFAULT_URL, ApiClient, ApiResponse, instance_path
+from dagger.cli._errors import CommandError
+from dagger.cli._output import Progress, table, when
+
+FINISHED = frozenset({"COMPLETED", "FAILURE", "SKIPPED", "STOPPED"})
+POLL_EVERY = 0.5
+"""Seconds between two looks at the instances ``--wait`` waits for."""
+
+
+def add_instances_command(commands: Any) -> None:
+    """Add ``dagger instances`` and its actions to the ``dagger`` command's subparsers."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=None,
+        help=f"any worker's API (default: DAGGER_API_URL, or {DEFAULT_URL})",
+    )
+    common.add_argument("--token", default=None, help="bearer token (default: DAGGER_API_TOKEN)")
+    common.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    common.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress of long operations on stderr (auto: when stderr is a terminal)",
+    )
+    instances = commands.add_parser(
+        "instances", help="list, show, stop and retry workflow instances through a worker's API"
+    )
+    actions = instances.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", parents=[common], help="list instances, a page at a time")
+    listing.add_argument("--status", help="only these statuses, comma-separated (FAILURE,STOPPED)")
+    listing.add_argument("--template", help="only instances of this template")
+    listing.add_argument("--limit", type=int, default=100, help="instances per page (1-1000)")
+    listing.add_argument("--cursor", help="start after this cursor (printed under a page)")
+    listing.add_argument("--all", action="store_true", help="every page, following the cursors")
+    show = actions.add_parser("show", parents=[common], help="one instance and its tasks")
+    show.add_argument("id", help="the instance id")
+    for action, what in (
+        ("stop", "stop unfinished instances"),
+        ("retry", "retry FAILURE instances"),
+    ):
+        parser = actions.add_parser(action, parents=[common], help=what)
+        parser.add_argument("ids", nargs="+", metavar="ID", help="instance ids")
+        parser.add_argument(
+            "--wait", action="store_true", help="wait until each instance has finished again"
+        )
+        parser.add_argument(
+            "--timeout", type=float, default=300.0, help="seconds --wait waits at most (300)"
+        )
+
+
+def run_instances(args: argparse.Namespace) -> int:
+    """Run ``dagger instances <action>``; return the exit status."""
+    url = args.url or os.environ.get("DAGGER_API_URL") or DEFAULT_URL
+    client = ApiClient(url, args.token or os.environ.get("DAGGER_API_TOKEN") or None)
+    show_progress = {"always": True, "never": False}.get(args.progress, sys.stderr.isatty())
+    if args.action == "list":
+        return _list(client, args, show_progress)
+    if args.action == "show":
+        return _show(client, args)
+    return _act(client, args, show_progress)
+
+
+def _list(client: ApiClient, args: argparse.Namespace, show_progress: bool) -> int:
+    params = {"limit": str(args.limit)}
+    if args.status:
+        params["status"] = args.status
+    if args.template:
+        params["template"] = args.template
+    cursor: str | None = args.cursor
+    documents: list[dict[str, Any]] = []
+    total = 0
+    progress = Progress(sys.stderr, "listing instances", None, enabled=show_progress and args.all)
+    while True:
+        if cursor:
+            params["cursor"] = cursor
+        response = client.get("/tasks/instances", params)
+        if response.status != 200:
+            raise CommandError(f"cannot list instances: {response.error} (HTTP {response.status})")
+        documents.extend(response.body)
+        total = int(response.headers.get("x-total-count", len(documents)))
+        cursor = response.headers.get("x-next-cursor")
+        progress.update(len(documents), total)
+        if not (args.all and cursor):
+            break
+    progress.close()
+    if args.json:
+        _print_json({"instances": documents, "total": total, "next_cursor": cursor})
+        return 0
+    rows = [
+        (
+            doc["id"],
+            doc.get("template_name"),
+            doc["status"]["code"],
+            doc.get("owner_partition"),
+            when(doc.get("time_created")),
+            when(doc.get("lastupdated")),
+            _error(doc),
+        )
+        for doc in documents
+    ]
+    headers = ("ID", "TEMPLATE", "STATUS", "PARTITION", "CREATED", "UPDATED", "ERROR")
+    print(table(headers, rows))
+    print(f"\n{len(documents)} of {total} instance(s)")
+    if cursor:
+        print(f"more: dagger instances list --cursor {cursor} (or --all)")
+    return 0
+
+
+def _show(client: ApiClient, args: argparse.Namespace) -> int:
+    response = client.get(instance_path(args.id))
+    if response.status != 200:
+        raise CommandError(f"{response.error} (HTTP {response.status})")
+    document: dict[str, Any] = response.body
+    if args.json:
+        _print_json(document)
+        return 0
+    parameters = document.get("runtime_parameters") or {}
+    details = [
+        ("id", document["id"]),
+        ("template", document.get("template_name")),
+        ("status", document["status"]["code"]),
+        ("partition key", parameters.get(document.get("partition_key_lookup") or "")),
+        ("owner partition", document.get("owner_partition")),
+        ("created", when(document.get("time_created"))),
+        ("submitted", when(document.get("time_submitted"))),
+        ("completed", when(document.get("time_completed"))),
+        ("error", _error(document)),
+    ]
+    width = max(len(name) for name, _ in details)
+    for name, value in details:
+        print(f"{name.ljust(width)}  {'-' if value in (None, '') else value}")
+    print(f"{'parameters'.ljust(width)}  {json.dumps(parameters, sort_keys=True, default=str)}")
+    tasks = list((document.get("tasks") or {}).values())
+    rows = [
+        (
+            task.get("task_name"),
+            task.get("task_type"),
+            task.get("process_name"),
+            task["status"]["code"],
+            when(task.get("time_submitted")),
+            when(task.get("time_completed")),
+            _error(task),
+        )
+        for task in tasks
+    ]
+    print()
+    print(table(("TASK", "TYPE", "PROCESS", "STATUS", "STARTED", "COMPLETED", "ERROR"), rows))
+    return 0
+
+
+def _act(client: ApiClient, args: argparse.Namespace, show_progress: bool) -> int:
+    action: str = args.action
+    ids: list[str] = list(dict.fromkeys(args.ids))
+    several = len(ids) > 1
+    progress = Progress(
+        sys.stderr, f"{action} requests", len(ids), enabled=show_progress and several
+    )
+    answers: dict[str, ApiResponse] = {}
+    for done, instance_id in enumerate(ids, start=1):
+        answers[instance_id] = client.post(instance_path(instance_id, action))
+        progress.update(done)
+    progress.close()
+    accepted = {key: answer for key, answer in answers.items() if answer.status == 202}
+    finals: dict[str, str | None] = {}
+    if args.wait and accepted:
+        finals = _wait(client, accepted, args.timeout, show_progress)
+    results = []
+    for instance_id, answer in answers.items():
+        result: dict[str, Any] = {
+            "id": instance_id,
+            "accepted": answer.status == 202,
+            "http_status": answer.status,
+            "message": answer.body.get("message") if answer.status == 202 else answer.error,
+        }
+        if args.wait and answer.status == 202:
+            result["final_status"] = finals.get(instance_id)
+        results.append(result)
+    if args.json:
+        _print_json(results)
+    else:
+        headers = ["ID", "RESULT", "DETAIL"] + (["FINAL STATUS"] if args.wait else [])
+        rows = [
+            [
+                result["id"],
+                "accepted" if result["accepted"] else _refusal(result["http_status"]),
+                result["message"],
+                *([result.get("final_status") or "not finished"] if args.wait else []),
+            ]
+            for result in results
+        ]
+        print(table(headers, rows))
+    all_done = all(result["accepted"] for result in results) and all(
+        final is not None for final in finals.values()
+    )
+    return 0 if all_done else 1
+
+
+def _wait(
+    client: ApiClient, accepted: dict[str, ApiResponse], timeout: float, show_progress: bool
+) -> dict[str, str | None]:
+    """Poll until each instance has finished again; its final status (None: not yet)."""
+    before = {key: answer.body.get("lastupdated") for key, answer in accepted.items()}
+    finals: dict[str, str | None] = dict.fromkeys(accepted)
+    progress = Progress(
+        sys.stderr, "waiting for instances to finish", len(accepted), enabled=show_progress
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        for instance_id in [key for key, final in finals.items() if final is None]:
+            response = client.get(instance_path(instance_id))
+            if response.status != 200:
+                continue
+            status = response.body["status"]["code"]
+            if status in FINISHED and response.body.get("lastupdated") != before[instance_id]:
+                finals[instance_id] = status
+        done = sum(final is not None for final in finals.values())
+        progress.update(done)
+        if done == len(finals) or time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_EVERY)
+    progress.close()
+    return finals
+
+
+def _error(document: dict[str, Any]) -> str | None:
+    if not document.get("error_type"):
+        return None
+    return f"{document['error_type']}: {document.get('error_message') or ''}".rstrip(": ")
+
+
+def _refusal(status: int) -> str:
+    return {404: "not found", 409: "refused", 400: "bad id"}.get(status, f"error {status}")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True, default=str))

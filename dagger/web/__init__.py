@@ -1,0 +1,10 @@
+"""The worker's HTTP API on faust's web server (see docs/operations.md).
+
+:class:`DeadLetterAdmin` is the interface the dead-letter endpoints call.
+"""
+
+from __future__ import annotations
+
+from dagger.web._dead_letters import DeadLetterAdmin
+
+__all__ = ["DeadLetterAdmin"]

@@ -1,0 +1,38 @@
+"""The JSON document of an instance the API returns, in the original's shape.
+
+The original served each instance as its record's fields, JSON-encoded: ``status`` as
+``{"code", "value"}``, ``task_type``, ``runtime_parameters`` and ``tasks`` (each task's
+own fields, keyed by task id). The engine's bookkeeping of applied event ids is left out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagger.tasks._base import ITask, ITemplateDAGInstance
+
+_LEFT_OUT = frozenset({"tasks", "applied_events"})
+
+
+def instance_document(instance: ITemplateDAGInstance[Any, Any]) -> dict[str, Any]:
+    """Return the API document of ``instance``."""
+    document = _fields(instance)
+    document["tasks"] = {task_id: _fields(task) for task_id, task in instance.tasks.items()}
+    return document
+
+
+def ident_of(document: dict[str, Any]) -> tuple[int, str]:
+    """Where a document sits in the listing order: (owner partition, id)."""
+    return int(document["owner_partition"]), str(document["id"])
+
+
+def _fields(task: ITask[Any, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in type(task)._options.fields:
+        if name in _LEFT_OUT:
+            continue
+        value = getattr(task, name)
+        if name == "status":
+            value = {"code": value.code, "value": value.value}
+        fields[name] = value
+    return fields

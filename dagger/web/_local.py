@@ -1,0 +1,142 @@
+"""What this worker can answer alone: the instances of the partitions it owns.
+
+A worker's instance table may also hold standby copies of other workers' partitions;
+only the partitions it owns (actively) are answered for, so that every instance is
+answered for by exactly one worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dagger.core import _codec as codec
+from dagger.exceptions.exceptions import DaggerError
+from dagger.runtime._owner import TOMBSTONE
+from dagger.tasks._base import ITemplateDAGInstance
+from dagger.web._documents import instance_document
+from dagger.web._query import Ident, ListQuery
+
+if TYPE_CHECKING:
+    from dagger.service._dagger import Dagger
+
+logger = logging.getLogger(__name__)
+
+SCAN_CHUNK = 500
+"""Instances read between two yields to the event loop: a long scan must not stall agents."""
+
+_SUMMARY = ("status", "template_name", "owner_partition")
+
+
+class WorkerView(Protocol):
+    """This worker's instance store and what it owns."""
+
+    def store(self) -> Mapping[bytes, bytes]:
+        """The instance store (id -> stored bytes); it may hold standby copies."""
+        ...
+
+    def owned_partitions(self) -> frozenset[int]:
+        """The engine-topic partitions this worker owns now."""
+        ...
+
+    def is_ready(self) -> bool:
+        """True once the worker has its partitions and has recovered their state."""
+        ...
+
+
+class EngineWorkerView:
+    """The :class:`WorkerView` of an engine: its worker's faust app and tables.
+
+    While a :class:`dagger.testing.LocalEngine` runs, it is that engine's in-memory store,
+    which owns every partition.
+    """
+
+    def __init__(self, engine: Dagger) -> None:
+        self._engine = engine
+
+    def store(self) -> Mapping[bytes, bytes]:
+        """The instance table this process reads."""
+        return self._engine._owners()[0].instances
+
+    def owned_partitions(self) -> frozenset[int]:
+        """The engine-topic partitions assigned to this worker (all, under LocalEngine)."""
+        if self._engine._local_owners is not None:
+            return frozenset(range(self._engine.settings.kafka_partitions))
+        topic = self._engine.settings.tasks_topic
+        app = self._engine.faust_app
+        return frozenset(
+            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic
+        )
+
+    def is_ready(self) -> bool:
+        """True after the first assignment's recovery, and while no rebalance is under way."""
+        if self._engine._local_owners is not None:
+            return True
+        app = self._engine.faust_app
+        recovered = bool(app.tables.recovery.completed.is_set())
+        return recovered and not app.rebalancing and not app.in_recovery
+
+
+@dataclass
+class Window:
+    """The first instances of a listing on one worker, and how many match in all."""
+
+    documents: list[dict[str, Any]]
+    total: int
+
+
+class LocalInstances:
+    """Lists and finds the instances this worker owns."""
+
+    def __init__(self, view: WorkerView) -> None:
+        self.view = view
+
+    def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
+        """The instance ``instance_id`` if a partition this worker owns holds it."""
+        raw = self.view.store().get(instance_id.encode())
+        if raw is None or raw == TOMBSTONE:
+            return None
+        instance = codec.decode(raw)
+        if instance.owner_partition not in self.view.owned_partitions():
+            return None
+        return instance
+
+    async def window(self, query: ListQuery) -> Window:
+        """The first ``query.window`` matching instances (after the cursor), in order."""
+        store = self.view.store()
+        owned = self.view.owned_partitions()
+        # A snapshot of the keys: the agents change the store between our chunks.
+        keys = list(store.keys())
+        matches: list[Ident] = []
+        total = 0
+        for position, key in enumerate(keys):
+            if position % SCAN_CHUNK == SCAN_CHUNK - 1:
+                await asyncio.sleep(0)
+            raw = store.get(key)
+            if raw is None or raw == TOMBSTONE:
+                continue
+            try:
+                status, template, partition = codec.root_fields(raw, _SUMMARY).values()
+            except (ValueError, KeyError, TypeError, DaggerError) as exc:
+                logger.warning("stored instance %r cannot be read, not listed: %s", key, exc)
+                continue
+            if partition not in owned:
+                continue
+            if query.statuses is not None and status not in query.statuses:
+                continue
+            if query.template is not None and template != query.template:
+                continue
+            total += 1
+            ident = (int(partition), key.decode())
+            if query.after is None or ident > query.after:
+                matches.append(ident)
+        documents = []
+        for _, instance_id in heapq.nsmallest(query.window, matches):
+            raw = store.get(instance_id.encode())
+            if raw is not None and raw != TOMBSTONE:
+                documents.append(instance_document(codec.decode(raw)))
+        return Window(documents, total)

@@ -1,0 +1,287 @@
+"""The OpenAPI 3 document of the worker's HTTP API, served at ``GET /openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagger.tasks._status import TaskStatusEnum
+from dagger.web._query import DEFAULT_LIMIT, ID_RULE, MAX_LIMIT, MAX_WINDOW
+
+_JSON = "application/json"
+
+
+def openapi_document(version: str, *, token_required: bool) -> dict[str, Any]:
+    """Return the OpenAPI document; ``token_required`` adds the bearer security scheme."""
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Dagger worker API",
+            "version": version,
+            "description": (
+                "See and steer workflow instances, and handle dead letters. Any worker "
+                "answers for every instance: it asks the other workers of its group."
+            ),
+        },
+        "paths": _paths(),
+        "components": {"schemas": _schemas(), "responses": _responses()},
+    }
+    if token_required:
+        document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        document["security"] = [{"bearer": []}]
+        document["paths"]["/service/ready"]["get"]["security"] = []
+    return document
+
+
+def _paths() -> dict[str, Any]:
+    instance_id = _path_param("id", f"The instance id: {ID_RULE}.")
+    letter_id = _path_param("id", f"The dead-letter id: {ID_RULE}.")
+    return {
+        "/service/ready": {
+            "get": {
+                "summary": "Readiness: partitions assigned and state recovered",
+                "operationId": "ready",
+                "responses": {
+                    "200": _json_response("Ready", {"$ref": "#/components/schemas/Readiness"}),
+                    "503": _json_response(
+                        "Not ready yet", {"$ref": "#/components/schemas/Readiness"}
+                    ),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "responses": {"200": _json_response("OpenAPI document", {"type": "object"})},
+            }
+        },
+        "/tasks/instances": {
+            "get": {
+                "summary": "List instances, in (owner partition, id) order",
+                "operationId": "listInstances",
+                "parameters": _list_parameters(),
+                "responses": {
+                    "200": {
+                        "description": "A page of instance documents",
+                        "headers": {
+                            "X-Total-Count": _header("Instances matching the filters"),
+                            "X-Next-Cursor": _header("Cursor of the next page, if one follows"),
+                            "Link": _header('The next page\'s URL, rel="next"'),
+                        },
+                        "content": {
+                            _JSON: {
+                                "schema": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Instance"},
+                                }
+                            }
+                        },
+                    },
+                    **_errors(400, 401, 503),
+                },
+            }
+        },
+        "/tasks/instance/{id}": {
+            "get": {
+                "summary": "One instance",
+                "operationId": "showInstance",
+                "parameters": [instance_id],
+                "responses": {
+                    "200": _json_response(
+                        "The instance", {"$ref": "#/components/schemas/Instance"}
+                    ),
+                    **_errors(400, 401, 404, 503),
+                },
+            }
+        },
+        "/tasks/instance/{id}/stop": _action(
+            "Stop an unfinished instance", "stopInstance", instance_id
+        ),
+        "/tasks/instance/{id}/retry": _action(
+            "Retry a FAILURE instance from its failed task(s)", "retryInstance", instance_id
+        ),
+        "/dead-letters": {
+            "get": {
+                "summary": "List dead letters",
+                "operationId": "listDeadLetters",
+                "parameters": [
+                    _query_param("limit", "integer", f"Page size, 1-{MAX_LIMIT}"),
+                    _query_param("offset", "integer", "Dead letters to skip"),
+                    _query_param("cursor", "string", "Where the previous page ended"),
+                ],
+                "responses": {
+                    "200": _json_response("A page of dead letters", {"type": "object"}),
+                    **_errors(400, 401, 501),
+                },
+            }
+        },
+        "/dead-letters/{id}": {
+            "get": {
+                "summary": "One dead letter",
+                "operationId": "showDeadLetter",
+                "parameters": [letter_id],
+                "responses": {
+                    "200": _json_response("The dead letter", {"type": "object"}),
+                    **_errors(400, 401, 404, 501),
+                },
+            },
+            "delete": {
+                "summary": "Purge one dead letter",
+                "operationId": "purgeDeadLetter",
+                "parameters": [letter_id],
+                "responses": {
+                    "200": _json_response("Purged", {"type": "object"}),
+                    **_errors(400, 401, 404, 501),
+                },
+            },
+        },
+        "/dead-letters/{id}/reinject": {
+            "post": {
+                "summary": "Send one dead letter again to its original topic",
+                "operationId": "reinjectDeadLetter",
+                "parameters": [letter_id],
+                "responses": {
+                    "200": _json_response("Reinjected", {"type": "object"}),
+                    **_errors(400, 401, 404, 501),
+                },
+            }
+        },
+    }
+
+
+def _action(summary: str, operation: str, instance_id: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "description": "The request is an event applied by the instance's owner.",
+            "operationId": operation,
+            "parameters": [instance_id],
+            "responses": {
+                "202": _json_response("Requested", {"$ref": "#/components/schemas/Accepted"}),
+                **_errors(400, 401, 404, 409, 503),
+            },
+        }
+    }
+
+
+def _list_parameters() -> list[dict[str, Any]]:
+    statuses = ", ".join(status.name for status in TaskStatusEnum)
+    return [
+        _query_param("limit", "integer", f"Page size, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})"),
+        _query_param("offset", "integer", f"Instances to skip; offset + limit <= {MAX_WINDOW}"),
+        _query_param("cursor", "string", "X-Next-Cursor of the previous page (not with offset)"),
+        _query_param("status", "string", f"Comma-separated statuses among {statuses}"),
+        _query_param("template", "string", "Template name"),
+    ]
+
+
+def _schemas() -> dict[str, Any]:
+    status = {
+        "type": "object",
+        "properties": {"code": {"type": "string"}, "value": {"type": "string"}},
+    }
+    task = {
+        "type": "object",
+        "description": "A task or process: every field of its record",
+        "properties": {
+            "id": {"type": "string"},
+            "task_name": {"type": "string"},
+            "task_type": {"type": "string"},
+            "status": {"$ref": "#/components/schemas/Status"},
+            "parent_id": {"type": "string", "nullable": True},
+            "process_name": {"type": "string", "nullable": True},
+            "time_submitted": {"type": "number"},
+            "time_completed": {"type": "number"},
+            "error_type": {"type": "string", "nullable": True},
+            "error_message": {"type": "string", "nullable": True},
+        },
+        "additionalProperties": True,
+    }
+    instance = {
+        "allOf": [
+            {"$ref": "#/components/schemas/Task"},
+            {
+                "type": "object",
+                "properties": {
+                    "template_name": {"type": "string"},
+                    "runtime_parameters": {"type": "object"},
+                    "partition_key_lookup": {"type": "string"},
+                    "owner_partition": {"type": "integer"},
+                    "tasks": {
+                        "type": "object",
+                        "additionalProperties": {"$ref": "#/components/schemas/Task"},
+                    },
+                },
+            },
+        ]
+    }
+    return {
+        "Status": status,
+        "Task": task,
+        "Instance": instance,
+        "Readiness": {"type": "object", "properties": {"is_ready": {"type": "boolean"}}},
+        "Accepted": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "action": {"type": "string", "enum": ["stop", "retry"]},
+                "accepted": {"type": "boolean"},
+                "status": {"type": "string"},
+                "message": {"type": "string"},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+            "required": ["error", "status"],
+        },
+    }
+
+
+_ERROR_TEXT = {
+    400: "Malformed id or query",
+    401: "Missing or wrong bearer token",
+    404: "Not found",
+    409: "Not possible in the instance's status",
+    501: "Dead-letter tools not configured",
+    503: "This worker or a peer cannot answer now; try again",
+}
+
+
+def _responses() -> dict[str, Any]:
+    return {
+        str(code): _json_response(text, {"$ref": "#/components/schemas/Error"})
+        for code, text in _ERROR_TEXT.items()
+    }
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): {"$ref": f"#/components/responses/{code}"} for code in codes}
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _query_param(name: str, kind: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind},
+    }

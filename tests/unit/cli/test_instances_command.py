@@ -1,0 +1,237 @@
+"""``dagger instances`` against an in-process API server on 127.0.0.1 (no Kafka).
+
+The command is synchronous (urllib); it runs in a thread of its own while the event
+loop serves the API, and that thread is joined before each test ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+
+from dagger.cli import main
+from dagger.service.services import Dagger
+from dagger.testing import LocalEngine
+from tests.unit._listener_workflows import new_engine, unique
+from tests.unit.web._harness import OUTAGE, ApiServer, free_port, orders, waiting
+
+TOKEN = "cli-token"
+
+
+@dataclass
+class Served:
+    engine: Dagger
+    local: LocalEngine
+    server: ApiServer
+
+
+@pytest.fixture(autouse=True)
+def _no_outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("DAGGER_API_URL", raising=False)
+    monkeypatch.delenv("DAGGER_API_TOKEN", raising=False)
+    OUTAGE.clear()
+    yield
+    OUTAGE.clear()
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    engine = new_engine(kafka_partitions=2)
+    async with LocalEngine(engine) as local, ApiServer(engine, token=TOKEN) as server:
+        yield Served(engine, local, server)
+
+
+async def dagger(*args: str) -> int:
+    """Run ``dagger <args>`` in a thread while this loop serves the API."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return await asyncio.get_running_loop().run_in_executor(pool, main, list(args))
+
+
+def _connection(served: Served) -> list[str]:
+    return ["--url", served.server.url, "--token", TOKEN]
+
+
+async def _create_orders(engine: Dagger, count: int) -> list[str]:
+    template = orders(engine, unique("orders"))
+    for number in range(count):
+        await template.create_instance(
+            f"i-{number}", "order_id", order_id=f"o-{number}", submit_task=True
+        )
+    return [f"i-{number}" for number in range(count)]
+
+
+async def test_list_prints_a_table_and_says_how_to_see_more(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _create_orders(served.engine, 5)
+
+    status = await dagger("instances", "list", "--limit", "3", *_connection(served))
+
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert status == 0
+    assert lines[0].split() == [
+        "ID",
+        "TEMPLATE",
+        "STATUS",
+        "PARTITION",
+        "CREATED",
+        "UPDATED",
+        "ERROR",
+    ]
+    assert len([line for line in lines[1:4] if "COMPLETED" in line]) == 3
+    assert "3 of 5 instance(s)" in out
+    assert "more: dagger instances list --cursor " in out
+
+
+async def test_list_all_follows_the_cursors_and_shows_progress(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = await _create_orders(served.engine, 7)
+
+    status = await dagger(
+        "instances",
+        "list",
+        "--all",
+        "--limit",
+        "3",
+        "--json",
+        "--progress",
+        "always",
+        *_connection(served),
+    )
+
+    captured = capsys.readouterr()
+    listed = json.loads(captured.out)
+    assert status == 0
+    assert sorted(doc["id"] for doc in listed["instances"]) == sorted(ids)
+    assert (listed["total"], listed["next_cursor"]) == (7, None)
+    assert captured.err.splitlines() == [
+        "listing instances: 3/7",
+        "listing instances: 6/7",
+        "listing instances: 7/7",
+    ]
+
+
+async def test_show_prints_the_instance_and_its_tasks(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    OUTAGE.add("charge")
+    await _create_orders(served.engine, 1)
+
+    status = await dagger("instances", "show", "i-0", *_connection(served))
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "status           FAILURE" in out
+    assert "partition key    o-0" in out
+    assert "ConnectionError: charge: service unavailable" in out
+    task_lines = {line.split()[0]: line for line in out.splitlines()[11:] if line.strip()}
+    assert "COMPLETED" in task_lines["reserve"]
+    assert "FAILURE" in task_lines["charge"]
+    assert "NOT_STARTED" in task_lines["ship"]
+
+
+async def test_stop_several_with_progress_and_a_table_of_results(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = waiting(served.engine, unique("reply"))
+    for name in ("w-1", "w-2"):
+        await template.create_instance(name, "order_id", order_id=name, submit_task=True)
+
+    status = await dagger(
+        "instances", "stop", "w-1", "w-2", "nobody", "--progress", "always", *_connection(served)
+    )
+
+    captured = capsys.readouterr()
+    rows = {line.split()[0]: line for line in captured.out.splitlines()[1:]}
+    assert status == 1  # one id was not found
+    assert "accepted" in rows["w-1"] and "accepted" in rows["w-2"]
+    assert "not found" in rows["nobody"]
+    assert "no instance with id nobody" in rows["nobody"]
+    assert captured.err.splitlines() == [
+        "stop requests: 1/3",
+        "stop requests: 2/3",
+        "stop requests: 3/3",
+    ]
+    for name in ("w-1", "w-2"):
+        assert served.local.get_instance(name).status.code == "STOPPED"  # type: ignore[union-attr]
+
+
+async def test_retry_waits_for_the_final_status(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    OUTAGE.add("charge")
+    await _create_orders(served.engine, 1)
+    OUTAGE.clear()
+    served.local.clock.advance(5)  # the operator retries a little later
+
+    status = await dagger("instances", "retry", "i-0", "--wait", "--json", *_connection(served))
+
+    [result] = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert result["accepted"] is True
+    assert result["final_status"] == "COMPLETED"
+
+
+async def test_a_refused_retry_exits_1_and_says_why(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _create_orders(served.engine, 1)
+
+    status = await dagger("instances", "retry", "i-0", *_connection(served))
+
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "refused" in out
+    assert "only a FAILURE instance can be retried" in out
+
+
+async def test_a_missing_token_is_one_clear_line_and_exit_2(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await dagger("instances", "list", "--url", served.server.url)
+
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert err.startswith("dagger: error: the API at ")
+    assert "a bearer token is required" in err and "pass --token or set DAGGER_API_TOKEN" in err
+
+
+async def test_the_url_and_token_come_from_the_environment(
+    served: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGGER_API_URL", served.server.url)
+    monkeypatch.setenv("DAGGER_API_TOKEN", TOKEN)
+
+    status = await dagger("instances", "list", "--json")
+
+    assert status == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 0
+
+
+async def test_an_unreachable_worker_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+
+    status = await dagger("instances", "show", "i-1", "--url", url)
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1
+    assert err[0].startswith(f"dagger: error: cannot reach the Dagger API at {url}: ")
+
+
+async def test_show_of_an_unknown_id_is_the_api_message(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await dagger("instances", "show", "nobody", *_connection(served))
+
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        "dagger: error: no instance with id nobody (asked 1 worker) (HTTP 404)"
+    )

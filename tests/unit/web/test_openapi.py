@@ -1,0 +1,59 @@
+"""The OpenAPI document describes the routes the server has, and resolves."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dagger.testing import LocalEngine
+from tests.unit._listener_workflows import new_engine
+from tests.unit.web._harness import ApiServer
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if "$ref" in node else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+def _resolve(document: dict[str, Any], ref: str) -> Any:
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+async def test_the_document_is_served_and_lists_every_route() -> None:
+    engine = new_engine()
+    async with LocalEngine(engine), ApiServer(engine) as server:
+        answer = await server.get("/openapi.json")
+        routes = {
+            (method, re.sub(r"\{\w+\}", "{id}", resource.canonical))
+            for resource in server.web.web_app.router.resources()
+            for route in resource
+            for method in [route.method.lower()]
+            if method != "head"
+        }
+
+    assert answer.status == 200
+    document = answer.body
+    assert document["openapi"].startswith("3.")
+    documented = {(method, path) for path, item in document["paths"].items() for method in item}
+    assert documented == routes
+    for ref in _refs(document):
+        assert _resolve(document, ref) is not None, ref
+    assert "security" not in document
+
+
+async def test_with_a_token_the_document_declares_bearer_security_except_readiness() -> None:
+    engine = new_engine()
+    async with LocalEngine(engine), ApiServer(engine, token="t0k") as server:
+        answer = await server.get("/openapi.json", headers={"Authorization": "Bearer t0k"})
+
+    document = answer.body
+    assert document["security"] == [{"bearer": []}]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["paths"]["/service/ready"]["get"]["security"] == []

@@ -1,0 +1,67 @@
+"""Parsing the list parameters and cursors, without HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from dagger.web._errors import ApiError
+from dagger.web._query import (
+    DEFAULT_LIMIT,
+    MAX_WINDOW,
+    ListQuery,
+    check_id,
+    decode_cursor,
+    encode_cursor,
+    parse_list_query,
+)
+
+
+def test_defaults() -> None:
+    assert parse_list_query({}) == ListQuery(DEFAULT_LIMIT, 0, None, None, None)
+
+
+def test_a_cursor_round_trips_and_is_url_safe() -> None:
+    ident = (3, "order/with:odd=chars~é")
+    cursor = encode_cursor(ident)
+
+    assert decode_cursor(cursor) == ident
+    assert all(char.isalnum() or char in "-_" for char in cursor)
+
+
+@pytest.mark.parametrize("cursor", ["", "!!", encode_cursor((1, "a"))[:-3], "WyJhIiwgMV0"])
+def test_a_malformed_cursor_is_refused(cursor: str) -> None:
+    with pytest.raises(ApiError, match="malformed cursor") as raised:
+        decode_cursor(cursor)
+    assert raised.value.status == 400
+
+
+def test_a_peer_is_asked_for_the_whole_window_plus_one_from_the_start() -> None:
+    query = parse_list_query({"offset": "20", "limit": "10", "status": "failure,STOPPED"})
+
+    widened = query.widened()
+
+    assert (widened.offset, widened.limit) == (0, 31)
+    assert widened.params() == {"limit": "31", "offset": "0", "status": "FAILURE,STOPPED"}
+    assert parse_list_query(widened.params(), max_limit=MAX_WINDOW + 1) == widened
+
+
+def test_a_peer_query_keeps_the_cursor_and_drops_the_offset() -> None:
+    query = parse_list_query({"cursor": encode_cursor((2, "b")), "template": "orders"})
+
+    params = query.widened().params()
+
+    assert "offset" not in params
+    assert decode_cursor(params["cursor"]) == (2, "b")
+    assert params["template"] == "orders"
+
+
+@pytest.mark.parametrize("good", ["o-1", "3f1c2a5e-8b1d-4a7e-9c1d-2b3c4d5e6f70", "a.b_c:d@e+f=g~h"])
+def test_well_formed_ids(good: str) -> None:
+    assert check_id(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "a/b", "x" * 257, "tab\there", "é"])
+def test_malformed_ids(bad: str) -> None:
+    with pytest.raises(ApiError, match="malformed instance id") as raised:
+        check_id(bad)
+    assert raised.value.status == 400

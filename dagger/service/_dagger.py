@@ -45,6 +45,7 @@ from dagger.tasks._base import ITask, ITemplateDAGInstance, SensorTask
 from dagger.tasks._status import CorreletableKeyTasks, TaskStatus, TaskStatusEnum
 from dagger.templates._process_templates import IProcessTemplateDAGBuilder
 from dagger.templates._workflow_templates import ITemplateDAG
+from dagger.web._kafka_dead_letters import KafkaDeadLetters
 from dagger.web._server import WebApi
 
 logger = logging.getLogger(__name__)
@@ -278,7 +279,14 @@ class Dagger(Service):
         self._local_sink: LocalSink | None = None
         self._local_owners: tuple[InstanceOwner, KeysOwner] | None = None
         self._local_timers: Callable[[], Awaitable[int]] | None = None
-        self._web_api = WebApi(self)
+        self._web_api = WebApi(
+            self,
+            dead_letters=KafkaDeadLetters(
+                settings.bootstrap_servers,
+                settings.dead_letter_topic,
+                message_id_header=settings.message_id_header,
+            ),
+        )
         self.faust_app.webserver_installers.append(lambda web: self._web_api.install(web))
 
     # -- registration -----------------------------------------------------------------

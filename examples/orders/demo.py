@@ -49,10 +49,10 @@ def _free_port() -> int:
         return port
 
 
-def _start_worker(broker: EmbeddedBroker, log_path: Path) -> subprocess.Popen[bytes]:
+def _start_worker(broker: EmbeddedBroker, log_path: Path, web_port: int) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "dagger", "worker", "-A", "examples.pizza.workflow",
-        "-l", "warning", "--web-port", str(_free_port()), "--web-bind", "127.0.0.1",
+        "-l", "warning", "--web-port", str(web_port), "--web-bind", "127.0.0.1",
     ]  # fmt: skip
     with open(log_path, "wb") as log:
         return subprocess.Popen(
@@ -64,7 +64,7 @@ def _start_worker(broker: EmbeddedBroker, log_path: Path) -> subprocess.Popen[by
         )
 
 
-async def run(orders: int, pizzas: int, timeout: float) -> int:
+async def run(orders: int, pizzas: int, timeout: float, keep_running: bool) -> int:
     """Run the demo; return 0 when every workflow completed."""
     datadir = tempfile.mkdtemp(prefix="dagger-demo-")
     async with EmbeddedBroker() as broker:
@@ -72,13 +72,18 @@ async def run(orders: int, pizzas: int, timeout: float) -> int:
         os.environ.update(DAGGER_BROKER=broker.url, ORDERS_DATADIR=datadir)
         await broker.acreate_topics(TOPICS)
         worker_log = Path(datadir) / "worker.log"
-        worker = _start_worker(broker, worker_log)
+        api_url = f"http://127.0.0.1:{_free_port()}"
+        worker = _start_worker(broker, worker_log, int(api_url.rsplit(":", 1)[1]))
         service = OrderService(
             broker.bootstrap_servers, "pizza_orders", "pizza_status", "pizza-order-service"
         )
         serving = asyncio.create_task(service.run())
         try:
-            return await _drive(broker, orders, pizzas, timeout, worker, worker_log)
+            status = await _drive(broker, orders, pizzas, timeout, worker, worker_log)
+            await _show_where_to_look(api_url, broker.url)
+            if keep_running:
+                await _wait_for_interrupt(worker)
+            return status
         finally:
             serving.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -193,6 +198,32 @@ async def _follow(
             )
 
 
+def _where_to_look(api_url: str, broker_url: str) -> list[tuple[str, list[str]]]:
+    return [
+        ("five of the instances", ["instances", "list", "--url", api_url, "--limit", "5"]),
+        ("the dead letters", ["dlq", "list", "--broker", broker_url]),
+    ]
+
+
+async def _show_where_to_look(api_url: str, broker_url: str) -> None:
+    """Print the API's address and the operations commands, and run them once."""
+    print(f"\nwhere to look while the worker runs (its HTTP API: {api_url}):")
+    print(f"  {api_url}/tasks/instances?limit=5   the instances, as JSON")
+    print(f"  {api_url}/openapi.json              every endpoint")
+    for what, arguments in _where_to_look(api_url, broker_url):
+        print(f"\n$ dagger {' '.join(arguments)}      # {what}", flush=True)
+        shown = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "dagger", *arguments, cwd=ROOT
+        )
+        await shown.wait()
+
+
+async def _wait_for_interrupt(worker: subprocess.Popen[bytes]) -> None:
+    print("\nthe broker and the worker keep running: press Ctrl-C to stop them", flush=True)
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        await asyncio.to_thread(worker.wait)
+
+
 def _print_samples(latest: dict[str, dict[str, Any]]) -> None:
     for document in latest.values():
         if document["template"] == "order_fulfilment" and document["status"] == "COMPLETED":
@@ -218,8 +249,16 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=300, help="order-fulfilment workflows")
     parser.add_argument("--pizzas", type=int, default=200, help="pizza workflows")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the broker and the worker up after the run, to try the API and the CLI",
+    )
     args = parser.parse_args()
-    return asyncio.run(run(args.orders, args.pizzas, args.timeout))
+    try:
+        return asyncio.run(run(args.orders, args.pizzas, args.timeout, args.keep_running))
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

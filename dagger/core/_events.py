@@ -143,13 +143,15 @@ class RetryRequested:
     instance_id: str
 
 
-AnyLogEvent = (
+InstanceEvent = (
     InstanceCreated
     | InstanceSubmitted
     | MessageDelivered
     | TimerFired
     | StopRequested
     | RetryRequested
-    | KeyEvent
 )
+"""The events an instance's owner applies."""
+
+AnyLogEvent = InstanceEvent | KeyEvent
 """Every event the engine topic carries."""

@@ -42,6 +42,7 @@ from dagger.core._events import (
     IndexAdded,
     IndexRemoved,
     InstanceCreated,
+    InstanceEvent,
     InstanceSubmitted,
     IntervalChecked,
     MessageDelivered,
@@ -63,14 +64,6 @@ from dagger.tasks._status import TaskStatus, TaskStatusEnum
 
 logger = logging.getLogger(__name__)
 
-InstanceEvent = (
-    InstanceCreated
-    | InstanceSubmitted
-    | MessageDelivered
-    | TimerFired
-    | StopRequested
-    | RetryRequested
-)
 PayloadDecoder = Callable[[str, bytes], Any]
 """Decode a listener topic's message value: (topic, raw value) -> payload."""
 

@@ -36,6 +36,12 @@ class StandInRequest:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _JoiningServer(ThreadingHTTPServer):
+    """Joins its request threads when closed, so a stopped stand-in leaves no thread behind."""
+
+    daemon_threads = False
+
+
 class SchemaRegistryStandIn:
     """A stand-in for a Confluent schema registry, serving on 127.0.0.1 on a free port.
 
@@ -70,7 +76,7 @@ class SchemaRegistryStandIn:
         if self._stopped:
             raise RuntimeError("this schema-registry stand-in was stopped; create a new one")
         if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+            self._server = _JoiningServer(("127.0.0.1", 0), _handler_for(self))
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.05},

@@ -506,6 +506,8 @@ class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
     template_name: str = ""
     owner_partition: int = -1
     applied_events: list[str] = []
+    traceparent: str | None = None
+    """The W3C trace context of the instance's trace: every span of the instance joins it."""
 
     def __post_init__(self) -> None:
         """Give each instance its own copies of the mutable defaults."""

@@ -13,9 +13,7 @@ from dagger.runtime._telemetry import FanOut, NoTelemetry, Telemetry
 try:
     from dagger.observability._otel import OpenTelemetry
 except ImportError:  # opentelemetry-api is not installed: constructing it says so
-    from dagger.observability._unavailable import (  # type: ignore[assignment]
-        OpenTelemetryUnavailable as OpenTelemetry,
-    )
+    from dagger.observability._unavailable import OpenTelemetry  # type: ignore[assignment]
 
 __all__ = [
     "Datadog",

@@ -7,7 +7,7 @@ from typing import Any
 from dagger.exceptions.exceptions import ConfigurationError
 
 
-class OpenTelemetryUnavailable:
+class OpenTelemetry:
     """Raises a clear error: the OpenTelemetry observer needs opentelemetry-api."""
 
     def __init__(self, **kwargs: Any) -> None:

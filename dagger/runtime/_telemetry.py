@@ -232,20 +232,24 @@ def kind_of(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) -> 
 def report_transitions(
     telemetry: Telemetry, stored: bytes | None, instance: ITemplateDAGInstance[Any, Any]
 ) -> None:
-    """Tell ``telemetry`` every status that differs between ``stored`` and ``instance``.
+    """Tell ``telemetry`` every status change one event made to ``instance``.
 
-    ``stored`` is the instance's document before the event (None for a new instance,
-    whose tasks were all NOT_STARTED). Comparing documents keeps the pure core free of
-    observers; the work is skipped when the observer is not active.
+    The core records each change it makes on the task (``take_transitions``), so a task
+    that started and completed in one event counts both; ``stored`` (the document before
+    the event, None for a new instance, whose tasks were all NOT_STARTED) catches a
+    status set outside the core. The work is skipped when the observer is not active.
     """
     if not telemetry.active():
         return
     before = statuses(stored) if stored is not None else {}
     for task in (instance, *instance.tasks.values()):
-        status = task.status.code
-        previous = before.get(task.id, _NOT_STARTED)
-        if status != previous:
-            telemetry.status_changed(instance, task, kind_of(instance, task), previous, status)
+        kind = kind_of(instance, task)
+        current = before.get(task.id, _NOT_STARTED)
+        for previous, status in task.take_transitions():
+            telemetry.status_changed(instance, task, kind, previous, status)
+            current = status
+        if task.status.code != current:
+            telemetry.status_changed(instance, task, kind, current, task.status.code)
 
 
 TRACE_HEADERS = ("traceparent", "tracestate")

@@ -167,6 +167,15 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
         """Return True when the task reached a final status."""
         return self.status.code in TERMINAL_STATUSES
 
+    def record_transition(self, previous: str, status: str) -> None:
+        """Remember a status change for telemetry; kept in memory only, never stored."""
+        self.__dict__.setdefault("_transitions", []).append((previous, status))
+
+    def take_transitions(self) -> list[tuple[str, str]]:
+        """Return and forget the status changes recorded since the task was decoded."""
+        transitions: list[tuple[str, str]] = self.__dict__.pop("_transitions", [])
+        return transitions
+
 
 def _require_instance(
     workflow_instance: ITemplateDAGInstance[Any, Any] | None, method: str

@@ -26,7 +26,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from dagger import __version__
 from dagger.core._events import MessageDelivered, TimerFired
-from dagger.runtime._telemetry import _NOTHING, OpenHeaders
+from dagger.runtime._telemetry import NOTHING, OpenHeaders
 from dagger.tasks._base import ITask, ITemplateDAGInstance
 
 SCOPE = "dagger"
@@ -139,7 +139,7 @@ class OpenTelemetry:
     ) -> AbstractContextManager[object]:
         """A span ``dagger.task.<hook>`` around the hook, and its duration."""
         if not self.active():
-            return _NOTHING
+            return NOTHING
         return _Step(self, instance, task, hook, f"dagger.task.{hook}")
 
     def message_handled(
@@ -150,7 +150,7 @@ class OpenTelemetry:
     ) -> AbstractContextManager[object]:
         """A span ``dagger.listener.message`` around ``on_message``, and its duration."""
         if not self.active():
-            return _NOTHING
+            return NOTHING
         step = _Step(self, instance, task, "on_message", "dagger.listener.message")
         step.kind = trace.SpanKind.CONSUMER
         origin = event.origin

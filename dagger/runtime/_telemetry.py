@@ -101,7 +101,7 @@ class NoTelemetry:
         self, instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any], hook: str
     ) -> AbstractContextManager[object]:
         """A context that does nothing."""
-        return _NOTHING
+        return NOTHING
 
     def message_handled(
         self,
@@ -110,7 +110,7 @@ class NoTelemetry:
         event: MessageDelivered,
     ) -> AbstractContextManager[object]:
         """A context that does nothing."""
-        return _NOTHING
+        return NOTHING
 
     def timer_fired(
         self, instance: ITemplateDAGInstance[Any, Any], event: TimerFired, now: float
@@ -134,7 +134,7 @@ class NoTelemetry:
         """Nothing to add."""
 
 
-_NOTHING = contextlib.nullcontext()
+NOTHING = contextlib.nullcontext()
 NO_TELEMETRY = NoTelemetry()
 
 

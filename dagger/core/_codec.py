@@ -100,29 +100,6 @@ def root_fields(
     return {name: stored[name] if name in stored else defaults.get(name) for name in names}
 
 
-def statuses(raw: bytes | str, registry: TaskClassRegistry = task_classes) -> dict[str, str]:
-    """Return the status code of the root and of every task stored in ``raw``, by id.
-
-    Reads the document without building its tasks: cheaper than :func:`decode` when only
-    the statuses are wanted (telemetry compares them before and after an event).
-    """
-    document = loads(raw)
-    classes = document["classes"]
-
-    def status_of(cls_index: int, fields: dict[str, Any]) -> str:
-        code = fields.get("status")
-        if code is None:
-            default = _defaults_of(registry.resolve(classes[cls_index])).get("status")
-            code = default if default is not None else TaskStatusEnum.NOT_STARTED.name
-        return str(code)
-
-    root = document["f"]
-    found = {str(root["id"]): status_of(document["c"], root)}
-    for cls_index, fields in document["t"]:
-        found[str(fields["id"])] = status_of(cls_index, fields)
-    return found
-
-
 def _changed_fields(task: ITask[Any, Any]) -> dict[str, Any]:
     defaults = _defaults_of(type(task))
     values = task.__dict__  # what the field descriptors store; read without them

@@ -192,7 +192,7 @@ class InstanceOwner:
             effects = handled
         finished = await self._run_effects(instance, effects)
         self._store(key, instance, finished)
-        report_transitions(self._telemetry, stored, instance)
+        report_transitions(self._telemetry, instance)
 
     def _forget_timer(self, event: InstanceEvent) -> None:
         """Drop the stored record of a timer event that changes nothing (stale or replayed)."""
@@ -355,6 +355,7 @@ class InstanceOwner:
         try:
             raw = codec.encode(instance)
         except (TypeError, ValueError) as exc:
+            instance.record_transition(instance.status.code, TaskStatusEnum.FAILURE.name)
             instance.status = TaskStatus.of(TaskStatusEnum.FAILURE)
             instance.error_type = "UnserializableRuntimeParameters"
             instance.error_message = f"runtime parameters are not JSON: {exc}"

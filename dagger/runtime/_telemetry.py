@@ -15,10 +15,9 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
-from dagger.core._codec import statuses
 from dagger.core._events import MessageDelivered, TimerFired
 from dagger.tasks._base import ITask, ITemplateDAGInstance
-from dagger.tasks._status import TaskStatusEnum, TaskType
+from dagger.tasks._status import TaskType
 
 OpenHeaders = MutableMapping[str, Any] | list[tuple[str, Any]]
 """The headers of a message being sent: faust gives a dict or a list of pairs."""
@@ -26,8 +25,6 @@ OpenHeaders = MutableMapping[str, Any] | list[tuple[str, Any]]
 INSTANCE = "instance"
 PROCESS = "process"
 TASK = "task"
-
-_NOT_STARTED = TaskStatusEnum.NOT_STARTED.name
 
 
 @runtime_checkable
@@ -229,27 +226,21 @@ def kind_of(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) -> 
     return TASK
 
 
-def report_transitions(
-    telemetry: Telemetry, stored: bytes | None, instance: ITemplateDAGInstance[Any, Any]
-) -> None:
-    """Tell ``telemetry`` every status change one event made to ``instance``.
+def report_transitions(telemetry: Telemetry, instance: ITemplateDAGInstance[Any, Any]) -> None:
+    """Tell ``telemetry`` the status changes recorded on ``instance`` since the last report.
 
-    The core records each change it makes on the task (``take_transitions``), so a task
-    that started and completed in one event counts both; ``stored`` (the document before
-    the event, None for a new instance, whose tasks were all NOT_STARTED) catches a
-    status set outside the core. The work is skipped when the observer is not active.
+    The core records each change it makes on the task (``ITask.record_transition``), so
+    a task that started and completed in one event counts both. Nothing is done when the
+    observer is not active: the records go with the decoded instance.
     """
     if not telemetry.active():
         return
-    before = statuses(stored) if stored is not None else {}
     for task in (instance, *instance.tasks.values()):
-        kind = kind_of(instance, task)
-        current = before.get(task.id, _NOT_STARTED)
-        for previous, status in task.take_transitions():
-            telemetry.status_changed(instance, task, kind, previous, status)
-            current = status
-        if task.status.code != current:
-            telemetry.status_changed(instance, task, kind, current, task.status.code)
+        transitions = task.take_transitions()
+        if transitions:
+            kind = kind_of(instance, task)
+            for previous, status in transitions:
+                telemetry.status_changed(instance, task, kind, previous, status)
 
 
 TRACE_HEADERS = ("traceparent", "tracestate")

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from dagger.core import _codec as codec
 from dagger.core._events import MessageDelivered, TimerFired
 from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.runtime._telemetry import (
@@ -23,8 +22,6 @@ from dagger.tasks.task import (
     ExecutorTask,
     ITask,
     ITemplateDAGInstance,
-    TaskStatus,
-    TaskStatusEnum,
 )
 from dagger.testing import LocalEngine
 from tests.unit._control_flow_workflows import decide, one_process, step
@@ -32,10 +29,8 @@ from tests.unit._listener_workflows import new_engine, order_template, unique
 from tests.unit._timed_workflows import START, poll, process, template
 from tests.unit._workflows import (
     FailingTask,
-    OfflineEngine,
     RecordingTask,
     build_template,
-    task_named,
 )
 
 
@@ -309,19 +304,3 @@ def test_trace_origin_keeps_the_w3c_headers_of_a_message() -> None:
     }
     assert trace_origin(origin, {"traceparent": "00-a-b-01"})["traceparent"] == "00-a-b-01"
     assert "traceparent" not in origin
-
-
-async def test_statuses_reads_a_stored_document(offline: OfflineEngine) -> None:
-    orders = build_template(offline.dagger, [("payment", [("charge", RecordingTask)])])
-    await orders.create_instance(uuid.uuid4(), "order_id", order_id="o-1")
-    instance = offline.sent[0].instance
-    charge = task_named(instance, "charge")
-    charge.status = TaskStatus.of(TaskStatusEnum.EXECUTING)
-
-    found = codec.statuses(codec.encode(instance))
-
-    assert found == {
-        instance.id: "NOT_STARTED",
-        **{task.id: task.status.code for task in instance.tasks.values()},
-    }
-    assert found[charge.id] == "EXECUTING"

@@ -396,6 +396,8 @@ def _parent_of(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) 
 
 
 def _set_status(task: ITask[Any, Any], status: TaskStatusEnum, now: float) -> None:
+    if task.status.code != status.name:
+        task.record_transition(task.status.code, status.name)
     task.status = TaskStatus.of(status)
     task.lastupdated = now
 

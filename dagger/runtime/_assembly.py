@@ -50,6 +50,7 @@ def assemble_owners(
 ) -> Owners:
     """Build the owners over the given stores."""
     partitions = settings.kafka_partitions
+    dead_letters.observe(settings.telemetry)
     listeners = ListenerRouter(
         serializers=serializers,
         send=send,
@@ -76,5 +77,6 @@ def assemble_owners(
         dead_letters=dead_letters,
         timers=timer_index,
         clock=clock,
+        telemetry=settings.telemetry,
     )
     return Owners(owner, keys, listeners, EventRouter(owner, keys, partitions), timer_index)

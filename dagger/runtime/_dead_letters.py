@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dagger.core._codec import dumps
+from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ class DeadLetters:
 
     def __init__(self, send: RawSend | None) -> None:
         self._send = send
+        self._telemetry: Telemetry = NO_TELEMETRY
+
+    def observe(self, telemetry: Telemetry) -> None:
+        """Tell ``telemetry`` of every dead letter published from now on."""
+        self._telemetry = telemetry
 
     async def publish(
         self,
@@ -58,6 +64,7 @@ class DeadLetters:
         logger.warning(
             "dead letter (%s) from %s: %s: %s", reason, origin, type(error).__name__, error
         )
+        self._telemetry.dead_letter(reason, origin)
         if self._send is not None:
             document = dead_letter(reason, error, origin, value, key)
             await self._send(key or b"", dumps(document))

@@ -14,6 +14,7 @@ from dagger.core._keys import index_key
 from dagger.runtime._dead_letters import KEY_EXTRACTION_FAILED, UNDECODABLE, DeadLetters
 from dagger.runtime._keys_owner import Sender
 from dagger.runtime._routing import partition_for_key
+from dagger.runtime._telemetry import trace_origin
 from dagger.tasks._base import SensorTask
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class ListenerRouter:
     ) -> int:
         """Route one message of topic ``name``; return how many keys it was sent under."""
         listener_topic = self.topics[name]
+        origin = trace_origin(origin, headers)
         try:
             await self._prepare(name, raw)
             payload = self.decode(name, raw)

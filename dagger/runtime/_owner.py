@@ -57,6 +57,7 @@ from dagger.runtime._context import running_hook
 from dagger.runtime._dead_letters import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetters
 from dagger.runtime._keys_owner import Sender
 from dagger.runtime._routing import partition_for_key
+from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry, report_transitions
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import IntervalTask, ITemplateDAGInstance
@@ -88,6 +89,7 @@ class InstanceOwner:
         dead_letters: DeadLetters,
         timers: TimerIndex,
         clock: Clock = time.time,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.instances = store
         self._publisher = publisher
@@ -100,6 +102,7 @@ class InstanceOwner:
         self._clock = clock
         self._working: dict[bytes, ITemplateDAGInstance[Any, Any]] = {}
         self._changed: dict[str, ITemplateDAGInstance[Any, Any]] = {}
+        self._telemetry = telemetry
 
     def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance, or None if this worker does not hold it."""
@@ -181,6 +184,7 @@ class InstanceOwner:
             if not effects:
                 self._forget_timer(event)
                 return
+            self._telemetry.timer_fired(instance, event, self._clock())
         else:
             handled = await self._on_message(instance, event)
             if handled is None:
@@ -188,6 +192,7 @@ class InstanceOwner:
             effects = handled
         finished = await self._run_effects(instance, effects)
         self._store(key, instance, finished)
+        report_transitions(self._telemetry, instance)
 
     def _forget_timer(self, event: InstanceEvent) -> None:
         """Drop the stored record of a timer event that changes nothing (stale or replayed)."""
@@ -218,7 +223,7 @@ class InstanceOwner:
             return None
         task = instance.get_task(event.task_id)
         try:
-            with running_hook(instance):
+            with running_hook(instance), self._telemetry.message_handled(instance, task, event):
                 completed = await task.on_message(instance.runtime_parameters, payload)
         except Exception as exc:
             # The decoded copy is dropped: the stored instance stays as it was.
@@ -289,7 +294,10 @@ class InstanceOwner:
         if not isinstance(task, IntervalTask):
             return True
         try:
-            with running_hook(instance):
+            with (
+                running_hook(instance),
+                self._telemetry.task_execution(instance, task, "interval_execute"),
+            ):
                 done = await task.interval_execute(instance.runtime_parameters)
         except Exception as exc:
             logger.warning(
@@ -308,7 +316,7 @@ class InstanceOwner:
     ) -> TaskDecided | TaskFailed:
         task = instance.get_task(task_id)
         try:
-            with running_hook(instance):
+            with running_hook(instance), self._telemetry.task_execution(instance, task, "evaluate"):
                 chosen = await task.evaluate(**instance.runtime_parameters)
         except Exception as exc:
             _log_hook_error("evaluate", instance, task_id, exc)
@@ -329,7 +337,7 @@ class InstanceOwner:
     ) -> TaskSucceeded | TaskFailed:
         task = instance.get_task(task_id)
         try:
-            with running_hook(instance):
+            with running_hook(instance), self._telemetry.task_execution(instance, task, "execute"):
                 await task.execute(
                     runtime_parameters=instance.runtime_parameters, workflow_instance=instance
                 )
@@ -347,6 +355,7 @@ class InstanceOwner:
         try:
             raw = codec.encode(instance)
         except (TypeError, ValueError) as exc:
+            instance.record_transition(instance.status.code, TaskStatusEnum.FAILURE.name)
             instance.status = TaskStatus.of(TaskStatusEnum.FAILURE)
             instance.error_type = "UnserializableRuntimeParameters"
             instance.error_message = f"runtime parameters are not JSON: {exc}"

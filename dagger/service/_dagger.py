@@ -29,6 +29,7 @@ from dagger.exceptions.exceptions import (
     TaskInvalidState,
     TemplateDoesNotExist,
 )
+from dagger.observability._sensor import HookHeadersSensor
 from dagger.runtime import _embedded_default
 from dagger.runtime._context import instance_in_hook
 from dagger.runtime._engine import EngineRuntime
@@ -36,6 +37,7 @@ from dagger.runtime._faust_app import EngineFaustApp
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._routing import partition_for_key
+from dagger.runtime._telemetry import NO_TELEMETRY
 from dagger.runtime._updates import UpdatePublisher
 from dagger.serializers._codec import schema_codecs
 from dagger.serializers._registry_client import SchemaRegistryClient
@@ -113,6 +115,7 @@ class Dagger(Service):
         clock: Callable[[], float] | None = None,
         max_events_per_batch: int = 1000,
         api_token: str | None = None,
+        telemetry: Any = None,
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -132,8 +135,11 @@ class Dagger(Service):
             beacon: mode beacon for the service tree.
             kafka_broker_list: ``host:port`` list that replaces the hosts of ``broker``.
             loop: Event loop for the engine and its faust app.
-            tracing_sensor: A faust ``Sensor`` added to the app (e.g. OpenTelemetry).
-            datadog_sensor: A faust ``Monitor``/``Sensor`` added to the app.
+            tracing_sensor: A faust ``Sensor`` added to the app, e.g. faust's
+                ``faust.contrib.opentelemetry.OpenTelemetrySensor()`` (a span per
+                consumed record); the engine's own spans come from ``telemetry``.
+            datadog_sensor: A faust ``Monitor``/``Sensor`` added to the app; a faust
+                ``DatadogMonitor`` also gets the engine's metrics sent to its agent.
             trigger_interval: Seconds between timer ticks (timed tasks).
             max_tasks_per_trigger: Most timers fired per tick.
             restart_tasks_on_boot: Must be True: owners always resume from the log.
@@ -165,6 +171,10 @@ class Dagger(Service):
                 its state is stored, and each instance it changed is published once.
             api_token: Bearer token the worker's HTTP API requires on every endpoint but
                 readiness (default: ``DAGGER_API_TOKEN``; unset: no token required).
+            telemetry: An observer from :mod:`dagger.observability` (``OpenTelemetry()``,
+                ``Datadog(...)``) or a list of them; None chooses OpenTelemetry (when
+                opentelemetry-api is installed) and Datadog (with a ``DatadogMonitor``
+                ``datadog_sensor``); ``[]`` turns the engine's telemetry off.
             **kwargs: Further faust settings, checked against faust's setting names.
         """
         embedded_url = None
@@ -200,6 +210,8 @@ class Dagger(Service):
             embedded_broker_url=embedded_url,
             max_events_per_batch=max_events_per_batch,
             faust_kwargs=kwargs,
+            telemetry=telemetry,
+            datadog_sensor=datadog_sensor,
         )
         for sensor, argument in (
             (tracing_sensor, "tracing_sensor"),
@@ -254,6 +266,8 @@ class Dagger(Service):
         )
         for sensor in self._sensors:
             self.faust_app.sensors.add(sensor)
+        if settings.telemetry is not NO_TELEMETRY:
+            self.faust_app.sensors.add(HookHeadersSensor(settings.telemetry))
         Dagger.app = self
         Dagger.topics = {}
         self.template_dags = {}
@@ -572,6 +586,7 @@ class Dagger(Service):
         """Send a new instance to its owner; with ``submit`` it starts once stored."""
         key = instance.partition_key
         instance.owner_partition = self._choose_partition(key, repartition)
+        self.settings.telemetry.instance_created(instance)
         event = InstanceCreated(
             event_id=str(uuid.uuid4()),
             instance_id=instance.id,

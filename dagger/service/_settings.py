@@ -20,6 +20,8 @@ from typing import Any, cast
 from faust.types.settings import Settings as FaustSettings
 
 from dagger.exceptions.exceptions import ConfigurationError
+from dagger.observability._config import resolve_telemetry
+from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry
 from dagger.serializers._config import SerializerSettings, resolve_serializer
 from dagger.service.engineconfig import AerospikeConfig, StoreEnum
 from dagger.stores._aerospike_config import AerospikeSettings, resolve_aerospike
@@ -71,6 +73,7 @@ class EngineSettings:
     serialization: SerializerSettings = field(default_factory=SerializerSettings)
     aerospike: AerospikeSettings | None = None
     """The ``aerospike://`` store's settings; None for the embedded stores."""
+    telemetry: Telemetry = NO_TELEMETRY
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -253,6 +256,8 @@ def resolve_settings(
     embedded_broker_url: str | None,
     max_events_per_batch: int = 1000,
     faust_kwargs: Mapping[str, Any],
+    telemetry: Any = None,
+    datadog_sensor: Any = None,
 ) -> EngineSettings:
     """Validate the constructor arguments of :class:`~dagger.service.services.Dagger`."""
     if isinstance(store, StoreEnum):
@@ -329,4 +334,5 @@ def resolve_settings(
             if checked_store == StoreEnum.AEROSPIKE.value
             else None
         ),
+        telemetry=resolve_telemetry(telemetry, datadog_sensor),
     )

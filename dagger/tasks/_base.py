@@ -167,6 +167,15 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
         """Return True when the task reached a final status."""
         return self.status.code in TERMINAL_STATUSES
 
+    def record_transition(self, previous: str, status: str) -> None:
+        """Remember a status change for telemetry; kept in memory only, never stored."""
+        self.__dict__.setdefault("_transitions", []).append((previous, status))
+
+    def take_transitions(self) -> list[tuple[str, str]]:
+        """Return and forget the status changes recorded since the task was decoded."""
+        transitions: list[tuple[str, str]] = self.__dict__.pop("_transitions", [])
+        return transitions
+
 
 def _require_instance(
     workflow_instance: ITemplateDAGInstance[Any, Any] | None, method: str
@@ -506,6 +515,8 @@ class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
     template_name: str = ""
     owner_partition: int = -1
     applied_events: list[str] = []
+    traceparent: str | None = None
+    """The W3C trace context of the instance's trace: every span of the instance joins it."""
 
     def __post_init__(self) -> None:
         """Give each instance its own copies of the mutable defaults."""

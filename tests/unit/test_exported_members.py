@@ -87,6 +87,14 @@ EXPORTS = {
         "TemplateDoesNotExist",
         "UnknownTaskClass",
     ],
+    "dagger.observability": [
+        "Datadog",
+        "FanOut",
+        "NoTelemetry",
+        "OpenTelemetry",
+        "Telemetry",
+        "trace_headers",
+    ],
     "dagger.testing": [
         "EmbeddedBroker",
         "EmbeddedBrokerError",

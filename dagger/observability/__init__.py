@@ -1,6 +1,6 @@
 """Observability: OpenTelemetry spans and metrics, Datadog metrics, and the observer seam.
 
-See ``docs/_ops_telemetry.md``. ``Dagger(telemetry=...)`` takes an observer or a list of
+See ``docs/operations.md`` (Tracing, metrics and Datadog). ``Dagger(telemetry=...)`` takes an observer or a list of
 them; by default the engine uses OpenTelemetry when opentelemetry-api is installed.
 """
 

@@ -544,9 +544,10 @@ def _skip_to(
 def _chain_and_below(instance: ITemplateDAGInstance[Any, Any], head: str) -> list[ITask[Any, Any]]:
     """The tasks of the chain from ``head``, each followed by every task under it."""
     tasks: list[ITask[Any, Any]] = []
+    children = children_by_parent(instance)
     for node in _chain(instance, head):
         tasks.append(node)
-        tasks.extend(_descendants(instance, node))
+        tasks.extend(_descendants(instance, node, children))
     return tasks
 
 
@@ -701,14 +702,29 @@ def _skip_overdue_process(
     return effects + finish_task(instance, process.id, _SKIPPED, now=now)
 
 
-def _descendants(
-    instance: ITemplateDAGInstance[Any, Any], node: ITask[Any, Any]
-) -> list[ITask[Any, Any]]:
-    """Every task under ``node`` (its children, their children, ...)."""
+def children_by_parent(
+    instance: ITemplateDAGInstance[Any, Any],
+) -> dict[str, list[ITask[Any, Any]]]:
+    """The tasks of ``instance`` by the id of their parent: one pass over the tasks."""
     children: dict[str, list[ITask[Any, Any]]] = {}
     for task in instance.tasks.values():
         if task.parent_id is not None:
             children.setdefault(task.parent_id, []).append(task)
+    return children
+
+
+def _descendants(
+    instance: ITemplateDAGInstance[Any, Any],
+    node: ITask[Any, Any],
+    children: dict[str, list[ITask[Any, Any]]] | None = None,
+) -> list[ITask[Any, Any]]:
+    """Every task under ``node`` (its children, their children, ...).
+
+    A walk over many nodes passes ``children`` (from :func:`children_by_parent`) so the
+    tasks are grouped once, not once per node.
+    """
+    if children is None:
+        children = children_by_parent(instance)
     found: list[ITask[Any, Any]] = []
     pending = [node.id]
     while pending:

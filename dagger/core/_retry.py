@@ -199,15 +199,16 @@ def _children(instance: Instance, node: ITask[Any, Any]) -> list[ITask[Any, Any]
 def _chain_and_below(instance: Instance, head: str) -> list[ITask[Any, Any]]:
     """The chain from ``head`` (every branch of its decisions), each task before those under it."""
     found: list[ITask[Any, Any]] = []
+    children = machine.children_by_parent(instance)
     pending = [head]
     while pending:
         task = instance.get_task(pending.pop())
         found.append(task)
         below = [task]
         while below:
-            children = _children(instance, below.pop())
-            found.extend(children)
-            below.extend(children)
+            under = children.get(below.pop().id, [])
+            found.extend(under)
+            below.extend(under)
         pending.extend(reversed(task.next_dags))
     return found
 

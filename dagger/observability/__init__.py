@@ -1,7 +1,8 @@
 """Observability: OpenTelemetry spans and metrics, Datadog metrics, and the observer seam.
 
-See ``docs/operations.md`` (Tracing, metrics and Datadog). ``Dagger(telemetry=...)`` takes an observer or a list of
-them; by default the engine uses OpenTelemetry when opentelemetry-api is installed.
+See ``docs/operations.md`` (Tracing, metrics and Datadog). ``Dagger(telemetry=...)``
+takes an observer or a list of them; by default the engine uses OpenTelemetry when
+opentelemetry-api is installed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``dagger`` command line: ``dagger worker``, ``dagger broker``, ``dagger instances``."""
+"""The ``dagger`` command line: ``worker``, ``broker``, ``instances`` and ``dlq``."""
 
 from __future__ import annotations
 

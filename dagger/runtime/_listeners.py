@@ -87,6 +87,17 @@ class ListenerRouter:
                 raise
         raise cause
 
+    def encode(self, name: str, value: Any) -> bytes:
+        """Encode ``value`` as a message of listener topic ``name`` (its declared codec)."""
+        topic = self.topics[name].topic
+        serializer = getattr(topic, "value_serializer", None) or "json"
+        if serializer == "raw":
+            serializer = "json"
+        encoded: bytes = self._serializers.dumps_value(
+            getattr(topic, "value_type", None), value, serializer=serializer
+        )
+        return encoded
+
     async def _prepare(self, name: str, raw: bytes) -> None:
         """Let the topic's codec fetch what decoding needs (an Avro schema) off the loop."""
         serializer = getattr(self.topics[name].topic, "value_serializer", None)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from dagger.core._codec import dumps, loads
+from dagger.core._codec import loads
 from dagger.core._events import AnyLogEvent
 from dagger.core._wire import encode_event
 from dagger.runtime._assembly import assemble_owners
@@ -169,11 +169,12 @@ class LocalEngine:
     ) -> None:
         """Deliver a message to listener topic ``topic`` as if it arrived from Kafka.
 
-        ``value`` is bytes as they would be on the topic, or a value to encode as JSON.
+        ``value`` is bytes as they would be on the topic, or a value to encode with the
+        topic's codec (JSON, or Avro for a topic created with a schema).
         """
         if topic not in self._listeners.topics:
             raise ValueError(f"no listener task waits on topic {topic!r}")
-        raw = value if isinstance(value, bytes) else dumps(value)
+        raw = value if isinstance(value, bytes) else self._listeners.encode(topic, value)
         offset = self._offsets.get(topic, 0)
         self._offsets[topic] = offset + 1
         origin = {"topic": topic, "partition": 0, "offset": offset}

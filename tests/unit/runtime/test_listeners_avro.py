@@ -129,3 +129,30 @@ async def test_routing_goes_on_after_a_malformed_message(routing: Routing) -> No
 
     assert len(routing.letters) == 1
     assert routing.sent == [index_key(TOPIC, "order_id", "o-2")]
+
+
+def test_a_value_is_encoded_with_the_topics_avro_codec(routing: Routing) -> None:
+    """What LocalEngine.send_message uses: the bytes are the Avro wire format, not JSON."""
+    raw = routing.router.encode(TOPIC, {"order_id": "o-3", "status": "READY"})
+
+    assert raw[:1] == b"\x00"
+    assert routing.router.decode(TOPIC, raw) == {"order_id": "o-3", "status": "READY"}
+
+
+def test_a_value_for_a_json_topic_is_encoded_as_json() -> None:
+    async def send(event: Any, key: str, partition: int) -> None:
+        raise AssertionError("nothing is routed here")
+
+    router = ListenerRouter(
+        serializers=Registry(),
+        send=send,
+        partitions=4,
+        dead_letters=DeadLetters(None),
+        message_id_header=None,
+    )
+    topic = type("Topic", (), {})()
+    topic.value_type = None
+    topic.value_serializer = "raw"
+    router.register("plain", topic, ByOrder)
+
+    assert json.loads(router.encode("plain", {"order_id": "o-4"})) == {"order_id": "o-4"}

@@ -157,6 +157,9 @@ async def test_max_run_duration_skips_the_process_and_the_workflow_continues(
     )
 
 
+# Longer than the test's own deadlines (120 s for the first firings, 300 s after the
+# kill), so a timer that never fires fails with the count the deadline reports.
+@pytest.mark.timeout(600)
 async def test_10000_timers_fire_exactly_once_across_a_sigkill(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:

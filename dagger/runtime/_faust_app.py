@@ -8,11 +8,21 @@
    partition with no committed offset (or offset 0), so a group that never committed (a
    worker killed before its first commit) lost those records for good. With
    ``consumer_auto_offset_reset="earliest"`` such partitions are rewound to the beginning.
+3. After a table recovery faust resumes the stream partitions, seeks them to their
+   committed offsets, then clears the agents' queues (``flow_control.resume()``) and
+   resumes the flow. The flow is already running then (faust resumed it to read the
+   changelogs), so while the seek waits, the consumer hands out records it fetched before
+   the seek and sets its read offsets past them. The records still queued are cleared, and
+   when the partition is read again from the committed offset faust skips them as already
+   read: they were lost (the recovery benchmark lost a few dozen engine events per
+   restart). The engine's consumer stops the flow before it seeks and hands out nothing
+   fetched before the seek; faust resumes the flow right after clearing the queues.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import faust
@@ -48,8 +58,36 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Cleared while a record handed out by getmany is being put in the agents' queues.
+        self._handed_back = asyncio.Event()
+        self._handed_back.set()
+
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        """faust's getmany, noting while a record it handed out is being queued."""
+        async for tp, message in super().getmany(timeout):
+            self._handed_back.clear()
+            try:
+                yield tp, message
+            finally:
+                # The caller has queued the record and set its read offset.
+                self._handed_back.set()
+
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets with the flow stopped, and leave it stopped.
+
+        Stopping the flow makes getmany drop the rest of what it fetched; the record being
+        queued is waited for, so its read offset is set before the seek resets the read
+        offsets. Every caller resumes the flow itself: faust's recovery clears the queues
+        and resumes it right after the seek, and getmany seeks only while it is stopped.
+        """
+        self.stop_flow()
+        await self._handed_back.wait()
+        await super().perform_seek()
 
 
 class _Transport(faust_aiokafka.Transport):

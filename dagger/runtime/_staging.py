@@ -86,12 +86,6 @@ class StagedStore(MutableMapping[bytes, bytes]):
             raise KeyError(key)
         return value  # type: ignore[no-any-return]
 
-    def get(self, key: bytes, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
     def __contains__(self, key: object) -> bool:
         staged = self._staged.get(key)  # type: ignore[call-overload]
         if staged is None:

@@ -72,8 +72,9 @@ async def run(orders: int, pizzas: int, timeout: float, keep_running: bool) -> i
         os.environ.update(DAGGER_BROKER=broker.url, ORDERS_DATADIR=datadir)
         await broker.acreate_topics(TOPICS)
         worker_log = Path(datadir) / "worker.log"
-        api_url = f"http://127.0.0.1:{_free_port()}"
-        worker = _start_worker(broker, worker_log, int(api_url.rsplit(":", 1)[1]))
+        web_port = _free_port()
+        api_url = f"http://127.0.0.1:{web_port}"
+        worker = _start_worker(broker, worker_log, web_port)
         service = OrderService(
             broker.bootstrap_servers, "pizza_orders", "pizza_status", "pizza-order-service"
         )

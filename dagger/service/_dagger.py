@@ -114,6 +114,7 @@ class Dagger(Service):
         message_id_header: str | None = "message-id",
         clock: Callable[[], float] | None = None,
         max_events_per_batch: int = 1000,
+        rocksdb_options: Mapping[str, int] | None = None,
         api_token: str | None = None,
         telemetry: Any = None,
         **kwargs: Any,
@@ -169,6 +170,11 @@ class Dagger(Service):
             max_events_per_batch: Most engine-topic records applied as one batch (a batch
                 is what the consumer has fetched). A batch's sends are flushed once, then
                 its state is stored, and each instance it changed is published once.
+            rocksdb_options: Options of each ``rocksdb://`` database (faust opens one per
+                table and partition), replacing the engine's bounded defaults
+                (:data:`dagger.stores.DEFAULT_ROCKSDB_OPTIONS`): ``write_buffer_size``,
+                ``max_write_buffer_number``, ``block_cache_size``, ``target_file_size_base``,
+                ``bloom_filter_size``, ``max_open_files``.
             api_token: Bearer token the worker's HTTP API requires on every endpoint but
                 readiness (default: ``DAGGER_API_TOKEN``; unset: no token required).
             telemetry: An observer from :mod:`dagger.observability` (``OpenTelemetry()``,
@@ -209,6 +215,7 @@ class Dagger(Service):
             api_token=api_token,
             embedded_broker_url=embedded_url,
             max_events_per_batch=max_events_per_batch,
+            rocksdb_options=rocksdb_options,
             faust_kwargs=kwargs,
             telemetry=telemetry,
             datadog_sensor=datadog_sensor,
@@ -489,23 +496,10 @@ class Dagger(Service):
         return await self._runtime.fire_due()
 
     def get_db_options(self) -> Mapping[str, Any]:
-        """Return the options the embedded store is opened with (empty for ``memory://``)."""
+        """Return the options each embedded database is opened with (empty for ``memory://``)."""
         if self.settings.store != StoreEnum.ROCKSDB.value:
             return {}
-        from faust.stores.rocksdb import RocksDBOptions
-
-        defaults = RocksDBOptions()
-        names = (
-            "max_open_files",
-            "write_buffer_size",
-            "max_write_buffer_number",
-            "target_file_size_base",
-            "block_cache_size",
-            "block_cache_compressed_size",
-            "bloom_filter_size",
-            "use_rocksdict",
-        )
-        return {name: getattr(defaults, name) for name in names}
+        return dict(self.settings.rocksdb_options)
 
     # -- instances --------------------------------------------------------------------
     async def get_instance(self, id: Any, log: bool = True) -> ITask[Any, Any] | None:

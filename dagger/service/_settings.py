@@ -25,6 +25,7 @@ from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry
 from dagger.serializers._config import SerializerSettings, resolve_serializer
 from dagger.service.engineconfig import AerospikeConfig, StoreEnum
 from dagger.stores._aerospike_config import AerospikeSettings, resolve_aerospike
+from dagger.stores._rocksdb_options import DEFAULT_ROCKSDB_OPTIONS, resolve_rocksdb_options
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,10 @@ class EngineSettings:
     aerospike: AerospikeSettings | None = None
     """The ``aerospike://`` store's settings; None for the embedded stores."""
     telemetry: Telemetry = NO_TELEMETRY
+    rocksdb_options: Mapping[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_ROCKSDB_OPTIONS)
+    )
+    """The options of each ``rocksdb://`` database (one per table and partition)."""
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -255,6 +260,7 @@ def resolve_settings(
     api_token: str | None,
     embedded_broker_url: str | None,
     max_events_per_batch: int = 1000,
+    rocksdb_options: Mapping[str, Any] | None = None,
     faust_kwargs: Mapping[str, Any],
     telemetry: Any = None,
     datadog_sensor: Any = None,
@@ -335,4 +341,5 @@ def resolve_settings(
             else None
         ),
         telemetry=resolve_telemetry(telemetry, datadog_sensor),
+        rocksdb_options=resolve_rocksdb_options(rocksdb_options),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from dagger.exceptions.exceptions import DaggerError, TemplateDoesNotExist
 from dagger.modeler.definition import ProcessTemplateDagBuilder
 from dagger.runtime._routing import partition_for_key
 from dagger.service.services import Dagger
+from dagger.stores import DEFAULT_ROCKSDB_OPTIONS
 from dagger.templates.template import ITemplateDAG
 from tests.unit._workflows import OFFLINE_BROKER, RecordingTask, build_template, task_named
 
@@ -149,8 +151,44 @@ def test_create_topic_belongs_to_the_current_engine() -> None:
     assert Dagger.create_topic("orders").app is engine.faust_app
 
 
-def test_get_db_options_returns_a_mapping(engine: Dagger) -> None:
-    assert isinstance(engine.get_db_options(), dict)
+def test_get_db_options_is_empty_for_the_memory_store(engine: Dagger) -> None:
+    assert engine.get_db_options() == {}
+
+
+_ENGINE_TABLES = (
+    "dagger_instances",
+    "dagger_correlation",
+    "dagger_early_messages",
+    "dagger_timers",
+)
+
+
+def test_rocksdb_tables_open_bounded_databases_by_default(tmp_path: Path) -> None:
+    engine = Dagger(broker=OFFLINE_BROKER, store="rocksdb://", datadir=tmp_path)
+
+    assert engine.get_db_options() == DEFAULT_ROCKSDB_OPTIONS
+    for name in _ENGINE_TABLES:
+        options = engine.faust_app.tables[name].data.rocksdb_options
+        # faust's own defaults are a 64 MiB write buffer and a 2 GiB block cache.
+        assert options.write_buffer_size == 4 * 2**20
+        assert options.block_cache_size == 8 * 2**20
+
+
+def test_rocksdb_options_replace_single_defaults_and_open_a_real_database(tmp_path: Path) -> None:
+    engine = Dagger(
+        broker=OFFLINE_BROKER,
+        store="rocksdb://",
+        datadir=tmp_path,
+        rocksdb_options={"write_buffer_size": 2**20, "max_write_buffer_number": 3},
+    )
+
+    options = engine.faust_app.tables["dagger_instances"].data.rocksdb_options
+    assert (options.write_buffer_size, options.max_write_buffer_number) == (2**20, 3)
+    assert options.block_cache_size == DEFAULT_ROCKSDB_OPTIONS["block_cache_size"]
+    database = options.open(tmp_path / "probe")
+    database[b"key"] = b"value"
+    assert database[b"key"] == b"value"
+    database.close()
 
 
 # -- instances --------------------------------------------------------------------------

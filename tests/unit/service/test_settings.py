@@ -402,3 +402,21 @@ def test_an_unknown_faust_setting_is_refused() -> None:
 def test_faust_settings_the_engine_owns_are_refused_clearly(setting: str) -> None:
     with pytest.raises(ConfigurationError, match=setting):
         _engine(**{setting: 2})
+
+
+# -- rocksdb options --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"write_buffer": 1}, r"unknown option 'write_buffer'; known: .*write_buffer_size"),
+        ({"block_cache_size": 0}, r"rocksdb_options\['block_cache_size'\] must be a positive"),
+        ({"write_buffer_size": "4MB"}, r"must be a positive integer, got '4MB'"),
+        ({"max_open_files": True}, r"must be a positive integer, got True"),
+        ([("write_buffer_size", 1)], r"rocksdb_options must be a mapping"),
+    ],
+)
+def test_bad_rocksdb_options_are_refused(options: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        _engine(store="rocksdb://", rocksdb_options=options)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagger.runtime._dead_letters import DeadLetters
 from dagger.runtime._keys_owner import KeysOwner, Sender
-from dagger.runtime._listeners import ListenerRouter, LocalDelivery
+from dagger.runtime._listeners import ListenerRouter
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._router import EventRouter
 from dagger.runtime._timers import Clock, TimerIndex
@@ -47,13 +47,8 @@ def assemble_owners(
     dead_letters: DeadLetters,
     serializers: Any,
     clock: Clock,
-    deliver_locally: LocalDelivery | None = None,
 ) -> Owners:
-    """Build the owners over the given stores.
-
-    ``deliver_locally`` lets listener messages whose key this worker owns skip their trip
-    through the engine topic (see :class:`ListenerRouter`).
-    """
+    """Build the owners over the given stores."""
     partitions = settings.kafka_partitions
     dead_letters.observe(settings.telemetry)
     listeners = ListenerRouter(
@@ -62,7 +57,6 @@ def assemble_owners(
         partitions=partitions,
         dead_letters=dead_letters,
         message_id_header=settings.message_id_header,
-        deliver_locally=deliver_locally,
     )
     keys = KeysOwner(
         index,

@@ -22,9 +22,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from faust.streams import _current_event, current_event
-from faust.types import TP
 
-from dagger.core._events import AnyLogEvent, HeldMessagesSwept, MessageReceived
+from dagger.core._events import AnyLogEvent, HeldMessagesSwept
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._assembly import assemble_owners
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
@@ -60,7 +59,6 @@ class EngineRuntime:
         # aerospike://: shared sets written by the owners, no faust table nor changelog.
         self._aerospike = AerospikeConnection(settings.aerospike) if settings.aerospike else None
         partitions = settings.kafka_partitions
-        self._rocksdb_options = settings.rocksdb_options
         self._staging = StagingArea(self._flush_producer)
         self._max_events_per_batch = settings.max_events_per_batch
         self.instances = self._table("dagger_instances", partitions, "Workflow instances by id.")
@@ -82,7 +80,6 @@ class EngineRuntime:
             dead_letters=self.dead_letters,
             serializers=faust_app.serializers,
             clock=settings.clock,
-            deliver_locally=self._deliver_locally,
         )
         self.owner = owners.instances
         self.keys = owners.keys
@@ -127,12 +124,7 @@ class EngineRuntime:
         if self._aerospike is not None:
             return self._staging.stage(self._aerospike.store(name))
         table = self._app.Table(
-            name,
-            partitions=partitions,
-            key_type=bytes,
-            value_type=bytes,
-            help=help_text,
-            options=dict(self._rocksdb_options),
+            name, partitions=partitions, key_type=bytes, value_type=bytes, help=help_text
         )
         return self._staging.stage(table, capture=current_event, within=_as_current_event)
 
@@ -185,19 +177,6 @@ class EngineRuntime:
         self._app.agent(raw_topic, name=f"dagger_listener_{name}", concurrency=concurrency)(
             route_messages
         )
-
-    async def _deliver_locally(self, message: MessageReceived, partition: int) -> bool:
-        """Deliver ``message`` from the index if this worker owns ``partition`` and a
-        listener waits under its key; False sends it to the key's owner as an event."""
-        app = self._app
-        if app.rebalancing or app.in_recovery:
-            return False
-        if TP(self._tasks_topic_name, partition) not in app.assignor.assigned_actives():
-            return False
-        # No current event: the index is read from whichever partition holds the key, not
-        # from the listener topic's partition.
-        with _as_current_event(None):
-            return await self.keys.deliver(message)
 
     # -- the engine topic ----------------------------------------------------------------
     async def _consume(self, stream: Any) -> None:

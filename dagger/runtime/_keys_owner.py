@@ -68,17 +68,13 @@ class KeysOwner:
                 await self._deliver(message, lookup)
         elif isinstance(event, IndexRemoved):
             self.remove(event.index_key, event.instance_id, event.task_id)
-        elif isinstance(event, MessageReceived) and not await self.deliver(event):
-            self._hold(event)
-
-    async def deliver(self, message: MessageReceived) -> bool:
-        """Send ``message`` to the listeners waiting under its key; False when none waits."""
-        lookups = self.lookups(message.index_key)
-        if not lookups:
-            return False
-        for lookup in lookups[:1] if message.match_only_one else lookups:
-            await self._deliver(message, lookup)
-        return True
+        elif isinstance(event, MessageReceived):
+            lookups = self.lookups(event.index_key)
+            if not lookups:
+                self._hold(event)
+                return
+            for lookup in lookups[:1] if event.match_only_one else lookups:
+                await self._deliver(event, lookup)
 
     # -- the index -------------------------------------------------------------------------
     def chunks(self, key: str) -> list[CorreletableKeyTasks]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +18,6 @@ from dagger.runtime._telemetry import trace_origin
 from dagger.tasks._base import SensorTask
 
 logger = logging.getLogger(__name__)
-
-LocalDelivery = Callable[[MessageReceived, int], Awaitable[bool]]
-"""Deliver a message whose key's owner partition (the int) is this worker's, if a listener
-waits under the key; False when the partition is not owned here or no listener waits."""
 
 
 @dataclass
@@ -41,13 +37,7 @@ class ListenerTopic:
 
 
 class ListenerRouter:
-    """Turns listener-topic messages into ``MessageReceived`` events for the keys' owners.
-
-    With ``deliver_locally``, a key whose owner partition this worker holds is looked up at
-    once and the message goes straight to the waiting listeners' instances: one trip
-    through the engine topic instead of two. A key nobody waits for yet still goes to its
-    owner as an event, which holds it in log order for a listener that registers later.
-    """
+    """Turns listener-topic messages into ``MessageReceived`` events for the keys' owners."""
 
     def __init__(
         self,
@@ -57,10 +47,8 @@ class ListenerRouter:
         partitions: int,
         dead_letters: DeadLetters,
         message_id_header: str | None,
-        deliver_locally: LocalDelivery | None = None,
     ) -> None:
         self.topics: dict[str, ListenerTopic] = {}
-        self._deliver_locally = deliver_locally
         self._serializers = serializers
         self._send = send
         self._partitions = partitions
@@ -148,9 +136,7 @@ class ListenerRouter:
                 origin=origin,
                 match_only_one=listener_topic.match_only_one,
             )
-            partition = partition_for_key(key, self._partitions)
-            if self._deliver_locally is None or not await self._deliver_locally(event, partition):
-                await self._send(event, key, partition)
+            await self._send(event, key, partition_for_key(key, self._partitions))
         return len(keys)
 
     async def _keys_of(self, listener_topic: ListenerTopic, payload: Any) -> list[str]:

@@ -312,25 +312,6 @@ async def test_a_message_delivers_under_its_own_key_only() -> None:
     assert keys.delivered() == [("m-1|t-2", "i-2", "t-2")]
 
 
-async def test_deliver_sends_to_the_waiting_listeners_and_says_so() -> None:
-    keys = Keys()
-    keys.add(KEY, *_pairs(2))
-
-    assert await keys.owner.deliver(_message("m-1"))
-
-    assert keys.delivered() == [("m-1|t-0", "i-0", "t-0"), ("m-1|t-1", "i-1", "t-1")]
-    assert keys.held == {}
-
-
-async def test_deliver_without_listeners_sends_and_holds_nothing() -> None:
-    keys = Keys(window=60)
-
-    assert not await keys.owner.deliver(_message("m-1"))
-
-    assert keys.sent == []
-    assert keys.held == {}
-
-
 # -- early messages ----------------------------------------------------------------------
 
 

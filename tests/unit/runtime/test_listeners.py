@@ -156,17 +156,9 @@ def _plain_topic(value_type: Any = None, value_serializer: Any = None) -> Any:
 class Routing:
     """A ListenerRouter with what it sends and its dead letters recorded."""
 
-    def __init__(
-        self,
-        *,
-        partitions: int = 4,
-        header: str | None = "message-id",
-        local: dict[int, bool] | None = None,
-    ) -> None:
-        """``local`` maps the partitions this worker owns to whether a listener waits."""
+    def __init__(self, *, partitions: int = 4, header: str | None = "message-id") -> None:
         self.sent: list[tuple[MessageReceived, str, int]] = []
         self.letters: list[dict[str, Any]] = []
-        self.delivered_locally: list[tuple[MessageReceived, int]] = []
 
         async def send(event: Any, key: str, partition: int) -> None:
             self.sent.append((event, key, partition))
@@ -174,19 +166,12 @@ class Routing:
         async def send_letter(key: bytes, value: bytes) -> None:
             self.letters.append(json.loads(value))
 
-        async def deliver_locally(event: MessageReceived, partition: int) -> bool:
-            if local is None or not local.get(partition, False):
-                return False
-            self.delivered_locally.append((event, partition))
-            return True
-
         self.router = ListenerRouter(
             serializers=Registry(),
             send=send,
             partitions=partitions,
             dead_letters=DeadLetters(send_letter),
             message_id_header=header,
-            deliver_locally=None if local is None else deliver_locally,
         )
 
     def listen(self, *task_types: type[SensorTask[Any, Any]], topic: Any = None) -> None:
@@ -266,33 +251,6 @@ async def test_a_record_topic_routes_by_the_record_fields(engine: Dagger) -> Non
 
 
 # -- keys --------------------------------------------------------------------------------
-
-
-async def test_a_key_owned_here_with_a_listener_skips_the_engine_topic() -> None:
-    key = _key("order_id", "o-1")
-    owner = partition_for_key(key, 8)
-    routing = Routing(partitions=8, local={owner: True})
-    routing.listen(ByOrder)
-
-    assert await routing.route({"order_id": "o-1", "status": "READY"}) == 1
-
-    assert routing.sent == []
-    [(event, partition)] = routing.delivered_locally
-    assert (event.index_key, partition) == (key, owner)
-
-
-async def test_a_key_owned_here_without_a_listener_goes_to_its_owner_to_be_held() -> None:
-    key = _key("order_id", "o-1")
-    owner = partition_for_key(key, 8)
-    routing = Routing(partitions=8, local={owner: False})
-    routing.listen(ByOrder)
-
-    await routing.route({"order_id": "o-1", "status": "READY"})
-
-    assert [(event.index_key, partition) for event, _key, partition in routing.sent] == [
-        (key, owner)
-    ]
-    assert routing.delivered_locally == []
 
 
 async def test_a_message_is_sent_under_its_key_to_the_partition_owning_the_key() -> None:

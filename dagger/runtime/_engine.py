@@ -59,6 +59,7 @@ class EngineRuntime:
         # aerospike://: shared sets written by the owners, no faust table nor changelog.
         self._aerospike = AerospikeConnection(settings.aerospike) if settings.aerospike else None
         partitions = settings.kafka_partitions
+        self._rocksdb_options = settings.rocksdb_options
         self._staging = StagingArea(self._flush_producer)
         self._max_events_per_batch = settings.max_events_per_batch
         self.instances = self._table("dagger_instances", partitions, "Workflow instances by id.")
@@ -124,7 +125,12 @@ class EngineRuntime:
         if self._aerospike is not None:
             return self._staging.stage(self._aerospike.store(name))
         table = self._app.Table(
-            name, partitions=partitions, key_type=bytes, value_type=bytes, help=help_text
+            name,
+            partitions=partitions,
+            key_type=bytes,
+            value_type=bytes,
+            help=help_text,
+            options=dict(self._rocksdb_options),
         )
         return self._staging.stage(table, capture=current_event, within=_as_current_event)
 

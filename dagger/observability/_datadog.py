@@ -17,9 +17,9 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
-from dagger.core._events import MessageDelivered, TimerFired
+from dagger.core._events import MessageDelivered
 from dagger.exceptions.exceptions import ConfigurationError
-from dagger.runtime._telemetry import OpenHeaders
+from dagger.runtime._telemetry import NoTelemetry
 from dagger.tasks._base import ITask, ITemplateDAGInstance
 
 TRANSITIONS = "dagger.status.transitions"
@@ -27,13 +27,14 @@ DEAD_LETTERS = "dagger.dead_letters"
 STEP_DURATION = "dagger.step.duration"
 
 
-class Datadog:
+class Datadog(NoTelemetry):
     """Sends the engine's metrics to a DogStatsD agent.
 
     Give a ``datadog.dogstatsd.DogStatsd`` client, or the agent's ``host`` and ``port``
     (the client's defaults, ``DD_AGENT_HOST``/``DD_DOGSTATSD_PORT`` or
     ``localhost:8125``, apply to what is not given). ``namespace`` prefixes every
-    metric name; ``tags`` are added to every metric.
+    metric name; ``tags`` are added to every metric. What it does not measure (instance
+    creation, timers, message headers) it leaves to :class:`NoTelemetry`'s no-ops.
 
     Example:
         >>> engine = Dagger(  # doctest: +SKIP
@@ -83,9 +84,6 @@ class Datadog:
         """Always: the client sends over UDP and never waits for the agent."""
         return True
 
-    def instance_created(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
-        """Nothing to record."""
-
     def task_execution(
         self, instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any], hook: str
     ) -> AbstractContextManager[object]:
@@ -100,11 +98,6 @@ class Datadog:
     ) -> AbstractContextManager[object]:
         """Time ``on_message``."""
         return _Timed(self, instance, task, "on_message")
-
-    def timer_fired(
-        self, instance: ITemplateDAGInstance[Any, Any], event: TimerFired, now: float
-    ) -> None:
-        """Nothing to record (the fired task's hook is timed)."""
 
     def status_changed(
         self,
@@ -131,9 +124,6 @@ class Datadog:
         if origin.get("topic"):
             tags.append(f"origin_topic:{origin['topic']}")
         self.statsd.increment(DEAD_LETTERS, tags=tags)
-
-    def inject(self, headers: OpenHeaders) -> None:
-        """Datadog metrics add no headers."""
 
 
 class _Timed:

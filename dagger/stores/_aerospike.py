@@ -90,16 +90,10 @@ class AerospikeStore(MutableMapping[bytes, bytes]):
 
     # -- reads -----------------------------------------------------------------------------
     def __getitem__(self, key: bytes) -> bytes:
-        try:
-            _, meta, bins = self._client().get(self._key(key))
-        except self._errors.RecordNotFound:
-            meta = None
-        except self._errors.AerospikeError as exc:
-            raise self._failed("read", key, exc) from exc
-        if meta is None:
-            self._generations.pop(key, None)
+        record = self._read(key, self._client().get)
+        if record is None:
             raise KeyError(key)
-        self._generations[key] = meta["gen"]
+        _, _, bins = record
         return bytes(bins[BIN])
 
     def __contains__(self, key: object) -> bool:
@@ -179,18 +173,30 @@ class AerospikeStore(MutableMapping[bytes, bytes]):
 
     def _generation(self, key: bytes) -> int | None:
         """The record's current generation (remembered), or None when it does not exist."""
+        record = self._read(key, self._client().exists)
+        if record is None:
+            return None
+        generation: int = record[1]["gen"]
+        return generation
+
+    def _read(self, key: bytes, operation: Callable[[Any], Any]) -> Any:
+        """Run a client read (``get`` or ``exists``) of ``key``; None when there is no record.
+
+        The record's generation is remembered for the owner's next write, or forgotten
+        when the record is gone.
+        """
         try:
-            _, meta = self._client().exists(self._key(key))
+            record = operation(self._key(key))
         except self._errors.RecordNotFound:
-            meta = None
+            record = None
         except self._errors.AerospikeError as exc:
             raise self._failed("read", key, exc) from exc
+        meta = None if record is None else record[1]
         if meta is None:
             self._generations.pop(key, None)
             return None
-        generation: int = meta["gen"]
-        self._generations[key] = generation
-        return generation
+        self._generations[key] = meta["gen"]
+        return record
 
     def _scan(self) -> list[Record]:
         """Every record of the set, with its generation remembered."""

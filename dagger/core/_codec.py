@@ -28,8 +28,8 @@ def dumps(data: Any) -> bytes:
 
 
 def loads(raw: bytes | str) -> Any:
-    """Parse JSON bytes."""
-    return faust_json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    """Parse JSON bytes (or text)."""
+    return faust_json.loads(raw)  # type: ignore[arg-type]  # orjson and json take bytes
 
 
 def to_document(instance: ITemplateDAGInstance[Any, Any]) -> dict[str, Any]:
@@ -143,6 +143,9 @@ def _build(cls: type[ITask[Any, Any]], fields: dict[str, Any]) -> ITask[Any, Any
     values["__evaluated_fields__"] = set()
     values.update(direct.defaults)
     values.update(kwargs)
+    for name in direct.optional.intersection(kwargs):
+        if kwargs[name] is None:  # as faust's __init__: an optional None is its default
+            values[name] = direct.defaults[name]
     missing = direct.required.difference(kwargs)
     if missing:
         raise TypeError(f"stored {cls.__name__} lacks the fields {sorted(missing)}")
@@ -157,12 +160,17 @@ class _DirectBuild:
         options = cls._options
         self.defaults = dict(options.defaults)
         self.required = frozenset(options.fields).difference(options.defaults)
+        self.optional = frozenset(options.optionalset)
+        # A field is plain when faust's __set__ stores the value as given: no tag, and no
+        # coercion (lazy coercion happens on first read, the same either way).
         self.plain = frozenset(
             name
             for name, descriptor in options.descriptors.items()
-            if type(descriptor).prepare_value is FieldDescriptor.prepare_value
-            and not getattr(descriptor, "tag", None)
-            and not descriptor.lazy_coercion
+            if not getattr(descriptor, "tag", None)
+            and (
+                type(descriptor).prepare_value is FieldDescriptor.prepare_value
+                or not getattr(descriptor, "coerce", True)
+            )
         )
 
 

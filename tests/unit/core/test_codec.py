@@ -271,3 +271,37 @@ async def test_root_fields_reads_stored_and_default_fields_without_building(
         "status": "NOT_STARTED",
         "owner_partition": -1,
     }
+
+
+async def test_decoding_builds_the_engine_classes_without_their_init_as_init_would(
+    engine: Dagger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Decoding runs for every engine event; faust's generated __init__ calls a field
+    # descriptor per field. Fields whose descriptors store values as given are set
+    # directly, and the result must be what __init__ builds.
+    instance = await _failed_order(engine)
+    raw = codec.encode(instance)
+    for cls in {type(instance), *(type(task) for task in instance.tasks.values())}:
+        assert codec._direct_build_of(cls).plain.issuperset(cls._options.fields), cls
+
+    direct = codec.decode(raw)
+    monkeypatch.setattr(codec, "_direct_build_of", lambda cls: None)
+    through_init = codec.decode(raw)
+
+    assert _fields(direct) == _fields(through_init)
+    for task_id, task in through_init.tasks.items():
+        assert _fields(direct.tasks[task_id]) == _fields(task)
+
+
+def test_an_optional_field_stored_as_none_decodes_to_its_default_as_with_init() -> None:
+    document = codec.to_document(DefaultTemplateDAGInstance(id="i-1", task_name="t"))
+    document["f"]["allow_skip_to"] = None  # optional, default False
+    document["f"]["lastupdated"] = None
+
+    decoded = codec.from_document(document)
+
+    built = DefaultTemplateDAGInstance(
+        id="i-1", task_name="t", allow_skip_to=None, lastupdated=None
+    )
+    assert (decoded.allow_skip_to, decoded.lastupdated) == (False, 0.0)
+    assert (built.allow_skip_to, built.lastupdated) == (False, 0.0)

@@ -39,6 +39,9 @@ STEP_DURATION = "dagger.step.duration"
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 
+PROVIDERS_RECHECK = 1.0
+"""Seconds between two looks for global providers set after the engine was created."""
+
 _PROPAGATOR = TraceContextTextMapPropagator()
 _UNCONFIGURED = frozenset(
     {"ProxyTracerProvider", "NoOpTracerProvider", "_ProxyMeterProvider", "NoOpMeterProvider"}
@@ -73,8 +76,8 @@ class OpenTelemetry:
 
     Without providers it uses the global ones and is active once the application has
     set one (``trace.set_tracer_provider``/``metrics.set_meter_provider``), also when
-    that happens after the engine was created. Given providers, it uses them and is
-    always active.
+    that happens after the engine was created (it looks again once a second). Given
+    providers, it uses them and is always active.
 
     Metrics: ``dagger.status.transitions`` (counter; ``dagger.kind`` is instance,
     process or task, ``dagger.status`` the new status, ``dagger.previous_status``,
@@ -93,6 +96,7 @@ class OpenTelemetry:
     def __init__(self, *, tracer_provider: Any = None, meter_provider: Any = None) -> None:
         self._always = tracer_provider is not None or meter_provider is not None
         self._configured = self._always
+        self._next_check = 0.0
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
         self.transitions = meter.create_counter(
@@ -108,9 +112,14 @@ class OpenTelemetry:
     def active(self) -> bool:
         """Whether spans and metrics go anywhere."""
         if not self._configured:
-            # Checked again on each call until true: applications often set their
-            # providers after they created the engine; once set, they stay set.
-            self._configured = global_sdk_configured()
+            # Checked again until true, at most every PROVIDERS_RECHECK seconds (the check
+            # reads the environment: a few percent of the engine's CPU if made per call):
+            # applications often set their providers after they created the engine, and
+            # once set, they stay set.
+            now = time.monotonic()
+            if now >= self._next_check:
+                self._next_check = now + PROVIDERS_RECHECK
+                self._configured = global_sdk_configured()
         return self._configured
 
     # -- the instance's trace -------------------------------------------------------

@@ -119,6 +119,9 @@ def test_a_global_provider_set_after_the_engine_turns_tracing_on() -> None:
         trace.set_tracer_provider(provider)
         reader = InMemoryMetricReader()
         metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        from dagger.observability._otel import PROVIDERS_RECHECK
+        import time
+        time.sleep(PROVIDERS_RECHECK)  # providers set later are looked for once a second
         traced = asyncio.run(run(engine))
         spans = exporter.get_finished_spans()
         names = sorted(

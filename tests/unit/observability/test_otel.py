@@ -6,13 +6,14 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from dagger.core import _codec as codec
 from dagger.modeler.builder_helper import DAGBuilderHelper
-from dagger.observability import OpenTelemetry, trace_headers
+from dagger.observability import OpenTelemetry, _otel, trace_headers
 from dagger.observability._sensor import HookHeadersSensor
 from dagger.runtime._context import running_hook
 from dagger.service.services import Dagger
@@ -407,3 +408,25 @@ async def _unsent(engine: Dagger, orders: ITemplateDAG) -> ITemplateDAGInstance[
     engine._send_new_instance = keep  # type: ignore[method-assign]
     await orders.create_instance(uuid.uuid4(), "order_id", order_id="o-1")
     return kept[0]
+
+
+def test_unset_global_providers_are_looked_for_once_a_second_not_on_every_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looks: list[float] = []
+    now = [100.0]
+
+    def configured() -> bool:
+        looks.append(now[0])
+        return len(looks) >= 3
+
+    monkeypatch.setattr(_otel, "global_sdk_configured", configured)
+    monkeypatch.setattr(_otel.time, "monotonic", lambda: now[0])
+    telemetry = OpenTelemetry()
+    assert not any(telemetry.active() for _ in range(1000))
+    now[0] += _otel.PROVIDERS_RECHECK
+    assert telemetry.active() is False
+    now[0] += _otel.PROVIDERS_RECHECK
+    assert telemetry.active() is True
+    assert telemetry.active() is True
+    assert looks == [100.0, 100.0 + _otel.PROVIDERS_RECHECK, 100.0 + 2 * _otel.PROVIDERS_RECHECK]

@@ -36,6 +36,7 @@ from dagger.runtime._engine import EngineRuntime
 from dagger.runtime._faust_app import EngineFaustApp
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._records import RecordSender
 from dagger.runtime._routing import partition_for_key
 from dagger.runtime._telemetry import NO_TELEMETRY
 from dagger.runtime._updates import UpdatePublisher
@@ -293,7 +294,12 @@ class Dagger(Service):
             faust_app=self.faust_app,
             tasks_topic=self.tasks_topic,
             settings=settings,
-            publisher=UpdatePublisher(self.task_update_topic, self._task_update_callbacks),
+            publisher=UpdatePublisher(
+                RecordSender(self.faust_app, settings.task_update_topic)
+                if settings.task_update_topic
+                else None,
+                self._task_update_callbacks,
+            ),
         )
         self._listener_concurrency: dict[str, int] = {}
         self._declared = False

@@ -61,6 +61,7 @@ class Scenario:
     store: str = "memory://"
     partitions: int = 4
     task_sleep: float = 0.0
+    trigger_interval: float = 0.25
     name: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @property
@@ -130,6 +131,7 @@ class Scenario:
             TEST_REQUESTS_TOPIC=self.requests_topic,
             TEST_EXEC_LOG=str(self.exec_log),
             TEST_TASK_SLEEP=str(self.task_sleep),
+            TEST_TRIGGER_INTERVAL=str(self.trigger_interval),
             TEST_LISTEN_TOPIC=self.listen_topic,
             TEST_LISTEN_TOPIC_B=self.listen_topic_b,
             TEST_DEAD_LETTER_TOPIC=self.dead_letter_topic,

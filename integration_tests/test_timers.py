@@ -25,10 +25,10 @@ TICK = 0.25  # the app's trigger_interval (TEST_TRIGGER_INTERVAL's default)
 
 @contextlib.asynccontextmanager
 async def timer_worker(
-    broker: EmbeddedBroker, tmp_path: Path
+    broker: EmbeddedBroker, tmp_path: Path, trigger_interval: float = TICK
 ) -> AsyncIterator[tuple[Scenario, Updates, Any]]:
     """A ready worker of the timer app on fresh topics, its update reader and start()."""
-    scenario = Scenario(tmp_path)
+    scenario = Scenario(tmp_path, trigger_interval=trigger_interval)
     await broker.acreate_topics(scenario.topics())
     async with (
         workers(scenario, broker) as start,
@@ -89,6 +89,22 @@ async def test_each_timed_task_type_fires_on_time(broker: EmbeddedBroker, tmp_pa
     assert 0 <= interval_doc["runtime_parameters"]["attempts"][0] - (now + 3) <= allowed
     fired = updates.latest[monitored]["runtime_parameters"]["monitor_fired_at"]
     assert 0 <= fired - (now + 3) <= allowed
+
+
+async def test_a_timer_fires_at_its_due_time_not_at_the_next_trigger_interval(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    # With a 30 s interval a periodic tick would fire these up to 30 s late; the tick
+    # wakes for the earliest due time instead, also for a timer scheduled while it sleeps.
+    async with timer_worker(broker, tmp_path, trigger_interval=30) as (scenario, updates, _):
+        now = time.time()
+        first = await create(scenario, broker, "trigger", run_at=now + 3)
+        await asyncio.sleep(1)
+        second = await create(scenario, broker, "trigger", run_at=now + 2)
+        first_doc = await finished(updates, first, timeout=20)
+        second_doc = await finished(updates, second, timeout=20)
+    assert 0 <= first_doc["runtime_parameters"]["fired_at"] - (now + 3) <= 1.0
+    assert 0 <= second_doc["runtime_parameters"]["fired_at"] - (now + 2) <= 1.0
 
 
 async def test_an_interval_task_that_fails_then_succeeds_and_one_that_hits_its_deadline(

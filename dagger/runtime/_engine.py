@@ -27,7 +27,9 @@ from dagger.core._events import AnyLogEvent, HeldMessagesSwept
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._assembly import assemble_owners
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
+from dagger.runtime._records import RecordSender
 from dagger.runtime._staging import StagedStore, StagingArea
+from dagger.runtime._tick import TickSchedule
 from dagger.runtime._updates import UpdatePublisher
 from dagger.stores._aerospike import AerospikeConnection
 from dagger.tasks._base import SensorTask
@@ -42,6 +44,9 @@ __all__ = ["MAX_BATCH_SECONDS", "EngineRuntime"]
 MAX_BATCH_SECONDS = 0.2
 """A batch running longer than this ends after its current record, so it gets stored."""
 
+PARTITIONS_SETTLING_POLL = 0.5
+"""How often the timer tick looks again while partitions are rebalanced or recovered."""
+
 
 class EngineRuntime:
     """Owns the engine's tables and agents inside its faust app."""
@@ -55,7 +60,7 @@ class EngineRuntime:
         publisher: UpdatePublisher,
     ) -> None:
         self._app = faust_app
-        self._tasks_topic = tasks_topic
+        self._records = RecordSender(faust_app, settings.tasks_topic)
         # aerospike://: shared sets written by the owners, no faust table nor changelog.
         self._aerospike = AerospikeConnection(settings.aerospike) if settings.aerospike else None
         partitions = settings.kafka_partitions
@@ -92,7 +97,18 @@ class EngineRuntime:
             sweep_every = max(1.0, settings.early_message_window / 4)
             faust_app.timer(sweep_every, name="dagger_sweep_early_messages")(self._sweep_held)
         self._tasks_topic_name = settings.tasks_topic
-        faust_app.timer(settings.trigger_interval, name="dagger_timer_tick")(self.fire_due)
+        self._tick = TickSchedule(settings.trigger_interval, settings.clock)
+        faust_app.task(self._tick_timers)
+
+    async def _tick_timers(self) -> None:
+        """Fire the due timers as they fall due (see :mod:`dagger.runtime._tick`)."""
+        while not self._app.should_stop:
+            await self.fire_due()
+            if self._app.rebalancing or self._app.in_recovery:
+                # The timers load once the partitions are settled: look again soon.
+                await self._tick.sleep(self._clock() + PARTITIONS_SETTLING_POLL)
+            else:
+                await self._tick.sleep(self.timers.earliest_due())
 
     async def fire_due(self) -> int:
         """Fire the due timers of the partitions this worker owns; return how many."""
@@ -144,7 +160,7 @@ class EngineRuntime:
         await self._produce(event, key, partition)
 
     async def _produce(self, event: AnyLogEvent, key: str, partition: int) -> Any:
-        return await self._tasks_topic.send(
+        return await self._records.send(
             key=key.encode(), value=encode_event(event), partition=partition
         )
 
@@ -233,6 +249,7 @@ class EngineRuntime:
         """Put the batch's sends on the broker, then its writes in the tables."""
         await self._staging.commit()
         await self.owner.end_batch()
+        self._tick.timer_scheduled(self.timers.earliest_due())
 
 
 @contextmanager

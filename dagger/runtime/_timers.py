@@ -136,6 +136,10 @@ class TimerIndex:
         timers = self._due.get(partition)
         return timers[0].due if timers else None
 
+    def earliest_due(self) -> float | None:
+        """The earliest due time over every partition in memory, if any."""
+        return min((timers[0].due for timers in self._due.values() if timers), default=None)
+
     def _index(self, key: bytes, partition: int, timer: DueTimer) -> None:
         self._due.setdefault(partition, SortedList()).add(timer)
         self._by_task[key] = (partition, timer)

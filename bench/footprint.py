@@ -178,8 +178,10 @@ async def main(instances: int, runs: int) -> None:
         baseline, rss, instances, TARGET_AT
     )
     slope = figures["rss_bytes_per_instance_second_half"]
+    # RSS that shrank over the second half (a flush, the allocator giving memory back)
+    # is taken as flat: a lower figure than the one measured would claim too much.
     figures["worker_rss_mb_extrapolated_to_1m"] = (
-        rss + slope * max(0, TARGET_AT - instances) / 2**20
+        rss + max(0.0, slope) * max(0, TARGET_AT - instances) / 2**20
     )
     disk = figures["disk_bytes_per_instance_stopped"]
     figures.update(

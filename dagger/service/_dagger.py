@@ -142,7 +142,8 @@ class Dagger(Service):
                 consumed record); the engine's own spans come from ``telemetry``.
             datadog_sensor: A faust ``Monitor``/``Sensor`` added to the app; a faust
                 ``DatadogMonitor`` also gets the engine's metrics sent to its agent.
-            trigger_interval: Seconds between timer ticks (timed tasks).
+            trigger_interval: The longest the timer tick sleeps, in seconds; it also
+                wakes when the earliest timer falls due (timed tasks).
             max_tasks_per_trigger: Most timers fired per tick.
             restart_tasks_on_boot: Must be True: owners always resume from the log.
             aerospike_config: Settings for ``aerospike://``.

@@ -256,7 +256,7 @@ class TriggerTask(ExecutorTask[KT, VT], abc.ABC):
 
     The time comes from the runtime parameter named by the template's
     ``time_to_execute_key``. The engine keeps the due time in its timer index and fires
-    it within ``trigger_interval`` seconds.
+    it when it falls due (within ``trigger_interval`` seconds at worst).
     """
 
     time_to_execute: float | None = None
@@ -332,7 +332,7 @@ class SystemTask(ExecutorTask[str, str]):
 
 
 class SystemTimerTask(SystemTask):
-    """Fires the running engine's due timers, as a worker's tick does each ``trigger_interval``."""
+    """Fires the running engine's due timers, as the worker's timer tick does."""
 
     async def execute(
         self,

@@ -446,6 +446,18 @@ def stop_listening(task: ITask[Any, Any]) -> list[Effect]:
     return [Unregister(task.id, key)]
 
 
+def registered_index_keys(instance: ITemplateDAGInstance[Any, Any]) -> list[tuple[str, str]]:
+    """The (task id, index key) of each listener of ``instance`` registered in the index."""
+    return [
+        (
+            task.id,
+            index_key(str(task.topic), str(task.correlatable_key), task.correlatable_key_value),
+        )
+        for task in instance.tasks.values()
+        if isinstance(task, SensorTask) and task.correlatable_key_value is not None
+    ]
+
+
 def accept_message(
     instance: ITemplateDAGInstance[Any, Any], task_id: str, now: float | None = None
 ) -> tuple[bool, list[Effect]]:

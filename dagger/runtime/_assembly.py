@@ -76,6 +76,7 @@ def assemble_owners(
         decode_payload=listeners.decode,
         dead_letters=dead_letters,
         timers=timer_index,
+        keys=keys,
         clock=clock,
         telemetry=settings.telemetry,
     )

@@ -55,26 +55,50 @@ class KeysOwner:
         self.early_message_window = early_message_window
         self._clock = clock
 
-    async def handle(self, event: KeyEvent) -> None:
-        """Apply one key event."""
+    async def handle(self, event: KeyEvent, partition: int) -> list[MessageDelivered]:
+        """Apply one key event of ``partition``.
+
+        Deliveries to instances of other partitions are sent to their owners; those to
+        instances of ``partition`` itself are returned, for the caller to apply at once,
+        in order, before the partition's next record.
+        """
         if isinstance(event, IndexAdded):
             lookup = CorreletableLookUpKey(
                 workflow_id=event.instance_id,
                 task_id=event.task_id,
                 owner_partition=event.owner_partition,
             )
-            self.add(event.index_key, lookup)
-            for message in self._take_held(event.index_key):
-                await self._deliver(message, lookup)
-        elif isinstance(event, IndexRemoved):
+            held = self.register(event.index_key, lookup)
+            return await self._route([(lookup.owner_partition, d) for d in held], partition)
+        if isinstance(event, IndexRemoved):
             self.remove(event.index_key, event.instance_id, event.task_id)
-        elif isinstance(event, MessageReceived):
-            lookups = self.lookups(event.index_key)
-            if not lookups:
-                self._hold(event)
-                return
-            for lookup in lookups[:1] if event.match_only_one else lookups:
-                await self._deliver(event, lookup)
+            return []
+        if not isinstance(event, MessageReceived):
+            return []
+        lookups = self.lookups(event.index_key)
+        if not lookups:
+            self._hold(event)
+            return []
+        chosen = lookups[:1] if event.match_only_one else lookups
+        return await self._route(
+            [(lookup.owner_partition, _delivery(event, lookup)) for lookup in chosen], partition
+        )
+
+    def register(self, key: str, lookup: CorreletableLookUpKey) -> list[MessageDelivered]:
+        """Add ``lookup`` under ``key``; return the deliveries of the messages held for it."""
+        self.add(key, lookup)
+        return [_delivery(message, lookup) for message in self._take_held(key)]
+
+    async def _route(
+        self, deliveries: list[tuple[int, MessageDelivered]], partition: int
+    ) -> list[MessageDelivered]:
+        local: list[MessageDelivered] = []
+        for owner_partition, delivery in deliveries:
+            if owner_partition == partition:
+                local.append(delivery)
+            else:
+                await self._send(delivery, delivery.instance_id, owner_partition)
+        return local
 
     # -- the index -------------------------------------------------------------------------
     def chunks(self, key: str) -> list[CorreletableKeyTasks]:
@@ -225,13 +249,14 @@ class KeysOwner:
                 self.held[key] = dumps(live)
         return dropped
 
-    async def _deliver(self, message: MessageReceived, lookup: CorreletableLookUpKey) -> None:
-        delivery = MessageDelivered(
-            event_id=f"{message.event_id}|{lookup.task_id}",
-            instance_id=lookup.workflow_id,
-            task_id=lookup.task_id,
-            topic=message.topic,
-            payload=message.payload,
-            origin=message.origin,
-        )
-        await self._send(delivery, lookup.workflow_id, lookup.owner_partition)
+
+def _delivery(message: MessageReceived, lookup: CorreletableLookUpKey) -> MessageDelivered:
+    """The event that hands ``message`` to the listener ``lookup``; its id is stable."""
+    return MessageDelivered(
+        event_id=f"{message.event_id}|{lookup.task_id}",
+        instance_id=lookup.workflow_id,
+        task_id=lookup.task_id,
+        topic=message.topic,
+        payload=message.payload,
+        origin=message.origin,
+    )

@@ -13,7 +13,7 @@ from dagger.core._events import MessageReceived
 from dagger.core._keys import index_key
 from dagger.runtime._dead_letters import KEY_EXTRACTION_FAILED, UNDECODABLE, DeadLetters
 from dagger.runtime._keys_owner import Sender
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._routing import partition_for_index_key
 from dagger.runtime._telemetry import trace_origin
 from dagger.tasks._base import SensorTask
 
@@ -136,7 +136,7 @@ class ListenerRouter:
                 origin=origin,
                 match_only_one=listener_topic.match_only_one,
             )
-            await self._send(event, key, partition_for_key(key, self._partitions))
+            await self._send(event, key, partition_for_index_key(key, self._partitions))
         return len(keys)
 
     async def _keys_of(self, listener_topic: ListenerTopic, payload: Any) -> list[str]:

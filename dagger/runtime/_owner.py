@@ -55,13 +55,13 @@ from dagger.core._events import (
 )
 from dagger.runtime._context import running_hook
 from dagger.runtime._dead_letters import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetters
-from dagger.runtime._keys_owner import Sender
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._keys_owner import KeysOwner, Sender
+from dagger.runtime._routing import partition_for_index_key
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry, report_transitions
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import IntervalTask, ITemplateDAGInstance
-from dagger.tasks._status import TaskStatus, TaskStatusEnum
+from dagger.tasks._status import CorreletableLookUpKey, TaskStatus, TaskStatusEnum
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +88,13 @@ class InstanceOwner:
         decode_payload: PayloadDecoder,
         dead_letters: DeadLetters,
         timers: TimerIndex,
+        keys: KeysOwner | None = None,
         clock: Clock = time.time,
         telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.instances = store
+        self._keys = keys
+        self._local: deque[MessageDelivered] = deque()
         self._publisher = publisher
         self._delete_on_complete = delete_on_complete
         self._send = send
@@ -122,9 +125,22 @@ class InstanceOwner:
         """Forget the batch's decoded and changed instances: the batch will run again."""
         self._working.clear()
         self._changed.clear()
+        self._local.clear()
 
     async def handle(self, event: InstanceEvent, partition: int) -> None:
-        """Apply one instance event owned by ``partition``."""
+        """Apply one instance event owned by ``partition``.
+
+        Messages held for a listener this event registered on the instance's own partition
+        are delivered right after it, before the partition's next record.
+        """
+        try:
+            await self._apply(event, partition)
+            while self._local:
+                await self._apply(self._local.popleft(), partition)
+        finally:
+            self._local.clear()  # left over only when an event raised: never for the next
+
+    async def _apply(self, event: InstanceEvent, partition: int) -> None:
         key = event.instance_id.encode()
         # Taken out while the event is applied: an event that raises half-way leaves the
         # stored state, not a half-changed copy, for the next one.
@@ -138,6 +154,7 @@ class InstanceOwner:
             # A replay after a crash: the state is stored, but its changelog record and
             # its update may not have left the worker, so write and publish it again.
             self._forget_timer(event)
+            self._restore_own_index_entries(instance)
             self._store(key, instance, finished=False)
             return
         if isinstance(event, InstanceCreated):
@@ -268,24 +285,75 @@ class InstanceOwner:
             elif isinstance(effect, CancelTimer):
                 self._timers.cancel(instance.id, effect.task_id)
             elif isinstance(effect, Register):
-                await self._send(
-                    IndexAdded(
-                        str(uuid.uuid4()),
-                        effect.index_key,
-                        instance.id,
-                        effect.task_id,
-                        instance.owner_partition,
-                    ),
-                    effect.index_key,
-                    partition_for_key(effect.index_key, self._partitions),
-                )
+                await self._register(instance, effect)
             elif isinstance(effect, Unregister):
-                await self._send(
-                    IndexRemoved(str(uuid.uuid4()), effect.index_key, instance.id, effect.task_id),
-                    effect.index_key,
-                    partition_for_key(effect.index_key, self._partitions),
-                )
+                await self._unregister(instance, effect)
         return finished
+
+    def _own_keys(
+        self, instance: ITemplateDAGInstance[Any, Any], index_key: str
+    ) -> KeysOwner | None:
+        """The keys owner, if ``index_key`` belongs to the instance's own partition."""
+        if self._keys is None:
+            return None
+        if partition_for_index_key(index_key, self._partitions) != instance.owner_partition:
+            return None
+        return self._keys
+
+    async def _register(self, instance: ITemplateDAGInstance[Any, Any], effect: Register) -> None:
+        lookup = CorreletableLookUpKey(
+            workflow_id=instance.id,
+            task_id=effect.task_id,
+            owner_partition=instance.owner_partition,
+        )
+        keys = self._own_keys(instance, effect.index_key)
+        if keys is not None:
+            # Written beside the instance, in the same batch: no index event to send.
+            self._local.extend(keys.register(effect.index_key, lookup))
+            return
+        await self._send(
+            IndexAdded(
+                str(uuid.uuid4()),
+                effect.index_key,
+                instance.id,
+                effect.task_id,
+                instance.owner_partition,
+            ),
+            effect.index_key,
+            partition_for_index_key(effect.index_key, self._partitions),
+        )
+
+    async def _unregister(
+        self, instance: ITemplateDAGInstance[Any, Any], effect: Unregister
+    ) -> None:
+        keys = self._own_keys(instance, effect.index_key)
+        if keys is not None:
+            keys.remove(effect.index_key, instance.id, effect.task_id)
+            return
+        await self._send(
+            IndexRemoved(str(uuid.uuid4()), effect.index_key, instance.id, effect.task_id),
+            effect.index_key,
+            partition_for_index_key(effect.index_key, self._partitions),
+        )
+
+    def _restore_own_index_entries(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
+        """Write again the own-partition index entries of the instance's waiting listeners.
+
+        The entries and the instance are two table writes of one batch: after a crash
+        between them, the replayed event finds the instance stored but maybe not its
+        entries. Adding an entry that is there already changes nothing.
+        """
+        for task_id, key in machine.registered_index_keys(instance):
+            keys = self._own_keys(instance, key)
+            if keys is not None:
+                keys.add(
+                    key,
+                    CorreletableLookUpKey(
+                        workflow_id=instance.id,
+                        task_id=task_id,
+                        owner_partition=instance.owner_partition,
+                    ),
+                )
 
     async def _interval_execute(
         self, instance: ITemplateDAGInstance[Any, Any], task_id: str

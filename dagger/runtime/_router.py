@@ -6,7 +6,7 @@ from dagger.core._events import HeldMessagesSwept, IndexAdded, IndexRemoved, Mes
 from dagger.core._wire import decode_event
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._routing import partition_for_index_key
 
 
 class EventRouter:
@@ -18,7 +18,7 @@ class EventRouter:
         self._partitions = partitions
 
     def _partition_of(self, key: bytes) -> int:
-        return partition_for_key(key.decode(), self._partitions)
+        return partition_for_index_key(key.decode(), self._partitions)
 
     async def handle(self, raw: bytes, partition: int) -> None:
         """Decode and apply one record of ``partition`` (raises MalformedEvent)."""
@@ -26,6 +26,8 @@ class EventRouter:
         if isinstance(event, HeldMessagesSwept):
             self.keys.sweep(lambda key: self._partition_of(key) == partition)
         elif isinstance(event, MessageReceived | IndexAdded | IndexRemoved):
-            await self.keys.handle(event)
+            # Deliveries to this partition's own instances are applied here, in log order.
+            for delivery in await self.keys.handle(event, partition):
+                await self.instances.handle(delivery, partition)
         else:
             await self.instances.handle(event, partition)

@@ -37,7 +37,7 @@ from dagger.runtime._faust_app import EngineFaustApp
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._records import RecordSender
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._routing import partition_for_index_key, partition_for_key
 from dagger.runtime._telemetry import NO_TELEMETRY
 from dagger.runtime._updates import UpdatePublisher
 from dagger.serializers._codec import schema_codecs
@@ -478,7 +478,7 @@ class Dagger(Service):
         await self._send(
             event,
             cor_instance.key,
-            partition_for_key(cor_instance.key, self.settings.kafka_partitions),
+            partition_for_index_key(cor_instance.key, self.settings.kafka_partitions),
         )
 
     async def get_correletable_key_instances(

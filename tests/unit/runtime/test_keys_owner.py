@@ -16,6 +16,8 @@ from dagger.tasks.task import CorreletableKeyTasks, CorreletableLookUpKey
 
 KEY = index_key("status", "order_id", "o-1")
 OTHER = index_key("status", "order_id", "o-2")
+KEYS_PARTITION = 7
+"""The partition applying the key events here: none of these tests' instances lives on it."""
 ORIGIN = {"topic": "status", "partition": 0, "offset": 9}
 
 
@@ -265,9 +267,9 @@ def test_removing_every_listener_in_any_order_empties_the_index() -> None:
 async def test_index_events_add_and_remove_listeners() -> None:
     keys = Keys()
 
-    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 3))
-    await keys.owner.handle(IndexAdded("a-2", KEY, "i-2", "t-2", 5))
-    await keys.owner.handle(IndexRemoved("r-1", KEY, "i-1", "t-1"))
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 3), KEYS_PARTITION)
+    await keys.owner.handle(IndexAdded("a-2", KEY, "i-2", "t-2", 5), KEYS_PARTITION)
+    await keys.owner.handle(IndexRemoved("r-1", KEY, "i-1", "t-1"), KEYS_PARTITION)
 
     assert [
         (lookup.workflow_id, lookup.task_id, lookup.owner_partition)
@@ -279,9 +281,9 @@ async def test_index_events_add_and_remove_listeners() -> None:
 async def test_a_message_is_delivered_to_every_listener_on_its_owner_partition() -> None:
     keys = Keys(chunk_size=2)
     for n in range(5):
-        await keys.owner.handle(IndexAdded(f"a-{n}", KEY, f"i-{n}", f"t-{n}", n))
+        await keys.owner.handle(IndexAdded(f"a-{n}", KEY, f"i-{n}", f"t-{n}", n), KEYS_PARTITION)
 
-    await keys.owner.handle(_message("m-1"))
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
 
     assert [(key, partition) for _event, key, partition in keys.sent] == [
         (f"i-{n}", n) for n in range(5)
@@ -297,7 +299,7 @@ async def test_match_only_one_delivers_to_the_first_listener() -> None:
     keys = Keys()
     keys.add(KEY, *_pairs(3))
 
-    await keys.owner.handle(_message("m-1", match_only_one=True))
+    await keys.owner.handle(_message("m-1", match_only_one=True), KEYS_PARTITION)
 
     assert keys.delivered() == [("m-1|t-0", "i-0", "t-0")]
 
@@ -307,7 +309,7 @@ async def test_a_message_delivers_under_its_own_key_only() -> None:
     keys.add(KEY, ("i-1", "t-1"))
     keys.add(OTHER, ("i-2", "t-2"))
 
-    await keys.owner.handle(_message("m-1", key=OTHER))
+    await keys.owner.handle(_message("m-1", key=OTHER), KEYS_PARTITION)
 
     assert keys.delivered() == [("m-1|t-2", "i-2", "t-2")]
 
@@ -318,7 +320,7 @@ async def test_a_message_delivers_under_its_own_key_only() -> None:
 async def test_a_message_without_listeners_is_held_until_the_window_ends() -> None:
     keys = Keys(window=60)
 
-    await keys.owner.handle(_message("m-1", payload=b"\x00\xff"))
+    await keys.owner.handle(_message("m-1", payload=b"\x00\xff"), KEYS_PARTITION)
 
     assert keys.sent == []
     [entry] = json.loads(keys.held[KEY.encode()])
@@ -333,10 +335,10 @@ async def test_a_message_without_listeners_is_held_until_the_window_ends() -> No
 
 async def test_a_held_message_is_delivered_to_the_listener_that_registers() -> None:
     keys = Keys(window=60)
-    await keys.owner.handle(_message("m-1", payload=b"\x00\xff"))
+    await keys.owner.handle(_message("m-1", payload=b"\x00\xff"), KEYS_PARTITION)
     keys.clock.now += 59
 
-    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 6))
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 6), KEYS_PARTITION)
 
     [(event, key, partition)] = keys.sent
     assert event == MessageDelivered("m-1|t-1", "i-1", "t-1", "status", b"\x00\xff", ORIGIN)
@@ -348,10 +350,10 @@ async def test_a_held_message_is_delivered_to_the_listener_that_registers() -> N
 async def test_held_messages_are_delivered_in_arrival_order_once() -> None:
     keys = Keys(window=60)
     for n in range(3):
-        await keys.owner.handle(_message(f"m-{n}"))
+        await keys.owner.handle(_message(f"m-{n}"), KEYS_PARTITION)
 
-    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0))
-    await keys.owner.handle(IndexAdded("a-2", KEY, "i-2", "t-2", 0))
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0), KEYS_PARTITION)
+    await keys.owner.handle(IndexAdded("a-2", KEY, "i-2", "t-2", 0), KEYS_PARTITION)
 
     assert keys.delivered() == [(f"m-{n}|t-1", "i-1", "t-1") for n in range(3)]
 
@@ -359,20 +361,20 @@ async def test_held_messages_are_delivered_in_arrival_order_once() -> None:
 async def test_a_message_held_twice_is_kept_once() -> None:
     keys = Keys(window=60)
 
-    await keys.owner.handle(_message("m-1"))
-    await keys.owner.handle(_message("m-1"))
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
 
     assert len(json.loads(keys.held[KEY.encode()])) == 1
 
 
 async def test_an_expired_held_message_is_not_delivered() -> None:
     keys = Keys(window=60)
-    await keys.owner.handle(_message("m-old"))
+    await keys.owner.handle(_message("m-old"), KEYS_PARTITION)
     keys.clock.now += 30
-    await keys.owner.handle(_message("m-new"))
+    await keys.owner.handle(_message("m-new"), KEYS_PARTITION)
     keys.clock.now += 31
 
-    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0))
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0), KEYS_PARTITION)
 
     assert keys.delivered() == [("m-new|t-1", "i-1", "t-1")]
     assert keys.held == {}
@@ -381,8 +383,8 @@ async def test_an_expired_held_message_is_not_delivered() -> None:
 async def test_a_message_is_not_held_when_the_window_is_zero() -> None:
     keys = Keys(window=0)
 
-    await keys.owner.handle(_message("m-1"))
-    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0))
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0), KEYS_PARTITION)
 
     assert keys.held == {}
     assert keys.sent == []
@@ -390,10 +392,10 @@ async def test_a_message_is_not_held_when_the_window_is_zero() -> None:
 
 async def test_removing_a_listener_does_not_release_held_messages() -> None:
     keys = Keys(window=60)
-    await keys.owner.handle(_message("m-1", key=OTHER))
+    await keys.owner.handle(_message("m-1", key=OTHER), KEYS_PARTITION)
     keys.add(KEY, ("i-1", "t-1"))
 
-    await keys.owner.handle(IndexRemoved("r-1", KEY, "i-1", "t-1"))
+    await keys.owner.handle(IndexRemoved("r-1", KEY, "i-1", "t-1"), KEYS_PARTITION)
 
     assert keys.sent == []
     assert list(keys.held) == [OTHER.encode()]
@@ -407,11 +409,11 @@ def _owned(*keys: str) -> Any:
 async def test_sweep_drops_expired_messages_of_owned_keys() -> None:
     keys = Keys(window=60)
     third = index_key("status", "order_id", "o-3")
-    await keys.owner.handle(_message("m-1", key=KEY))
-    await keys.owner.handle(_message("m-2", key=OTHER))
-    await keys.owner.handle(_message("m-3", key=third))
+    await keys.owner.handle(_message("m-1", key=KEY), KEYS_PARTITION)
+    await keys.owner.handle(_message("m-2", key=OTHER), KEYS_PARTITION)
+    await keys.owner.handle(_message("m-3", key=third), KEYS_PARTITION)
     keys.clock.now += 30
-    await keys.owner.handle(_message("m-4", key=KEY))
+    await keys.owner.handle(_message("m-4", key=KEY), KEYS_PARTITION)
     keys.clock.now += 31
 
     dropped = keys.owner.sweep(_owned(KEY, OTHER))
@@ -425,7 +427,7 @@ async def test_sweep_drops_expired_messages_of_owned_keys() -> None:
 
 async def test_sweep_keeps_live_messages_untouched() -> None:
     keys = Keys(window=60)
-    await keys.owner.handle(_message("m-1"))
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
     stored = dict(keys.held)
 
     assert keys.owner.sweep(lambda key: True) == 0
@@ -437,7 +439,7 @@ async def test_a_message_reaches_every_listener_of_a_long_chain(count: int) -> N
     keys = Keys(chunk_size=7)
     keys.add(KEY, *_pairs(count))
 
-    await keys.owner.handle(_message("m-1"))
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
 
     assert keys.delivered() == [(f"m-1|t-{n}", f"i-{n}", f"t-{n}") for n in range(count)]
 
@@ -449,3 +451,18 @@ def test_emptying_a_head_whose_overflow_chunk_is_missing_deletes_the_head() -> N
     assert keys.owner.remove(KEY, "i-1", "t-1")
 
     assert keys.index == {}
+
+
+async def test_deliveries_to_instances_of_the_keys_own_partition_are_returned_not_sent() -> None:
+    keys = Keys()
+    await keys.owner.handle(_message("m-early"), KEYS_PARTITION)  # held: nobody waits yet
+    local = await keys.owner.handle(
+        IndexAdded("a-1", KEY, "i-1", "t-1", KEYS_PARTITION), KEYS_PARTITION
+    )
+    await keys.owner.handle(IndexAdded("a-2", KEY, "i-2", "t-2", 3), KEYS_PARTITION)
+
+    delivered = await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
+
+    assert [(event.event_id, event.instance_id) for event in local] == [("m-early|t-1", "i-1")]
+    assert [(event.event_id, event.instance_id) for event in delivered] == [("m-1|t-1", "i-1")]
+    assert [(event.event_id, partition) for event, _key, partition in keys.sent] == [("m-1|t-2", 3)]

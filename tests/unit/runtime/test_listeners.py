@@ -33,7 +33,7 @@ from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._listeners import ListenerRouter, ListenerTopic
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
 from dagger.runtime._router import EventRouter
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._routing import partition_for_index_key
 from dagger.runtime._staging import StagedStore
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
@@ -270,7 +270,7 @@ async def test_a_message_is_sent_under_its_key_to_the_partition_owning_the_key()
         match_only_one=False,
     )
     assert key == _key("order_id", "o-1")
-    assert partition == partition_for_key(key, 8)
+    assert partition == partition_for_index_key(key, 8)
 
 
 async def test_keys_come_from_every_listener_type_without_repeats() -> None:
@@ -434,7 +434,11 @@ class Owner:
     """An InstanceOwner over a dict, with its sends, updates and dead letters recorded."""
 
     def __init__(
-        self, *, partitions: int = 4, store: MutableMapping[bytes, bytes] | None = None
+        self,
+        *,
+        partitions: int = 4,
+        store: MutableMapping[bytes, bytes] | None = None,
+        keys: KeysOwner | None = None,
     ) -> None:
         self.store: MutableMapping[bytes, bytes] = {} if store is None else store
         self.sent: list[tuple[Any, str, int]] = []
@@ -463,6 +467,7 @@ class Owner:
             decode_payload=decode,
             dead_letters=DeadLetters(send_letter),
             timers=TimerIndex({}),
+            keys=keys,
         )
 
     async def apply(self, event: Any, partition: int) -> None:
@@ -518,7 +523,7 @@ async def test_a_delivered_message_runs_on_message_and_moves_the_workflow_on(
     key = index_key(TOPIC, "order_id", "o-1")
     listener_id = task_named(stored, LISTENER).id
     assert [(type(event), key_, partition) for event, key_, partition in owner.sent] == [
-        (IndexRemoved, key, partition_for_key(key, 4))
+        (IndexRemoved, key, partition_for_index_key(key, 4))
     ]
     removed = owner.sent[0][0]
     assert (removed.index_key, removed.instance_id, removed.task_id) == (key, "i-1", listener_id)
@@ -619,7 +624,7 @@ async def test_a_message_changing_the_key_moves_the_index_entry(engine: Dagger) 
     assert isinstance(removed, IndexRemoved) and removed_key == old
     assert isinstance(added, IndexAdded) and added_key == new
     assert (added.instance_id, added.task_id, added.owner_partition) == ("i-1", listener_id, 3)
-    assert added_partition == partition_for_key(new, 4)
+    assert added_partition == partition_for_index_key(new, 4)
     assert task_named(owner.stored("i-1"), LISTENER).correlatable_key_value == "o-2"
 
 
@@ -655,7 +660,7 @@ async def test_a_sweep_drops_the_expired_messages_of_its_partition_only(engine: 
     by_partition: dict[int, str] = {}
     for n in range(40):
         key = index_key(TOPIC, "order_id", f"o-{n}")
-        by_partition.setdefault(partition_for_key(key, 4), key)
+        by_partition.setdefault(partition_for_index_key(key, 4), key)
     assert len(by_partition) == 4
     for partition, key in by_partition.items():
         message = MessageReceived(f"m-{partition}", key, TOPIC, b"{}", ORIGIN)
@@ -782,3 +787,81 @@ async def test_an_abandoned_batch_publishes_nothing_and_is_read_again(engine: Da
     assert owner.owner.load("i-1") is None
     await owner.apply(_created(instance), 3)
     assert owner.stored("i-1").status.code == "EXECUTING"
+
+
+# -- an index entry on the instance's own partition -------------------------------------
+
+ORDER_KEY = index_key(TOPIC, "order_id", "o-1")
+OWN_PARTITION = partition_for_index_key(ORDER_KEY, 4)
+"""Where instance i-1, keyed by order_id o-1, lives, and its listener's index entry too."""
+
+
+class OwnPartition:
+    """An owner and a keys owner of the same partitions, behind one event router."""
+
+    def __init__(self) -> None:
+        self.index: dict[bytes, bytes] = {}
+        self.held: dict[bytes, bytes] = {}
+        self.keys = KeysOwner(
+            self.index, self.held, send=self._send, chunk_size=5, early_message_window=60
+        )
+        self.owner = Owner(keys=self.keys)
+        self.router = EventRouter(self.owner.owner, self.keys, 4)
+
+    async def _send(self, event: Any, key: str, partition: int) -> None:
+        self.owner.sent.append((event, key, partition))
+
+    async def record(self, event: Any) -> None:
+        await self.router.handle(encode_event(event), OWN_PARTITION)
+        await self.owner.owner.end_batch()
+
+    def reply(self, event_id: str, status: str) -> MessageReceived:
+        raw = json.dumps({"order_id": "o-1", "status": status}).encode()
+        return MessageReceived(event_id, ORDER_KEY, TOPIC, raw, ORIGIN)
+
+
+async def test_an_instance_keyed_by_its_listeners_value_needs_no_index_events(
+    engine: Dagger,
+) -> None:
+    own = OwnPartition()
+    await own.record(_created(await _new_order(engine)))
+
+    assert [lookup.workflow_id for lookup in own.keys.lookups(ORDER_KEY)] == ["i-1"]
+    await own.record(own.reply("m-1", "READY"))
+
+    stored = own.owner.stored("i-1")
+    assert stored.status.code == "COMPLETED"
+    assert stored.runtime_parameters["statuses"] == ["READY"]
+    assert own.index == {}
+    # Only the command left the worker: no IndexAdded, MessageDelivered nor IndexRemoved.
+    assert own.owner.sent == []
+
+
+async def test_held_messages_reach_a_listener_on_its_own_partition_first_and_in_order(
+    engine: Dagger,
+) -> None:
+    own = OwnPartition()
+    await own.record(own.reply("m-1", "COOKING"))
+    await own.record(own.reply("m-2", "READY"))  # both held: nobody waits yet
+
+    await own.record(_created(await _new_order(engine)))
+
+    stored = own.owner.stored("i-1")
+    assert stored.runtime_parameters["statuses"] == ["COOKING", "READY"]
+    assert stored.status.code == "COMPLETED"
+    assert own.held == {} and own.index == {}
+    assert own.owner.sent == []
+
+
+async def test_a_replay_writes_again_an_own_index_entry_lost_in_a_crash(engine: Dagger) -> None:
+    own = OwnPartition()
+    created = _created(await _new_order(engine))
+    await own.record(created)
+    # The instance's changelog record reached the broker, the index entry's did not.
+    own.index.clear()
+
+    await own.record(created)
+
+    assert [lookup.workflow_id for lookup in own.keys.lookups(ORDER_KEY)] == ["i-1"]
+    await own.record(own.reply("m-1", "READY"))
+    assert own.owner.stored("i-1").status.code == "COMPLETED"

@@ -150,6 +150,23 @@ class InstanceOwner:
             return
         if stored is not None:
             instance = codec.decode(stored)
+        if (
+            instance is not None
+            and instance.owner_partition != partition
+            and not isinstance(event, InstanceCreated)
+        ):
+            # A worker's store may hold instances of all its partitions, and a stop or a
+            # retry by id goes to every partition: only the owner's partition applies it,
+            # so its writes land in that partition's changelog.
+            if not isinstance(event, StopRequested | RetryRequested):
+                logger.warning(
+                    "%s for instance %s reached partition %s, not its owner %s; dropped",
+                    type(event).__name__,
+                    event.instance_id,
+                    partition,
+                    instance.owner_partition,
+                )
+            return
         if instance is not None and event.event_id in instance.applied_events:
             # A replay after a crash: the state is stored, but its changelog record and
             # its update may not have left the worker, so write and publish it again.

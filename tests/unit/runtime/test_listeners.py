@@ -25,6 +25,7 @@ from dagger.core._events import (
     InstanceCreated,
     MessageDelivered,
     MessageReceived,
+    StopRequested,
 )
 from dagger.core._keys import index_key
 from dagger.core._wire import encode_event
@@ -865,3 +866,23 @@ async def test_a_replay_writes_again_an_own_index_entry_lost_in_a_crash(engine: 
     assert [lookup.workflow_id for lookup in own.keys.lookups(ORDER_KEY)] == ["i-1"]
     await own.record(own.reply("m-1", "READY"))
     assert own.owner.stored("i-1").status.code == "COMPLETED"
+
+
+async def test_a_stop_by_id_sent_to_every_partition_is_applied_by_the_owners_only(
+    engine: Dagger,
+) -> None:
+    # One worker's store holds the instances of all its partitions: the stop applied on
+    # another partition would write the instance and remove its index entry there.
+    own = OwnPartition()
+    await own.record(_created(await _new_order(engine)))
+    other = (OWN_PARTITION + 1) % 4
+    before = own.owner.store[b"i-1"]
+
+    await own.router.handle(encode_event(StopRequested("s-1", "i-1")), other)
+    await own.owner.owner.end_batch()
+
+    assert own.owner.store[b"i-1"] == before
+    assert [lookup.workflow_id for lookup in own.keys.lookups(ORDER_KEY)] == ["i-1"]
+    await own.record(StopRequested("s-2", "i-1"))
+    assert own.owner.stored("i-1").status.code == "STOPPED"
+    assert own.index == {}

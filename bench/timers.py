@@ -1,7 +1,8 @@
 """Timer benchmarks (issue 4).
 
 1. ``timer_lateness``: 100,000 trigger workflows whose timers fall due within one minute,
-   on a fresh embedded broker and one `dagger worker` ticking every 0.25 s. Lateness is
+   on a fresh embedded broker and one `dagger worker` (its tick wakes at each due time,
+   and at least every 0.25 s, its ``trigger_interval``). Lateness is
    the time a trigger's ``execute`` ran minus its due time. Target: p99 <= 1 s. The first
    timer falls due only after the worker has stored every instance (the run checks it and
    reports the margin), so creation does not count as lateness.

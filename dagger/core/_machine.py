@@ -439,23 +439,24 @@ def _missing_key_error(task: ITask[Any, Any]) -> tuple[str, str]:
 
 
 def stop_listening(task: ITask[Any, Any]) -> list[Effect]:
-    if not isinstance(task, SensorTask) or task.correlatable_key_value is None:
+    key = _registered_key(task)
+    if key is None:
         return []
-    key = index_key(str(task.topic), str(task.correlatable_key), task.correlatable_key_value)
     task.correlatable_key_value = None
     return [Unregister(task.id, key)]
 
 
 def registered_index_keys(instance: ITemplateDAGInstance[Any, Any]) -> list[tuple[str, str]]:
     """The (task id, index key) of each listener of ``instance`` registered in the index."""
-    return [
-        (
-            task.id,
-            index_key(str(task.topic), str(task.correlatable_key), task.correlatable_key_value),
-        )
-        for task in instance.tasks.values()
-        if isinstance(task, SensorTask) and task.correlatable_key_value is not None
-    ]
+    registered = ((task.id, _registered_key(task)) for task in instance.tasks.values())
+    return [(task_id, key) for task_id, key in registered if key is not None]
+
+
+def _registered_key(task: ITask[Any, Any]) -> str | None:
+    """The index key the listener ``task`` is registered under, if it is."""
+    if not isinstance(task, SensorTask) or task.correlatable_key_value is None:
+        return None
+    return index_key(str(task.topic), str(task.correlatable_key), task.correlatable_key_value)
 
 
 def accept_message(

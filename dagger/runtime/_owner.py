@@ -125,7 +125,6 @@ class InstanceOwner:
         """Forget the batch's decoded and changed instances: the batch will run again."""
         self._working.clear()
         self._changed.clear()
-        self._local.clear()
 
     async def handle(self, event: InstanceEvent, partition: int) -> None:
         """Apply one instance event owned by ``partition``.
@@ -318,11 +317,7 @@ class InstanceOwner:
         return self._keys
 
     async def _register(self, instance: ITemplateDAGInstance[Any, Any], effect: Register) -> None:
-        lookup = CorreletableLookUpKey(
-            workflow_id=instance.id,
-            task_id=effect.task_id,
-            owner_partition=instance.owner_partition,
-        )
+        lookup = _lookup(instance, effect.task_id)
         keys = self._own_keys(instance, effect.index_key)
         if keys is not None:
             # Written beside the instance, in the same batch: no index event to send.
@@ -363,14 +358,7 @@ class InstanceOwner:
         for task_id, key in machine.registered_index_keys(instance):
             keys = self._own_keys(instance, key)
             if keys is not None:
-                keys.add(
-                    key,
-                    CorreletableLookUpKey(
-                        workflow_id=instance.id,
-                        task_id=task_id,
-                        owner_partition=instance.owner_partition,
-                    ),
-                )
+                keys.add(key, _lookup(instance, task_id))
 
     async def _interval_execute(
         self, instance: ITemplateDAGInstance[Any, Any], task_id: str
@@ -450,6 +438,13 @@ class InstanceOwner:
             }
             raw = codec.encode(instance)
         self.instances[key] = raw
+
+
+def _lookup(instance: ITemplateDAGInstance[Any, Any], task_id: str) -> CorreletableLookUpKey:
+    """The index entry of the listener ``task_id`` of ``instance``."""
+    return CorreletableLookUpKey(
+        workflow_id=instance.id, task_id=task_id, owner_partition=instance.owner_partition
+    )
 
 
 def _log_hook_error(

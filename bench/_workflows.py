@@ -79,7 +79,10 @@ def build_templates(app: Dagger, orders_topic: str, ready_topic: str) -> dict[st
                     topic=orders_topic, task_type=SendOrder, process_name="order"
                 ),
                 helper.generic_listener_task_builder(
-                    topic=ready_topic, task_type=AwaitReady, process_name="order"
+                    topic=ready_topic,
+                    task_type=AwaitReady,
+                    process_name="order",
+                    value_serializer="json",
                 ),
                 helper.generic_executor_task_builder(task_type=Complete, name="complete"),
             ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faust.exceptions import ValueDecodeError
+from faust.types.models import ModelT
 
 from dagger.core._events import MessageReceived
 from dagger.core._keys import index_key
@@ -15,6 +16,7 @@ from dagger.runtime._dead_letters import KEY_EXTRACTION_FAILED, UNDECODABLE, Dea
 from dagger.runtime._keys_owner import Sender
 from dagger.runtime._routing import partition_for_index_key
 from dagger.runtime._telemetry import trace_origin
+from dagger.serializers._passthrough import PASSTHROUGH
 from dagger.tasks._base import SensorTask
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,16 @@ class ListenerTopic:
     def match_only_one(self) -> bool:
         """True when a listener type on this topic takes each message alone."""
         return any(task_type.match_only_one for task_type in self.task_types)
+
+
+def _value_codec(topic: Any, value_type: Any) -> Any:
+    """The codec of ``topic``'s values: its own, JSON for a model, else pass-through."""
+    serializer = getattr(topic, "value_serializer", None)
+    if serializer:
+        return serializer
+    if isinstance(value_type, type) and issubclass(value_type, ModelT):
+        return "json"
+    return PASSTHROUGH
 
 
 class ListenerRouter:
@@ -71,16 +83,18 @@ class ListenerRouter:
     def decode(self, name: str, raw: bytes) -> Any:
         """Decode a message value of listener topic ``name`` as its topic declares.
 
-        The codec's own error is raised, not faust's ``ValueDecodeError`` around it, so a
-        dead letter names what was wrong (e.g. ``MalformedAvroMessage``).
+        A topic without a codec or a model ``value_type`` gives its value as it came: the
+        bytes (or a str with ``value_type=str``), as in the original. ``value_serializer=
+        "json"`` or a faust ``Record`` ``value_type`` decodes JSON. The codec's own error
+        is raised, not faust's ``ValueDecodeError`` around it, so a dead letter names what
+        was wrong (e.g. ``MalformedAvroMessage``).
         """
         topic = self.topics[name].topic
         value_type = getattr(topic, "value_type", None)
-        serializer = getattr(topic, "value_serializer", None) or "json"
-        if value_type is None and serializer == "raw":
-            serializer = "json"
         try:
-            return self._serializers.loads_value(value_type, raw, serializer=serializer)
+            return self._serializers.loads_value(
+                value_type, raw, serializer=_value_codec(topic, value_type)
+            )
         except ValueDecodeError as exc:
             cause = exc.__cause__
             if not isinstance(cause, Exception):
@@ -90,11 +104,9 @@ class ListenerRouter:
     def encode(self, name: str, value: Any) -> bytes:
         """Encode ``value`` as a message of listener topic ``name`` (its declared codec)."""
         topic = self.topics[name].topic
-        serializer = getattr(topic, "value_serializer", None) or "json"
-        if serializer == "raw":
-            serializer = "json"
+        value_type = getattr(topic, "value_type", None)
         encoded: bytes = self._serializers.dumps_value(
-            getattr(topic, "value_type", None), value, serializer=serializer
+            value_type, value, serializer=_value_codec(topic, value_type)
         )
         return encoded
 

@@ -41,6 +41,7 @@ from dagger.runtime._routing import partition_for_index_key, partition_for_key
 from dagger.runtime._telemetry import NO_TELEMETRY
 from dagger.runtime._updates import UpdatePublisher
 from dagger.serializers._codec import schema_codecs
+from dagger.serializers._passthrough import register_passthrough
 from dagger.serializers._registry_client import SchemaRegistryClient
 from dagger.service._settings import EngineSettings, resolve_broker, resolve_settings
 from dagger.service.engineconfig import AerospikeConfig, EngineConfig, StoreEnum
@@ -123,7 +124,8 @@ class Dagger(Service):
         """Create the engine.
 
         Args:
-            broker: Kafka bootstrap URL, ``kafka://host:port[;host:port]``; when None,
+            broker: Kafka bootstrap URL, ``kafka://host:port[;host:port]`` (a bare
+                ``host:port`` means ``kafka://host:port``, as in faust); when None,
                 ``DAGGER_BROKER`` is read, and ``dagger worker`` starts an embedded broker.
             datadir: Directory for the embedded store's files.
             store: ``rocksdb://`` or ``memory://`` (faust tables with a changelog), or
@@ -145,10 +147,13 @@ class Dagger(Service):
             trigger_interval: The longest the timer tick sleeps, in seconds; it also
                 wakes when the earliest timer falls due (timed tasks).
             max_tasks_per_trigger: Most timers fired per tick.
-            restart_tasks_on_boot: Must be True: owners always resume from the log.
-            aerospike_config: Settings for ``aerospike://``.
-            enable_changelog: Must be True for embedded stores; ``aerospike://`` has no
-                changelog either way.
+            restart_tasks_on_boot: Accepted for compatibility; False is ignored with a
+                warning, because owners always resume their instances from the log.
+            aerospike_config: Settings for ``aerospike://`` (ignored, with a warning,
+                with the other stores).
+            enable_changelog: Accepted for compatibility: embedded stores always keep
+                their changelog (False is ignored with a warning, as the original's
+                RocksDB store ignored it); ``aerospike://`` has no changelog either way.
             max_correletable_keys_in_values: Chunk size of the correlation index.
             schema_registry_url: Confluent schema registry URL (``http(s)://host:port``);
                 the engine then encodes and decodes Avro with an ``AvroMessageSerializer``
@@ -183,7 +188,9 @@ class Dagger(Service):
                 ``Datadog(...)``) or a list of them; None chooses OpenTelemetry (when
                 opentelemetry-api is installed) and Datadog (with a ``DatadogMonitor``
                 ``datadog_sensor``); ``[]`` turns the engine's telemetry off.
-            **kwargs: Further faust settings, checked against faust's setting names.
+            **kwargs: Further faust settings, passed to ``faust.App``. A name faust does
+                not know is ignored with a warning (faust ignores it too);
+                ``topic_partitions`` must equal ``kafka_partitions``.
         """
         embedded_url = None
         if resolve_broker(broker, kafka_broker_list) is None:
@@ -268,7 +275,8 @@ class Dagger(Service):
             store=StoreEnum.MEMORY.value if settings.aerospike else settings.store,
             datadir=settings.datadir,
             key_serializer="raw",
-            value_serializer="raw",
+            # The original's default: topics without a codec carry raw values.
+            value_serializer=register_passthrough(),
             topic_partitions=settings.kafka_partitions,
             consumer_fetch_max_wait=settings.consumer_fetch_max_wait,
             **app_kwargs,
@@ -381,6 +389,12 @@ class Dagger(Service):
     ) -> TopicT:
         """Create (or return the already created) faust topic ``topic_name``.
 
+        As in the original, a topic without a codec carries raw values: a listener's
+        hooks receive the message's bytes (``json.loads(payload)`` them), and a command
+        sends a str or bytes as it is (a dict or list is written as JSON). Pass
+        ``value_serializer="json"`` or a faust ``Record`` ``value_type`` to have values
+        decoded and encoded as JSON.
+
         ``key_schema``/``value_schema`` (an Avro schema: dict, list or JSON text) make that
         side Avro, encoded by the engine's ``message_serializer`` under the subject
         ``<topic>-key``/``<topic>-value``; they need ``schema_registry_url`` or
@@ -397,8 +411,6 @@ class Dagger(Service):
                 key_serializer=key_serializer,
                 value_serializer=value_serializer,
             )
-        if value_serializer is None and value_type is None:
-            value_serializer = "json"
         topic: TopicT = _current_app("create_topic").faust_app.topic(
             topic_name,
             key_type=key_type,

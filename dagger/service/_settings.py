@@ -107,14 +107,19 @@ def resolve_broker(broker: str | None, kafka_broker_list: Sequence[str] | None) 
         broker = os.environ.get("DAGGER_BROKER") or None
     if broker is None:
         return None
+    given = broker
+    if isinstance(broker, str) and "://" not in broker:
+        # faust reads a bare "host:port" as kafka://host:port, and the original passed the
+        # argument straight to faust.
+        broker = "kafka://" + broker
     if not isinstance(broker, str) or not broker.startswith(("kafka://", "aiokafka://")):
         raise ConfigurationError(
-            f"broker must look like 'kafka://host:port[;host:port]', got {broker!r}"
+            f"broker must look like 'kafka://host:port[;host:port]', got {given!r}"
         )
     hosts = broker_hosts(broker)
     if not hosts or not all(_BROKER_HOST.match(host) for host in hosts):
         raise ConfigurationError(
-            f"broker must look like 'kafka://host:port[;host:port]', got {broker!r}"
+            f"broker must look like 'kafka://host:port[;host:port]', got {given!r}"
         )
     return broker
 
@@ -179,20 +184,20 @@ def _check_store(
     if store == StoreEnum.AEROSPIKE.value:
         # A shared store has no changelog, so enable_changelog changes nothing either way.
         return str(store)
+    # The original used both arguments for Aerospike only and ignored them otherwise; a
+    # program that switched its store to rocksdb:// kept passing them.
     if aerospike_config is not None:
-        raise ConfigurationError(
-            f"aerospike_config is only used with store='aerospike://', not {store!r}"
-        )
+        logger.warning("aerospike_config is ignored: it is used only with store='aerospike://'")
     if not enable_changelog:
-        raise ConfigurationError(
-            f"enable_changelog=False would lose instances on a restart with store={store!r}: "
-            "embedded stores are rebuilt from their changelog; remove the argument"
+        logger.warning(
+            "enable_changelog=False is ignored with store=%r: an embedded store is rebuilt "
+            "from its changelog after a restart, so the changelog stays on",
+            store,
         )
     return str(store)
 
 
 _ENGINE_OWNED_SETTINGS = {
-    "topic_partitions": "use kafka_partitions=",
     "version": "the engine sets it",
     "origin": "use package_name=",
     "autodiscover": "use package_name=",
@@ -205,7 +210,7 @@ _ENGINE_OWNED_SETTINGS = {
 }
 
 
-def _check_faust_settings(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def _check_faust_settings(kwargs: Mapping[str, Any], kafka_partitions: Any) -> dict[str, Any]:
     owned = sorted(set(kwargs) & set(_ENGINE_OWNED_SETTINGS))
     if owned:
         raise ConfigurationError(
@@ -214,19 +219,27 @@ def _check_faust_settings(kwargs: Mapping[str, Any]) -> dict[str, Any]:
                 for name in owned
             )
         )
-    unknown = sorted(set(kwargs) - _FAUST_SETTINGS)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown Dagger/faust setting(s): {', '.join(unknown)} "
-            "(extra keyword arguments are passed to faust.App)"
-        )
     if kwargs.get("web_in_thread"):
         raise ConfigurationError(
             "web_in_thread=True is not supported: the HTTP API sends stop and retry events "
             "with the worker's producer, on the worker's event loop; remove the argument"
         )
+    passed = dict(kwargs)
+    if "topic_partitions" in passed:
+        topic_partitions = passed.pop("topic_partitions")
+        if topic_partitions != kafka_partitions:
+            raise ConfigurationError(
+                f"topic_partitions={topic_partitions!r} differs from "
+                f"kafka_partitions={kafka_partitions!r}: the engine topic and its tables "
+                f"share one partition count; pass kafka_partitions={topic_partitions!r}"
+            )
+    unknown = sorted(set(passed) - _FAUST_SETTINGS)
+    for name in unknown:
+        # faust.App ignores settings it does not know, and the original passed every extra
+        # keyword argument to it: warn, as a typo deserves, and carry on.
+        logger.warning("%s=%r is not a faust setting: ignored", name, passed.pop(name))
     settings = dict(_FAUST_DEFAULTS)
-    settings.update(kwargs)
+    settings.update(passed)
     return settings
 
 
@@ -275,9 +288,9 @@ def resolve_settings(
             "(`dagger worker` starts an embedded broker when neither is set)"
         )
     if not restart_tasks_on_boot:
-        raise ConfigurationError(
-            "restart_tasks_on_boot=False is not supported: after a restart the owner always "
-            "resumes its instances from the log; remove the argument"
+        logger.warning(
+            "restart_tasks_on_boot=False is ignored: after a restart the owner always resumes "
+            "its instances from the log"
         )
     if logging_config is not None and not isinstance(logging_config, dict):
         raise ConfigurationError("logging_config must be a logging.config.dictConfig dict")
@@ -332,7 +345,7 @@ def resolve_settings(
         clock=_check_clock(clock),
         logging_config=logging_config,
         api_token=_check_token(api_token),
-        faust_settings=_check_faust_settings(faust_kwargs),
+        faust_settings=_check_faust_settings(faust_kwargs, kafka_partitions),
         max_events_per_batch=_positive(max_events_per_batch, "max_events_per_batch"),
         serialization=resolve_serializer(schema_registry_url, message_serializer),
         aerospike=(

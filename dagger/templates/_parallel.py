@@ -205,7 +205,9 @@ class ParallelCompositeProcessTemplateDAG(IProcessTemplateDAG):
     ) -> None:
         check_task_class(process_type, ParallelCompositeTask, "parallel composite")
         super().__init__(next_process_dag, app, name, process_type, None, 0)
-        self.child_process_task_templates = check_processes(child_process_task_templates)
+        self.child_process_task_templates = check_processes(
+            child_process_task_templates, allow_empty=True
+        )
         self.parallel_operator_type = check_operator(parallel_operator_type)
         task_classes.register(process_type)
 
@@ -268,9 +270,9 @@ class ParallelCompositeProcessTemplateDAG(IProcessTemplateDAG):
         return composite
 
 
-def check_processes(processes: Any) -> list[IProcessTemplateDAG]:
+def check_processes(processes: Any, *, allow_empty: bool = False) -> list[IProcessTemplateDAG]:
     """Validate a list of built process templates (builders are built)."""
-    if not isinstance(processes, list | tuple) or not processes:
+    if not isinstance(processes, list | tuple) or not (processes or allow_empty):
         raise ValueError(
             f"a parallel composite needs a non-empty list of processes, got {processes!r}"
         )
@@ -315,9 +317,21 @@ class ParallelCompositeProcessTemplateDagBuilder(NamedProcessBuilder):
         return self
 
     def set_parallel_process_templates(
+        self, parallel_process_templates: ProcessOrBuilder | list[ProcessOrBuilder]
+    ) -> Self:
+        """Add processes that run side by side: one process per call, or a list of them.
+
+        The original added one process per call, and its apps call this once per branch.
+        """
+        if not isinstance(parallel_process_templates, list | tuple):
+            parallel_process_templates = [parallel_process_templates]
+        self._processes.extend(check_processes(parallel_process_templates, allow_empty=True))
+        return self
+
+    def set_parallel_process_template_dags(
         self, parallel_process_templates: list[ProcessOrBuilder]
     ) -> Self:
-        """Set the processes that run side by side."""
+        """Replace the processes that run side by side with ``parallel_process_templates``."""
         self._processes = check_processes(parallel_process_templates)
         return self
 
@@ -327,12 +341,15 @@ class ParallelCompositeProcessTemplateDagBuilder(NamedProcessBuilder):
         return self
 
     def build(self) -> IProcessTemplateDAG:
-        """Build the composite's template."""
-        if self._name is None or not self._processes:
-            raise ValueError(
-                "a parallel composite process needs set_name() and "
-                "set_parallel_process_templates() before build()"
-            )
+        """Build the composite's template.
+
+        It may be built without processes when each instance's are chosen before it is
+        created (the workflow template's
+        ``set_given_num_of_parallel_processes_for_a_composite_process``); an instance
+        created with none completes the composite at once.
+        """
+        if self._name is None:
+            raise ValueError("a parallel composite process needs set_name() before build()")
         return ParallelCompositeProcessTemplateDAG(
             next_process_dag=self._next,
             app=self.app,

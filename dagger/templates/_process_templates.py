@@ -55,6 +55,35 @@ def build_each(processes: list[Any] | tuple[Any, ...], role: str) -> list[IProce
     return built
 
 
+def as_process(template: Any, method: str, app: Dagger) -> IProcessTemplateDAG:
+    """``template`` as a process: a task template becomes a process whose root it is.
+
+    The original's builders took any template where a process goes, and its own
+    integration app chains a parallel composite of tasks after a process; wrapped in a
+    process of its own, it runs with the meaning it had there.
+    """
+    if isinstance(template, IProcessTemplateDAG):
+        return template
+    if isinstance(template, TaskTemplate):
+        return ProcessTemplateDAG(
+            next_process_dag=[],
+            app=app,
+            name=template.name,
+            process_type=DefaultProcessTemplateDAGInstance,
+            root_task_dag=template,
+            max_run_duration=0,
+        )
+    hint = (
+        "; call .build() on the builder first"
+        if isinstance(template, IProcessTemplateDAGBuilder) or hasattr(template, "build")
+        else ""
+    )
+    raise TypeError(
+        f"{method} takes a built process template (or task template), "
+        f"got {type(template).__name__}{hint}"
+    )
+
+
 class IProcessTemplateDAG(TaskTemplate, abc.ABC):
     """The definition of a process within a workflow."""
 
@@ -213,13 +242,13 @@ class NamedProcessBuilder(IProcessTemplateDAGBuilder):
         self._name = process_name
         return self
 
-    def set_next_process(self, task: IProcessTemplateDAG) -> Self:
-        """Set the process that runs after this one."""
-        if not isinstance(task, IProcessTemplateDAG):
-            raise TypeError(
-                f"set_next_process takes a built process template, got {type(task).__name__}"
-            )
-        self._next.append(task)
+    def set_next_process(self, task: IProcessTemplateDAG | TaskTemplate) -> Self:
+        """Add a process that runs after this one (each call adds one).
+
+        A built task template (such as a ``ParallelCompositeTaskTemplate``) is accepted
+        too, as the original accepted it: it runs as a process of its own, named after it.
+        """
+        self._next.append(as_process(task, "set_next_process", self.app))
         return self
 
 

@@ -15,8 +15,12 @@ from dagger.templates import _shapes as shapes
 from dagger.templates._dynamic import IDynamicProcessTemplateDAG, build_processes
 from dagger.templates._ids import new_id
 from dagger.templates._parallel import ParallelCompositeProcessTemplateDAG, check_processes
-from dagger.templates._process_templates import IProcessTemplateDAG, IProcessTemplateDAGBuilder
-from dagger.templates._task_templates import check_task_class
+from dagger.templates._process_templates import (
+    IProcessTemplateDAG,
+    IProcessTemplateDAGBuilder,
+    as_process,
+)
+from dagger.templates._task_templates import TaskTemplate, check_task_class
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -288,14 +292,9 @@ class DefaultTemplateBuilder(ITemplateDAGBuilder):
         self._name = name
         return self
 
-    def set_root(self, template: IProcessTemplateDAG) -> Self:
-        """Set the first process of the workflow."""
-        if not isinstance(template, IProcessTemplateDAG):
-            raise TypeError(
-                f"set_root takes a built process template, got {type(template).__name__}; "
-                "call .build() on the process builder first"
-            )
-        self._root = template
+    def set_root(self, template: IProcessTemplateDAG | TaskTemplate) -> Self:
+        """Set the first process of the workflow (a task template runs as a process)."""
+        self._root = as_process(template, "set_root", self.app)
         return self
 
     def set_type(self, template_type: type[ITemplateDAGInstance[Any, Any]]) -> Self:

@@ -45,7 +45,7 @@ def build_faulty_template(app: Dagger, topic: str) -> dict[str, ITemplateDAG]:
     tasks = helper.build_and_link_tasks(
         [
             helper.generic_listener_task_builder(
-                topic=topic, task_type=FaultyListener, process_name="wait"
+                topic=topic, task_type=FaultyListener, process_name="wait", value_serializer="json"
             ),
             helper.generic_executor_task_builder(task_type=Finish, name="finish"),
         ]

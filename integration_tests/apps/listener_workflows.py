@@ -65,6 +65,7 @@ def _template(app: Dagger, name: str, listeners: list[dict[str, Any]]) -> ITempl
             process_name=listener["name"],
             allow_skip_to=listener.get("allow_skip_to", False),
             reprocess_on_message=listener.get("reprocess", False),
+            value_serializer="json",
         )
         builders.append(builder)
     builders.append(helper.generic_executor_task_builder(task_type=Finish, name="finish"))

@@ -235,7 +235,7 @@ def wait(
         KafkaListenerTaskTemplateBuilder(engine)
         .set_name(name)
         .set_type(task_type)
-        .set_topic(topic)
+        .set_topic(Dagger.create_topic(topic, value_serializer="json"))
         .set_allow_skip_to(allow_skip_to)
     )
     for template in after:

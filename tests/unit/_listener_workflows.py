@@ -192,6 +192,7 @@ def order_template(
             process_name=PROCESS,
             allow_skip_to=allow_skip_to,
             reprocess_on_message=reprocess_on_message,
+            value_serializer="json",
         ),
         *(
             helper.generic_executor_task_builder(task_type=task_type, name=task_name)
@@ -201,7 +202,7 @@ def order_template(
 
     def payment(topic: str) -> IProcessTemplateDAGBuilder:
         listener_builder = helper.generic_listener_task_builder(
-            topic=topic, task_type=PaymentListener, process_name="PAYMENT"
+            topic=topic, task_type=PaymentListener, process_name="PAYMENT", value_serializer="json"
         )
         return helper.generic_process_builder(
             process_name="PAYMENT", root_task=helper.build_and_link_tasks([listener_builder])

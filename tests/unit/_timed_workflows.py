@@ -121,6 +121,7 @@ def listener(
         task_type=OrderStatusListener,
         process_name=process,
         allow_skip_to=allow_skip_to,
+        value_serializer="json",
     )
 
 

@@ -53,7 +53,10 @@ def _command_reply_template(engine: Dagger, status_topic: str) -> ITemplateDAG:
                 topic=unique("commands"), task_type=TracedCommand, process_name=PROCESS
             ),
             helper.generic_listener_task_builder(
-                topic=status_topic, task_type=OrderStatusListener, process_name=PROCESS
+                topic=status_topic,
+                task_type=OrderStatusListener,
+                process_name=PROCESS,
+                value_serializer="json",
             ),
             helper.generic_executor_task_builder(task_type=RecordingTask, name="deliver"),
         ]

@@ -177,7 +177,7 @@ class Routing:
 
     def listen(self, *task_types: type[SensorTask[Any, Any]], topic: Any = None) -> None:
         for task_type in task_types:
-            self.router.register(TOPIC, topic or _plain_topic(), task_type)
+            self.router.register(TOPIC, topic or _plain_topic(value_serializer="json"), task_type)
 
     async def route(
         self, value: Any, headers: Mapping[str, bytes] | list[tuple[str, bytes]] | None = None
@@ -214,19 +214,53 @@ def test_a_topic_takes_each_message_alone_when_one_listener_type_asks() -> None:
     assert ListenerTopic(TOPIC, None, [ByOrder, ByCustomer]).match_only_one
 
 
-@pytest.mark.parametrize("serializer", [None, "json", "raw"])
-def test_a_topic_without_a_value_type_decodes_json(serializer: str | None) -> None:
+@pytest.mark.parametrize(
+    ("value_type", "serializer", "decoded"),
+    [
+        (None, None, b'{"order_id": "o-1"}'),
+        (bytes, None, b'{"order_id": "o-1"}'),
+        (str, None, '{"order_id": "o-1"}'),
+        (None, "raw", b'{"order_id": "o-1"}'),
+    ],
+)
+def test_a_topic_without_a_codec_gives_the_value_as_it_came(
+    value_type: Any, serializer: str | None, decoded: Any
+) -> None:
     routing = Routing()
-    routing.listen(ByOrder, topic=_plain_topic(value_serializer=serializer))
+    routing.listen(ByOrder, topic=_plain_topic(value_type, serializer))
+
+    assert routing.router.decode(TOPIC, b'{"order_id": "o-1"}') == decoded
+
+
+def test_a_json_topic_decodes_json() -> None:
+    routing = Routing()
+    routing.listen(ByOrder, topic=_plain_topic(value_serializer="json"))
 
     assert routing.router.decode(TOPIC, b'{"order_id": "o-1"}') == {"order_id": "o-1"}
 
 
-def test_a_topic_object_without_serializer_attributes_decodes_json() -> None:
+def test_a_topic_object_without_serializer_attributes_gives_the_bytes() -> None:
     routing = Routing()
     routing.listen(ByOrder, topic=object())
 
-    assert routing.router.decode(TOPIC, b"[1, 2]") == [1, 2]
+    assert routing.router.decode(TOPIC, b"[1, 2]") == b"[1, 2]"
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        ('{"order_id": "o-1"}', b'{"order_id": "o-1"}'),
+        (b"\xff raw", b"\xff raw"),
+        ({"order_id": "o-1"}, b'{"order_id":"o-1"}'),
+    ],
+)
+def test_a_topic_without_a_codec_sends_strings_as_they_are_and_the_rest_as_json(
+    value: Any, encoded: bytes
+) -> None:
+    routing = Routing()
+    routing.listen(ByOrder, topic=_plain_topic())
+
+    assert routing.router.encode(TOPIC, value).replace(b" ", b"") == encoded.replace(b" ", b"")
 
 
 def test_a_topic_with_a_value_type_decodes_records() -> None:

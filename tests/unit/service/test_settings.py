@@ -54,9 +54,21 @@ def test_a_broker_url_is_accepted(broker: str, hosts: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("broker", "hosts"),
+    [("127.0.0.1:9092", ["127.0.0.1:9092"]), ("kafka:29092;b:2", ["kafka:29092", "b:2"])],
+)
+def test_a_broker_without_a_scheme_means_kafka_as_in_faust(broker: str, hosts: list[str]) -> None:
+    engine = _engine(broker=broker)
+
+    assert engine.settings.broker == f"kafka://{broker}"
+    assert engine.settings.bootstrap_servers == hosts
+    assert engine.faust_app.conf.broker[0].scheme == "kafka"
+
+
+@pytest.mark.parametrize(
     "broker",
     [
-        "127.0.0.1:9092",
+        "127.0.0.1",
         "http://127.0.0.1:9092",
         "kafka://",
         "kafka://host",
@@ -163,15 +175,28 @@ def test_an_unknown_store_is_refused(store: Any) -> None:
         _engine(store=store)
 
 
-def test_aerospike_config_without_the_aerospike_store_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="aerospike_config is only used"):
-        _engine(aerospike_config=AEROSPIKE)
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_aerospike_config_without_the_aerospike_store_is_ignored_with_a_warning(
+    store: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="dagger.service._settings"):
+        engine = _engine(store=store, aerospike_config=AEROSPIKE, datadir=tmp_path)
+
+    assert engine.settings.store == store
+    assert engine.settings.aerospike is None
+    assert "aerospike_config is ignored" in caplog.text
 
 
-def test_enable_changelog_false_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="enable_changelog=False"):
-        _engine(enable_changelog=False)
-    assert _engine(enable_changelog=True).settings.store == "memory://"
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_enable_changelog_false_is_ignored_with_a_warning_by_embedded_stores(
+    store: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="dagger.service._settings"):
+        engine = _engine(store=store, enable_changelog=False, datadir=tmp_path)
+
+    assert engine.settings.store == store
+    assert "enable_changelog=False is ignored" in caplog.text
+    assert "changelog stays on" in caplog.text
 
 
 def test_datadir_is_kept_as_a_string(tmp_path: Path) -> None:
@@ -191,9 +216,13 @@ def test_a_datadir_that_is_not_a_path_is_refused() -> None:
 # -- unavailable features ---------------------------------------------------------------
 
 
-def test_restart_tasks_on_boot_false_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="restart_tasks_on_boot=False"):
+def test_restart_tasks_on_boot_false_is_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="dagger.service._settings"):
         _engine(restart_tasks_on_boot=False)
+
+    assert "restart_tasks_on_boot=False is ignored" in caplog.text
 
 
 # -- names ------------------------------------------------------------------------------
@@ -390,14 +419,33 @@ def test_engine_defaults_for_faust_are_applied() -> None:
     assert conf.consumer_auto_offset_reset == "earliest"
 
 
-def test_an_unknown_faust_setting_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match=r"unknown Dagger/faust setting.*no_such_option"):
-        _engine(no_such_option=1)
+@pytest.mark.parametrize("setting", ["serializer", "no_such_option"])
+def test_a_setting_faust_does_not_know_is_ignored_with_one_warning_naming_it(
+    setting: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="dagger.service._settings"):
+        engine = _engine(**{setting: "raw"})
+
+    warnings = [record.getMessage() for record in caplog.records]
+    assert warnings == [f"{setting}='raw' is not a faust setting: ignored"]
+    assert setting not in engine.settings.faust_settings
+
+
+def test_topic_partitions_equal_to_kafka_partitions_is_accepted() -> None:
+    engine = _engine(kafka_partitions=4, topic_partitions=4)
+
+    assert engine.faust_app.conf.topic_partitions == 4
+    assert "topic_partitions" not in engine.settings.faust_settings
+
+
+def test_topic_partitions_that_differ_from_kafka_partitions_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"pass kafka_partitions=4"):
+        _engine(topic_partitions=4)
 
 
 @pytest.mark.parametrize(
     "setting",
-    ["topic_partitions", "version", "origin", "autodiscover", "key_serializer", "value_serializer"],
+    ["version", "origin", "autodiscover", "key_serializer", "value_serializer"],
 )
 def test_faust_settings_the_engine_owns_are_refused_clearly(setting: str) -> None:
     with pytest.raises(ConfigurationError, match=setting):

@@ -238,7 +238,7 @@ def test_a_template_name_must_be_a_non_empty_string(engine: Dagger, name: Any) -
 def test_set_root_wants_a_built_process(engine: Dagger) -> None:
     unbuilt = ProcessTemplateDagBuilder(engine).set_name("p")
 
-    with pytest.raises(TypeError, match=r"call \.build\(\) on the process builder first"):
+    with pytest.raises(TypeError, match=r"call \.build\(\) on the builder first"):
         DefaultTemplateBuilder(engine).set_root(unbuilt)  # type: ignore[arg-type]
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.modeler.definition import (
+    DefaultTemplateBuilder,
     DynamicProcessTemplateDAG,
     DynamicProcessTemplateDagBuilder,
     ParallelCompositeProcessTemplateDAG,
@@ -211,10 +212,6 @@ def test_a_parallel_process_builder_checks_what_it_is_given(engine: Dagger) -> N
         ParallelCompositeProcessTemplateDagBuilder(engine).set_parallel_process_templates(
             [process(engine, "pA", step(engine, "a"))]
         ).build()
-    with pytest.raises(ValueError, match="set_parallel_process_templates"):
-        ParallelCompositeProcessTemplateDagBuilder(engine).set_name("fan").build()
-    with pytest.raises(ValueError, match="non-empty"):
-        ParallelCompositeProcessTemplateDagBuilder(engine).set_parallel_process_templates([])
     with pytest.raises(TypeError, match="process templates or their builders"):
         ParallelCompositeProcessTemplateDagBuilder(engine).set_parallel_process_templates(
             [step(engine, "a")]  # type: ignore[list-item]
@@ -229,6 +226,47 @@ def test_a_parallel_process_builder_checks_what_it_is_given(engine: Dagger) -> N
         ParallelCompositeProcessTemplateDagBuilder(engine).set_next_process(
             process(engine, "q", step(engine, "q1"))  # type: ignore[arg-type]
         )
+
+
+def test_parallel_processes_are_added_one_per_call_or_replaced_by_a_list(engine: Dagger) -> None:
+    builder = (
+        ParallelCompositeProcessTemplateDagBuilder(engine)
+        .set_name("fan")
+        .set_parallel_process_templates(process(engine, "pA", step(engine, "a")))
+        .set_parallel_process_templates(process(engine, "pB", step(engine, "b")).build())
+        .set_parallel_process_templates([process(engine, "pC", step(engine, "c"))])
+    )
+    fan: Any = builder.build()
+    assert [child.name for child in fan.child_process_task_templates] == ["pA", "pB", "pC"]
+
+    builder.set_parallel_process_template_dags([process(engine, "pD", step(engine, "d"))])
+    replaced: Any = builder.build()
+    assert [child.name for child in replaced.child_process_task_templates] == ["pD"]
+
+
+def test_a_parallel_process_may_be_built_without_branches(engine: Dagger) -> None:
+    fan: Any = ParallelCompositeProcessTemplateDagBuilder(engine).set_name("fan").build()
+
+    assert fan.child_process_task_templates == []
+
+
+@pytest.mark.parametrize("where", ["set_next_process", "set_root"])
+def test_a_task_template_where_a_process_goes_runs_as_a_process_of_its_own(
+    engine: Dagger, where: str
+) -> None:
+    either = parallel(engine, "either", step(engine, "a"), step(engine, "b"))
+    if where == "set_next_process":
+        builder: Any = process(engine, "P", step(engine, "p")).set_next_process(either)
+        wrapper = builder.build().next_process_dag[0]
+    else:
+        template: Any = (
+            DefaultTemplateBuilder(engine).set_name("t").set_root(either).build()  # type: ignore[arg-type]
+        )
+        wrapper = template.root_process_dag
+
+    assert wrapper.name == "either"
+    assert wrapper.root_task_dag is either
+    assert wrapper.next_process_dag == []
 
 
 def test_a_parallel_process_builder_takes_builders_and_templates(engine: Dagger) -> None:

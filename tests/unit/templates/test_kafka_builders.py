@@ -140,14 +140,15 @@ def test_a_command_topic_may_be_a_faust_topic(engine: Dagger) -> None:
     assert template.topic_name == topic.get_topic_name()
 
 
-def test_a_topic_named_by_a_string_is_created_as_json(engine: Dagger) -> None:
+def test_a_topic_named_by_a_string_is_created_raw_as_in_the_original(engine: Dagger) -> None:
     name = unique("commands")
 
     _command(engine, name)
 
     created: Any = Dagger.topics[name]
     assert created.get_topic_name() == name
-    assert created.value_serializer == "json"
+    assert created.value_serializer is None
+    assert engine.faust_app.conf.value_serializer == "dagger_passthrough"
 
 
 @pytest.mark.parametrize("topic", ["", 42, None, object()])
@@ -361,7 +362,7 @@ def test_generic_command_task_builder_names_the_task_after_its_process(engine: D
 
     assert isinstance(builder, KafkaCommandTaskTemplateBuilder)
     assert (template.name, template.topic_name) == ("ORDER_command_task", topic)
-    assert getattr(Dagger.topics[topic], "value_serializer", None) == "json"
+    assert getattr(Dagger.topics[topic], "value_serializer", None) is None
     assert topic not in engine._runtime.listeners.topics
 
 
@@ -413,7 +414,7 @@ def test_generic_listener_task_builder_defaults(engine: Dagger) -> None:
 
     assert (template.allow_skip_to, template.reprocess_on_message) == (False, False)
     assert engine._runtime.listeners.topics[topic].concurrency == 1
-    assert getattr(Dagger.topics[topic], "value_serializer", None) == "json"
+    assert getattr(Dagger.topics[topic], "value_serializer", None) is None
 
 
 def test_a_listener_topic_with_a_value_type_decodes_records(engine: Dagger) -> None:

@@ -273,6 +273,64 @@ async def test_parallel_processes_and_dynamic_processes_run_in_order() -> None:
     assert len(local.updates) == 2
 
 
+async def test_the_original_shapes_run_one_branch_per_call_and_a_chained_task_composite() -> None:
+    """The original's integration app: branches added one per call, a composite built with
+    none (its branches chosen per instance), and a parallel *task* template chained after
+    it with set_next_process."""
+    engine = new_engine()
+    noop_topic, quick_topic = unique("noop"), unique("quick")
+    fan = (
+        ParallelCompositeProcessTemplateDagBuilder(engine)
+        .set_name("fan")
+        .set_parallel_process_templates(process(engine, "pA", wait(engine, "w", noop_topic)))
+        .set_parallel_process_templates(process(engine, "pB", step(engine, "b")).build())
+    )
+    either = parallel(
+        engine,
+        "either",
+        step(engine, "quick"),
+        wait(engine, "slow", quick_topic),
+        operator=TaskOperator.ATLEAST_ONE,
+    )
+    shipping = (
+        ParallelCompositeProcessTemplateDagBuilder(engine)
+        .set_name("shipping")
+        .set_next_process(either)  # type: ignore[arg-type]
+    )
+    template: Any = workflow(engine, fan, shipping)
+    template.set_given_num_of_parallel_processes_for_a_composite_process(
+        3, "shipping", process(engine, "ship", step(engine, "s"))
+    )
+    async with LocalEngine(engine) as local:
+        instance = await _create(template)
+        assert _stored(local, instance).runtime_parameters["ran"] == ["b"]
+        await local.send_message(noop_topic, {"order_id": "o-1"})
+
+    stored = _stored(local, instance)
+    assert stored.status.code == "COMPLETED"
+    assert stored.runtime_parameters["ran"] == ["b", "s", "s", "s", "quick"]
+    assert task_named(stored, "slow").status.code == "STOPPED"
+    [composite] = [
+        task
+        for task in stored.tasks.values()
+        if task.task_type == "PARALLEL_COMPOSITE" and task.task_name == "either"
+    ]
+    assert composite.status.code == "COMPLETED"
+    assert _no_waiting(local)
+
+
+async def test_a_parallel_process_left_without_branches_completes_at_once() -> None:
+    engine = new_engine()
+    empty = ParallelCompositeProcessTemplateDagBuilder(engine).set_name("nothing")
+    template = workflow(engine, empty, process(engine, "tail", step(engine, "t")))
+    async with LocalEngine(engine) as local:
+        instance = await _create(template)
+
+    stored = _stored(local, instance)
+    assert stored.status.code == "COMPLETED"
+    assert stored.runtime_parameters["ran"] == ["t"]
+
+
 async def test_a_dynamic_process_can_be_a_parallel_branch() -> None:
     engine = new_engine()
     fan = (

@@ -206,6 +206,7 @@ async def test_the_command_task_can_send_to_its_topic_and_the_send_is_recorded()
                     topic=status_topic,
                     task_type=OrderStatusListener,
                     process_name=PROCESS,
+                    value_serializer="json",
                 ),
             ]
         ),

@@ -98,10 +98,11 @@ def apply(
 
 
 def remember_event(instance: ITemplateDAGInstance[Any, Any], event_id: str) -> bool:
-    """Record ``event_id`` as applied; return False if it was applied before."""
+    """Record ``event_id`` as applied (one more update); return False if it was before."""
     if event_id in instance.applied_events:
         return False
     instance.applied_events.append(event_id)
+    instance.update_count += 1
     if len(instance.applied_events) > APPLIED_EVENTS_KEPT:
         del instance.applied_events[: len(instance.applied_events) - APPLIED_EVENTS_KEPT]
     return True

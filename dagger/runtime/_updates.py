@@ -28,6 +28,7 @@ def update_document(instance: ITemplateDAGInstance[Any, Any]) -> dict[str, Any]:
         "time_updated": time.time(),
         "error_type": instance.error_type,
         "error_message": instance.error_message,
+        "update_count": instance.update_count,
         "runtime_parameters": instance.runtime_parameters,
         "tasks": [_task_view(task) for task in instance.tasks.values()],
     }

@@ -8,6 +8,7 @@ that registered templates use.
 from __future__ import annotations
 
 import abc
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
@@ -517,6 +518,8 @@ class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
     applied_events: list[str] = []
     traceparent: str | None = None
     """The W3C trace context of the instance's trace: every span of the instance joins it."""
+    update_count: int = 0
+    """How many events have changed this instance (the original counted its stores)."""
 
     def __post_init__(self) -> None:
         """Give each instance its own copies of the mutable defaults."""
@@ -524,6 +527,24 @@ class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
         self.runtime_parameters = dict(self.runtime_parameters)
         self.tasks = dict(self.tasks)
         self.applied_events = list(self.applied_events)
+
+    @classmethod
+    def from_data(cls, data: Any, *, preferred_type: Any = None) -> Any:
+        """Build an instance from ``data``; an update document gives its workflow fields.
+
+        A consumer written for the original decodes the task update topic with
+        ``ITemplateDAGInstance.from_data(jsonpickle.decode(value))``: from one of our
+        plain-JSON documents this returns a ``DefaultTemplateDAGInstance`` (or ``cls``,
+        when concrete) with its ``id``, ``status``, ``update_count``, times, error and
+        runtime parameters.
+        """
+        from dagger.tasks._update_view import from_update_document, is_update_document
+
+        if is_update_document(data):
+            generic = cls is ITemplateDAGInstance or inspect.isabstract(cls)
+            target = DefaultTemplateDAGInstance if generic else cls
+            return from_update_document(target, data)
+        return super().from_data(data, preferred_type=preferred_type)
 
     def get_task(self, id: str) -> ITask[Any, Any]:
         """Return the task (or process) with ``id``; the instance itself for its own id."""

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from typing import Any
 
+import jsonpickle
 import pytest
 
 from dagger.core import _machine as machine
 from dagger.core._events import InstanceSubmitted, TaskFailed
+from dagger.core._wire import encode_event
 from dagger.runtime._updates import UpdatePublisher, update_document
 from dagger.service.services import Dagger
-from dagger.tasks.task import ITemplateDAGInstance
-from tests.unit._workflows import OrderInstance, RecordingTask, build_template, task_named
+from dagger.tasks.task import DefaultTemplateDAGInstance, ITemplateDAGInstance
+from dagger.testing import LocalEngine
+from tests.unit._listener_workflows import new_engine, order_template, unique
+from tests.unit._workflows import (
+    OrderInstance,
+    RecordingTask,
+    build_template,
+    task_named,
+)
 
 
 class FakeTopic:
@@ -138,3 +148,54 @@ def test_a_publisher_without_listeners_is_disabled() -> None:
     assert not UpdatePublisher(None, []).enabled
     assert UpdatePublisher(FakeTopic(), []).enabled
     assert UpdatePublisher(None, [callback]).enabled
+
+
+# -- read back the way the original's consumers read them -------------------------------
+
+
+async def test_an_update_document_reads_back_with_from_data_as_the_original_consumers_do(
+    engine: Dagger,
+) -> None:
+    """The original's consumers: ``ITemplateDAGInstance.from_data(jsonpickle.decode(v))``."""
+    topic = FakeTopic()
+    instance = await _running(engine)
+    await UpdatePublisher(topic, []).publish(instance)
+
+    [sent] = topic.sent
+    with warnings.catch_warnings():  # jsonpickle 4 warns that its `keys` default changes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        decoded = jsonpickle.decode(sent["value"])
+    read = ITemplateDAGInstance.from_data(decoded)
+
+    assert isinstance(read, DefaultTemplateDAGInstance)
+    assert (read.id, read.status.code, read.template_name) == ("i-1", "FAILURE", "orders")
+    assert read.update_count == instance.update_count
+    assert read.runtime_parameters["reserved"] is True
+    assert (read.error_type, read.time_completed) == ("KeyError", 2.0)
+
+
+def test_from_data_refuses_a_document_whose_status_is_not_a_status() -> None:
+    with pytest.raises(ValueError, match="must be a task status, got 'DONE'"):
+        ITemplateDAGInstance.from_data({"id": "i-1", "status": "DONE", "tasks": []})
+
+
+async def test_the_update_count_grows_with_each_applied_event_and_not_with_a_replay() -> None:
+    engine = new_engine()
+    status_topic = unique("status")
+    template = order_template(engine, status_topic=status_topic)
+    async with LocalEngine(engine) as local:
+        instance = await template.create_instance(
+            "i-2", "order_id", order_id="o-2", submit_task=True
+        )
+        created = local.get_instance(instance.id)
+        assert created is not None and created.update_count == 1
+        replay = encode_event(InstanceSubmitted("replayed", instance.id))
+        await local._router.handle(replay, created.owner_partition)
+        await local._router.handle(replay, created.owner_partition)
+        await local.send_message(status_topic, {"order_id": "o-2", "status": "READY"})
+        completed = local.get_instance(instance.id)
+
+    assert completed is not None and completed.status.code == "COMPLETED"
+    # created and submitted (one event), then the reply; the replay changed nothing
+    assert completed.update_count == 2
+    assert [update["update_count"] for update in local.updates] == [1, 2]

@@ -43,7 +43,9 @@ def from_update_document(instance_class: type[Any], data: Mapping[str, Any]) -> 
     try:
         status = TaskStatus.of(TaskStatusEnum[code])
     except KeyError:
-        raise ValueError(f"an update document's status must be a task status, got {code!r}")
+        raise ValueError(
+            f"an update document's status must be a task status, got {code!r}"
+        ) from None
     fields = {name: data[name] for name in _INSTANCE_FIELDS if data.get(name) is not None}
     template = str(data.get("template") or "")
     return instance_class(

@@ -21,7 +21,11 @@ def update_document(instance: ITemplateDAGInstance[Any, Any]) -> dict[str, Any]:
         "id": instance.id,
         "template": instance.template_name or instance.task_name,
         "status": instance.status.code,
-        "partition_key": instance.runtime_parameters.get(instance.partition_key_lookup),
+        "partition_key": (
+            instance.runtime_parameters.get(instance.partition_key_lookup)
+            if instance.partition_key_lookup
+            else instance.id
+        ),
         "time_created": instance.time_created,
         "time_submitted": instance.time_submitted,
         "time_completed": instance.time_completed,

@@ -45,7 +45,7 @@ from dagger.serializers._passthrough import register_passthrough
 from dagger.serializers._registry_client import SchemaRegistryClient
 from dagger.service._settings import EngineSettings, resolve_broker, resolve_settings
 from dagger.service.engineconfig import AerospikeConfig, EngineConfig, StoreEnum
-from dagger.tasks._base import ITask, ITemplateDAGInstance, SensorTask
+from dagger.tasks._base import ITask, ITemplateDAGInstance, MonitoringTask, SensorTask
 from dagger.tasks._status import CorreletableKeyTasks, TaskStatus, TaskStatusEnum
 from dagger.templates._process_templates import IProcessTemplateDAGBuilder
 from dagger.templates._workflow_templates import ITemplateDAG
@@ -513,6 +513,19 @@ class Dagger(Service):
         if self._local_timers is not None:
             return await self._local_timers()
         return await self._runtime.fire_due()
+
+    async def get_monitoring_task(
+        self, task: ITask[Any, Any], workflow_instance: ITemplateDAGInstance[Any, Any]
+    ) -> MonitoringTask[Any, Any] | None:
+        """Return the monitoring task that watches ``task`` in ``workflow_instance``, or None.
+
+        A monitored process gets its monitoring task when it starts (and only when the
+        instance has a ``complete_by_time``), so before that this returns None.
+        """
+        for candidate in workflow_instance.tasks.values():
+            if isinstance(candidate, MonitoringTask) and candidate.monitored_task_id == task.id:
+                return candidate
+        return None
 
     def get_db_options(self) -> Mapping[str, Any]:
         """Return the options each embedded database is opened with (empty for ``memory://``)."""

@@ -558,7 +558,9 @@ class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
 
     @property
     def partition_key(self) -> str:
-        """The value of the runtime parameter named by ``partition_key_lookup``."""
+        """The value of the runtime parameter named by ``partition_key_lookup`` (or the id)."""
+        if not self.partition_key_lookup:
+            return self.id
         return str(self.runtime_parameters[self.partition_key_lookup])
 
     def defer_effects(self, effects: list[Effect]) -> None:

@@ -47,7 +47,7 @@ class ITemplateDAG(abc.ABC):
     async def create_instance(
         self,
         id: Any,
-        partition_key_lookup: str,
+        partition_key_lookup: str | None = None,
         *,
         repartition: bool = True,
         seed: random.Random | None = None,
@@ -89,7 +89,7 @@ class TemplateDAG(ITemplateDAG):
     def create_instance(
         self,
         id: Any,
-        partition_key_lookup: str,
+        partition_key_lookup: str | None = None,
         *,
         repartition: bool = True,
         seed: random.Random | None = None,
@@ -106,7 +106,8 @@ class TemplateDAG(ITemplateDAG):
         Args:
             id: The instance id (a UUID or string).
             partition_key_lookup: The name of the runtime parameter whose value picks the
-                owning partition; it must be among ``kwargs``.
+                owning partition; it must be among ``kwargs``. Without one (the original's
+                README creates instances so), the instance id is the partition key.
             repartition: Route the instance to the owner of its key's partition (True) or
                 create it on a partition this worker owns (False).
             seed: A ``random.Random`` from which the ids of the instance's tasks are drawn.
@@ -130,14 +131,15 @@ class TemplateDAG(ITemplateDAG):
         self,
         shape: shapes.Shape,
         id: Any,
-        partition_key_lookup: str,
+        partition_key_lookup: str | None,
         *,
         repartition: bool,
         seed: random.Random | None,
         submit_task: bool,
         **kwargs: Any,
     ) -> ITemplateDAGInstance[Any, Any]:
-        if partition_key_lookup not in kwargs:
+        partition_key_lookup = partition_key_lookup or ""
+        if partition_key_lookup and partition_key_lookup not in kwargs:
             raise ValueError(
                 f"partition_key_lookup={partition_key_lookup!r} names no runtime parameter; "
                 f"pass {partition_key_lookup}=<value> to create_instance()"

@@ -296,6 +296,10 @@ async def test_a_monitor_fires_on_a_process_still_waiting_for_its_listener() -> 
         assert monitor.status.code == "EXECUTING"
         assert monitor.timer_due == START + 30
         assert monitor.parent_id == _task(local, instance, ORDER).id
+        stored = _stored(local, instance)
+        found = await engine.get_monitoring_task(_task(local, instance, ORDER), stored)
+        assert found is not None and found.id == monitor.id
+        assert await engine.get_monitoring_task(_task(local, instance, LISTENER), stored) is None
 
         assert await local.advance(29) == 0
         assert "late" not in _params(local, instance)
@@ -421,6 +425,8 @@ async def test_a_monitored_process_without_a_complete_by_time_has_no_monitor() -
             ORDER,
             LISTENER,
         ]
+        order = _task(local, instance, ORDER)
+        assert await engine.get_monitoring_task(order, _stored(local, instance)) is None
         assert _no_timers(local)
 
 

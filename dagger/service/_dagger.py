@@ -634,25 +634,30 @@ class Dagger(Service):
         await self._runtime.send(event, key=key, partition=partition)
 
     def _choose_partition(self, key: str, repartition: bool) -> int:
+        """The owner partition of a new instance keyed ``key``.
+
+        With ``repartition=False`` inside an agent, it is the partition of the record being
+        handled (modulo the engine's partitions): a record read again after a crash or a
+        rebalance picks the same partition, whose owner then finds the instance it already
+        created, whatever this worker owns by then. Elsewhere it is the key's partition.
+        """
         partitions = self.settings.kafka_partitions
         if repartition or self._local_sink is not None:
             return partition_for_key(key, partitions)
         event = faust.current_event()
-        if event is not None and event.message.topic == self.settings.tasks_topic:
+        if event is not None:
             partition: int = event.message.partition
-            return partition
-        owned = sorted(
-            tp.partition
+            return partition % partitions
+        owns_any = any(
+            tp.topic == self.settings.tasks_topic
             for tp in self.faust_app.assignor.assigned_actives()
-            if tp.topic == self.settings.tasks_topic
         )
-        if not owned:
+        if not owns_any:
             raise DaggerError(
                 "repartition=False creates the instance on a partition this worker owns, "
                 "and this process owns none (is it running as a worker?); use repartition=True"
             )
-        chosen: int = owned[partition_for_key(key, len(owned))]
-        return chosen
+        return partition_for_key(key, partitions)
 
     # -- running ----------------------------------------------------------------------
     def main(self, override_logging: bool = False) -> None:

@@ -4,10 +4,16 @@
 ``pizza_orders``; ``PizzaReadyListener`` waits on ``pizza_status`` for a message about
 the same ``order_id`` whose status is READY. ``DELIVERY``: ``DeliverPizza`` assigns a
 driver.
+
+The topics declare no codec, so, as in the original's README, values are raw: the
+command sends the JSON text it makes with ``json.dumps``, and the listener's hooks get
+the message's bytes and ``json.loads`` them. (Pass ``value_serializer="json"`` to the
+builders to have the engine do both.)
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -38,7 +44,9 @@ class PizzaOrderCommand(KafkaCommandTask[str, str]):
         order_id = runtime_parameters["order_id"]
         await Dagger.app.topics[str(self.topic)].send(
             key=order_id,
-            value={"order_id": order_id, "pizza": runtime_parameters.get("pizza", "margherita")},
+            value=json.dumps(
+                {"order_id": order_id, "pizza": runtime_parameters.get("pizza", "margherita")}
+            ),
             headers={"message-id": f"order-{order_id}".encode()},
         )
 
@@ -51,12 +59,12 @@ class PizzaReadyListener(KafkaListenerTask[str, str]):
     async def get_correlatable_keys_from_payload(
         self, payload: Any
     ) -> list[TaskLookupKey[str, str]]:
-        return [("order_id", payload["order_id"])]
+        return [("order_id", json.loads(payload)["order_id"])]
 
     async def on_message(
         self, runtime_parameters: dict[str, Any], *args: Any, **kwargs: Any
     ) -> bool:
-        status = args[0]["status"]
+        status = json.loads(args[0])["status"]
         runtime_parameters.setdefault("statuses", []).append(status)
         return bool(status == "READY")
 

@@ -100,7 +100,7 @@ def _step(app: Dagger, name: str, then: TaskTemplate | None = None) -> TaskTempl
 
 def _wait(app: Dagger, name: str, topic: str) -> TaskTemplate:
     builder = KafkaListenerTaskTemplateBuilder(app).set_name(name).set_type(RefWait)
-    return builder.set_topic(topic).build()
+    return builder.set_topic(Dagger.create_topic(topic, value_serializer="json")).build()
 
 
 def _route(app: Dagger, branches: list[TaskTemplate]) -> TaskTemplate:

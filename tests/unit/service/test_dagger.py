@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import faust
 import pytest
+from faust.types import TP
 
 from dagger.core import _codec as codec
 from dagger.core._events import InstanceCreated, InstanceSubmitted
@@ -228,6 +231,47 @@ async def test_repartition_false_outside_a_worker_is_refused(sends: SendRecorder
     with pytest.raises(DaggerError, match="use repartition=True"):
         await template.create_instance("i-1", "k", k="v", repartition=False)
     assert sends.calls == []
+
+
+def _handling(monkeypatch: pytest.MonkeyPatch, topic: str, partition: int) -> None:
+    """Make faust's current event a record of ``topic``'s ``partition``."""
+    event = SimpleNamespace(message=SimpleNamespace(topic=topic, partition=partition))
+    monkeypatch.setattr(faust, "current_event", lambda: event)
+
+
+def _assign(monkeypatch: pytest.MonkeyPatch, engine: Dagger, *partitions: int) -> None:
+    owned = {TP(engine.settings.tasks_topic, partition) for partition in partitions}
+    monkeypatch.setattr(engine.faust_app.assignor, "assigned_actives", lambda: owned)
+
+
+@pytest.mark.parametrize(("topic", "partition", "chosen"), [("orders", 5, 5), ("orders", 11, 3)])
+async def test_repartition_false_in_an_agent_takes_the_handled_records_partition_whatever_is_owned(
+    sends: SendRecorder, monkeypatch: pytest.MonkeyPatch, topic: str, partition: int, chosen: int
+) -> None:
+    """A record read again after a crash or a rebalance creates on the same partition, so
+    its owner finds the instance it created before (one id, one owner)."""
+    template = build_template(Dagger.app, [("p", [("t", RecordingTask)])])
+    _handling(monkeypatch, topic, partition)
+    owners = []
+    for owned in ((0, 1, 2, 3, 4, 5, 6, 7), (1, 3), (6,)):
+        _assign(monkeypatch, Dagger.app, *owned)
+        instance = await template.create_instance("i-1", "k", k="v", repartition=False)
+        owners.append(instance.owner_partition)
+
+    assert owners == [chosen, chosen, chosen]
+    assert [partition for _, _, partition in sends.calls] == [chosen] * 3
+
+
+async def test_repartition_false_outside_an_agent_uses_the_keys_partition(
+    sends: SendRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = build_template(Dagger.app, [("p", [("t", RecordingTask)])])
+    key_partition = partition_for_key("key-7", 8)
+    _assign(monkeypatch, Dagger.app, *(p for p in range(8) if p != key_partition))
+
+    instance = await template.create_instance("i-1", "k", k="key-7", repartition=False)
+
+    assert instance.owner_partition == key_partition
 
 
 async def test_submit_sends_a_submission_to_the_owner(sends: SendRecorder) -> None:

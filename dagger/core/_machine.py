@@ -453,6 +453,23 @@ def registered_index_keys(instance: ITemplateDAGInstance[Any, Any]) -> list[tupl
     return [(task_id, key) for task_id, key in registered if key is not None]
 
 
+def released_index_keys(instance: ITemplateDAGInstance[Any, Any]) -> list[tuple[str, str]]:
+    """The (task id, index key) of each listener of ``instance`` that waits no more.
+
+    The key is the one its correlation parameter names now, where the listener waited
+    last unless a hook changed the parameter since.
+    """
+    released: list[tuple[str, str]] = []
+    for task in instance.tasks.values():
+        if not isinstance(task, SensorTask) or task.correlatable_key_value is not None:
+            continue
+        name = task.correlatable_key
+        value = instance.runtime_parameters.get(name) if name else None
+        if value is not None and task.topic is not None:
+            released.append((task.id, index_key(task.topic, str(name), str(value))))
+    return released
+
+
 def _registered_key(task: ITask[Any, Any]) -> str | None:
     """The index key the listener ``task`` is registered under, if it is."""
     if not isinstance(task, SensorTask) or task.correlatable_key_value is None:

@@ -170,7 +170,7 @@ class InstanceOwner:
             # A replay after a crash: the state is stored, but its changelog record and
             # its update may not have left the worker, so write and publish it again.
             self._forget_timer(event)
-            self._restore_own_index_entries(instance)
+            self._repair_own_index_entries(instance)
             self._store(key, instance, finished=False)
             return
         if isinstance(event, InstanceCreated):
@@ -348,17 +348,23 @@ class InstanceOwner:
             partition_for_index_key(effect.index_key, self._partitions),
         )
 
-    def _restore_own_index_entries(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
-        """Write again the own-partition index entries of the instance's waiting listeners.
+    def _repair_own_index_entries(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
+        """Make the instance's own-partition index entries agree with it again.
 
         The entries and the instance are two table writes of one batch: after a crash
-        between them, the replayed event finds the instance stored but maybe not its
-        entries. Adding an entry that is there already changes nothing.
+        between them, the replayed event finds the instance stored but maybe not the
+        entries of its waiting listeners (written again here; adding one that is there
+        changes nothing), or still the entries of listeners that stopped waiting
+        (removed here; removing one that is gone changes nothing).
         """
         for task_id, key in machine.registered_index_keys(instance):
             keys = self._own_keys(instance, key)
             if keys is not None:
                 keys.add(key, _lookup(instance, task_id))
+        for task_id, key in machine.released_index_keys(instance):
+            keys = self._own_keys(instance, key)
+            if keys is not None:
+                keys.remove(key, instance.id, task_id)
 
     async def _interval_execute(
         self, instance: ITemplateDAGInstance[Any, Any], task_id: str

@@ -902,6 +902,24 @@ async def test_a_replay_writes_again_an_own_index_entry_lost_in_a_crash(engine: 
     assert own.owner.stored("i-1").status.code == "COMPLETED"
 
 
+async def test_a_replay_removes_an_own_index_entry_whose_removal_a_crash_lost(
+    engine: Dagger,
+) -> None:
+    own = OwnPartition()
+    await own.record(_created(await _new_order(engine)))
+    waiting = dict(own.index)
+    reply = own.reply("m-1", "READY")
+    await own.record(reply)
+    assert own.owner.stored("i-1").status.code == "COMPLETED"
+    # The instance's changelog record reached the broker, the entry's removal did not.
+    own.index.update(waiting)
+
+    await own.record(reply)
+
+    assert own.index == {}
+    assert own.owner.stored("i-1").runtime_parameters["statuses"] == ["READY"]
+
+
 async def test_a_stop_by_id_sent_to_every_partition_is_applied_by_the_owners_only(
     engine: Dagger,
 ) -> None:

@@ -71,8 +71,21 @@ class RunStopHook:
     task_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class RunContainerHook:
+    """Run the ``execute`` a process, workflow or parallel composite class defines, as it starts.
+
+    The original called a container's ``execute`` when it started, and its apps override
+    it (a monitored process that logs, say). It runs before the container's first tasks;
+    if it raises, the container fails.
+    """
+
+    task_id: str
+
+
 Effect = (
     RunTask
+    | RunContainerHook
     | InstanceFinished
     | Register
     | Unregister

@@ -18,6 +18,7 @@ from dagger.core._effects import (
     Effect,
     InstanceFinished,
     Register,
+    RunContainerHook,
     RunDecision,
     RunInterval,
     RunStopHook,
@@ -133,14 +134,14 @@ def start_task(
     _set_status(task, TaskStatusEnum.EXECUTING, now)
     task.time_submitted = now
     if isinstance(task, INonLeafNodeTask):
-        effects = _watch_process(instance, task, now)
+        effects = _container_hook(task, INonLeafNodeTask) + _watch_process(instance, task, now)
         if task.root_dag is None:
             return effects + finish_task(instance, task.id, _COMPLETED, now=now)
         return effects + start_task(instance, task.root_dag, now)
     if isinstance(task, ParallelCompositeTask):
+        effects = _container_hook(task, ParallelCompositeTask)
         if not task.parallel_child_task_list:
-            return finish_task(instance, task.id, _COMPLETED, now=now)
-        effects = []
+            return effects + finish_task(instance, task.id, _COMPLETED, now=now)
         for head in task.parallel_child_task_list:
             effects.extend(_start_next(instance, head, now))
         return effects
@@ -160,6 +161,13 @@ def start_task(
     raise InvalidTaskType(
         f"task {task.task_name!r} is a {type(task).__name__}, which this engine cannot run"
     )
+
+
+def _container_hook(task: ITask[Any, Any], base: type[ITask[Any, Any]]) -> list[Effect]:
+    """Run the container's ``execute`` first when its class defines one of its own."""
+    if type(task).execute is base.execute:
+        return []
+    return [RunContainerHook(task.id)]
 
 
 def finish_task(

@@ -31,6 +31,7 @@ from dagger.core._effects import (
     Effect,
     InstanceFinished,
     Register,
+    RunContainerHook,
     RunDecision,
     RunInterval,
     RunStopHook,
@@ -69,6 +70,7 @@ PayloadDecoder = Callable[[str, bytes], Any]
 """Decode a listener topic's message value: (topic, raw value) -> payload."""
 
 _NOT_YET_STARTED = frozenset({TaskStatusEnum.NOT_STARTED.name, TaskStatusEnum.SUBMITTED.name})
+_EXECUTING = TaskStatusEnum.EXECUTING.name
 
 TOMBSTONE = b"{}"
 """Stored in place of an instance deleted on completion, so a replayed create stays dropped."""
@@ -277,10 +279,14 @@ class InstanceOwner:
             effect = queue.popleft()
             if isinstance(effect, InstanceFinished):
                 finished = True
-            elif isinstance(effect, RunTask):
+            elif isinstance(effect, RunTask | RunContainerHook):
+                if instance.get_task(effect.task_id).status.code != _EXECUTING:
+                    # Stopped or failed by an effect before it (its container's hook).
+                    continue
                 outcome = await self._execute(instance, effect.task_id)
                 queue.extend(instance.take_deferred_effects())
-                queue.extend(machine.apply(instance, outcome, self._clock()))
+                if isinstance(effect, RunTask) or isinstance(outcome, TaskFailed):
+                    queue.extend(machine.apply(instance, outcome, self._clock()))
             elif isinstance(effect, RunDecision):
                 decided = await self._evaluate(instance, effect.task_id)
                 queue.extend(instance.take_deferred_effects())

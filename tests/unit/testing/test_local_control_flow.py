@@ -13,16 +13,23 @@ from typing import Any
 import pytest
 
 from dagger.core._keys import index_key
+from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.modeler.definition import (
     DynamicProcessTemplateDagBuilder,
     ParallelCompositeProcessTemplateDagBuilder,
 )
 from dagger.runtime._owner import TOMBSTONE
-from dagger.tasks.task import ITemplateDAGInstance, TaskOperator
+from dagger.tasks.task import (
+    DefaultProcessTemplateDAGInstance,
+    DefaultTemplateDAGInstance,
+    ITemplateDAGInstance,
+    TaskOperator,
+)
 from dagger.templates.template import ITemplateDAG
 from dagger.testing import LocalEngine
 from tests.unit._control_flow_workflows import (
     BrokenStopWait,
+    Fanout,
     RawRoute,
     Recorder,
     StoppingWait,
@@ -696,3 +703,86 @@ async def test_skipping_into_a_decision_branch_skips_the_other_branches() -> Non
     assert stored.status.code == "COMPLETED"
     assert statuses(stored)["route"] == "SKIPPED"
     assert statuses(stored)["y"] == "SKIPPED"
+
+
+# -- containers' own execute hooks -------------------------------------------------------
+
+
+class OpeningProcess(DefaultProcessTemplateDAGInstance):
+    """A process class with an execute of its own, as the original's apps write them."""
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
+    ) -> None:
+        runtime_parameters.setdefault("ran", []).append(f"open {self.task_name}")
+        if runtime_parameters.get("refuse") == self.task_name:
+            raise RuntimeError(f"{self.task_name} will not open")
+        await super().execute(runtime_parameters, workflow_instance)
+
+
+class OpeningWorkflow(DefaultTemplateDAGInstance):
+    async def execute(
+        self,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
+    ) -> None:
+        runtime_parameters.setdefault("ran", []).append("open workflow")
+
+
+class OpeningFanout(Fanout):
+    async def execute(
+        self,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
+    ) -> None:
+        runtime_parameters.setdefault("ran", []).append(f"open {self.task_name}")
+
+
+def _opening(engine: Any) -> ITemplateDAG:
+    first = process(engine, "P", step(engine, "a")).set_type(OpeningProcess)
+    fan = parallel(engine, "fan", step(engine, "b"), task_type=OpeningFanout)
+    second = process(engine, "Q", fan).set_type(OpeningProcess)
+    helper = DAGBuilderHelper(dagger_app=engine)
+    return helper.generic_template(
+        template_name=unique("opening"),
+        root_process=helper.build_and_link_processes([first, second]),
+        template_type=OpeningWorkflow,
+    )
+
+
+async def test_a_containers_own_execute_runs_as_it_starts_before_its_tasks() -> None:
+    engine = new_engine()
+    template = _opening(engine)
+    async with LocalEngine(engine) as local:
+        instance = await _create(template)
+
+    stored = _stored(local, instance)
+    assert stored.status.code == "COMPLETED"
+    assert stored.runtime_parameters["ran"] == [
+        "open workflow",
+        "open P",
+        "a",
+        "open Q",
+        "open fan",
+        "b",
+    ]
+
+
+async def test_a_containers_execute_that_raises_fails_it_and_runs_none_of_its_tasks() -> None:
+    engine = new_engine()
+    template = _opening(engine)
+    async with LocalEngine(engine) as local:
+        instance = await _create(template, refuse="Q")
+
+    stored = _stored(local, instance)
+    assert stored.status.code == "FAILURE"
+    assert stored.runtime_parameters["ran"] == ["open workflow", "open P", "a", "open Q"]
+    q = task_named(stored, "Q")
+    assert (q.status.code, q.error_type, q.error_message) == (
+        "FAILURE",
+        "RuntimeError",
+        "Q will not open",
+    )
+    assert task_named(stored, "b").status.code != "COMPLETED"

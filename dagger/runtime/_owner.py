@@ -16,11 +16,12 @@ its effects again, so they are at-least-once.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from dagger.core import _codec as codec
@@ -413,7 +414,11 @@ class InstanceOwner:
         task = instance.get_task(task_id)
         try:
             with running_hook(instance):
-                await task.stop(instance.runtime_parameters, instance)
+                stop: Callable[..., Awaitable[None]] = task.stop
+                if takes_no_arguments(stop):
+                    await stop()  # the original's docs write `async def stop(self)`
+                else:
+                    await task.stop(instance.runtime_parameters, instance)
         except Exception as exc:
             _log_hook_error("stop", instance, task_id, exc)
 
@@ -472,6 +477,20 @@ def _log_hook_error(
         type(exc).__name__,
         exc,
     )
+
+
+def takes_no_arguments(method: Callable[..., Any]) -> bool:
+    """True when the bound ``method`` has no positional parameter to take arguments."""
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    )
+    return not any(parameter.kind in positional for parameter in parameters)
 
 
 def _is_plain(value: Any) -> bool:

@@ -455,7 +455,7 @@ class ParallelCompositeTask(ITask[KT, VT], abc.ABC):
 
     async def stop(
         self,
-        runtime_parameters: dict[str, VT],
+        runtime_parameters: dict[str, VT] | None = None,
         workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
     ) -> None:
         """Stop this composite and its branches (see :meth:`INonLeafNodeTask.stop`)."""
@@ -469,10 +469,13 @@ class INonLeafNodeTask(ITask[KT, VT], abc.ABC):
 
     async def stop(
         self,
-        runtime_parameters: dict[str, VT],
+        runtime_parameters: dict[str, VT] | None = None,
         workflow_instance: ITemplateDAGInstance[KT, VT] | None = None,
     ) -> None:
         """Stop this process (or workflow) and every unfinished task in it.
+
+        ``workflow_instance.stop()`` with no arguments (the original's docs) stops a
+        workflow instance too.
 
         Unfinished tasks become STOPPED, the ``stop`` hook of each one that is executing
         runs, and their timers and correlation entries are removed. A stopped process

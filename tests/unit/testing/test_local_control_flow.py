@@ -34,6 +34,7 @@ from tests.unit._control_flow_workflows import (
     Recorder,
     StoppingWait,
     StopWorkflow,
+    Wait,
     alarm,
     chain,
     decide,
@@ -786,3 +787,31 @@ async def test_a_containers_execute_that_raises_fails_it_and_runs_none_of_its_ta
         "Q will not open",
     )
     assert task_named(stored, "b").status.code != "COMPLETED"
+
+
+# -- the stop shapes of the original's docs ----------------------------------------------
+
+STOPPED_BY_BARE_HOOK: list[str] = []
+
+
+class BareStopWait(Wait):
+    """Its stop hook takes no arguments, as the original's docs write it."""
+
+    async def stop(self) -> None:  # type: ignore[override]
+        STOPPED_BY_BARE_HOOK.append(self.task_name)
+
+
+async def test_a_stop_hook_without_arguments_runs_and_instance_stop_needs_none() -> None:
+    STOPPED_BY_BARE_HOOK.clear()
+    engine = new_engine()
+    topic = unique("status")
+    template = one_process(engine, wait(engine, "w", topic, task_type=BareStopWait))
+    async with LocalEngine(engine) as local:
+        instance = await _create(template)
+        await _stored(local, instance).stop()  # the docs: `await workflow_instance.stop()`
+
+    stored = _stored(local, instance)
+    assert stored.status.code == "STOPPED"
+    assert statuses(stored)["w"] == "STOPPED"
+    assert STOPPED_BY_BARE_HOOK == ["w"]
+    assert _no_waiting(local)

@@ -22,6 +22,7 @@ from dagger.tasks.task import (
     ITask,
     ITemplateDAGInstance,
     MonitoredProcessTemplateDAGInstance,
+    MonitoringTask,
     SystemTimerTask,
 )
 from dagger.templates.template import ITemplateDAG
@@ -315,6 +316,41 @@ async def test_a_monitor_fires_on_a_process_still_waiting_for_its_listener() -> 
 
     assert _code(local, instance, "instance") == "COMPLETED"
     assert _params(local, instance)["late"] == [[ORDER, "EXECUTING"]]
+
+
+class SelfMonitoringProcess(WatchedProcess):
+    """Written as the original's apps write it: execute calls up and sets the monitor up."""
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
+    ) -> None:
+        runtime_parameters["opened"] = True
+        await super().execute(runtime_parameters, workflow_instance)
+        await self.setup_monitoring_task(workflow_instance)
+
+
+async def test_a_monitored_process_whose_execute_sets_the_monitor_up_gets_one_monitor() -> None:
+    engine, helper = _setup()
+    topic = unique("status")
+    workflow = template(
+        helper,
+        process(
+            helper, ORDER, [listener(helper, topic, ORDER)], process_type=SelfMonitoringProcess
+        ),
+    )
+    async with LocalEngine(engine, start=START) as local:
+        instance = await _create(workflow, complete_by_time=START + 30)
+        assert _params(local, instance)["opened"] is True
+        monitors = [
+            task
+            for task in _stored(local, instance).tasks.values()
+            if isinstance(task, MonitoringTask)
+        ]
+        assert [monitor.task_name for monitor in monitors] == [MONITOR]
+        assert await local.advance(30) == 1
+        assert _params(local, instance)["late"] == [[ORDER, "EXECUTING"]]
 
 
 async def test_a_monitor_fires_on_a_process_waiting_for_a_trigger() -> None:

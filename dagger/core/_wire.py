@@ -19,6 +19,7 @@ from dagger.core._events import (
     StopRequested,
     TimerFired,
 )
+from dagger.core._keys import SEPARATOR
 from dagger.exceptions.exceptions import DaggerError
 
 
@@ -116,6 +117,14 @@ def decode_event(raw: bytes | str | None) -> AnyLogEvent:
         raise MalformedEvent(f"{kind!r} event with a missing or bad field: {exc}") from exc
 
 
+def _index_key(body: dict[str, Any]) -> str:
+    """The event's correlation index key, which must be (topic, name, value)."""
+    key = _text(body, "key")
+    if key.count(SEPARATOR) < 2:
+        raise MalformedEvent(f"index key {key[:80]!r} is not topic, name and value")
+    return key
+
+
 def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
     if kind == "created":
         document = body.get("document")
@@ -129,7 +138,7 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
     if kind == "message":
         return MessageReceived(
             event_id,
-            _text(body, "key"),
+            _index_key(body),
             _text(body, "topic"),
             base64.b64decode(body["payload"], validate=True),
             dict(body.get("origin") or {}),
@@ -138,14 +147,14 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
     if kind == "index_add":
         return IndexAdded(
             event_id,
-            _text(body, "key"),
+            _index_key(body),
             _text(body, "instance"),
             _text(body, "task"),
             int(body["owner"]),
         )
     if kind == "index_remove":
         return IndexRemoved(
-            event_id, _text(body, "key"), _text(body, "instance"), _text(body, "task")
+            event_id, _index_key(body), _text(body, "instance"), _text(body, "task")
         )
     if kind == "timer":
         return TimerFired(

@@ -237,9 +237,21 @@ class KeysOwner:
         return [entry for entry in held if entry["expires"] > now]
 
     def sweep(self, owns: Callable[[bytes], bool]) -> int:
-        """Drop expired held messages of the keys ``owns`` accepts; return how many."""
+        """Drop expired held messages of the keys ``owns`` accepts; return how many.
+
+        A stored key ``owns`` cannot read (not an index key) is dropped with its
+        messages and logged: it cannot belong to any listener.
+        """
         dropped = 0
-        for key in [key for key in list(self.held.keys()) if owns(key)]:
+        owned: list[bytes] = []
+        for key in list(self.held.keys()):
+            try:
+                if owns(key):
+                    owned.append(key)
+            except (ValueError, UnicodeDecodeError):
+                logger.warning("held messages under the unreadable key %r dropped", key[:80])
+                dropped += len(_entries(self.held.pop(key, None)))
+        for key in owned:
             held = loads(self.held[key])
             live = self._live(held)
             dropped += len(held) - len(live)
@@ -248,6 +260,15 @@ class KeysOwner:
             elif len(live) != len(held):
                 self.held[key] = dumps(live)
         return dropped
+
+
+def _entries(raw: bytes | None) -> list[Any]:
+    """The held entries stored as ``raw``, or none when they cannot be read."""
+    try:
+        held = loads(raw) if raw is not None else []
+    except ValueError:
+        return []
+    return held if isinstance(held, list) else []
 
 
 def _delivery(message: MessageReceived, lookup: CorreletableLookUpKey) -> MessageDelivered:

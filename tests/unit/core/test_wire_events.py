@@ -104,10 +104,10 @@ def test_a_sweep_record_is_a_plain_json_envelope() -> None:
 
 
 def test_optional_fields_have_defaults() -> None:
-    message = {"type": "message", "id": "m", "key": "k", "topic": "t", "payload": ""}
+    message = {"type": "message", "id": "m", "key": KEY, "topic": "t", "payload": ""}
     deliver = {"type": "deliver", "id": "d", "instance": "i", "task": "t", "topic": "x"}
 
-    assert decode_event(json.dumps(message)) == MessageReceived("m", "k", "t", b"", {}, False)
+    assert decode_event(json.dumps(message)) == MessageReceived("m", KEY, "t", b"", {}, False)
     assert decode_event(json.dumps({**deliver, "payload": "", "origin": None})) == (
         MessageDelivered("d", "i", "t", "x", b"", {})
     )
@@ -118,16 +118,22 @@ def _record(**fields: Any) -> bytes:
 
 
 GOOD: dict[str, dict[str, Any]] = {
-    "message": {"key": "k", "topic": "t", "payload": "e30=", "origin": {}},
-    "index_add": {"key": "k", "instance": "i", "task": "t", "owner": 1},
-    "index_remove": {"key": "k", "instance": "i", "task": "t"},
+    "message": {"key": KEY, "topic": "t", "payload": "e30=", "origin": {}},
+    "index_add": {"key": KEY, "instance": "i", "task": "t", "owner": 1},
+    "index_remove": {"key": KEY, "instance": "i", "task": "t"},
     "deliver": {"instance": "i", "task": "t", "topic": "x", "payload": "e30=", "origin": {}},
+}
+GOOD_EVENTS: dict[str, Any] = {
+    "message": MessageReceived("e", KEY, "t", b"{}", {}),
+    "index_add": IndexAdded("e", KEY, "i", "t", 1),
+    "index_remove": IndexRemoved("e", KEY, "i", "t"),
+    "deliver": MessageDelivered("e", "i", "t", "x", b"{}", {}),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(GOOD))
 def test_the_good_records_decode(kind: str) -> None:
-    decode_event(_record(type=kind, id="e", **GOOD[kind]))
+    assert decode_event(_record(type=kind, id="e", **GOOD[kind])) == GOOD_EVENTS[kind]
 
 
 def _without(kind: str, field: str) -> bytes:
@@ -146,6 +152,11 @@ MALFORMED = [
     *(_without("deliver", field) for field in ("instance", "task", "topic", "payload")),
     _with("message", key=""),
     _with("message", key=7),
+    # Forged by no listener: the key of a held message must be topic, name and value.
+    _with("message", key="no-separator"),
+    _with("message", key="only\x1fone"),
+    _with("index_add", key="no-separator"),
+    _with("index_remove", key="no-separator"),
     _with("message", topic=None),
     _with("message", payload="not base64!"),
     _with("message", payload=12),

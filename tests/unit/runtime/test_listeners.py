@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import random
 from collections.abc import Mapping, MutableMapping
 from types import SimpleNamespace
@@ -708,6 +709,30 @@ async def test_a_sweep_drops_the_expired_messages_of_its_partition_only(engine: 
         key.encode() for partition, key in by_partition.items() if partition != 2
     )
     assert owner.sent == []
+
+
+async def test_a_sweep_survives_a_held_key_that_is_no_index_key(
+    engine: Dagger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key stored by no listener (an older build's, or a forged record's) cannot stop
+    the partition's held messages from expiring."""
+    owner = Owner(partitions=4)
+    now = [1000.0]
+    keys = KeysOwner(
+        {}, {}, send=owner.owner._send, chunk_size=5, early_message_window=60, clock=lambda: now[0]
+    )
+    router = EventRouter(owner.owner, keys, 4)
+    key = index_key(TOPIC, "order_id", "o-1")
+    partition = partition_for_index_key(key, 4)
+    await router.handle(encode_event(MessageReceived("m-1", key, TOPIC, b"{}", ORIGIN)), partition)
+    keys.held[b"no-separator"] = keys.held[key.encode()]
+    now[0] += 61
+
+    with caplog.at_level(logging.WARNING, logger="dagger.runtime._keys_owner"):
+        await router.handle(encode_event(HeldMessagesSwept("s-1")), partition)
+
+    assert keys.held == {}
+    assert "unreadable key b'no-separator'" in caplog.text
 
 
 # -- batches, and a crash between a batch's effects and its store -----------------------

@@ -392,14 +392,25 @@ class DeadLetterService:
         origin = letter.origin
         if not letter.readable or origin is None or not isinstance(origin.get("topic"), str):
             raise NotReinjectableError(letter.id, "it does not say which topic it came from")
+        truncated = letter.truncated()
+        if truncated is not None:
+            raise NotReinjectableError(
+                letter.id,
+                f"its value ({truncated['size']} bytes, sha256 {truncated['sha256']}) was too "
+                f"large to keep whole; the original is at {origin}",
+            )
         value = letter.original_value()
         if value is None:
             raise NotReinjectableError(letter.id, "it does not hold the original value")
+        ours = {REINJECTED_HEADER, DEAD_LETTER_TOPIC_HEADER}
+        original = [(name, raw) for name, raw in letter.original_headers() if name not in ours]
         headers = [
+            *original,
             (REINJECTED_HEADER, letter.id.encode()),
             (DEAD_LETTER_TOPIC_HEADER, self.topic.encode()),
         ]
-        if self.message_id_header is not None:
+        has_message_id = any(name == self.message_id_header for name, _ in original)
+        if self.message_id_header is not None and not has_message_id:
             headers.append((self.message_id_header, f"dlq:{self.topic}:{letter.id}".encode()))
         partition = origin.get("partition")
         return OutgoingRecord(

@@ -43,6 +43,26 @@ class DeadLetter:
         """The value of the input that was dead-lettered, or None."""
         return _unbase64(self.document.get("value"))
 
+    def original_headers(self) -> list[tuple[str, bytes]]:
+        """The headers of the input that was dead-lettered (none in older letters)."""
+        headers: list[tuple[str, bytes]] = []
+        for item in self.document.get("headers") or []:
+            if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str):
+                value = _unbase64(item[1])
+                if value is not None:
+                    headers.append((item[0], value))
+        return headers
+
+    def truncated(self) -> dict[str, Any] | None:
+        """Size, digest and first bytes of a value too large to keep whole, if it was."""
+        if not self.document.get("value_truncated"):
+            return None
+        return {
+            "size": self.document.get("value_size"),
+            "sha256": self.document.get("value_sha256"),
+            "head": self.document.get("value_head"),
+        }
+
     def summary(self, marks: Marks) -> dict[str, Any]:
         """Return the entry of a listing."""
         document = self.document
@@ -77,6 +97,8 @@ class DeadLetter:
             "key": _base64(key),
             "value": _base64(value),
             "value_text": _text(value),
+            "value_truncated": self.truncated() if self.readable else None,
+            "headers": [[name, _base64(raw)] for name, raw in self.original_headers()],
             "purged": marks.purged.get(self.record.position),
         }
 

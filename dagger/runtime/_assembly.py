@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagger.runtime._dead_letters import DeadLetters
 from dagger.runtime._keys_owner import KeysOwner, Sender
-from dagger.runtime._listeners import ListenerRouter
+from dagger.runtime._listeners import DEFAULT_MAX_RECORD_BYTES, ListenerRouter
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._router import EventRouter
 from dagger.runtime._timers import Clock, TimerIndex
@@ -57,6 +57,9 @@ def assemble_owners(
         partitions=partitions,
         dead_letters=dead_letters,
         message_id_header=settings.message_id_header,
+        max_record_bytes=int(
+            settings.faust_settings.get("producer_max_request_size", DEFAULT_MAX_RECORD_BYTES)
+        ),
     )
     keys = KeysOwner(
         index,

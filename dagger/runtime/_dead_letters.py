@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from dagger.core._codec import dumps
@@ -18,8 +19,18 @@ KEY_EXTRACTION_FAILED = "key_extraction_failed"
 ON_MESSAGE_RAISED = "on_message_raised"
 MALFORMED_ENGINE_EVENT = "malformed_engine_event"
 ENGINE_ERROR = "engine_error"
+TOO_LARGE = "too_large"
+
+MAX_INLINE_VALUE_BYTES = 256 * 1024
+"""A longer value is kept by reference: its size, digest and first bytes, not whole."""
+MAX_INLINE_KEY_BYTES = 16 * 1024
+"""A longer key is kept by reference too."""
+MAX_ERROR_MESSAGE_CHARS = 4096
+"""Longer error messages are cut (an error may quote the whole input)."""
+_REFERENCE_HEAD_BYTES = 1024
 
 RawSend = Callable[[bytes, bytes], Awaitable[None]]
+Headers = Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None
 
 
 def dead_letter(
@@ -28,17 +39,52 @@ def dead_letter(
     origin: dict[str, Any],
     value: bytes | None,
     key: bytes | None = None,
+    headers: Headers = None,
 ) -> dict[str, Any]:
-    """Return the JSON document of a dead letter."""
-    return {
+    """Return the JSON document of a dead letter, bounded in size whatever the input.
+
+    ``value`` and ``key`` are kept whole (base64) up to their bounds; beyond, the letter
+    says ``value_truncated``/``key_truncated`` and keeps the size, the SHA-256 digest and
+    the first KiB, so it stays far below the producer's record limit. The input's
+    headers are kept (``[name, base64 value]`` pairs) for a reinjection to restore.
+    """
+    message = str(error)
+    if len(message) > MAX_ERROR_MESSAGE_CHARS:
+        message = message[:MAX_ERROR_MESSAGE_CHARS] + f"... ({len(message)} characters)"
+    document: dict[str, Any] = {
         "reason": reason,
         "error_type": type(error).__name__,
-        "error_message": str(error),
+        "error_message": message,
         "origin": origin,
-        "key": None if key is None else base64.b64encode(key).decode(),
-        "value": None if value is None else base64.b64encode(value).decode(),
         "time": time.time(),
     }
+    document.update(_bounded("key", key, MAX_INLINE_KEY_BYTES))
+    document.update(_bounded("value", value, MAX_INLINE_VALUE_BYTES))
+    if headers:
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        document["headers"] = [
+            [str(name), base64.b64encode(_header_bytes(raw)).decode()] for name, raw in items
+        ][:64]
+    return document
+
+
+def _bounded(field: str, data: bytes | None, limit: int) -> dict[str, Any]:
+    if data is None:
+        return {field: None}
+    if len(data) <= limit:
+        return {field: base64.b64encode(data).decode()}
+    return {
+        field: None,
+        f"{field}_truncated": True,
+        f"{field}_size": len(data),
+        f"{field}_sha256": hashlib.sha256(data).hexdigest(),
+        f"{field}_head": base64.b64encode(data[:_REFERENCE_HEAD_BYTES]).decode(),
+    }
+
+
+def _header_bytes(raw: Any) -> bytes:
+    data = raw if isinstance(raw, bytes) else str(raw).encode()
+    return data[:MAX_INLINE_KEY_BYTES]
 
 
 class DeadLetters:
@@ -59,12 +105,22 @@ class DeadLetters:
         origin: dict[str, Any],
         value: bytes | None,
         key: bytes | None = None,
+        headers: Headers = None,
     ) -> None:
-        """Record that the input at ``origin`` could not be processed, and why."""
+        """Record that the input at ``origin`` could not be processed, and why.
+
+        A letter that cannot be sent is logged at ERROR with its origin, never raised:
+        the agent that met the bad input goes on.
+        """
         logger.warning(
-            "dead letter (%s) from %s: %s: %s", reason, origin, type(error).__name__, error
+            "dead letter (%s) from %s: %s: %.500s", reason, origin, type(error).__name__, error
         )
         self._telemetry.dead_letter(reason, origin)
-        if self._send is not None:
-            document = dead_letter(reason, error, origin, value, key)
-            await self._send(key or b"", dumps(document))
+        if self._send is None:
+            return
+        document = dead_letter(reason, error, origin, value, key, headers)
+        record_key = (key or b"")[:MAX_INLINE_KEY_BYTES]
+        try:
+            await self._send(record_key, dumps(document))
+        except Exception:
+            logger.exception("dead letter (%s) from %s could not be sent", reason, origin)

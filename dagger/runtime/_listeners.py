@@ -12,7 +12,12 @@ from faust.types.models import ModelT
 
 from dagger.core._events import MessageReceived
 from dagger.core._keys import index_key
-from dagger.runtime._dead_letters import KEY_EXTRACTION_FAILED, UNDECODABLE, DeadLetters
+from dagger.runtime._dead_letters import (
+    KEY_EXTRACTION_FAILED,
+    TOO_LARGE,
+    UNDECODABLE,
+    DeadLetters,
+)
 from dagger.runtime._keys_owner import Sender
 from dagger.runtime._routing import partition_for_index_key
 from dagger.runtime._telemetry import trace_origin
@@ -20,6 +25,12 @@ from dagger.serializers._passthrough import PASSTHROUGH
 from dagger.tasks._base import SensorTask
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+"""faust's (and Kafka's) default ``producer_max_request_size``."""
+MAX_INDEX_KEY_BYTES = 4096
+"""The longest correlation index key (topic, name and value) a listener may produce."""
+_EVENT_OVERHEAD_BYTES = 32 * 1024
 
 
 @dataclass
@@ -59,8 +70,12 @@ class ListenerRouter:
         partitions: int,
         dead_letters: DeadLetters,
         message_id_header: str | None,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         self.topics: dict[str, ListenerTopic] = {}
+        # A message travels base64-encoded in an engine event: keep that event under the
+        # producer's record limit, with room for its key and origin.
+        self.max_message_bytes = max(0, (max_record_bytes - _EVENT_OVERHEAD_BYTES) * 3 // 4)
         self._serializers = serializers
         self._send = send
         self._partitions = partitions
@@ -127,16 +142,25 @@ class ListenerRouter:
         """Route one message of topic ``name``; return how many keys it was sent under."""
         listener_topic = self.topics[name]
         origin = trace_origin(origin, headers)
+        if len(raw) > self.max_message_bytes:
+            too_large = ValueError(
+                f"the message is {len(raw)} bytes; a listener message is at most "
+                f"{self.max_message_bytes} (producer_max_request_size)"
+            )
+            await self._dead_letters.publish(TOO_LARGE, too_large, origin, raw, headers=headers)
+            return 0
         try:
             await self._prepare(name, raw)
             payload = self.decode(name, raw)
         except Exception as exc:
-            await self._dead_letters.publish(UNDECODABLE, exc, origin, raw)
+            await self._dead_letters.publish(UNDECODABLE, exc, origin, raw, headers=headers)
             return 0
         try:
             keys = await self._keys_of(listener_topic, payload)
         except Exception as exc:
-            await self._dead_letters.publish(KEY_EXTRACTION_FAILED, exc, origin, raw)
+            await self._dead_letters.publish(
+                KEY_EXTRACTION_FAILED, exc, origin, raw, headers=headers
+            )
             return 0
         message_id = self._message_id(origin, headers)
         for key in keys:
@@ -158,6 +182,11 @@ class ListenerRouter:
                 if not lookup or len(lookup) < 2 or lookup[1] is None:
                     raise ValueError(f"{type(prototype).__name__} returned the key {lookup!r}")
                 key = index_key(listener_topic.name, str(lookup[0]), str(lookup[1]))
+                if len(key.encode()) > MAX_INDEX_KEY_BYTES:
+                    raise ValueError(
+                        f"{type(prototype).__name__} returned a key of {len(key.encode())} "
+                        f"bytes; a correlation key is at most {MAX_INDEX_KEY_BYTES}"
+                    )
                 if key not in keys:
                     keys.append(key)
         return keys

@@ -18,7 +18,12 @@ from dagger.ops import (
     UnknownTopicError,
 )
 from dagger.ops._records import OutgoingRecord
-from dagger.runtime._dead_letters import KEY_EXTRACTION_FAILED, ON_MESSAGE_RAISED, dead_letter
+from dagger.runtime._dead_letters import (
+    KEY_EXTRACTION_FAILED,
+    MAX_INLINE_VALUE_BYTES,
+    ON_MESSAGE_RAISED,
+    dead_letter,
+)
 from tests.unit.ops._memory_link import MemoryLink
 
 DLQ = "dagger_dead_letters"
@@ -201,6 +206,58 @@ async def test_reinject_sends_key_and_value_to_the_original_partition_with_heade
     again = await dlq.reinject("0:0")
     assert again["previously_reinjected"] == entry["reinjected"]
     assert again["offset"] == 1
+
+
+async def test_reinject_restores_the_original_headers_and_keeps_its_message_id(
+    link: MemoryLink,
+) -> None:
+    document = dead_letter(
+        ON_MESSAGE_RAISED,
+        RuntimeError("boom"),
+        {"topic": ORIGIN, "partition": 0, "offset": 7},
+        b'{"ref": "r-1"}',
+        headers=[
+            ("message-id", b"reply-1"),
+            ("traceparent", b"00-abc-def-01"),
+            ("dagger-reinjected", b"9:9"),  # an earlier reinjection's mark is replaced
+        ],
+    )
+    link.append(DLQ, 0, OutgoingRecord(b"", dumps(document)))
+    dlq = service(link)
+
+    shown = await dlq.show("0:0")
+    await dlq.reinject("0:0")
+
+    assert [name for name, _ in shown["headers"]] == [
+        "message-id",
+        "traceparent",
+        "dagger-reinjected",
+    ]
+    [sent] = link.topics[ORIGIN][0].records
+    assert list(sent.headers) == [
+        ("message-id", b"reply-1"),
+        ("traceparent", b"00-abc-def-01"),
+        ("dagger-reinjected", b"0:0"),
+        ("dagger-dead-letter-topic", DLQ.encode()),
+    ]
+
+
+async def test_a_letter_whose_value_was_too_large_to_keep_is_shown_but_not_reinjected(
+    link: MemoryLink,
+) -> None:
+    huge = b"x" * (MAX_INLINE_VALUE_BYTES + 1)
+    origin = {"topic": ORIGIN, "partition": 1, "offset": 9}
+    document = dead_letter(ON_MESSAGE_RAISED, RuntimeError("boom"), origin, huge)
+    link.append(DLQ, 0, OutgoingRecord(b"", dumps(document)))
+    dlq = service(link)
+
+    shown = await dlq.show("0:0")
+
+    assert shown["value"] is None
+    assert shown["value_truncated"]["size"] == len(huge)
+    with pytest.raises(NotReinjectableError, match=r"too large to keep whole.*'offset': 9"):
+        await dlq.reinject("0:0")
+    assert link.topics[ORIGIN][1].records == []
 
 
 async def test_reinject_without_a_message_id_header(link: MemoryLink) -> None:

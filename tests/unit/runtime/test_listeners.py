@@ -7,6 +7,7 @@ owners (or to the dead letters); InstanceOwner runs the listener's ``on_message`
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import random
@@ -30,7 +31,7 @@ from dagger.core._events import (
 )
 from dagger.core._keys import index_key
 from dagger.core._wire import encode_event
-from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._dead_letters import DeadLetters, dead_letter
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._listeners import ListenerRouter, ListenerTopic
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
@@ -425,6 +426,80 @@ async def test_an_undecodable_message_is_a_dead_letter(raw: bytes) -> None:
     assert letter["origin"] == ORIGIN
     assert base64.b64decode(letter["value"]) == raw
     assert letter["key"] is None
+
+
+async def test_a_dead_letter_keeps_the_messages_headers() -> None:
+    routing = Routing()
+    routing.listen(ByOrder)
+
+    await routing.route(b"{not json", headers=[("message-id", b"m-9"), ("source", b"svc")])
+
+    [letter] = routing.letters
+    assert letter["headers"] == [
+        ["message-id", base64.b64encode(b"m-9").decode()],
+        ["source", base64.b64encode(b"svc").decode()],
+    ]
+
+
+async def test_a_message_too_large_for_an_engine_event_is_dead_lettered_by_reference() -> None:
+    routing = Routing()
+    routing.router.max_message_bytes = 1000
+    routing.listen(ByOrder)
+    raw = json.dumps({"order_id": "o-1", "pad": "x" * 2000}).encode()
+
+    assert await routing.route(raw) == 0
+
+    assert routing.sent == []
+    [letter] = routing.letters
+    assert letter["reason"] == "too_large"
+    assert f"the message is {len(raw)} bytes" in letter["error_message"]
+
+
+def test_the_message_bound_leaves_room_for_an_engine_event_under_the_producer_limit() -> None:
+    router = Routing().router
+    encoded = len(base64.b64encode(b"x" * router.max_message_bytes))
+
+    assert encoded + 32 * 1024 <= 1024 * 1024
+
+
+async def test_a_key_longer_than_the_bound_is_a_key_extraction_failure() -> None:
+    routing = Routing()
+    routing.listen(ByOrder)
+
+    assert await routing.route({"order_id": "o" * 5000}) == 0
+
+    [letter] = routing.letters
+    assert letter["reason"] == "key_extraction_failed"
+    assert "a correlation key is at most 4096" in letter["error_message"]
+
+
+def test_a_dead_letter_of_a_huge_value_stays_small_and_says_what_it_held() -> None:
+    huge = b"y" * (3 * 1024 * 1024)
+
+    letter = dead_letter("too_large", ValueError("e" * 100_000), ORIGIN, huge, key=b"k" * 100_000)
+
+    assert len(json.dumps(letter)) < 16 * 1024
+    assert (letter["value"], letter["value_truncated"], letter["value_size"]) == (
+        None,
+        True,
+        len(huge),
+    )
+    assert letter["value_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert base64.b64decode(letter["value_head"]) == huge[:1024]
+    assert letter["key_truncated"] is True and letter["key"] is None
+    assert letter["error_message"].endswith("(100000 characters)")
+
+
+async def test_a_dead_letter_that_cannot_be_sent_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def refuse(key: bytes, value: bytes) -> None:
+        raise RuntimeError("MessageSizeTooLargeError")
+
+    with caplog.at_level(logging.ERROR, logger="dagger.runtime._dead_letters"):
+        await DeadLetters(refuse).publish("undecodable", ValueError("bad"), ORIGIN, b"x")
+
+    assert "could not be sent" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._listeners import DEFAULT_MAX_RECORD_BYTES, ListenerRouter
 from dagger.runtime._owner import InstanceOwner
@@ -68,6 +69,12 @@ def assemble_owners(
         chunk_size=settings.max_correletable_keys_in_values,
         early_message_window=settings.early_message_window,
         clock=clock,
+        partitions=partitions,
+        held_limits=HeldLimits(
+            messages_per_partition=settings.max_held_messages,
+            bytes_per_partition=settings.max_held_bytes,
+        ),
+        dead_letters=dead_letters,
     )
     timer_index = TimerIndex(timers)
     owner = InstanceOwner(

@@ -20,6 +20,7 @@ ON_MESSAGE_RAISED = "on_message_raised"
 MALFORMED_ENGINE_EVENT = "malformed_engine_event"
 ENGINE_ERROR = "engine_error"
 TOO_LARGE = "too_large"
+EARLY_BUFFER_FULL = "early_buffer_full"
 
 MAX_INLINE_VALUE_BYTES = 256 * 1024
 """A longer value is kept by reference: its size, digest and first bytes, not whole."""

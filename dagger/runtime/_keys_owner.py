@@ -10,7 +10,6 @@ seconds and delivered to the first listener that registers for the key.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 import uuid
@@ -26,6 +25,9 @@ from dagger.core._events import (
     MessageDelivered,
     MessageReceived,
 )
+from dagger.runtime._dead_letters import EARLY_BUFFER_FULL, DeadLetters
+from dagger.runtime._held import HeldLimits, HeldMessages
+from dagger.runtime._routing import partition_for_index_key
 from dagger.tasks._status import CorreletableKeyTasks, CorreletableLookUpKey
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,9 @@ class KeysOwner:
         chunk_size: int,
         early_message_window: float,
         clock: Clock = time.time,
+        partitions: int = 1,
+        held_limits: HeldLimits | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.index = index
         self.held = held
@@ -54,6 +59,14 @@ class KeysOwner:
         self.chunk_size = chunk_size
         self.early_message_window = early_message_window
         self._clock = clock
+        self._held = HeldMessages(
+            held,
+            window=early_message_window,
+            clock=lambda: self._clock(),
+            partition_of=lambda key: partition_for_index_key(key, partitions),
+            limits=held_limits,
+        )
+        self._dead_letters = dead_letters
 
     async def handle(self, event: KeyEvent, partition: int) -> list[MessageDelivered]:
         """Apply one key event of ``partition``.
@@ -77,7 +90,7 @@ class KeysOwner:
             return []
         lookups = self.lookups(event.index_key)
         if not lookups:
-            self._hold(event)
+            await self._hold(event)
             return []
         chosen = lookups[:1] if event.match_only_one else lookups
         return await self._route(
@@ -196,79 +209,34 @@ class KeysOwner:
         self.index[chunk.key.encode()] = dumps(body)
 
     # -- early messages --------------------------------------------------------------------
-    def _hold(self, message: MessageReceived) -> None:
+    async def _hold(self, message: MessageReceived) -> None:
         if self.early_message_window <= 0:
             logger.info("message %s matched no listener and was dropped", message.event_id)
             return
-        key = message.index_key.encode()
-        held = self._live(loads(self.held[key]) if key in self.held else [])
-        if any(entry["id"] == message.event_id for entry in held):
-            return
-        held.append(
-            {
-                "id": message.event_id,
-                "topic": message.topic,
-                "payload": base64.b64encode(message.payload).decode(),
-                "origin": message.origin,
-                "expires": self._clock() + self.early_message_window,
-            }
-        )
-        self.held[key] = dumps(held)
+        refusal = self._held.hold(message)
+        if refusal is not None and self._dead_letters is not None:
+            await self._dead_letters.publish(
+                EARLY_BUFFER_FULL, EarlyBufferFull(refusal), message.origin, message.payload
+            )
+
+    def held_keys(self) -> list[str]:
+        """The index keys that have messages held for a listener to come."""
+        return self._held.keys()
+
+    def held_ids(self, index_key: str) -> list[tuple[str, float]]:
+        """The ids and expiry times of the messages held for ``index_key``."""
+        return self._held.listed(index_key)
 
     def _take_held(self, index_key: str) -> list[MessageReceived]:
-        key = index_key.encode()
-        if key not in self.held:
-            return []
-        held = self._live(loads(self.held[key]))
-        del self.held[key]
-        return [
-            MessageReceived(
-                entry["id"],
-                index_key,
-                entry["topic"],
-                base64.b64decode(entry["payload"]),
-                entry["origin"],
-            )
-            for entry in held
-        ]
-
-    def _live(self, held: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        now = self._clock()
-        return [entry for entry in held if entry["expires"] > now]
+        return self._held.take(index_key)
 
     def sweep(self, owns: Callable[[bytes], bool]) -> int:
-        """Drop expired held messages of the keys ``owns`` accepts; return how many.
-
-        A stored key ``owns`` cannot read (not an index key) is dropped with its
-        messages and logged: it cannot belong to any listener.
-        """
-        dropped = 0
-        owned: list[bytes] = []
-        for key in list(self.held.keys()):
-            try:
-                if owns(key):
-                    owned.append(key)
-            except (ValueError, UnicodeDecodeError):
-                logger.warning("held messages under the unreadable key %r dropped", key[:80])
-                dropped += len(_entries(self.held.pop(key, None)))
-        for key in owned:
-            held = loads(self.held[key])
-            live = self._live(held)
-            dropped += len(held) - len(live)
-            if not live:
-                del self.held[key]
-            elif len(live) != len(held):
-                self.held[key] = dumps(live)
-        return dropped
+        """Drop expired held messages of the keys ``owns`` accepts; return how many."""
+        return self._held.sweep(owns)
 
 
-def _entries(raw: bytes | None) -> list[Any]:
-    """The held entries stored as ``raw``, or none when they cannot be read."""
-    try:
-        held = loads(raw) if raw is not None else []
-    except ValueError:
-        return []
-    return held if isinstance(held, list) else []
+class EarlyBufferFull(Exception):
+    """A message found no listener and the held messages are at their bound."""
 
 
 def _delivery(message: MessageReceived, lookup: CorreletableLookUpKey) -> MessageDelivered:

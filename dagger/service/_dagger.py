@@ -116,6 +116,8 @@ class Dagger(Service):
         message_id_header: str | None = "message-id",
         clock: Callable[[], float] | None = None,
         max_events_per_batch: int = 1000,
+        max_held_messages: int = 10_000,
+        max_held_bytes: int = 64 * 1024 * 1024,
         rocksdb_options: Mapping[str, int] | None = None,
         api_token: str | None = None,
         telemetry: Any = None,
@@ -170,6 +172,9 @@ class Dagger(Service):
                 the reason and the origin topic, partition and offset).
             early_message_window: Seconds a listener message whose key has no waiting
                 listener is held for one that registers (0: dropped at once).
+            max_held_messages: The most such messages held per partition (and 1,000 per
+                key); one more is dead-lettered as ``early_buffer_full``.
+            max_held_bytes: The most payload bytes of held messages per partition.
             message_id_header: Header whose value identifies a listener message, so a
                 repeated message is applied once (also by topic, partition and offset).
             clock: Function returning the time in epoch seconds (``time.time``); tests
@@ -224,6 +229,8 @@ class Dagger(Service):
             api_token=api_token,
             embedded_broker_url=embedded_url,
             max_events_per_batch=max_events_per_batch,
+            max_held_messages=max_held_messages,
+            max_held_bytes=max_held_bytes,
             rocksdb_options=rocksdb_options,
             faust_kwargs=kwargs,
             telemetry=telemetry,

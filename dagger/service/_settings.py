@@ -71,6 +71,10 @@ class EngineSettings:
     api_token: str | None = None
     faust_settings: dict[str, Any] = field(default_factory=dict)
     max_events_per_batch: int = 1000
+    max_held_messages: int = 10_000
+    """The most early messages held per partition."""
+    max_held_bytes: int = 64 * 1024 * 1024
+    """The most payload bytes of early messages held per partition."""
     serialization: SerializerSettings = field(default_factory=SerializerSettings)
     aerospike: AerospikeSettings | None = None
     """The ``aerospike://`` store's settings; None for the embedded stores."""
@@ -273,6 +277,8 @@ def resolve_settings(
     api_token: str | None,
     embedded_broker_url: str | None,
     max_events_per_batch: int = 1000,
+    max_held_messages: int = 10_000,
+    max_held_bytes: int = 64 * 1024 * 1024,
     rocksdb_options: Mapping[str, Any] | None = None,
     faust_kwargs: Mapping[str, Any],
     telemetry: Any = None,
@@ -347,6 +353,8 @@ def resolve_settings(
         api_token=_check_token(api_token),
         faust_settings=_check_faust_settings(faust_kwargs, kafka_partitions),
         max_events_per_batch=_positive(max_events_per_batch, "max_events_per_batch"),
+        max_held_messages=_positive(max_held_messages, "max_held_messages"),
+        max_held_bytes=_positive(max_held_bytes, "max_held_bytes"),
         serialization=resolve_serializer(schema_registry_url, message_serializer),
         aerospike=(
             resolve_aerospike(aerospike_config, application_name)

@@ -11,12 +11,16 @@ import pytest
 
 from dagger.core._events import IndexAdded, IndexRemoved, MessageDelivered, MessageReceived
 from dagger.core._keys import index_key
+from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner
+from dagger.runtime._routing import partition_for_index_key
 from dagger.tasks.task import CorreletableKeyTasks, CorreletableLookUpKey
 
 KEY = index_key("status", "order_id", "o-1")
 OTHER = index_key("status", "order_id", "o-2")
 KEYS_PARTITION = 7
+PARTITIONS = 8
 """The partition applying the key events here: none of these tests' instances lives on it."""
 ORIGIN = {"topic": "status", "partition": 0, "offset": 9}
 
@@ -34,14 +38,20 @@ class Clock:
 class Keys:
     """A KeysOwner over dicts, with the events it sends recorded."""
 
-    def __init__(self, *, chunk_size: int = 3, window: float = 60.0) -> None:
+    def __init__(
+        self, *, chunk_size: int = 3, window: float = 60.0, limits: HeldLimits | None = None
+    ) -> None:
         self.index: dict[bytes, bytes] = {}
         self.held: dict[bytes, bytes] = {}
         self.sent: list[tuple[Any, str, int]] = []
+        self.letters: list[dict[str, Any]] = []
         self.clock = Clock()
 
         async def send(event: Any, key: str, partition: int) -> None:
             self.sent.append((event, key, partition))
+
+        async def send_letter(key: bytes, value: bytes) -> None:
+            self.letters.append(json.loads(value))
 
         self.owner = KeysOwner(
             self.index,
@@ -50,6 +60,9 @@ class Keys:
             chunk_size=chunk_size,
             early_message_window=window,
             clock=self.clock,
+            partitions=PARTITIONS,
+            held_limits=limits,
+            dead_letters=DeadLetters(send_letter),
         )
 
     def add(self, key: str, *lookups: tuple[str, str]) -> None:
@@ -323,14 +336,14 @@ async def test_a_message_without_listeners_is_held_until_the_window_ends() -> No
     await keys.owner.handle(_message("m-1", payload=b"\x00\xff"), KEYS_PARTITION)
 
     assert keys.sent == []
-    [entry] = json.loads(keys.held[KEY.encode()])
-    assert entry == {
-        "id": "m-1",
+    assert keys.owner.held_ids(KEY) == [("m-1", 1060.0)]
+    # One record per message, beside the key's short list of ids.
+    assert json.loads(keys.held[f"{KEY}\x1em-1".encode()]) == {
         "topic": "status",
         "payload": base64.b64encode(b"\x00\xff").decode(),
         "origin": ORIGIN,
-        "expires": 1060.0,
     }
+    assert json.loads(keys.held[KEY.encode()]) == {"m": [["m-1", 1060.0, 2]]}
 
 
 async def test_a_held_message_is_delivered_to_the_listener_that_registers() -> None:
@@ -398,7 +411,7 @@ async def test_removing_a_listener_does_not_release_held_messages() -> None:
     await keys.owner.handle(IndexRemoved("r-1", KEY, "i-1", "t-1"), KEYS_PARTITION)
 
     assert keys.sent == []
-    assert list(keys.held) == [OTHER.encode()]
+    assert keys.owner.held_keys() == [OTHER]
 
 
 def _owned(*keys: str) -> Any:
@@ -419,10 +432,11 @@ async def test_sweep_drops_expired_messages_of_owned_keys() -> None:
     dropped = keys.owner.sweep(_owned(KEY, OTHER))
 
     assert dropped == 2
-    assert [entry["id"] for entry in json.loads(keys.held[KEY.encode()])] == ["m-4"]
-    assert OTHER.encode() not in keys.held
+    assert [message_id for message_id, _ in keys.owner.held_ids(KEY)] == ["m-4"]
+    assert OTHER not in keys.owner.held_keys()
+    assert f"{KEY}\x1em-1".encode() not in keys.held
     # Not owned here: left alone, though expired.
-    assert [entry["id"] for entry in json.loads(keys.held[third.encode()])] == ["m-3"]
+    assert [message_id for message_id, _ in keys.owner.held_ids(third)] == ["m-3"]
 
 
 async def test_sweep_keeps_live_messages_untouched() -> None:
@@ -466,3 +480,80 @@ async def test_deliveries_to_instances_of_the_keys_own_partition_are_returned_no
     assert [(event.event_id, event.instance_id) for event in local] == [("m-early|t-1", "i-1")]
     assert [(event.event_id, event.instance_id) for event in delivered] == [("m-1|t-1", "i-1")]
     assert [(event.event_id, partition) for event, _key, partition in keys.sent] == [("m-1|t-2", 3)]
+
+
+# -- bounds on what is held --------------------------------------------------------------
+
+
+def _same_partition_keys(count: int) -> list[str]:
+    """``count`` index keys that all belong to KEY's partition."""
+    target = partition_for_index_key(KEY, PARTITIONS)
+    keys = []
+    for n in itertools.count():
+        key = index_key("status", "order_id", f"p-{n}")
+        if partition_for_index_key(key, PARTITIONS) == target:
+            keys.append(key)
+            if len(keys) == count:
+                return keys
+    raise AssertionError("unreachable")
+
+
+async def test_1500_replies_for_one_key_are_held_up_to_the_bound_in_small_records() -> None:
+    keys = Keys(limits=HeldLimits(per_key=1000))
+
+    for n in range(1500):
+        await keys.owner.handle(_message(f"m-{n}", payload=b"x" * 200), KEYS_PARTITION)
+
+    assert len(keys.owner.held_ids(KEY)) == 1000
+    assert max(len(value) for value in keys.held.values()) < 64 * 1024
+    assert len(keys.letters) == 500
+    assert {letter["reason"] for letter in keys.letters} == {"early_buffer_full"}
+    assert "1000 messages are held for this key" in keys.letters[0]["error_message"]
+    assert keys.letters[0]["origin"] == ORIGIN
+
+
+async def test_held_messages_are_bounded_per_partition_by_count() -> None:
+    keys = Keys(limits=HeldLimits(messages_per_partition=3))
+    for n, key in enumerate(_same_partition_keys(4)):
+        await keys.owner.handle(_message(f"m-{n}", key=key), KEYS_PARTITION)
+
+    assert len(keys.owner.held_keys()) == 3
+    [letter] = keys.letters
+    assert letter["reason"] == "early_buffer_full"
+    assert "3 messages are held on partition" in letter["error_message"]
+
+
+async def test_held_messages_are_bounded_per_partition_by_bytes_and_freed_when_taken() -> None:
+    keys = Keys(limits=HeldLimits(bytes_per_partition=250))
+    first, second = _same_partition_keys(2)
+    await keys.owner.handle(_message("m-1", key=first, payload=b"a" * 200), KEYS_PARTITION)
+    await keys.owner.handle(_message("m-2", key=second, payload=b"b" * 100), KEYS_PARTITION)
+    assert keys.owner.held_keys() == [first]
+    assert "would pass 250" in keys.letters[0]["error_message"]
+
+    await keys.owner.handle(IndexAdded("a-1", first, "i-1", "t-1", 0), KEYS_PARTITION)
+    await keys.owner.handle(_message("m-3", key=second, payload=b"b" * 100), KEYS_PARTITION)
+
+    assert keys.owner.held_keys() == [second]
+    assert len(keys.letters) == 1
+
+
+async def test_messages_an_earlier_build_held_in_one_list_are_still_delivered() -> None:
+    keys = Keys()
+    keys.held[KEY.encode()] = json.dumps(
+        [
+            {
+                "id": "m-old",
+                "topic": "status",
+                "payload": base64.b64encode(b"{}").decode(),
+                "origin": ORIGIN,
+                "expires": keys.clock.now + 30,
+            }
+        ]
+    ).encode()
+    await keys.owner.handle(_message("m-new"), KEYS_PARTITION)
+
+    await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0), KEYS_PARTITION)
+
+    assert [event_id for event_id, _, _ in keys.delivered()] == ["m-old|t-1", "m-new|t-1"]
+    assert keys.held == {}

@@ -287,6 +287,8 @@ def test_a_custom_bootstrap_topic_is_accepted_and_noted(
         "max_tasks_per_trigger",
         "max_correletable_keys_in_values",
         "max_events_per_batch",
+        "max_held_messages",
+        "max_held_bytes",
     ],
 )
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "4", None])
@@ -310,9 +312,14 @@ def test_numbers_are_kept() -> None:
         max_correletable_keys_in_values=20,
         consumer_fetch_max_wait=0.25,
         max_events_per_batch=50,
+        max_held_messages=7,
+        max_held_bytes=4096,
     )
 
     assert engine.settings.kafka_partitions == 3
+    assert (engine.settings.max_held_messages, engine.settings.max_held_bytes) == (7, 4096)
+    held = engine._runtime.keys._held.limits
+    assert (held.messages_per_partition, held.bytes_per_partition) == (7, 4096)
     assert engine.trigger_interval == 2.0
     assert isinstance(engine.trigger_interval, float)
     assert engine.max_tasks_per_trigger == 10

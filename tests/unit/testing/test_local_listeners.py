@@ -119,7 +119,7 @@ async def test_a_message_for_another_key_changes_nothing() -> None:
         assert _status(local, instance, LISTENER) == "EXECUTING"
         assert local.dead_letters == []
         # Nobody waits for o-2: the message is held for a listener that may come.
-        assert list(local.held) == [index_key(status_topic, "order_id", "o-2").encode()]
+        assert local.keys.held_keys() == [index_key(status_topic, "order_id", "o-2")]
 
         await local.send_message(status_topic, _ready("o-1"))
 
@@ -245,9 +245,10 @@ async def test_a_message_before_the_listener_registers_is_held_then_completes_it
     template = order_template(engine, status_topic=status_topic)
     async with LocalEngine(engine) as local:
         await local.send_message(status_topic, _ready("o-early"))
-        key = index_key(status_topic, "order_id", "o-early").encode()
-        assert list(local.held) == [key]
-        [held] = json.loads(local.held[key])
+        key = index_key(status_topic, "order_id", "o-early")
+        assert local.keys.held_keys() == [key]
+        [(message_id, _expires)] = local.keys.held_ids(key)
+        held = json.loads(local.held[f"{key}\x1e{message_id}".encode()])
         assert held["topic"] == status_topic
         assert json.loads(base64.b64decode(held["payload"])) == _ready("o-early")
 
@@ -285,7 +286,7 @@ async def test_an_expired_early_message_is_not_delivered() -> None:
     async with LocalEngine(engine) as local:
         local.keys._clock = lambda: now[0]
         await local.send_message(status_topic, _ready("o-late"))
-        assert len(local.held) == 1
+        assert len(local.keys.held_keys()) == 1
         now[0] += 31
 
         instance = await _create(template, "o-late")

@@ -1,12 +1,13 @@
 """The Datadog observer: the engine's metrics sent as DogStatsD lines with ``datadog``.
 
-The same three metrics as the OpenTelemetry observer, with tags instead of attributes:
+The same metrics as the OpenTelemetry observer, with tags instead of attributes:
 
 - ``dagger.status.transitions`` (count; tags ``kind``, ``status``, ``previous_status``,
   ``template``),
 - ``dagger.dead_letters`` (count; tags ``reason``, ``origin_topic``),
 - ``dagger.step.duration`` (histogram, seconds; tags ``hook``, ``template``,
-  ``task_type``, ``outcome``).
+  ``task_type``, ``outcome``),
+- ``dagger.batch_commit_failures`` (count; tag ``error_type``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dagger.tasks._base import ITask, ITemplateDAGInstance
 
 TRANSITIONS = "dagger.status.transitions"
 DEAD_LETTERS = "dagger.dead_letters"
+BATCH_COMMIT_FAILURES = "dagger.batch_commit_failures"
 STEP_DURATION = "dagger.step.duration"
 
 
@@ -124,6 +126,10 @@ class Datadog(NoTelemetry):
         if origin.get("topic"):
             tags.append(f"origin_topic:{origin['topic']}")
         self.statsd.increment(DEAD_LETTERS, tags=tags)
+
+    def batch_commit_failed(self, error_type: str) -> None:
+        """Count the failed commit."""
+        self.statsd.increment(BATCH_COMMIT_FAILURES, tags=[f"error_type:{error_type}"])
 
 
 class _Timed:

@@ -34,6 +34,7 @@ SCOPE = "dagger"
 
 TRANSITIONS = "dagger.status.transitions"
 DEAD_LETTERS = "dagger.dead_letters"
+BATCH_COMMIT_FAILURES = "dagger.batch_commit_failures"
 STEP_DURATION = "dagger.step.duration"
 
 TRACEPARENT = "traceparent"
@@ -82,8 +83,9 @@ class OpenTelemetry:
     Metrics: ``dagger.status.transitions`` (counter; ``dagger.kind`` is instance,
     process or task, ``dagger.status`` the new status, ``dagger.previous_status``,
     ``dagger.template``), ``dagger.dead_letters`` (counter; ``dagger.reason``,
-    ``dagger.origin.topic``) and ``dagger.step.duration`` (histogram, seconds;
-    ``dagger.hook``, ``dagger.template``, ``dagger.task.type``, ``dagger.outcome``).
+    ``dagger.origin.topic``), ``dagger.step.duration`` (histogram, seconds;
+    ``dagger.hook``, ``dagger.template``, ``dagger.task.type``, ``dagger.outcome``) and
+    ``dagger.batch_commit_failures`` (counter; ``dagger.error.type``).
 
     Example:
         >>> from opentelemetry.sdk.trace import TracerProvider  # doctest: +SKIP
@@ -107,6 +109,11 @@ class OpenTelemetry:
         )
         self.step_duration = meter.create_histogram(
             STEP_DURATION, unit="s", description="Duration of task hooks and on_message."
+        )
+        self.batch_commit_failures = meter.create_counter(
+            BATCH_COMMIT_FAILURES,
+            unit="{attempt}",
+            description="Batch commits that failed and were tried again.",
         )
 
     def active(self) -> bool:
@@ -227,6 +234,11 @@ class OpenTelemetry:
         if origin.get("topic"):
             attributes["dagger.origin.topic"] = str(origin["topic"])
         self.dead_letters.add(1, attributes)
+
+    def batch_commit_failed(self, error_type: str) -> None:
+        """Count the failed commit."""
+        if self.active():
+            self.batch_commit_failures.add(1, {"dagger.error.type": error_type})
 
     # -- propagation ----------------------------------------------------------------
     def inject(self, headers: OpenHeaders) -> None:

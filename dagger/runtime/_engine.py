@@ -13,6 +13,7 @@ topic.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -29,6 +30,7 @@ from dagger.runtime._assembly import assemble_owners
 from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
 from dagger.runtime._records import RecordSender
 from dagger.runtime._staging import StagedStore, StagingArea
+from dagger.runtime._telemetry import report_commit_failure
 from dagger.runtime._tick import TickSchedule
 from dagger.runtime._updates import UpdatePublisher
 from dagger.stores._aerospike import AerospikeConnection
@@ -46,6 +48,10 @@ MAX_BATCH_SECONDS = 0.2
 
 PARTITIONS_SETTLING_POLL = 0.5
 """How often the timer tick looks again while partitions are rebalanced or recovered."""
+
+COMMIT_RETRY_FIRST_SECONDS = 0.1
+COMMIT_RETRY_MAX_SECONDS = 5.0
+"""A failed batch commit is tried again after 0.1 s, doubling up to 5 s."""
 
 
 class EngineRuntime:
@@ -98,6 +104,11 @@ class EngineRuntime:
             faust_app.timer(sweep_every, name="dagger_sweep_early_messages")(self._sweep_held)
         self._tasks_topic_name = settings.tasks_topic
         self._tick = TickSchedule(settings.trigger_interval, settings.clock)
+        self.commit_error: str | None = None
+        """Why the last batch commit failed while it is being tried again, else None."""
+        self._telemetry = settings.telemetry
+        self.commit_failures = 0
+        """How many batch commits failed (and were tried again) since the worker started."""
         faust_app.task(self._tick_timers)
 
     async def _tick_timers(self) -> None:
@@ -246,8 +257,33 @@ class EngineRuntime:
             await self.dead_letters.publish(ENGINE_ERROR, exc, _origin(message), event.value)
 
     async def _end_batch(self) -> None:
-        """Put the batch's sends on the broker, then its writes in the tables."""
-        await self._staging.commit()
+        """Put the batch's sends on the broker, then its writes in the tables.
+
+        A commit that fails (a store write raising, the producer refusing a record) is
+        tried again, backing off up to ``COMMIT_RETRY_MAX_SECONDS``, until it succeeds or
+        the worker stops: the batch is never skipped nor acked before it is stored. While
+        it fails, :attr:`commit_error` says why and the worker is not ready.
+        """
+        delay = COMMIT_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await self._staging.commit()
+                break
+            except Exception as exc:
+                if self._app.should_stop:
+                    raise
+                self.commit_failures += 1
+                self.commit_error = f"{type(exc).__name__}: {exc}"
+                report_commit_failure(self._telemetry, type(exc).__name__)
+                logger.error(
+                    "could not commit a batch (%s); trying again in %.1f s",
+                    self.commit_error,
+                    delay,
+                    exc_info=self.commit_failures == 1,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, COMMIT_RETRY_MAX_SECONDS)
+        self.commit_error = None
         await self.owner.end_batch()
         self._tick.timer_scheduled(self.timers.earliest_due())
 

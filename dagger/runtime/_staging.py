@@ -60,16 +60,25 @@ class StagedStore(MutableMapping[bytes, bytes]):
         return len(self._staged)
 
     def commit(self) -> int:
-        """Apply the staged writes to the backing store, in the order of their keys' first write."""
-        staged, self._staged = self._staged, {}
-        for key, (value, captured) in staged.items():
+        """Apply the staged writes to the backing store, in the order of their keys' first write.
+
+        A write that raises stops the commit with it and every later write still staged,
+        so committing again carries on where it stopped (a write applied twice changes
+        nothing).
+        """
+        written = 0
+        while self._staged:
+            key = next(iter(self._staged))
+            value, captured = self._staged[key]
             with self._within(captured):
                 if value is _DELETED:
                     if key in self.backing:
                         del self.backing[key]
                 else:
                     self.backing[key] = value
-        return len(staged)
+            del self._staged[key]
+            written += 1
+        return written
 
     def discard(self) -> int:
         """Drop the staged writes (their batch will be applied again); return how many."""

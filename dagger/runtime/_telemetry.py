@@ -127,6 +127,9 @@ class NoTelemetry:
     def dead_letter(self, reason: str, origin: Mapping[str, Any]) -> None:
         """Nothing to do."""
 
+    def batch_commit_failed(self, error_type: str) -> None:
+        """Nothing to do."""
+
     def inject(self, headers: OpenHeaders) -> None:
         """Nothing to add."""
 
@@ -188,6 +191,11 @@ class FanOut:
         """Tell each observer."""
         for observer in self.observers:
             observer.dead_letter(reason, origin)
+
+    def batch_commit_failed(self, error_type: str) -> None:
+        """Tell each observer that counts failed commits."""
+        for observer in self.observers:
+            report_commit_failure(observer, error_type)
 
     def inject(self, headers: OpenHeaders) -> None:
         """Let each observer add its headers."""
@@ -264,3 +272,14 @@ def trace_origin(
             text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
             origin = {**origin, header: text}
     return origin
+
+
+def report_commit_failure(observer: Telemetry, error_type: str) -> None:
+    """Tell ``observer`` of a failed batch commit, if it counts them.
+
+    ``batch_commit_failed(error_type)`` is optional, so that an observer written before
+    it existed still satisfies :class:`Telemetry`.
+    """
+    report = getattr(observer, "batch_commit_failed", None)
+    if report is not None:
+        report(error_type)

@@ -73,12 +73,14 @@ class EngineWorkerView:
         )
 
     def is_ready(self) -> bool:
-        """True after the first assignment's recovery, and while no rebalance is under way."""
+        """True after the first assignment's recovery, while no rebalance is under way and
+        batches commit (a commit failing and tried again makes the worker not ready)."""
         if self._engine._local_owners is not None:
             return True
         app = self._engine.faust_app
         recovered = bool(app.tables.recovery.completed.is_set())
-        return recovered and not app.rebalancing and not app.in_recovery
+        committing = self._engine._runtime.commit_error is None
+        return recovered and committing and not app.rebalancing and not app.in_recovery
 
 
 @dataclass

@@ -154,3 +154,12 @@ async def test_a_datadog_monitor_sends_the_engine_metrics_to_its_agent(agent: St
 
     assert len(agent.metrics("dagger.status.transitions")) == 6
     assert len(agent.metrics("dagger.step.duration")) == 1
+
+
+def test_failed_batch_commits_are_counted_by_error_type(agent: StatsdAgent) -> None:
+    datadog = _datadog(agent)
+    datadog.batch_commit_failed("OSError")
+    datadog.statsd.close_socket()
+    agent.collect()
+
+    assert agent.metrics("dagger.batch_commit_failures") == [("1", "c", ["error_type:OSError"])]

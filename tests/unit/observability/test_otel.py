@@ -433,3 +433,10 @@ def test_unset_global_providers_are_looked_for_once_a_second_not_on_every_call(
     assert telemetry.active() is True
     assert telemetry.active() is True
     assert looks == [100.0, 100.0 + _otel.PROVIDERS_RECHECK, 100.0 + 2 * _otel.PROVIDERS_RECHECK]
+
+
+def test_failed_batch_commits_are_counted_by_error_type(otel: Otel) -> None:
+    otel.telemetry.batch_commit_failed("OSError")
+    otel.telemetry.batch_commit_failed("OSError")
+
+    assert otel.counts("dagger.batch_commit_failures", "dagger.error.type") == {("OSError",): 2}

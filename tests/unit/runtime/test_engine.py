@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -18,7 +19,14 @@ from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service.services import Dagger
 from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
-from tests.unit._workflows import FailingTask, RecordingTask, build_template, task_named
+from dagger.web._local import EngineWorkerView
+from tests.unit._workflows import (
+    OFFLINE_BROKER,
+    FailingTask,
+    RecordingTask,
+    build_template,
+    task_named,
+)
 
 
 class Unserializable(ExecutorTask[str, Any]):
@@ -190,3 +198,34 @@ async def test_unserializable_runtime_parameters_fail_the_instance(engine: Dagge
     assert isinstance(stored.runtime_parameters["handle"], str)
     assert stored.status.code == "FAILURE"
     assert stored.error_type == "UnserializableRuntimeParameters"
+
+
+async def test_a_failing_batch_commit_is_tried_again_and_the_worker_is_not_ready_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = Dagger(broker=OFFLINE_BROKER, store="memory://")
+    runtime = engine._runtime
+    view = EngineWorkerView(engine)
+    attempts: list[bool] = []
+    readiness: list[bool] = []
+
+    async def commit() -> int:
+        attempts.append(True)
+        if len(attempts) < 3:
+            raise OSError("store unavailable")
+        return 1
+
+    async def no_wait(seconds: float) -> None:
+        readiness.append(runtime.commit_error is None)
+
+    monkeypatch.setattr(runtime._staging, "commit", commit)
+    monkeypatch.setattr(asyncio, "sleep", no_wait)
+    monkeypatch.setattr(engine.faust_app.tables.recovery.completed, "is_set", lambda: True)
+
+    await runtime._end_batch()
+
+    assert len(attempts) == 3
+    assert runtime.commit_failures == 2
+    assert readiness == [False, False]
+    assert runtime.commit_error is None
+    assert view.is_ready()

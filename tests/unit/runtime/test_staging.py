@@ -142,3 +142,32 @@ async def test_a_failed_flush_writes_nothing_and_the_batch_can_be_discarded() ->
     assert backing == {}
     assert area.discard() == 1
     assert area.pending == 0
+
+
+class FailingOnce(dict[bytes, bytes]):
+    """A backing store whose write of ``key`` raises the first time."""
+
+    def __init__(self, key: bytes) -> None:
+        super().__init__()
+        self.failing = key
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        if key == self.failing:
+            self.failing = b""
+            raise OSError("disk full")
+        super().__setitem__(key, value)
+
+
+def test_a_commit_that_raises_keeps_what_it_did_not_write_for_the_next_commit() -> None:
+    backing = FailingOnce(b"b")
+    store = StagedStore(backing)
+    for key in (b"a", b"b", b"c"):
+        store[key] = key.upper()
+
+    with pytest.raises(OSError, match="disk full"):
+        store.commit()
+    assert dict(backing) == {b"a": b"A"}
+    assert store.pending == 2
+
+    assert store.commit() == 2
+    assert dict(backing) == {b"a": b"A", b"b": b"B", b"c": b"C"}

@@ -20,6 +20,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from faust.streams import _current_event, current_event
@@ -48,6 +49,9 @@ MAX_BATCH_SECONDS = 0.2
 
 PARTITIONS_SETTLING_POLL = 0.5
 """How often the timer tick looks again while partitions are rebalanced or recovered."""
+
+IDLE_BATCH_SECONDS = 0.1
+"""How often an open batch whose agent waits for no record is looked at (and ended)."""
 
 COMMIT_RETRY_FIRST_SECONDS = 0.1
 COMMIT_RETRY_MAX_SECONDS = 5.0
@@ -98,7 +102,9 @@ class EngineRuntime:
         self.listeners = owners.listeners
         self.router = owners.router
         self.timers = owners.timers
+        self._open_batch: OpenBatch | None = None
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
+        faust_app.task(self._end_idle_batches)
         if settings.early_message_window > 0:
             sweep_every = max(1.0, settings.early_message_window / 4)
             faust_app.timer(sweep_every, name="dagger_sweep_early_messages")(self._sweep_held)
@@ -216,32 +222,61 @@ class EngineRuntime:
         # Records are acked by hand, once the batch they belong to is committed. A batch
         # ends when the consumer has nothing more fetched, at max_events_per_batch, or
         # after MAX_BATCH_SECONDS (slow hooks must not hold every result back): a busy
-        # engine commits big batches and an idle one answers at once.
+        # engine commits big batches and an idle one answers at once. A batch left open
+        # while no record comes (faust empties the agents' queues when partitions are
+        # revoked) is ended by _end_idle_batches, so nothing unacked holds a rebalance
+        # or a stop.
         manual = stream.noack()
         fetched = stream.channel.queue
-        batch: list[Any] = []
-        started = 0.0
+        self._open_batch = OpenBatch(manual)
+        batch = self._open_batch
         try:
             async for event in manual.events():
-                if not batch:
-                    started = time.monotonic()
-                batch.append(event)
-                with _as_current_event(event):
-                    await self._apply(event)
-                if (
-                    fetched.empty()
-                    or len(batch) >= self._max_events_per_batch
-                    or time.monotonic() - started >= MAX_BATCH_SECONDS
-                ):
-                    await self._end_batch()
-                    for done in batch:
-                        await manual.ack(done)
-                    batch.clear()
+                async with batch.lock:
+                    if not batch.events:
+                        batch.started = time.monotonic()
+                    batch.events.append(event)
+                    with _as_current_event(event):
+                        await self._apply(event)
+                    if (
+                        fetched.empty()
+                        or len(batch.events) >= self._max_events_per_batch
+                        or time.monotonic() - batch.started >= MAX_BATCH_SECONDS
+                    ):
+                        await self._close(batch)
         except BaseException:
             # The batch was not acked: whoever owns its partitions next applies it again.
+            batch.events.clear()
             self._staging.discard()
             self.owner.abandon_batch()
             raise
+        finally:
+            if self._open_batch is batch:
+                self._open_batch = None
+
+    async def _close(self, batch: OpenBatch) -> None:
+        """Commit ``batch`` and ack its records (its lock held)."""
+        await self._end_batch()
+        for done in batch.events:
+            await batch.stream.ack(done)
+        batch.events.clear()
+
+    async def _end_idle_batches(self) -> None:
+        """End a batch whose agent waits for a record that does not come."""
+        while not self._app.should_stop:
+            await asyncio.sleep(IDLE_BATCH_SECONDS)
+            await self.end_idle_batch()
+
+    async def end_idle_batch(self) -> bool:
+        """Commit and ack the open batch unless its agent is applying a record."""
+        batch = self._open_batch
+        if batch is None or not batch.events or batch.lock.locked():
+            return False
+        async with batch.lock:
+            if not batch.events:
+                return False
+            await self._close(batch)
+        return True
 
     async def _apply(self, event: Any) -> None:
         message = event.message
@@ -286,6 +321,16 @@ class EngineRuntime:
         self.commit_error = None
         await self.owner.end_batch()
         self._tick.timer_scheduled(self.timers.earliest_due())
+
+
+@dataclass
+class OpenBatch:
+    """The engine topic's records applied and not yet acked, and who may close them."""
+
+    stream: Any
+    events: list[Any] = field(default_factory=list)
+    started: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @contextmanager

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -229,3 +231,70 @@ async def test_a_failing_batch_commit_is_tried_again_and_the_worker_is_not_ready
     assert readiness == [False, False]
     assert runtime.commit_error is None
     assert view.is_ready()
+
+
+class _Record:
+    """An engine-topic event as the agent sees it (faust keeps a weak reference to it)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+        self.message = None
+
+
+class _StalledStream:
+    """A faust stream whose queue is emptied (a revocation) after it handed out ``events``.
+
+    Its queue says records are still fetched after each one, so the agent keeps its batch
+    open, and then no record comes: the agent waits in ``events()`` for ever.
+    """
+
+    def __init__(self, events: list[Any]) -> None:
+        self._events = events
+        self.acked: list[Any] = []
+        self.channel = SimpleNamespace(queue=SimpleNamespace(empty=lambda: False))
+
+    def noack(self) -> _StalledStream:
+        return self
+
+    async def events(self) -> Any:
+        for event in self._events:
+            yield event
+        await asyncio.Event().wait()
+
+    async def ack(self, event: Any) -> None:
+        self.acked.append(event)
+
+
+async def test_a_batch_whose_agent_waits_for_no_record_is_ended_so_a_revocation_can_finish(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = Dagger(broker=OFFLINE_BROKER, store="memory://")
+    runtime = engine._runtime
+    applied: list[Any] = []
+    committed: list[int] = []
+
+    async def apply(event: Any) -> None:
+        applied.append(event)
+
+    async def end_batch() -> None:
+        committed.append(len(applied))
+
+    monkeypatch.setattr(runtime, "_apply", apply)
+    monkeypatch.setattr(runtime, "_end_batch", end_batch)
+    events = [_Record(n) for n in range(3)]
+    stream = _StalledStream(events)
+    agent = asyncio.ensure_future(runtime._consume(stream))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert applied == events and stream.acked == []  # open: the queue "had" more
+
+        assert await runtime.end_idle_batch()
+
+        assert stream.acked == events
+        assert committed == [3]
+        assert not await runtime.end_idle_batch()  # nothing left open
+    finally:
+        agent.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await agent

@@ -181,6 +181,41 @@ def test_engine_main_runs_a_worker(broker: EmbeddedBroker, tmp_path: Path) -> No
         process.wait(60)
 
 
+def test_engine_main_without_a_logging_configuration_still_logs(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    env = base_env(
+        DAGGER_BROKER=broker.url,
+        DAGGER_TANSU_COMPAT="1",
+        TEST_APP_ID="bare-main-app",
+        TEST_DATADIR=str(tmp_path),
+        TEST_TASKS_TOPIC="bare-main-app-tasks",
+        TEST_UPDATE_TOPIC="bare-main-app-updates",
+        TEST_REQUESTS_TOPIC="bare-main-app-requests",
+    )
+    broker.create_topics(
+        {"bare-main-app-tasks": 4, "bare-main-app-updates": 4, "bare-main-app-requests": 1}
+    )
+    log_path = tmp_path / "bare-main.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "integration_tests.apps.bare_main_app", "worker", "-l", "info"],
+            cwd=REPO_ROOT,
+            env=dict(env, WEB_PORT=str(free_port()), WEB_BIND="127.0.0.1"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "[^Worker]: Ready" not in log_path.read_text(errors="replace"):
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
 async def _run_one_order(broker: EmbeddedBroker) -> dict[str, Any]:
     async with Updates(broker, "main-app-updates") as updates:
         await send_requests(broker, "main-app-requests", [{"order_id": "m-1", "repartition": True}])

@@ -668,10 +668,16 @@ class Dagger(Service):
 
     # -- running ----------------------------------------------------------------------
     def main(self, override_logging: bool = False) -> None:
-        """Run this engine as a worker until it is stopped (blocking)."""
+        """Run this engine as a worker until it is stopped (blocking).
+
+        The program's own logging configuration is kept; a program that configured none
+        (no handler on the root logger) gets faust's, at the command line's ``-l`` level,
+        so that the worker's log and a crash's reason are seen, not lost.
+        """
         from dagger.runtime._worker import run_worker
 
-        run_worker(self, loglevel="info", override_logging=override_logging)
+        configured = bool(logging.getLogger().handlers)
+        run_worker(self, loglevel="info", override_logging=override_logging or not configured)
 
     async def on_start(self) -> None:
         """Log that the engine is starting."""

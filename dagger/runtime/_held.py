@@ -124,8 +124,10 @@ class HeldMessages:
         """Drop expired messages of the keys ``owns`` accepts; return how many.
 
         A stored key ``owns`` cannot read (not an index key) is dropped with what it
-        lists, and logged: it cannot belong to any listener.
+        lists, and logged: it cannot belong to any listener. The usage counts are counted
+        again afterwards, from the store (a partition taken over since brings its own).
         """
+        self._usage.clear()
         dropped = 0
         for key in list(self.store):
             if MESSAGE_MARK.encode() in key:

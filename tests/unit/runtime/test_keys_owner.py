@@ -557,3 +557,29 @@ async def test_messages_an_earlier_build_held_in_one_list_are_still_delivered() 
 
     assert [event_id for event_id, _, _ in keys.delivered()] == ["m-old|t-1", "m-new|t-1"]
     assert keys.held == {}
+
+
+async def test_a_sweep_counts_the_held_messages_again_from_the_store() -> None:
+    """A partition taken over brings messages another worker held: the next sweep counts them."""
+    keys = Keys(limits=HeldLimits(messages_per_partition=2))
+    first, second, third = _same_partition_keys(3)
+    await keys.owner.handle(_message("m-1", key=first), KEYS_PARTITION)
+    other_worker = Keys(limits=HeldLimits(messages_per_partition=2))
+    other_worker.held = keys.held
+    other_worker.owner = KeysOwner(
+        {},
+        keys.held,
+        send=keys.owner._send,
+        chunk_size=3,
+        early_message_window=60,
+        clock=keys.clock,
+        partitions=PARTITIONS,
+    )
+    await other_worker.owner.handle(_message("m-2", key=second), KEYS_PARTITION)
+
+    keys.owner.sweep(lambda key: True)
+    await keys.owner.handle(_message("m-3", key=third), KEYS_PARTITION)
+
+    assert sorted(keys.owner.held_keys()) == sorted([first, second])
+    [letter] = keys.letters
+    assert "2 messages are held on partition" in letter["error_message"]

@@ -14,14 +14,30 @@ _running: ContextVar[ITemplateDAGInstance[Any, Any] | None] = ContextVar(
 )
 
 
+_now: ContextVar[float | None] = ContextVar("dagger_hook_now", default=None)
+
+
 @contextlib.contextmanager
-def running_hook(instance: ITemplateDAGInstance[Any, Any]) -> Iterator[None]:
-    """Mark ``instance`` as the one whose hook runs in this context."""
+def running_hook(
+    instance: ITemplateDAGInstance[Any, Any], now: float | None = None
+) -> Iterator[None]:
+    """Mark ``instance`` as the one whose hook runs in this context, at the engine's ``now``."""
     token = _running.set(instance)
+    now_token = _now.set(now)
     try:
         yield
     finally:
+        _now.reset(now_token)
         _running.reset(token)
+
+
+def hook_now() -> float | None:
+    """The engine's clock reading for the running hook (None outside a hook).
+
+    Transitions a hook asks for (``on_complete``, ``start``, ``stop``) are stamped with
+    it, so an injected clock (``Dagger(clock=)``, ``LocalEngine.advance``) holds for them.
+    """
+    return _now.get()
 
 
 def hook_instance() -> ITemplateDAGInstance[Any, Any] | None:

@@ -259,7 +259,10 @@ class InstanceOwner:
             return None
         task = instance.get_task(event.task_id)
         try:
-            with running_hook(instance), self._telemetry.message_handled(instance, task, event):
+            with (
+                running_hook(instance, self._clock()),
+                self._telemetry.message_handled(instance, task, event),
+            ):
                 completed = await task.on_message(instance.runtime_parameters, payload)
         except Exception as exc:
             # The decoded copy is dropped: the stored instance stays as it was.
@@ -381,7 +384,7 @@ class InstanceOwner:
             return True
         try:
             with (
-                running_hook(instance),
+                running_hook(instance, self._clock()),
                 self._telemetry.task_execution(instance, task, "interval_execute"),
             ):
                 done = await task.interval_execute(instance.runtime_parameters)
@@ -402,7 +405,10 @@ class InstanceOwner:
     ) -> TaskDecided | TaskFailed:
         task = instance.get_task(task_id)
         try:
-            with running_hook(instance), self._telemetry.task_execution(instance, task, "evaluate"):
+            with (
+                running_hook(instance, self._clock()),
+                self._telemetry.task_execution(instance, task, "evaluate"),
+            ):
                 chosen = await task.evaluate(**instance.runtime_parameters)
         except Exception as exc:
             _log_hook_error("evaluate", instance, task_id, exc)
@@ -413,7 +419,7 @@ class InstanceOwner:
         """Run a stopped task's ``stop`` hook; what it raises is logged, the stop stands."""
         task = instance.get_task(task_id)
         try:
-            with running_hook(instance):
+            with running_hook(instance, self._clock()):
                 stop: Callable[..., Awaitable[None]] = task.stop
                 if takes_no_arguments(stop):
                     await stop()  # the original's docs write `async def stop(self)`
@@ -427,7 +433,10 @@ class InstanceOwner:
     ) -> TaskSucceeded | TaskFailed:
         task = instance.get_task(task_id)
         try:
-            with running_hook(instance), self._telemetry.task_execution(instance, task, "execute"):
+            with (
+                running_hook(instance, self._clock()),
+                self._telemetry.task_execution(instance, task, "execute"),
+            ):
                 await task.execute(
                     runtime_parameters=instance.runtime_parameters, workflow_instance=instance
                 )

@@ -122,9 +122,10 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
     async def start(self, workflow_instance: ITemplateDAGInstance[KT, VT] | None) -> None:
         """Ask the engine to start this task once the running hook returns."""
         from dagger.core import _machine
+        from dagger.runtime._context import hook_now
 
         instance = _require_instance(workflow_instance, "start")
-        instance.defer_effects(_machine.start_task(instance, self.id))
+        instance.defer_effects(_machine.start_task(instance, self.id, hook_now()))
 
     async def on_complete(
         self,
@@ -135,10 +136,11 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
     ) -> None:
         """Set this task's final status and, when ``iterate``, move the workflow on."""
         from dagger.core import _machine
+        from dagger.runtime._context import hook_now
 
         instance = _require_instance(workflow_instance, "on_complete")
         instance.defer_effects(
-            _machine.finish_task(instance, self.id, status.code, iterate=iterate)
+            _machine.finish_task(instance, self.id, status.code, iterate=iterate, now=hook_now())
         )
 
     async def notify(
@@ -359,7 +361,7 @@ async def _request_stop(
     """Stop ``node`` and everything under it: when the running hook returns, or through
     the engine when no hook of its instance is running."""
     from dagger.core import _machine
-    from dagger.runtime._context import hook_instance
+    from dagger.runtime._context import hook_instance, hook_now
 
     running = hook_instance()
     if (
@@ -367,7 +369,7 @@ async def _request_stop(
         and (node.id == running.id or node.id in running.tasks)
         and (workflow_instance is None or workflow_instance.id == running.id)
     ):
-        running.defer_effects(_machine.stop_task(running, node.id))
+        running.defer_effects(_machine.stop_task(running, node.id, hook_now()))
         return
     instance = workflow_instance
     if instance is None and isinstance(node, ITemplateDAGInstance):

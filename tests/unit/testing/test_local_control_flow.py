@@ -815,3 +815,44 @@ async def test_a_stop_hook_without_arguments_runs_and_instance_stop_needs_none()
     assert statuses(stored)["w"] == "STOPPED"
     assert STOPPED_BY_BARE_HOOK == ["w"]
     assert _no_waiting(local)
+
+
+# -- transitions a hook asks for use the engine's clock ---------------------------------
+
+LONG_AGO = 1_000_000.0
+"""An injected clock far from the wall clock: a wall-clock stamp cannot pass for it."""
+
+
+class CompletesItsSuccessor(Recorder):
+    """Completes the task after it from inside ``execute`` (the original's on_complete)."""
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None = None,
+    ) -> None:
+        assert workflow_instance is not None
+        following = workflow_instance.get_task(self.next_dags[0])
+        await following.start(workflow_instance)
+        await following.on_complete(workflow_instance)
+
+
+async def test_transitions_made_from_a_hook_are_stamped_with_the_injected_clock() -> None:
+    engine = new_engine()
+    template = one_process(
+        engine,
+        step(engine, "a", step(engine, "b"), task_type=CompletesItsSuccessor),
+    )
+    stopping = one_process(
+        engine, step(engine, "stopper", step(engine, "never"), task_type=StopWorkflow)
+    )
+    async with LocalEngine(engine, start=LONG_AGO) as local:
+        completed = await _create(template)
+        stopped = await _create(stopping)
+
+    b = task_named(_stored(local, completed), "b")
+    assert (b.status.code, b.time_submitted, b.time_completed) == ("COMPLETED", LONG_AGO, LONG_AGO)
+    stored = _stored(local, stopped)
+    assert stored.status.code == "STOPPED"
+    assert stored.time_completed == LONG_AGO
+    assert task_named(stored, "never").time_completed == LONG_AGO

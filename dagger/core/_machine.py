@@ -428,16 +428,27 @@ def listen(instance: ITemplateDAGInstance[Any, Any], task: ITask[Any, Any]) -> l
     """Register the listener ``task`` under the current value of its correlation parameter."""
     if not isinstance(task, SensorTask):
         return []
-    name = task.correlatable_key
-    value = instance.runtime_parameters.get(name) if name else None
-    if value is None or task.topic is None:
+    wanted = _parameter_key(instance, task)
+    if wanted is None:
         return stop_listening(task)
-    value_text = str(value)
+    key, value_text = wanted
     if task.correlatable_key_value == value_text:
         return []
     effects = stop_listening(task)
     task.correlatable_key_value = value_text
-    return [*effects, Register(task.id, index_key(task.topic, str(name), value_text))]
+    return [*effects, Register(task.id, key)]
+
+
+def _parameter_key(
+    instance: ITemplateDAGInstance[Any, Any], task: SensorTask[Any, Any]
+) -> tuple[str, str] | None:
+    """The index key (and value) the listener's correlation parameter names now, if any."""
+    name = task.correlatable_key
+    value = instance.runtime_parameters.get(name) if name else None
+    if value is None or task.topic is None:
+        return None
+    value_text = str(value)
+    return index_key(task.topic, str(name), value_text), value_text
 
 
 def _missing_key_error(task: ITask[Any, Any]) -> tuple[str, str]:
@@ -471,10 +482,9 @@ def released_index_keys(instance: ITemplateDAGInstance[Any, Any]) -> list[tuple[
     for task in instance.tasks.values():
         if not isinstance(task, SensorTask) or task.correlatable_key_value is not None:
             continue
-        name = task.correlatable_key
-        value = instance.runtime_parameters.get(name) if name else None
-        if value is not None and task.topic is not None:
-            released.append((task.id, index_key(task.topic, str(name), str(value))))
+        wanted = _parameter_key(instance, task)
+        if wanted is not None:
+            released.append((task.id, wanted[0]))
     return released
 
 

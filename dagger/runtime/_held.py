@@ -20,7 +20,7 @@ from typing import Any
 from dagger.core._codec import dumps, loads
 from dagger.core._events import MessageReceived
 
-__all__ = ["MESSAGE_MARK", "HeldLimits", "HeldMessages"]
+__all__ = ["DEFAULT_HELD_LIMITS", "MESSAGE_MARK", "HeldLimits", "HeldMessages"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ class HeldLimits:
     bytes_per_partition: int = 64 * 1024 * 1024
 
 
+DEFAULT_HELD_LIMITS = HeldLimits()
+"""The defaults of ``Dagger(max_held_messages=, max_held_bytes=)``."""
+
+
 class HeldMessages:
     """The held early messages of one worker's partitions, over a persistent ``store``."""
 
@@ -55,7 +59,7 @@ class HeldMessages:
         self.window = window
         self._clock = clock
         self._partition_of = partition_of
-        self.limits = limits or HeldLimits()
+        self.limits = limits or DEFAULT_HELD_LIMITS
         self._usage: dict[int, list[int]] = {}
 
     # -- holding, taking ---------------------------------------------------------------
@@ -103,8 +107,7 @@ class HeldMessages:
         entries = self._live_entries(index_key)
         taken: list[MessageReceived] = []
         for message_id, _expires, size in entries:
-            raw = self.store.pop(_message_key(index_key, message_id), None)
-            self._add_usage(self._partition_of(index_key), -1, -int(size))
+            raw = self._drop_message(index_key, message_id, size)
             if raw is None:
                 continue
             body = loads(raw)
@@ -141,8 +144,8 @@ class HeldMessages:
                 self.store.pop(key, None)
                 dropped += 1
                 continue
-            before = len(self._entries(index_key))
-            dropped += before - len(self._live_entries(index_key))
+            entries = self._entries(index_key)
+            dropped += len(entries) - len(self._expire(index_key, entries))
         return dropped
 
     def listed(self, index_key: str) -> list[tuple[str, float]]:
@@ -171,17 +174,24 @@ class HeldMessages:
 
     def _live_entries(self, index_key: str) -> list[list[Any]]:
         """The entries that have not expired; the expired ones are deleted."""
-        entries = self._entries(index_key)
+        return self._expire(index_key, self._entries(index_key))
+
+    def _expire(self, index_key: str, entries: list[list[Any]]) -> list[list[Any]]:
+        """Delete the expired ``entries`` of ``index_key``; return the live ones."""
         now = self._clock()
         live = [entry for entry in entries if entry[1] > now]
         if len(live) == len(entries):
             return live
         for message_id, expires, size in entries:
             if expires <= now:
-                self.store.pop(_message_key(index_key, message_id), None)
-                self._add_usage(self._partition_of(index_key), -1, -int(size))
+                self._drop_message(index_key, message_id, size)
         self._write_entries(index_key, live)
         return live
+
+    def _drop_message(self, index_key: str, message_id: str, size: Any) -> bytes | None:
+        """Delete one held message's record (and its share of the usage); return it."""
+        self._add_usage(self._partition_of(index_key), -1, -int(size))
+        return self.store.pop(_message_key(index_key, message_id), None)
 
     def _write_entries(self, index_key: str, entries: list[list[Any]]) -> None:
         key = index_key.encode()

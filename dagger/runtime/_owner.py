@@ -424,7 +424,7 @@ class InstanceOwner:
                 if takes_no_arguments(stop):
                     await stop()  # the original's docs write `async def stop(self)`
                 else:
-                    await task.stop(instance.runtime_parameters, instance)
+                    await stop(instance.runtime_parameters, instance)
         except Exception as exc:
             _log_hook_error("stop", instance, task_id, exc)
 

@@ -34,6 +34,7 @@ from dagger.runtime import _embedded_default
 from dagger.runtime._context import instance_in_hook
 from dagger.runtime._engine import EngineRuntime
 from dagger.runtime._faust_app import EngineFaustApp
+from dagger.runtime._held import DEFAULT_HELD_LIMITS
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._records import RecordSender
@@ -116,8 +117,8 @@ class Dagger(Service):
         message_id_header: str | None = "message-id",
         clock: Callable[[], float] | None = None,
         max_events_per_batch: int = 1000,
-        max_held_messages: int = 10_000,
-        max_held_bytes: int = 64 * 1024 * 1024,
+        max_held_messages: int = DEFAULT_HELD_LIMITS.messages_per_partition,
+        max_held_bytes: int = DEFAULT_HELD_LIMITS.bytes_per_partition,
         rocksdb_options: Mapping[str, int] | None = None,
         api_token: str | None = None,
         telemetry: Any = None,

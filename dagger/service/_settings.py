@@ -21,6 +21,7 @@ from faust.types.settings import Settings as FaustSettings
 
 from dagger.exceptions.exceptions import ConfigurationError
 from dagger.observability._config import resolve_telemetry
+from dagger.runtime._held import DEFAULT_HELD_LIMITS
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry
 from dagger.serializers._config import SerializerSettings, resolve_serializer
 from dagger.service.engineconfig import AerospikeConfig, StoreEnum
@@ -71,9 +72,9 @@ class EngineSettings:
     api_token: str | None = None
     faust_settings: dict[str, Any] = field(default_factory=dict)
     max_events_per_batch: int = 1000
-    max_held_messages: int = 10_000
+    max_held_messages: int = DEFAULT_HELD_LIMITS.messages_per_partition
     """The most early messages held per partition."""
-    max_held_bytes: int = 64 * 1024 * 1024
+    max_held_bytes: int = DEFAULT_HELD_LIMITS.bytes_per_partition
     """The most payload bytes of early messages held per partition."""
     serialization: SerializerSettings = field(default_factory=SerializerSettings)
     aerospike: AerospikeSettings | None = None
@@ -277,8 +278,8 @@ def resolve_settings(
     api_token: str | None,
     embedded_broker_url: str | None,
     max_events_per_batch: int = 1000,
-    max_held_messages: int = 10_000,
-    max_held_bytes: int = 64 * 1024 * 1024,
+    max_held_messages: int = DEFAULT_HELD_LIMITS.messages_per_partition,
+    max_held_bytes: int = DEFAULT_HELD_LIMITS.bytes_per_partition,
     rocksdb_options: Mapping[str, Any] | None = None,
     faust_kwargs: Mapping[str, Any],
     telemetry: Any = None,

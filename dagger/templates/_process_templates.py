@@ -73,11 +73,7 @@ def as_process(template: Any, method: str, app: Dagger) -> IProcessTemplateDAG:
             root_task_dag=template,
             max_run_duration=0,
         )
-    hint = (
-        "; call .build() on the builder first"
-        if isinstance(template, IProcessTemplateDAGBuilder) or hasattr(template, "build")
-        else ""
-    )
+    hint = "; call .build() on the builder first" if hasattr(template, "build") else ""
     raise TypeError(
         f"{method} takes a built process template (or task template), "
         f"got {type(template).__name__}{hint}"

@@ -196,13 +196,19 @@ class WorkerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        terminate(self.process)
         self._log.close()
+
+
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a subprocess this test started, and SIGKILL it if it is not gone in 30 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 @contextlib.asynccontextmanager

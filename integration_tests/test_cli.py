@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,21 +149,25 @@ def test_dagger_broker_prints_its_url_and_stops_on_sigterm() -> None:
         assert broker.wait(30) == 0
 
 
-def test_engine_main_runs_a_worker(broker: EmbeddedBroker, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _main_app(
+    broker: EmbeddedBroker, tmp_path: Path, name: str, module: str, *args: str, ready: str
+) -> Iterator[None]:
+    """Run the orders engine through ``module``'s ``main()`` until its log says ``ready``."""
     env = base_env(
         DAGGER_BROKER=broker.url,
         DAGGER_TANSU_COMPAT="1",
-        TEST_APP_ID="main-app",
+        TEST_APP_ID=name,
         TEST_DATADIR=str(tmp_path),
-        TEST_TASKS_TOPIC="main-app-tasks",
-        TEST_UPDATE_TOPIC="main-app-updates",
-        TEST_REQUESTS_TOPIC="main-app-requests",
+        TEST_TASKS_TOPIC=f"{name}-tasks",
+        TEST_UPDATE_TOPIC=f"{name}-updates",
+        TEST_REQUESTS_TOPIC=f"{name}-requests",
     )
-    broker.create_topics({"main-app-tasks": 4, "main-app-updates": 4, "main-app-requests": 1})
-    log_path = tmp_path / "main.log"
+    broker.create_topics({f"{name}-tasks": 4, f"{name}-updates": 4, f"{name}-requests": 1})
+    log_path = tmp_path / f"{name}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "integration_tests.apps.main_app"],
+            [sys.executable, "-m", module, *args],
             cwd=REPO_ROOT,
             env=dict(env, WEB_PORT=str(free_port()), WEB_BIND="127.0.0.1"),
             stdout=log,
@@ -169,51 +175,39 @@ def test_engine_main_runs_a_worker(broker: EmbeddedBroker, tmp_path: Path) -> No
         )
     try:
         deadline = time.monotonic() + 90
-        while "Worker ready" not in log_path.read_text(errors="replace"):
+        while ready not in log_path.read_text(errors="replace"):
             assert process.poll() is None, log_path.read_text()[-3000:]
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.2)
-        finished = asyncio.run(_run_one_order(broker))
-        assert finished["status"] == "COMPLETED"
-        assert finished["runtime_parameters"]["trail"] == ["validate", "charge", "reserve", "ship"]
+        yield
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
+
+
+def test_engine_main_runs_a_worker(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    with _main_app(
+        broker, tmp_path, "main-app", "integration_tests.apps.main_app", ready="Worker ready"
+    ):
+        finished = asyncio.run(_run_one_order(broker))
+        assert finished["status"] == "COMPLETED"
+        assert finished["runtime_parameters"]["trail"] == ["validate", "charge", "reserve", "ship"]
 
 
 def test_engine_main_without_a_logging_configuration_still_logs(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    env = base_env(
-        DAGGER_BROKER=broker.url,
-        DAGGER_TANSU_COMPAT="1",
-        TEST_APP_ID="bare-main-app",
-        TEST_DATADIR=str(tmp_path),
-        TEST_TASKS_TOPIC="bare-main-app-tasks",
-        TEST_UPDATE_TOPIC="bare-main-app-updates",
-        TEST_REQUESTS_TOPIC="bare-main-app-requests",
-    )
-    broker.create_topics(
-        {"bare-main-app-tasks": 4, "bare-main-app-updates": 4, "bare-main-app-requests": 1}
-    )
-    log_path = tmp_path / "bare-main.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "integration_tests.apps.bare_main_app", "worker", "-l", "info"],
-            cwd=REPO_ROOT,
-            env=dict(env, WEB_PORT=str(free_port()), WEB_BIND="127.0.0.1"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while "[^Worker]: Ready" not in log_path.read_text(errors="replace"):
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
+    with _main_app(
+        broker,
+        tmp_path,
+        "bare-main-app",
+        "integration_tests.apps.bare_main_app",
+        "worker",
+        "-l",
+        "info",
+        ready="[^Worker]: Ready",
+    ):
+        pass
 
 
 async def _run_one_order(broker: EmbeddedBroker) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from dagger.runtime._routing import partition_for_key
 from dagger.service.services import Dagger
 from dagger.testing import EmbeddedBroker
 from dagger.web._peers import SCOPE_HEADER
-from integration_tests._harness import REPO_ROOT, Scenario, client, free_port
+from integration_tests._harness import REPO_ROOT, Scenario, client, free_port, terminate
 from integration_tests.apps.api_workflows import build_api_orders
 from integration_tests.apps.listener_workflows import build_listener_templates
 
@@ -78,13 +78,7 @@ class ApiWorker:
         await until(ready, timeout, f"{self.url} ready\n{self.log_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process)
         self._log.close()
 
 

@@ -32,7 +32,13 @@ from aiokafka import AIOKafkaConsumer
 
 from dagger.tasks.task import ITemplateDAGInstance, TaskStatusEnum
 from dagger.testing import EmbeddedBroker
-from integration_tests._harness import REPO_ROOT, free_port, read_topic, send_messages
+from integration_tests._harness import (
+    REPO_ROOT,
+    free_port,
+    read_topic,
+    send_messages,
+    terminate,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -117,13 +123,7 @@ class CourierWorker:
             await asyncio.sleep(0.3)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process)
 
 
 class TopicTail:

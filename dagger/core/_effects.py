@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dagger.core._events import MessageDelivered
+
 
 @dataclass(frozen=True, slots=True)
 class RunTask:
@@ -83,8 +85,20 @@ class RunContainerHook:
     task_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class RunMessageHook:
+    """Decode the delivered ``message`` and run its listener's ``on_message`` with it.
+
+    When the payload cannot be decoded or the hook raises, the message goes to the dead
+    letters and the event changes nothing: none of the effects after this one run.
+    """
+
+    message: MessageDelivered
+
+
 Effect = (
     RunTask
+    | RunMessageHook
     | RunContainerHook
     | InstanceFinished
     | Register

@@ -1,4 +1,10 @@
-"""Events: every change to a workflow instance is one of these, applied by its owner."""
+"""Events and hook outcomes: everything :func:`dagger.core.step` gives a meaning to.
+
+Engine-topic records (``InstanceEvent`` for an instance's owner, ``KeyEvent`` for a
+correlation key's owner; ``AnyLogEvent`` is either) are durable changes with ids. Hook
+outcomes (``HookOutcome``) are what a user hook's return or exception means, applied by
+the owner within the event that ran the hook.
+"""
 
 from __future__ import annotations
 
@@ -56,8 +62,30 @@ class TaskDecided:
     next_task_id: str | None
 
 
-Event = InstanceSubmitted | TaskSucceeded | TaskFailed | IntervalChecked | TaskDecided
-"""Events the state machine applies to an existing instance."""
+@dataclass(frozen=True, slots=True)
+class MessageHandled:
+    """A listener's ``on_message`` returned ``completed``."""
+
+    task_id: str
+    completed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ParametersUnserializable:
+    """The instance's runtime parameters cannot be stored as JSON (a hook put ``error`` there)."""
+
+    error: str
+
+
+HookOutcome = (
+    TaskSucceeded
+    | TaskFailed
+    | IntervalChecked
+    | TaskDecided
+    | MessageHandled
+    | ParametersUnserializable
+)
+"""What a hook's return (or exception) means for the instance it ran for."""
 
 
 @dataclass(frozen=True, slots=True)

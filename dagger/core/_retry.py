@@ -20,32 +20,18 @@ says why any other cannot.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagger.core import _machine as machine
+from dagger.core import _flow as flow
+from dagger.core import _graph as graph
 from dagger.core._effects import Effect
+from dagger.core._kinds import listener, process
+from dagger.core._rules import Instance, rules_for
 from dagger.exceptions.exceptions import TaskInvalidState
-from dagger.tasks._base import (
-    DecisionTask,
-    INonLeafNodeTask,
-    ITask,
-    ITemplateDAGInstance,
-    ParallelCompositeTask,
-    SensorTask,
-)
-from dagger.tasks._status import TaskStatus, TaskStatusEnum
-
-_NOT_STARTED = TaskStatusEnum.NOT_STARTED.name
-_COMPLETED = TaskStatusEnum.COMPLETED.name
-_FAILURE = TaskStatusEnum.FAILURE.name
-_SKIPPED = TaskStatusEnum.SKIPPED.name
-_STOPPED = TaskStatusEnum.STOPPED.name
-STOPPED_ON_PURPOSE = "Stopped"
-"""The error type the machine records on a part stopped by a stop request."""
-
-Instance = ITemplateDAGInstance[Any, Any]
+from dagger.tasks._base import ITask
+from dagger.tasks._status import TaskStatus
+from dagger.tasks._status import TaskStatusEnum as Status
 
 
 @dataclass
@@ -64,7 +50,7 @@ class _Plan:
 
 def refusal(instance: Instance) -> str | None:
     """Why ``instance`` cannot be retried, or None when it can."""
-    if instance.status.code != _FAILURE:
+    if instance.status.code != Status.FAILURE:
         return (
             f"instance {instance.id} is {instance.status.code}; only a FAILURE instance can be "
             "retried"
@@ -77,14 +63,13 @@ def refusal(instance: Instance) -> str | None:
     return None
 
 
-def retry(instance: Instance, now: float | None = None) -> list[Effect]:
+def retry(instance: Instance, now: float) -> list[Effect]:
     """Put a FAILURE instance back to running from its failed task(s); return the effects.
 
     Raises:
         TaskInvalidState: the instance is not FAILURE, or no failed task can run again
             (:func:`refusal` gives the same message without raising).
     """
-    now = time.time() if now is None else now
     reason = refusal(instance)
     if reason is not None:
         raise TaskInvalidState(reason, task_id=instance.id)
@@ -92,60 +77,53 @@ def retry(instance: Instance, now: float | None = None) -> list[Effect]:
     for task in plan.reset:
         _back_to_not_started(task, now)
     for container in plan.resumed:
-        container.status = TaskStatus.of(TaskStatusEnum.EXECUTING)
+        container.status = TaskStatus.of(Status.EXECUTING)
         container.lastupdated = now
         container.time_completed = 0.0
         container.error_type = container.error_message = None
-    effects: list[Effect] = []
-    for task in instance.tasks.values():
-        # As on submit: a listener that may be skipped to waits from the start.
-        if isinstance(task, SensorTask) and task.allow_skip_to and _code(task) == _NOT_STARTED:
-            effects.extend(machine.listen(instance, task))
+    # As on submit: a listener that may be skipped to waits from the start.
+    effects = listener.listen_early(instance)
     for container in plan.resumed:
         if container is not instance:
             # A process's deadline and monitor start again with its new attempt.
-            effects.extend(machine._watch_process(instance, container, now))
+            effects.extend(process.watch_process(instance, container, now))
     for task in plan.started:
-        effects.extend(machine.start_task(instance, task.id, now))
+        effects.extend(flow.start_task(instance, task.id, now))
     return effects
 
 
 def _plan(instance: Instance) -> _Plan:
     plan = _Plan()
-    if _code(instance) == _FAILURE:
+    if _code(instance) == Status.FAILURE:
         _resume(instance, instance, plan)
     return plan
 
 
 def _resume(instance: Instance, node: ITask[Any, Any], plan: _Plan) -> None:
     """Plan to run ``node`` (failed, or stopped by the failure) again."""
-    if isinstance(node, INonLeafNodeTask | ParallelCompositeTask):
+    rules = rules_for(node)
+    if rules.container:
         plan.resumed.append(node)
-        for head in _heads(node):
+        for head in rules.heads(node):
             _resume_chain(instance, head, plan)
         return
     plan.reset.append(node)
     plan.started.append(node)
-    if _code(node) == _FAILURE:
+    if _code(node) == Status.FAILURE:
         plan.failed.append(node)
-        if isinstance(node, DecisionTask):
-            # Its failure skipped every branch; running again, it chooses one of them.
-            for head in node.next_dags:
-                plan.reset.extend(
-                    task for task in _chain_and_below(instance, head) if _code(task) == _SKIPPED
-                )
+        plan.reset.extend(rules.retry_resets(instance, node))
 
 
 def _resume_chain(instance: Instance, head: str, plan: _Plan) -> None:
     """Follow the chain from ``head`` to where it stood and plan to go on from there."""
     task: ITask[Any, Any] | None = instance.get_task(head)
-    while task is not None and _code(task) in (_COMPLETED, _SKIPPED):
-        task = _next_in_chain(instance, task)
+    while task is not None and _code(task) in flow.SUCCEEDED:
+        task = rules_for(task).next_in_chain(instance, task)
     if task is None:
         return  # the chain had ended well
-    if _code(task) == _NOT_STARTED:
+    if _code(task) == Status.NOT_STARTED:
         plan.started.append(task)
-    elif _code(task) == _FAILURE or _stopped_by_failure(task):
+    elif _code(task) == Status.FAILURE or _stopped_by_failure(task):
         _resume(instance, task, plan)
         for follower in _chain_and_below(instance, head=task.id)[1:]:
             if _stopped_by_failure(follower) and follower.parent_id == task.parent_id:
@@ -162,34 +140,17 @@ def _reset_stopped(instance: Instance, node: ITask[Any, Any], plan: _Plan) -> No
 
 
 def _stopped_by_failure(task: ITask[Any, Any]) -> bool:
-    # The machine records no error on what a failure stops around it, and records
-    # STOPPED_ON_PURPOSE on what a stop request stops (and on what that ends).
-    return _code(task) == _STOPPED and task.error_type is None
+    # The flow records no error on what a failure stops around it, and records
+    # flow.STOPPED_ON_PURPOSE on what a stop request stops (and on what that ends).
+    return _code(task) == Status.STOPPED and task.error_type is None
 
 
 def _back_to_not_started(task: ITask[Any, Any], now: float) -> None:
-    task.status = TaskStatus.of(TaskStatusEnum.NOT_STARTED)
+    task.status = TaskStatus.of(Status.NOT_STARTED)
     task.lastupdated = now
     task.time_submitted = task.time_completed = 0.0
     task.error_type = task.error_message = None
     task.timer_due = None
-
-
-def _next_in_chain(instance: Instance, task: ITask[Any, Any]) -> ITask[Any, Any] | None:
-    """The task the chain went on to after ``task`` (a COMPLETED or SKIPPED one)."""
-    if isinstance(task, DecisionTask):
-        if _code(task) != _COMPLETED:
-            return None  # a skipped decision skipped all its branches
-        chosen = [head for head in task.next_dags if _code(instance.get_task(head)) != _SKIPPED]
-        return instance.get_task(chosen[0]) if chosen else None
-    return instance.get_task(task.next_dags[0]) if task.next_dags else None
-
-
-def _heads(node: ITask[Any, Any]) -> list[str]:
-    if isinstance(node, ParallelCompositeTask):
-        return list(node.parallel_child_task_list)
-    root_dag = getattr(node, "root_dag", None)
-    return [root_dag] if root_dag else []
 
 
 def _children(instance: Instance, node: ITask[Any, Any]) -> list[ITask[Any, Any]]:
@@ -199,7 +160,7 @@ def _children(instance: Instance, node: ITask[Any, Any]) -> list[ITask[Any, Any]
 def _chain_and_below(instance: Instance, head: str) -> list[ITask[Any, Any]]:
     """The chain from ``head`` (every branch of its decisions), each task before those under it."""
     found: list[ITask[Any, Any]] = []
-    children = machine.children_by_parent(instance)
+    children = graph.children_by_parent(instance)
     pending = [head]
     while pending:
         task = instance.get_task(pending.pop())

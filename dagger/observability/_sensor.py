@@ -6,8 +6,8 @@ from typing import Any
 
 from faust.sensors.base import Sensor
 
-from dagger.runtime._context import hook_instance
 from dagger.runtime._telemetry import Telemetry
+from dagger.tasks._hook_context import hook_instance
 
 
 class HookHeadersSensor(Sensor):

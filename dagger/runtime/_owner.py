@@ -1,8 +1,9 @@
 """The owner loop: applies engine-topic events to the instances of one worker's partitions.
 
 Each partition's events are applied one at a time, in log order: decode the instance,
-apply the event with the pure core, run the effects (user hooks, index changes), then
-store the new state. Events come in batches: the instances a batch changed stay decoded
+:func:`~dagger.core._step.step` it with the event, run the effects (user hooks, index
+changes; what a hook returns and the intents it records are stepped in turn), then stage
+the new state. Events come in batches: the instances a batch changed stay decoded
 until :meth:`InstanceOwner.end_batch`, which publishes one update per changed instance.
 
 The store is any mutable mapping. The worker gives a
@@ -25,8 +26,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from dagger.core import _codec as codec
-from dagger.core import _machine as machine
-from dagger.core import _retry as retry
 from dagger.core._effects import (
     CancelTimer,
     Effect,
@@ -35,27 +34,28 @@ from dagger.core._effects import (
     RunContainerHook,
     RunDecision,
     RunInterval,
+    RunMessageHook,
     RunStopHook,
     RunTask,
     SetTimer,
     Unregister,
 )
 from dagger.core._events import (
+    HookOutcome,
     IndexAdded,
     IndexRemoved,
-    InstanceCreated,
     InstanceEvent,
-    InstanceSubmitted,
     IntervalChecked,
     MessageDelivered,
-    RetryRequested,
-    StopRequested,
+    MessageHandled,
+    ParametersUnserializable,
     TaskDecided,
     TaskFailed,
     TaskSucceeded,
     TimerFired,
 )
-from dagger.runtime._context import running_hook
+from dagger.core._kinds.listener import registered_index_keys, released_index_keys
+from dagger.core._step import Verdict, step
 from dagger.runtime._dead_letters import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetters
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._routing import partition_for_index_key
@@ -63,15 +63,14 @@ from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry, report_transition
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import IntervalTask, ITemplateDAGInstance
-from dagger.tasks._status import CorreletableLookUpKey, TaskStatus, TaskStatusEnum
+from dagger.tasks._hook_context import running_hook
+from dagger.tasks._intents import Intent
+from dagger.tasks._status import CorreletableLookUpKey, TaskStatusEnum
 
 logger = logging.getLogger(__name__)
 
 PayloadDecoder = Callable[[str, bytes], Any]
 """Decode a listener topic's message value: (topic, raw value) -> payload."""
-
-_NOT_YET_STARTED = frozenset({TaskStatusEnum.NOT_STARTED.name, TaskStatusEnum.SUBMITTED.name})
-_EXECUTING = TaskStatusEnum.EXECUTING.name
 
 TOMBSTONE = b"{}"
 """Stored in place of an instance deleted on completion, so a replayed create stays dropped."""
@@ -152,81 +151,23 @@ class InstanceOwner:
             return
         if stored is not None:
             instance = codec.decode(stored)
-        if (
-            instance is not None
-            and instance.owner_partition != partition
-            and not isinstance(event, InstanceCreated)
-        ):
-            # A worker's store may hold instances of all its partitions, and a stop or a
-            # retry by id goes to every partition: only the owner's partition applies it,
-            # so its writes land in that partition's changelog.
-            if not isinstance(event, StopRequested | RetryRequested):
-                logger.warning(
-                    "%s for instance %s reached partition %s, not its owner %s; dropped",
-                    type(event).__name__,
-                    event.instance_id,
-                    partition,
-                    instance.owner_partition,
-                )
-            return
-        if instance is not None and event.event_id in instance.applied_events:
-            # A replay after a crash: the state is stored, but its changelog record and
-            # its update may not have left the worker, so write and publish it again.
+        stepped = step(instance, event, self._clock(), partition=partition)
+        if stepped.reason:
+            logger.log(stepped.level, "%s", stepped.reason)
+        if stepped.verdict is not Verdict.APPLIED or stepped.instance is None:
             self._forget_timer(event)
-            self._repair_own_index_entries(instance)
-            self._store(key, instance, finished=False)
+            if stepped.verdict is Verdict.REPLAYED and stepped.instance is not None:
+                # A replay after a crash: the state is stored, but its changelog record and
+                # its update may not have left the worker, so write and publish it again.
+                self._repair_own_index_entries(stepped.instance)
+                self._store(key, stepped.instance, finished=False)
             return
-        if isinstance(event, InstanceCreated):
-            if instance is not None:
-                logger.warning(
-                    "instance %s already exists; create event dropped", event.instance_id
-                )
-                return
-            instance = codec.from_document(event.document)
-            instance.owner_partition = partition
-            machine.remember_event(instance, event.event_id)
-            effects = machine.submit(instance, self._clock()) if event.submit else []
-        elif instance is None:
-            if not isinstance(event, StopRequested | RetryRequested):  # sent to every partition
-                logger.warning(
-                    "%s for unknown instance %s dropped", type(event).__name__, event.instance_id
-                )
-            return
-        elif isinstance(event, StopRequested):
-            target = event.task_id or instance.id
-            if not machine.can_stop(instance, target):
-                logger.info(
-                    "instance %s: %s is finished or unknown; stop ignored", instance.id, target
-                )
-                return
-            machine.remember_event(instance, event.event_id)
-            effects = machine.stop_task(instance, target, self._clock())
-        elif isinstance(event, RetryRequested):
-            refused = retry.refusal(instance)
-            if refused is not None:
-                logger.warning("retry ignored: %s", refused)
-                return
-            machine.remember_event(instance, event.event_id)
-            effects = retry.retry(instance, self._clock())
-        elif isinstance(event, InstanceSubmitted):
-            if instance.status.code not in _NOT_YET_STARTED:
-                logger.info(
-                    "instance %s is already %s; submit ignored", instance.id, instance.status.code
-                )
-                return
-            effects = machine.apply(instance, event, self._clock())
-        elif isinstance(event, TimerFired):
-            effects = machine.fire_timer(instance, event, self._clock())
-            if not effects:
-                self._forget_timer(event)
-                return
+        instance = stepped.instance
+        if isinstance(event, TimerFired):
             self._telemetry.timer_fired(instance, event, self._clock())
-        else:
-            handled = await self._on_message(instance, event)
-            if handled is None:
-                return
-            effects = handled
-        finished = await self._run_effects(instance, effects)
+        finished = await self._run_effects(instance, stepped.effects)
+        if finished is None:
+            return  # the message's hook failed: the event changes nothing
         self._store(key, instance, finished)
         report_transitions(self._telemetry, instance)
 
@@ -237,21 +178,8 @@ class InstanceOwner:
 
     async def _on_message(
         self, instance: ITemplateDAGInstance[Any, Any], event: MessageDelivered
-    ) -> list[Effect] | None:
-        """Run the listener's ``on_message``; None when nothing is to be stored."""
-        accepted, effects = machine.accept_message(instance, event.task_id, self._clock())
-        if not accepted:
-            logger.info(
-                "message %s for task %s of instance %s ignored: the task is %s",
-                event.event_id,
-                event.task_id,
-                instance.id,
-                instance.tasks[event.task_id].status.code
-                if event.task_id in instance.tasks
-                else "unknown",
-            )
-            return None
-        machine.remember_event(instance, event.event_id)
+    ) -> MessageHandled | None:
+        """Run the listener's ``on_message``; None when the message went to the dead letters."""
         try:
             payload = self._decode_payload(event.topic, event.payload)
         except Exception as exc:
@@ -259,51 +187,44 @@ class InstanceOwner:
             return None
         task = instance.get_task(event.task_id)
         try:
-            with (
-                running_hook(instance, self._clock()),
-                self._telemetry.message_handled(instance, task, event),
-            ):
+            with running_hook(instance), self._telemetry.message_handled(instance, task, event):
                 completed = await task.on_message(instance.runtime_parameters, payload)
         except Exception as exc:
-            # The decoded copy is dropped: the stored instance stays as it was.
             await self._dead_letters.publish(ON_MESSAGE_RAISED, exc, event.origin, event.payload)
             return None
-        effects.extend(instance.take_deferred_effects())
-        effects.extend(
-            machine.message_handled(instance, event.task_id, bool(completed), self._clock())
-        )
-        return effects
+        return MessageHandled(event.task_id, bool(completed))
 
     async def _run_effects(
         self, instance: ITemplateDAGInstance[Any, Any], effects: list[Effect]
-    ) -> bool:
+    ) -> bool | None:
+        """Carry out ``effects`` and those they lead to; whether the instance finished.
+
+        None when a listener's hook failed: the event is dropped, nothing is stored.
+        """
         queue = deque(effects)
         finished = False
         while queue:
             effect = queue.popleft()
+            outcome: HookOutcome | None = None
             if isinstance(effect, InstanceFinished):
                 finished = True
             elif isinstance(effect, RunTask | RunContainerHook):
-                if instance.get_task(effect.task_id).status.code != _EXECUTING:
-                    # Stopped or failed by an effect before it (its container's hook).
-                    continue
-                outcome = await self._execute(instance, effect.task_id)
-                queue.extend(instance.take_deferred_effects())
-                if isinstance(effect, RunTask) or isinstance(outcome, TaskFailed):
-                    queue.extend(machine.apply(instance, outcome, self._clock()))
+                if instance.get_task(effect.task_id).status.code != TaskStatusEnum.EXECUTING:
+                    continue  # stopped or failed by an effect before it (its container's hook)
+                executed = await self._execute(instance, effect.task_id)
+                if isinstance(effect, RunTask) or isinstance(executed, TaskFailed):
+                    outcome = executed
+            elif isinstance(effect, RunMessageHook):
+                outcome = await self._on_message(instance, effect.message)
+                if outcome is None:
+                    return None
             elif isinstance(effect, RunDecision):
-                decided = await self._evaluate(instance, effect.task_id)
-                queue.extend(instance.take_deferred_effects())
-                queue.extend(machine.apply(instance, decided, self._clock()))
+                outcome = await self._evaluate(instance, effect.task_id)
             elif isinstance(effect, RunStopHook):
                 await self._stop_hook(instance, effect.task_id)
-                queue.extend(instance.take_deferred_effects())
             elif isinstance(effect, RunInterval):
                 done = await self._interval_execute(instance, effect.task_id)
-                queue.extend(instance.take_deferred_effects())
-                queue.extend(
-                    machine.apply(instance, IntervalChecked(effect.task_id, done), self._clock())
-                )
+                outcome = IntervalChecked(effect.task_id, done)
             elif isinstance(effect, SetTimer):
                 self._timers.schedule(
                     instance.owner_partition, instance.id, effect.task_id, effect.due
@@ -314,7 +235,20 @@ class InstanceOwner:
                 await self._register(instance, effect)
             elif isinstance(effect, Unregister):
                 await self._unregister(instance, effect)
+            queue.extend(self._after_hook(instance, outcome))
         return finished
+
+    def _after_hook(
+        self, instance: ITemplateDAGInstance[Any, Any], outcome: HookOutcome | None
+    ) -> list[Effect]:
+        """Step the intents a hook recorded, in order, then its ``outcome``."""
+        inputs: list[Intent | HookOutcome] = list(instance.take_intents())
+        if outcome is not None:
+            inputs.append(outcome)
+        effects: list[Effect] = []
+        for given in inputs:
+            effects.extend(step(instance, given, self._clock()).effects)
+        return effects
 
     def _own_keys(
         self, instance: ITemplateDAGInstance[Any, Any], index_key: str
@@ -367,11 +301,11 @@ class InstanceOwner:
         changes nothing), or still the entries of listeners that stopped waiting
         (removed here; removing one that is gone changes nothing).
         """
-        for task_id, key in machine.registered_index_keys(instance):
+        for task_id, key in registered_index_keys(instance):
             keys = self._own_keys(instance, key)
             if keys is not None:
                 keys.add(key, _lookup(instance, task_id))
-        for task_id, key in machine.released_index_keys(instance):
+        for task_id, key in released_index_keys(instance):
             keys = self._own_keys(instance, key)
             if keys is not None:
                 keys.remove(key, instance.id, task_id)
@@ -384,7 +318,7 @@ class InstanceOwner:
             return True
         try:
             with (
-                running_hook(instance, self._clock()),
+                running_hook(instance),
                 self._telemetry.task_execution(instance, task, "interval_execute"),
             ):
                 done = await task.interval_execute(instance.runtime_parameters)
@@ -406,7 +340,7 @@ class InstanceOwner:
         task = instance.get_task(task_id)
         try:
             with (
-                running_hook(instance, self._clock()),
+                running_hook(instance),
                 self._telemetry.task_execution(instance, task, "evaluate"),
             ):
                 chosen = await task.evaluate(**instance.runtime_parameters)
@@ -419,7 +353,7 @@ class InstanceOwner:
         """Run a stopped task's ``stop`` hook; what it raises is logged, the stop stands."""
         task = instance.get_task(task_id)
         try:
-            with running_hook(instance, self._clock()):
+            with running_hook(instance):
                 stop: Callable[..., Awaitable[None]] = task.stop
                 if takes_no_arguments(stop):
                     await stop()  # the original's docs write `async def stop(self)`
@@ -434,7 +368,7 @@ class InstanceOwner:
         task = instance.get_task(task_id)
         try:
             with (
-                running_hook(instance, self._clock()),
+                running_hook(instance),
                 self._telemetry.task_execution(instance, task, "execute"),
             ):
                 await task.execute(
@@ -454,14 +388,7 @@ class InstanceOwner:
         try:
             raw = codec.encode(instance)
         except (TypeError, ValueError) as exc:
-            instance.record_transition(instance.status.code, TaskStatusEnum.FAILURE.name)
-            instance.status = TaskStatus.of(TaskStatusEnum.FAILURE)
-            instance.error_type = "UnserializableRuntimeParameters"
-            instance.error_message = f"runtime parameters are not JSON: {exc}"
-            instance.runtime_parameters = {
-                name: value if _is_plain(value) else repr(value)
-                for name, value in instance.runtime_parameters.items()
-            }
+            step(instance, ParametersUnserializable(str(exc)), self._clock())
             raw = codec.encode(instance)
         self.instances[key] = raw
 
@@ -500,11 +427,3 @@ def takes_no_arguments(method: Callable[..., Any]) -> bool:
         inspect.Parameter.VAR_POSITIONAL,
     )
     return not any(parameter.kind in positional for parameter in parameters)
-
-
-def _is_plain(value: Any) -> bool:
-    try:
-        codec.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True

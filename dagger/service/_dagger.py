@@ -12,7 +12,6 @@ import faust
 from faust.types import TopicT
 from mode import Service
 
-from dagger.core import _machine as machine
 from dagger.core import _retry as retry
 from dagger.core._codec import to_document
 from dagger.core._events import (
@@ -31,7 +30,6 @@ from dagger.exceptions.exceptions import (
 )
 from dagger.observability._sensor import HookHeadersSensor
 from dagger.runtime import _embedded_default
-from dagger.runtime._context import instance_in_hook
 from dagger.runtime._engine import EngineRuntime
 from dagger.runtime._faust_app import EngineFaustApp
 from dagger.runtime._held import DEFAULT_HELD_LIMITS
@@ -47,6 +45,9 @@ from dagger.serializers._registry_client import SchemaRegistryClient
 from dagger.service._settings import EngineSettings, resolve_broker, resolve_settings
 from dagger.service.engineconfig import AerospikeConfig, EngineConfig, StoreEnum
 from dagger.tasks._base import ITask, ITemplateDAGInstance, MonitoringTask, SensorTask
+from dagger.tasks._engine_link import bind_engine
+from dagger.tasks._hook_context import instance_in_hook
+from dagger.tasks._intents import Rekey, StopListening
 from dagger.tasks._status import CorreletableKeyTasks, TaskStatus, TaskStatusEnum
 from dagger.templates._process_templates import IProcessTemplateDAGBuilder
 from dagger.templates._workflow_templates import ITemplateDAG
@@ -294,6 +295,7 @@ class Dagger(Service):
         if settings.telemetry is not NO_TELEMETRY:
             self.faust_app.sensors.add(HookHeadersSensor(settings.telemetry))
         Dagger.app = self
+        bind_engine(self)
         Dagger.topics = {}
         self.template_dags = {}
         self.process_templates = {}
@@ -470,8 +472,7 @@ class Dagger(Service):
             raise InvalidTaskType(f"{type(task_instance).__name__} is not a listener task")
         if key is not None:
             workflow_instance.runtime_parameters[str(task_instance.correlatable_key)] = key
-        task = workflow_instance.get_task(task_instance.id)
-        workflow_instance.defer_effects(machine.listen(workflow_instance, task))
+        workflow_instance.record_intent(Rekey(task_instance.id))
 
     async def remove_task_from_correletable_keys_table(
         self,
@@ -482,8 +483,7 @@ class Dagger(Service):
         workflow_instance = _hook_instance(
             "remove_task_from_correletable_keys_table", workflow_instance
         )
-        stored_task = workflow_instance.get_task(task.id)
-        workflow_instance.defer_effects(machine.stop_listening(stored_task))
+        workflow_instance.record_intent(StopListening(task.id))
 
     async def chunk_and_store_correlatable_tasks(
         self, cor_instance: CorreletableKeyTasks, value: Any, workflow_id: Any

@@ -10,10 +10,13 @@ from __future__ import annotations
 import abc
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
+from typing import Any, ClassVar, Generic, cast
 
 from faust import Record
 
+from dagger.tasks._engine_link import bound_engine
+from dagger.tasks._hook_context import hook_instance
+from dagger.tasks._intents import FinishTask, Intent, StartTask, StopTask
 from dagger.tasks._status import (
     KT,
     TERMINAL_STATUSES,
@@ -24,9 +27,6 @@ from dagger.tasks._status import (
     TaskStatusEnum,
     TaskType,
 )
-
-if TYPE_CHECKING:
-    from dagger.core._effects import Effect
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +121,7 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
     # -- engine-driven transitions, callable from hooks ------------------------------------
     async def start(self, workflow_instance: ITemplateDAGInstance[KT, VT] | None) -> None:
         """Ask the engine to start this task once the running hook returns."""
-        from dagger.core import _machine
-        from dagger.runtime._context import hook_now
-
-        instance = _require_instance(workflow_instance, "start")
-        instance.defer_effects(_machine.start_task(instance, self.id, hook_now()))
+        _require_instance(workflow_instance, "start").record_intent(StartTask(self.id))
 
     async def on_complete(
         self,
@@ -134,14 +130,14 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
         *,
         iterate: bool = True,
     ) -> None:
-        """Set this task's final status and, when ``iterate``, move the workflow on."""
-        from dagger.core import _machine
-        from dagger.runtime._context import hook_now
-
+        """Set this task's final status once the running hook returns; ``iterate`` moves the
+        workflow on from it."""
+        if status.code not in TERMINAL_STATUSES:
+            raise ValueError(
+                f"a task finishes with one of {sorted(TERMINAL_STATUSES)}, not {status.code!r}"
+            )
         instance = _require_instance(workflow_instance, "on_complete")
-        instance.defer_effects(
-            _machine.finish_task(instance, self.id, status.code, iterate=iterate, now=hook_now())
-        )
+        instance.record_intent(FinishTask(self.id, status.code, iterate))
 
     async def notify(
         self, status: TaskStatus, workflow_instance: ITemplateDAGInstance[KT, VT] | None
@@ -350,9 +346,7 @@ class SystemTimerTask(SystemTask):
         workflow_instance: ITemplateDAGInstance[str, str] | None = None,
     ) -> None:
         """Fire the due timers of the running engine."""
-        from dagger.service._dagger import Dagger
-
-        await Dagger.app.fire_due_timers()
+        await bound_engine("SystemTimerTask.execute").fire_due_timers()
 
 
 async def _request_stop(
@@ -360,25 +354,22 @@ async def _request_stop(
 ) -> None:
     """Stop ``node`` and everything under it: when the running hook returns, or through
     the engine when no hook of its instance is running."""
-    from dagger.core import _machine
-    from dagger.runtime._context import hook_instance, hook_now
-
     running = hook_instance()
     if (
         running is not None
         and (node.id == running.id or node.id in running.tasks)
         and (workflow_instance is None or workflow_instance.id == running.id)
     ):
-        running.defer_effects(_machine.stop_task(running, node.id, hook_now()))
+        running.record_intent(StopTask(node.id))
         return
     instance = workflow_instance
     if instance is None and isinstance(node, ITemplateDAGInstance):
         instance = node
     if instance is None:
         raise TypeError(f"stop() of {node.task_name!r} needs the workflow_instance it belongs to")
-    from dagger.service._dagger import Dagger
-
-    await Dagger.app.stop_instance(instance, task_id=None if node.id == instance.id else node.id)
+    await bound_engine("stop").stop_instance(
+        instance, task_id=None if node.id == instance.id else node.id
+    )
 
 
 class DecisionTask(ITask[KT, VT], abc.ABC):
@@ -575,14 +566,14 @@ class ITemplateDAGInstance(INonLeafNodeTask[KT, VT], abc.ABC):
             return self.id
         return str(self.runtime_parameters[self.partition_key_lookup])
 
-    def defer_effects(self, effects: list[Effect]) -> None:
-        """Queue effects requested from inside a hook; the engine runs them after it."""
-        self.__dict__.setdefault("_deferred_effects", []).extend(effects)
+    def record_intent(self, intent: Intent) -> None:
+        """Queue what a hook asks of the engine; the core applies it when the hook returns."""
+        self.__dict__.setdefault("_intents", []).append(intent)
 
-    def take_deferred_effects(self) -> list[Effect]:
-        """Return and clear the effects queued by :meth:`defer_effects`."""
-        effects: list[Effect] = self.__dict__.pop("_deferred_effects", [])
-        return effects
+    def take_intents(self) -> list[Intent]:
+        """Return and forget the intents recorded by :meth:`record_intent`, oldest first."""
+        intents: list[Intent] = self.__dict__.pop("_intents", [])
+        return intents
 
 
 class DefaultProcessTemplateDAGInstance(IProcessTemplateDAGInstance[str, str]):

@@ -11,8 +11,12 @@ KT = TypeVar("KT")
 VT = TypeVar("VT")
 
 
-class TaskStatusEnum(Enum):
-    """The state of a task."""
+class TaskStatusEnum(str, Enum):
+    """The state of a task.
+
+    A member equals its name as a string (``TaskStatusEnum.COMPLETED == "COMPLETED"``), so
+    the engine compares the stored ``status.code`` with the members themselves.
+    """
 
     NOT_STARTED = "NOT_STARTED"
     SUBMITTED = "SUBMITTED"
@@ -23,12 +27,12 @@ class TaskStatusEnum(Enum):
     STOPPED = "STOPPED"
 
 
-TERMINAL_STATUSES = frozenset(
+TERMINAL_STATUSES: frozenset[str] = frozenset(
     {
-        TaskStatusEnum.COMPLETED.name,
-        TaskStatusEnum.FAILURE.name,
-        TaskStatusEnum.SKIPPED.name,
-        TaskStatusEnum.STOPPED.name,
+        TaskStatusEnum.COMPLETED,
+        TaskStatusEnum.FAILURE,
+        TaskStatusEnum.SKIPPED,
+        TaskStatusEnum.STOPPED,
     }
 )
 

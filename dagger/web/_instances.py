@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from dagger.core import _machine as machine
+from dagger.core import _flow as flow
 from dagger.core import _retry as retry
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._documents import ident_of, instance_document
@@ -113,7 +113,7 @@ class InstancesApi:
         if instance is None:
             path = f"/tasks/instance/{quote(instance_id)}/stop"
             return await self._owner_answer("POST", path, instance_id, caller)
-        if not machine.can_stop(instance, instance.id):
+        if not flow.can_stop(instance, instance.id):
             raise ApiError(
                 409,
                 f"instance {instance.id} is {instance.status.code}: it has finished, so there "

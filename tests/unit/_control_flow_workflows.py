@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dagger.core import _machine as machine
 from dagger.core._effects import (
     Effect,
     InstanceFinished,
@@ -21,10 +20,11 @@ from dagger.core._effects import (
     RunTask,
 )
 from dagger.core._events import TaskDecided, TaskFailed, TaskSucceeded
+from dagger.core._step import step as core_step
 from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.modeler.definition import ProcessTemplateDagBuilder
-from dagger.runtime._context import hook_instance, running_hook
 from dagger.service.services import Dagger
+from dagger.tasks._hook_context import hook_instance, running_hook
 from dagger.tasks.task import (
     DecisionTask,
     ExecutorTask,
@@ -357,9 +357,10 @@ async def drive(
             except Exception as exc:
                 if not isinstance(effect, RunStopHook):
                     outcome = TaskFailed(task.id, type(exc).__name__, str(exc))
-            deferred = instance.take_deferred_effects()
+            intents = instance.take_intents()
             instance = round_trip(instance)
-            queue.extend(deferred)
+            for intent in intents:
+                queue.extend(core_step(instance, intent, now=now).effects)
             if outcome is not None:
-                queue.extend(machine.apply(instance, outcome, now=now))
+                queue.extend(core_step(instance, outcome, now=now).effects)
     return instance, seen

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagger.core import _codec as codec
-from dagger.core import _machine as machine
 from dagger.core._effects import Effect, InstanceFinished, RunTask
 from dagger.core._events import TaskFailed, TaskSucceeded
+from dagger.core._step import step as core_step
 from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.modeler.definition import ProcessTemplateDagBuilder
 from dagger.service.services import Dagger
@@ -163,8 +163,9 @@ async def run_effects(
             outcome: TaskSucceeded | TaskFailed = TaskFailed(task.id, type(exc).__name__, str(exc))
         else:
             outcome = TaskSucceeded(task.id)
-        deferred = instance.take_deferred_effects()
+        intents = instance.take_intents()
         instance = round_trip(instance)
-        queue.extend(deferred)
-        queue.extend(machine.apply(instance, outcome, now=1.0))
+        for intent in intents:
+            queue.extend(core_step(instance, intent, now=1.0).effects)
+        queue.extend(core_step(instance, outcome, now=1.0).effects)
     return instance, finished

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from dagger.core import _codec as codec
-from dagger.core import _machine as machine
 from dagger.core._events import InstanceSubmitted, TaskFailed, TaskSucceeded
 from dagger.core._registry import TaskClassRegistry, class_key, task_classes
+from dagger.core._step import step as core_step
 from dagger.exceptions.exceptions import UnknownTaskClass
 from dagger.service.services import Dagger
 from dagger.tasks.task import DefaultTemplateDAGInstance, ITemplateDAGInstance
@@ -48,11 +48,11 @@ async def _failed_order(engine: Dagger) -> ITemplateDAGInstance[Any, Any]:
     instance.customer = "ada"
     instance.priority = 2
     instance.tags = ["vip"]
-    [run] = machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+    [run] = core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
     instance.runtime_parameters["paid"] = 12.5
-    machine.apply(instance, TaskSucceeded(run.task_id), now=2.0)
+    core_step(instance, TaskSucceeded(run.task_id), now=2.0)
     charge = task_named(instance, "charge")
-    machine.apply(instance, TaskFailed(charge.id, "ValueError", "card declined"), now=3.0)
+    core_step(instance, TaskFailed(charge.id, "ValueError", "card declined"), now=3.0)
     return instance
 
 

@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 
 from dagger.core import _codec as codec
-from dagger.core import _machine as machine
-from dagger.core._effects import InstanceFinished, RunTask
+from dagger.core import _flow as flow
+from dagger.core._effects import Effect, InstanceFinished, RunTask
 from dagger.core._events import InstanceSubmitted, TaskFailed, TaskSucceeded
+from dagger.core._step import Verdict
+from dagger.core._step import step as core_step
+from dagger.core._step import submit as core_submit
 from dagger.modeler.definition import DefaultTemplateBuilder, ProcessTemplateDagBuilder
 from dagger.service.services import Dagger
 from dagger.tasks.task import (
@@ -47,6 +50,14 @@ def _status(instance: ITemplateDAGInstance[Any, Any], name: str) -> str:
     return task_named(instance, name).status.code
 
 
+def _intents_applied(instance: ITemplateDAGInstance[Any, Any], now: float = 3.0) -> list[Effect]:
+    """Step the intents a hook recorded, as the owner does when the hook returns."""
+    effects: list[Effect] = []
+    for intent in instance.take_intents():
+        effects.extend(core_step(instance, intent, now).effects)
+    return effects
+
+
 def _submitted(event_id: str = "e-1") -> InstanceSubmitted:
     return InstanceSubmitted(event_id=event_id, instance_id="instance-1")
 
@@ -55,7 +66,7 @@ async def test_two_processes_run_their_tasks_strictly_in_order(engine: Dagger) -
     instance = await _instance(engine)
     order = ["reserve", "charge", "pack", "ship"]
 
-    effects = machine.apply(instance, _submitted(), now=1.0)
+    effects = core_step(instance, _submitted(), now=1.0).effects
     ran: list[str] = []
     while effects != [InstanceFinished("COMPLETED")]:
         assert len(effects) == 1 and isinstance(effects[0], RunTask), effects
@@ -67,7 +78,7 @@ async def test_two_processes_run_their_tasks_strictly_in_order(engine: Dagger) -
         )
         ran.append(task.task_name.removesuffix("_executor_task"))
         instance = round_trip(instance)
-        effects = machine.apply(instance, TaskSucceeded(task.id), now=2.0)
+        effects = core_step(instance, TaskSucceeded(task.id), now=2.0).effects
 
     assert ran == order
     assert instance.status.code == "COMPLETED"
@@ -78,7 +89,7 @@ async def test_two_processes_run_their_tasks_strictly_in_order(engine: Dagger) -
 
 async def test_a_process_is_executing_only_while_its_tasks_run(engine: Dagger) -> None:
     instance = await _instance(engine)
-    [first] = machine.apply(instance, _submitted(), now=1.0)
+    [first] = core_step(instance, _submitted(), now=1.0).effects
     assert isinstance(first, RunTask)
 
     assert instance.status.code == "EXECUTING"
@@ -89,7 +100,7 @@ async def test_a_process_is_executing_only_while_its_tasks_run(engine: Dagger) -
 
 async def test_runtime_parameter_changes_persist_through_the_codec(engine: Dagger) -> None:
     instance = await _instance(engine, order_id="o-7", amount=12)
-    effects = machine.apply(instance, _submitted(), now=1.0)
+    effects = core_step(instance, _submitted(), now=1.0).effects
 
     instance, finished = await run_effects(instance, effects, ran=[])
 
@@ -108,7 +119,7 @@ async def test_a_failed_task_fails_its_process_and_the_workflow(engine: Dagger) 
         ("shipping", [("pack", RecordingTask), ("ship", RecordingTask)]),
     ]
     instance = await _instance(engine, processes)
-    effects = machine.apply(instance, _submitted(), now=1.0)
+    effects = core_step(instance, _submitted(), now=1.0).effects
 
     ran: list[str] = []
     instance, finished = await run_effects(instance, effects, ran)
@@ -131,25 +142,25 @@ async def test_a_failed_task_fails_its_process_and_the_workflow(engine: Dagger) 
 
 async def test_events_after_a_failure_start_nothing(engine: Dagger) -> None:
     instance = await _instance(engine)
-    [run] = machine.apply(instance, _submitted(), now=1.0)
+    [run] = core_step(instance, _submitted(), now=1.0).effects
     assert isinstance(run, RunTask)
-    assert machine.apply(instance, TaskFailed(run.task_id, "KeyError", "'sku'")) == [
+    assert core_step(instance, TaskFailed(run.task_id, "KeyError", "'sku'"), now=5.0).effects == [
         InstanceFinished("FAILURE")
     ]
 
-    assert machine.apply(instance, TaskSucceeded(run.task_id)) == []
-    assert machine.apply(instance, _submitted("e-2")) == []
+    assert core_step(instance, TaskSucceeded(run.task_id), now=5.0).effects == []
+    assert core_step(instance, _submitted("e-2"), now=5.0).effects == []
     assert instance.status.code == "FAILURE"
     assert _status(instance, "charge") == "NOT_STARTED"
 
 
 async def test_a_redelivered_submission_changes_nothing(engine: Dagger) -> None:
     instance = await _instance(engine)
-    first = machine.apply(instance, _submitted("e-1"), now=1.0)
+    first = core_step(instance, _submitted("e-1"), now=1.0).effects
     before = codec.encode(instance)
 
     assert len(first) == 1 and isinstance(first[0], RunTask)
-    assert machine.apply(instance, _submitted("e-1"), now=5.0) == []
+    assert core_step(instance, _submitted("e-1"), now=5.0).effects == []
     assert codec.encode(instance) == before
 
 
@@ -157,11 +168,11 @@ async def test_a_redelivered_submission_after_completion_changes_nothing(
     engine: Dagger,
 ) -> None:
     instance = await _instance(engine)
-    effects = machine.apply(instance, _submitted("e-1"), now=1.0)
+    effects = core_step(instance, _submitted("e-1"), now=1.0).effects
     instance, _ = await run_effects(instance, effects, ran=[])
     before = codec.encode(instance)
 
-    assert machine.apply(instance, _submitted("e-1"), now=9.0) == []
+    assert core_step(instance, _submitted("e-1"), now=9.0).effects == []
     assert codec.encode(instance) == before
 
 
@@ -169,26 +180,29 @@ async def test_a_second_submission_of_a_running_instance_starts_nothing(
     engine: Dagger,
 ) -> None:
     instance = await _instance(engine)
-    machine.apply(instance, _submitted("e-1"), now=1.0)
+    core_step(instance, _submitted("e-1"), now=1.0)
 
-    assert machine.apply(instance, _submitted("e-2"), now=2.0) == []
+    stepped = core_step(instance, _submitted("e-2"), now=2.0)
+
+    assert stepped.effects == []
+    assert stepped.verdict is Verdict.IGNORED  # the owner stores nothing for it
     assert _status(instance, "reserve") == "EXECUTING"
-    assert instance.applied_events == ["e-1", "e-2"]
+    assert instance.applied_events == ["e-1"]
 
 
 async def test_task_succeeded_is_ignored_unless_the_task_is_executing(engine: Dagger) -> None:
     instance = await _instance(engine)
     charge = task_named(instance, "charge")
-    assert machine.apply(instance, TaskSucceeded(charge.id)) == []
+    assert core_step(instance, TaskSucceeded(charge.id), now=5.0).effects == []
     assert charge.status.code == "NOT_STARTED"
 
-    [run] = machine.apply(instance, _submitted(), now=1.0)
+    [run] = core_step(instance, _submitted(), now=1.0).effects
     assert isinstance(run, RunTask)
-    assert machine.apply(instance, TaskSucceeded(charge.id)) == []
+    assert core_step(instance, TaskSucceeded(charge.id), now=5.0).effects == []
     assert charge.status.code == "NOT_STARTED"
-    assert machine.apply(instance, TaskSucceeded(run.task_id)) == [RunTask(charge.id)]
-    assert machine.apply(instance, TaskSucceeded(run.task_id)) == []
-    assert machine.apply(instance, TaskFailed(run.task_id, "E", "late")) == []
+    assert core_step(instance, TaskSucceeded(run.task_id), now=5.0).effects == [RunTask(charge.id)]
+    assert core_step(instance, TaskSucceeded(run.task_id), now=5.0).effects == []
+    assert core_step(instance, TaskFailed(run.task_id, "E", "late"), now=5.0).effects == []
     assert task_named(instance, "reserve").status.code == "COMPLETED"
     assert task_named(instance, "reserve").error_type is None
 
@@ -199,25 +213,25 @@ async def test_a_submitted_instance_starts_but_a_running_one_does_not_restart(
     instance = await _instance(engine)
     instance.status = TaskStatus.of(TaskStatusEnum.SUBMITTED)
 
-    effects = machine.submit(instance, now=1.0)
+    effects = core_submit(instance, now=1.0)
 
     assert effects == [RunTask(task_named(instance, "reserve").id)]
-    assert machine.submit(instance, now=2.0) == []
+    assert core_submit(instance, now=2.0) == []
 
 
 async def test_the_applied_event_window_is_bounded(engine: Dagger) -> None:
     instance = await _instance(engine)
-    total = machine.APPLIED_EVENTS_KEPT + 10
+    total = flow.APPLIED_EVENTS_KEPT + 10
 
     for number in range(total):
-        machine.apply(instance, _submitted(f"e-{number}"), now=1.0)
+        assert flow.remember_event(instance, f"e-{number}") is True
 
-    assert len(instance.applied_events) == machine.APPLIED_EVENTS_KEPT
+    assert len(instance.applied_events) == flow.APPLIED_EVENTS_KEPT
     assert instance.applied_events[-1] == f"e-{total - 1}"
-    assert instance.applied_events[0] == f"e-{total - machine.APPLIED_EVENTS_KEPT}"
-    assert machine.remember_event(instance, f"e-{total - 1}") is False
-    assert machine.remember_event(instance, "e-0") is True
-    assert len(round_trip(instance).applied_events) == machine.APPLIED_EVENTS_KEPT
+    assert instance.applied_events[0] == f"e-{total - flow.APPLIED_EVENTS_KEPT}"
+    assert flow.remember_event(instance, f"e-{total - 1}") is False
+    assert flow.remember_event(instance, "e-0") is True
+    assert len(round_trip(instance).applied_events) == flow.APPLIED_EVENTS_KEPT
 
 
 async def test_a_process_without_tasks_completes_at_once(engine: Dagger) -> None:
@@ -225,7 +239,7 @@ async def test_a_process_without_tasks_completes_at_once(engine: Dagger) -> None
     template = DefaultTemplateBuilder(engine).set_name("empty").set_root(empty).build()
     instance = await template.create_instance("instance-1", "k", k="v")
 
-    assert machine.apply(instance, _submitted(), now=1.0) == [InstanceFinished("COMPLETED")]
+    assert core_step(instance, _submitted(), now=1.0).effects == [InstanceFinished("COMPLETED")]
     assert instance.status.code == "COMPLETED"
     assert _status(instance, "nothing") == "COMPLETED"
 
@@ -237,7 +251,7 @@ async def test_an_empty_process_hands_over_to_the_next_one(engine: Dagger) -> No
     template = DefaultTemplateBuilder(engine).set_name("chain").set_root(first).build()
     instance = await template.create_instance("instance-1", "k", k="v")
 
-    effects = machine.apply(instance, _submitted(), now=1.0)
+    effects = core_step(instance, _submitted(), now=1.0).effects
 
     assert effects == [RunTask(task_named(instance, "work").id)]
     assert _status(instance, "first") == "COMPLETED"
@@ -246,38 +260,40 @@ async def test_an_empty_process_hands_over_to_the_next_one(engine: Dagger) -> No
 
 async def test_on_complete_from_a_hook_defers_the_next_task(engine: Dagger) -> None:
     instance = await _instance(engine)
-    [run] = machine.apply(instance, _submitted(), now=1.0)
+    [run] = core_step(instance, _submitted(), now=1.0).effects
     reserve = instance.get_task(run.task_id)
 
     await reserve.on_complete(instance)
 
+    assert reserve.status.code == "EXECUTING"  # until the hook returns
+    assert _intents_applied(instance) == [RunTask(task_named(instance, "charge").id)]
     assert reserve.status.code == "COMPLETED"
-    assert instance.take_deferred_effects() == [RunTask(task_named(instance, "charge").id)]
-    assert instance.take_deferred_effects() == []
-    assert machine.apply(instance, TaskSucceeded(reserve.id)) == []
+    assert _intents_applied(instance) == []
+    assert core_step(instance, TaskSucceeded(reserve.id), now=5.0).effects == []
 
 
 async def test_on_complete_without_iterate_does_not_move_on(engine: Dagger) -> None:
     instance = await _instance(engine)
-    [run] = machine.apply(instance, _submitted(), now=1.0)
+    [run] = core_step(instance, _submitted(), now=1.0).effects
 
     await instance.get_task(run.task_id).on_complete(instance, iterate=False)
 
-    assert instance.take_deferred_effects() == []
+    assert _intents_applied(instance) == []
     assert _status(instance, "reserve") == "COMPLETED"
     assert _status(instance, "charge") == "NOT_STARTED"
 
 
 async def test_notify_completes_once(engine: Dagger) -> None:
     instance = await _instance(engine)
-    [run] = machine.apply(instance, _submitted(), now=1.0)
+    [run] = core_step(instance, _submitted(), now=1.0).effects
     reserve = instance.get_task(run.task_id)
 
     await reserve.notify(TaskStatus.of(TaskStatusEnum.SKIPPED), instance)
+    assert _intents_applied(instance) == [RunTask(task_named(instance, "charge").id)]
     await reserve.notify(TaskStatus.of(TaskStatusEnum.FAILURE), instance)
 
     assert reserve.status.code == "SKIPPED"
-    assert instance.take_deferred_effects() == [RunTask(task_named(instance, "charge").id)]
+    assert _intents_applied(instance) == []
 
 
 async def test_start_from_a_hook_defers_the_run(engine: Dagger) -> None:
@@ -286,8 +302,8 @@ async def test_start_from_a_hook_defers_the_run(engine: Dagger) -> None:
 
     await pack.start(instance)
 
+    assert _intents_applied(instance) == [RunTask(pack.id)]
     assert pack.status.code == "EXECUTING"
-    assert instance.take_deferred_effects() == [RunTask(pack.id)]
 
 
 async def test_hooks_need_the_workflow_instance(engine: Dagger) -> None:
@@ -303,7 +319,7 @@ async def test_hooks_need_the_workflow_instance(engine: Dagger) -> None:
 async def test_a_task_completing_itself_runs_the_rest_once(engine: Dagger) -> None:
     processes = [("only", [("self", SelfCompletingTask), ("after", RecordingTask)])]
     instance = await _instance(engine, processes)
-    effects = machine.apply(instance, _submitted(), now=1.0)
+    effects = core_step(instance, _submitted(), now=1.0).effects
 
     ran: list[str] = []
     instance, finished = await run_effects(instance, effects, ran)
@@ -318,12 +334,12 @@ async def test_a_task_completing_itself_runs_the_rest_once(engine: Dagger) -> No
 
 async def test_on_complete_with_a_status_that_is_not_final_is_refused(engine: Dagger) -> None:
     instance = await _instance(engine)
-    [run] = machine.apply(instance, _submitted(), now=1.0)
+    [run] = core_step(instance, _submitted(), now=1.0).effects
     reserve = instance.get_task(run.task_id)
 
     with pytest.raises((ValueError, TypeError)):
         await reserve.on_complete(instance, TaskStatus.of(TaskStatusEnum.EXECUTING))
-    assert instance.take_deferred_effects() == []
+    assert instance.take_intents() == []
 
 
 async def test_get_remaining_tasks_follows_the_chain(engine: Dagger) -> None:
@@ -340,4 +356,4 @@ async def test_get_remaining_tasks_follows_the_chain(engine: Dagger) -> None:
 
 def test_apply_rejects_other_events() -> None:
     with pytest.raises(TypeError, match="not an instance event"):
-        machine.apply(None, object(), now=1.0)  # type: ignore[arg-type]
+        core_step(None, object(), now=1.0)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dagger.core import _codec as codec
-from dagger.core import _machine as machine
+from dagger.core import _flow as flow
 from dagger.core._effects import (
     CancelTimer,
     InstanceFinished,
@@ -29,6 +29,8 @@ from dagger.core._events import (
     TimerFired,
 )
 from dagger.core._keys import index_key
+from dagger.core._kinds import listener as listener_rules
+from dagger.core._step import step as core_step
 from dagger.core._wire import MalformedEvent, decode_event, encode_event
 from dagger.modeler.definition import (
     DynamicProcessTemplateDagBuilder,
@@ -76,7 +78,7 @@ async def _create(template: ITemplateDAG, **params: Any) -> ITemplateDAGInstance
 
 
 def _submit(instance: ITemplateDAGInstance[Any, Any]) -> list[Any]:
-    return machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=NOW)
+    return core_step(instance, InstanceSubmitted("e-1", instance.id), now=NOW).effects
 
 
 def _ids(instance: ITemplateDAGInstance[Any, Any]) -> dict[str, str]:
@@ -85,26 +87,26 @@ def _ids(instance: ITemplateDAGInstance[Any, Any]) -> dict[str, str]:
 
 def _done(instance: ITemplateDAGInstance[Any, Any], name: str) -> list[str]:
     """Apply TaskSucceeded for the task ``name``; return the effects by name."""
-    effects = machine.apply(instance, TaskSucceeded(_ids(instance)[name]), now=LATER)
+    effects = core_step(instance, TaskSucceeded(_ids(instance)[name]), now=LATER).effects
     return names_of(instance, effects)
 
 
 def _fail(instance: ITemplateDAGInstance[Any, Any], name: str) -> list[str]:
     event = TaskFailed(_ids(instance)[name], "RuntimeError", "boom")
-    return names_of(instance, machine.apply(instance, event, now=LATER))
+    return names_of(instance, core_step(instance, event, now=LATER).effects)
 
 
 def _decided(instance: ITemplateDAGInstance[Any, Any], name: str, chosen: str | None) -> list[str]:
     event = TaskDecided(_ids(instance)[name], chosen)
-    return names_of(instance, machine.apply(instance, event, now=LATER))
+    return names_of(instance, core_step(instance, event, now=LATER).effects)
 
 
 def _message(instance: ITemplateDAGInstance[Any, Any], name: str) -> list[str]:
     """Deliver a completing message to the listener ``name`` as the owner would."""
     task_id = _ids(instance)[name]
-    accepted, effects = machine.accept_message(instance, task_id, now=LATER)
+    accepted, effects = listener_rules.accept_message(instance, task_id, now=LATER)
     assert accepted
-    effects += machine.message_handled(instance, task_id, True, now=LATER)
+    effects += listener_rules.message_handled(instance, task_id, True, now=LATER)
     return names_of(instance, effects)
 
 
@@ -288,7 +290,7 @@ async def test_a_late_decision_changes_nothing(engine: Dagger) -> None:
     before = codec.encode(instance)
 
     assert _decided(instance, "route", _ids(instance)["standard"]) == []
-    assert machine.apply(instance, TaskDecided(express, None)) == []
+    assert core_step(instance, TaskDecided(express, None), now=5.0).effects == []
     assert codec.encode(instance) == before
 
 
@@ -306,9 +308,9 @@ async def test_a_decision_in_an_overdue_process_is_skipped_with_its_branches(
     assert names_of(instance, _submit(instance)) == ["SetTimer:P", "Register:w"]
     process_id = _ids(instance)["P"]
 
-    effects = machine.fire_timer(
+    effects = core_step(
         instance, TimerFired("t-1", instance.id, process_id, NOW + 10), now=NOW + 10
-    )
+    ).effects
 
     assert names_of(instance, effects) == [
         "CancelTimer:P",
@@ -324,7 +326,7 @@ async def test_stopping_a_workflow_while_a_decision_evaluates(engine: Dagger) ->
     _submit(instance)
     assert _done(instance, "start") == ["RunDecision:route"]
 
-    effects = machine.stop_task(instance, instance.id, now=LATER)
+    effects = flow.stop_task(instance, instance.id, now=LATER)
 
     assert names_of(instance, effects) == ["RunStopHook:route", "InstanceFinished:STOPPED"]
     assert set(statuses(instance).values()) == {"COMPLETED", "STOPPED"}
@@ -489,7 +491,9 @@ async def test_at_least_one_completes_with_the_first_branch_and_stops_the_others
     ]
     assert instance.get_task(alarm_id).timer_due is None
     assert instance.get_task(_ids(instance)["w"]).correlatable_key_value is None
-    assert machine.fire_timer(instance, TimerFired("t", instance.id, alarm_id, NOW + 60)) == []
+    assert (
+        core_step(instance, TimerFired("t", instance.id, alarm_id, NOW + 60), now=5.0).effects == []
+    )
 
 
 async def test_at_least_one_ignores_a_failed_branch_while_another_runs(engine: Dagger) -> None:
@@ -555,11 +559,11 @@ async def test_at_least_one_is_stopped_when_every_branch_stopped_and_none_failed
     instance = await _create(one_process(engine, par))
     _submit(instance)
 
-    first = machine.stop_task(instance, _ids(instance)["w1"], now=LATER)
+    first = flow.stop_task(instance, _ids(instance)["w1"], now=LATER)
     assert names_of(instance, first) == ["RunStopHook:w1", "Unregister:w1"]
     assert statuses(instance)["par"] == "EXECUTING"
 
-    second = machine.stop_task(instance, _ids(instance)["w2"], now=LATER)
+    second = flow.stop_task(instance, _ids(instance)["w2"], now=LATER)
     assert names_of(instance, second) == [
         "RunStopHook:w2",
         "Unregister:w2",
@@ -583,7 +587,7 @@ async def test_at_least_one_fails_when_one_branch_failed_and_the_other_stopped(
     _submit(instance)
     _fail(instance, "a")
 
-    effects = machine.stop_task(instance, _ids(instance)["w"], now=LATER)
+    effects = flow.stop_task(instance, _ids(instance)["w"], now=LATER)
 
     assert names_of(instance, effects)[-1] == "InstanceFinished:FAILURE"
     assert (statuses(instance)["par"], instance.status.code) == ("FAILURE", "FAILURE")
@@ -603,7 +607,7 @@ async def test_at_least_one_stops_a_losing_branch_whose_later_task_was_stopped(
     )
     instance = await _create(one_process(engine, par))
     _submit(instance)
-    machine.stop_task(instance, _ids(instance)["w2"], now=LATER)
+    flow.stop_task(instance, _ids(instance)["w2"], now=LATER)
 
     effects = _message(instance, "w3")
 
@@ -621,7 +625,7 @@ async def test_stopping_a_join_all_branch_task_stops_the_composite_and_workflow(
     instance = await _create(one_process(engine, par))
     _submit(instance)
 
-    effects = machine.stop_task(instance, _ids(instance)["w"], now=LATER)
+    effects = flow.stop_task(instance, _ids(instance)["w"], now=LATER)
 
     assert names_of(instance, effects) == [
         "RunStopHook:w",
@@ -764,7 +768,7 @@ async def test_stopping_one_parallel_process_lets_at_least_one_go_on(engine: Dag
     instance = await _create(template)
     _submit(instance)
 
-    effects = machine.stop_task(instance, _ids(instance)["pA"], now=LATER)
+    effects = flow.stop_task(instance, _ids(instance)["pA"], now=LATER)
 
     assert names_of(instance, effects) == ["RunStopHook:w", "Unregister:w"]
     assert (statuses(instance)["pA"], statuses(instance)["fan"]) == ("STOPPED", "EXECUTING")
@@ -812,7 +816,7 @@ async def test_chosen_processes_get_the_dynamic_deadline_unless_they_have_one(
     assert "items" not in ids
 
     assert _submit(instance) == [SetTimer(ids["item1"], NOW + 30), RunTask(ids["i1"])]
-    effects = machine.apply(instance, TaskSucceeded(ids["i1"]), now=LATER)
+    effects = core_step(instance, TaskSucceeded(ids["i1"]), now=LATER).effects
     assert effects == [
         CancelTimer(ids["item1"]),
         SetTimer(ids["item2"], LATER + 5),
@@ -852,7 +856,7 @@ async def test_stopping_a_workflow_stops_every_unfinished_task(engine: Dagger) -
     topic = unique("status")
     instance = await _busy_instance(engine, topic)
 
-    effects = machine.stop_task(instance, instance.id, now=LATER)
+    effects = flow.stop_task(instance, instance.id, now=LATER)
 
     shown = names_of(instance, effects)
     assert shown[-1] == "InstanceFinished:STOPPED"
@@ -870,14 +874,14 @@ async def test_stopping_a_workflow_stops_every_unfinished_task(engine: Dagger) -
     assert instance.time_completed == LATER
     # Nothing the stopped tasks report afterwards moves the workflow.
     assert _done(instance, "c") == []
-    assert machine.apply(instance, InstanceSubmitted("e-2", instance.id)) == []
+    assert core_step(instance, InstanceSubmitted("e-2", instance.id), now=5.0).effects == []
 
 
 async def test_the_stop_runs_the_hooks_and_keeps_their_changes(engine: Dagger) -> None:
     topic = unique("status")
     instance = await _busy_instance(engine, topic)
 
-    instance, effects = await drive(instance, machine.stop_task(instance, instance.id, now=LATER))
+    instance, effects = await drive(instance, flow.stop_task(instance, instance.id, now=LATER))
 
     assert sorted(instance.runtime_parameters["stopped"]) == ["c", "w"]
     assert effects[-1] == InstanceFinished("STOPPED")
@@ -889,14 +893,14 @@ async def test_stopping_a_finished_instance_or_task_changes_nothing(engine: Dagg
     _done(instance, "a")
     before = codec.encode(instance)
 
-    assert machine.stop_task(instance, _ids(instance)["a"], now=LATER) == []
-    assert machine.stop_task(instance, "no-such-task", now=LATER) == []
+    assert flow.stop_task(instance, _ids(instance)["a"], now=LATER) == []
+    assert flow.stop_task(instance, "no-such-task", now=LATER) == []
     assert codec.encode(instance) == before
 
     _done(instance, "b")
     finished = codec.encode(instance)
-    assert machine.stop_task(instance, instance.id, now=LATER) == []
-    assert machine.stop_task(instance, _ids(instance)["P"], now=LATER) == []
+    assert flow.stop_task(instance, instance.id, now=LATER) == []
+    assert flow.stop_task(instance, _ids(instance)["P"], now=LATER) == []
     assert codec.encode(instance) == finished
     assert instance.status.code == "COMPLETED"
 
@@ -913,7 +917,7 @@ async def test_stopping_a_process_stops_the_workflow_and_the_processes_after_it(
     instance = await _create(template)
     _submit(instance)
 
-    effects = machine.stop_task(instance, _ids(instance)["P"], now=LATER)
+    effects = flow.stop_task(instance, _ids(instance)["P"], now=LATER)
 
     assert names_of(instance, effects) == [
         "RunStopHook:w",
@@ -928,7 +932,7 @@ async def test_stopping_a_composite_stops_its_branches_and_the_workflow(engine: 
     topic = unique("status")
     instance = await _busy_instance(engine, topic)
 
-    effects = machine.stop_task(instance, _ids(instance)["par"], now=LATER)
+    effects = flow.stop_task(instance, _ids(instance)["par"], now=LATER)
 
     shown = names_of(instance, effects)
     assert shown[-1] == "InstanceFinished:STOPPED"
@@ -947,7 +951,7 @@ async def test_a_failure_stops_executing_tasks_and_leaves_unreached_ones(engine:
     topic = unique("status")
     instance = await _busy_instance(engine, topic)
 
-    effects = machine.finish_task(instance, instance.id, "FAILURE", now=LATER)
+    effects = flow.finish_task(instance, instance.id, "FAILURE", now=LATER)
 
     shown = names_of(instance, effects)
     assert shown[-1] == "InstanceFinished:FAILURE"

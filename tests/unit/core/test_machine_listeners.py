@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
-from dagger.core import _machine as machine
+from dagger.core import _flow as flow
 from dagger.core._effects import Effect, InstanceFinished, Register, RunTask, Unregister
 from dagger.core._events import InstanceSubmitted, TaskFailed, TaskSucceeded
 from dagger.core._keys import index_key
+from dagger.core._kinds import listener as listener_rules
+from dagger.core._step import step as core_step
 from dagger.service.services import Dagger
 from dagger.tasks.task import ITemplateDAGInstance
 from tests.unit._listener_workflows import (
@@ -71,7 +73,7 @@ async def _drive(
         else:
             outcome = TaskSucceeded(task.id)
         instance = round_trip(instance)
-        queue.extend(machine.apply(instance, outcome, now=2.0))
+        queue.extend(core_step(instance, outcome, now=2.0).effects)
     return instance, others
 
 
@@ -79,7 +81,7 @@ async def _waiting(engine: Dagger, **options: Any) -> ITemplateDAGInstance[Any, 
     """Return the submitted instance waiting in its first listener."""
     instance = await _instance(engine, **options)
     instance, effects = await _drive(
-        instance, machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+        instance, core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
     )
     if _code(instance, LISTENER) == "EXECUTING":
         assert Register(_id(instance, LISTENER), KEY) in effects
@@ -92,7 +94,7 @@ async def _waiting(engine: Dagger, **options: Any) -> ITemplateDAGInstance[Any, 
 async def test_a_listener_registers_under_its_parameter_when_it_starts(engine: Dagger) -> None:
     instance = await _instance(engine)
 
-    effects = machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+    effects = core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
     assert effects == [RunTask(_id(instance, PREPARE))]
     instance, effects = await _drive(instance, effects)
 
@@ -108,7 +110,7 @@ async def test_a_listener_registers_under_its_parameter_when_it_starts(engine: D
 async def test_submit_registers_skip_to_listeners_before_anything_runs(engine: Dagger) -> None:
     instance = await _instance(engine, allow_skip_to=True)
 
-    effects = machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+    effects = core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
 
     assert effects == [Register(_id(instance, LISTENER), KEY), RunTask(_id(instance, PREPARE))]
     assert _code(instance, LISTENER) == "NOT_STARTED"
@@ -117,7 +119,7 @@ async def test_submit_registers_skip_to_listeners_before_anything_runs(engine: D
 
 async def test_a_registered_skip_to_listener_does_not_register_twice(engine: Dagger) -> None:
     instance = await _instance(engine, allow_skip_to=True)
-    effects = machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+    effects = core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
 
     instance, effects = await _drive(instance, effects)
 
@@ -129,7 +131,7 @@ async def test_a_skip_to_listener_re_registers_when_its_parameter_changed_before
     engine: Dagger,
 ) -> None:
     instance = await _instance(engine, allow_skip_to=True)
-    effects = machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+    effects = core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
     instance.runtime_parameters["order_id"] = "o-2"
 
     instance, effects = await _drive(instance, effects)
@@ -146,7 +148,7 @@ async def test_a_listener_without_its_parameter_fails_the_workflow(engine: Dagge
     instance = await _instance(engine, before_listener=(("forget", ForgetOrderId),))
 
     instance, effects = await _drive(
-        instance, machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+        instance, core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
     )
 
     assert effects == [InstanceFinished("FAILURE")]
@@ -166,7 +168,7 @@ async def test_a_skip_to_listener_whose_parameter_disappeared_fails_too(engine: 
     )
 
     instance, effects = await _drive(
-        instance, machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+        instance, core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
     )
 
     listener_id = _id(instance, LISTENER)
@@ -184,41 +186,41 @@ async def test_a_skip_to_listener_whose_parameter_disappeared_fails_too(engine: 
 async def test_an_executing_listener_accepts_a_message(engine: Dagger) -> None:
     instance = await _waiting(engine)
 
-    assert machine.accept_message(instance, _id(instance, LISTENER), now=3.0) == (True, [])
+    assert listener_rules.accept_message(instance, _id(instance, LISTENER), now=3.0) == (True, [])
 
 
 @pytest.mark.parametrize("name", [PREPARE, COMMAND, FINISH, PROCESS])
 async def test_tasks_that_are_not_listeners_accept_no_message(engine: Dagger, name: str) -> None:
     instance = await _waiting(engine)
 
-    assert machine.accept_message(instance, _id(instance, name), now=3.0) == (False, [])
+    assert listener_rules.accept_message(instance, _id(instance, name), now=3.0) == (False, [])
 
 
 async def test_an_unknown_task_accepts_no_message(engine: Dagger) -> None:
     instance = await _waiting(engine)
 
-    assert machine.accept_message(instance, "no-such-task", now=3.0) == (False, [])
-    assert machine.accept_message(instance, instance.id, now=3.0) == (False, [])
+    assert listener_rules.accept_message(instance, "no-such-task", now=3.0) == (False, [])
+    assert listener_rules.accept_message(instance, instance.id, now=3.0) == (False, [])
 
 
 async def test_a_not_started_listener_without_skip_to_accepts_no_message(engine: Dagger) -> None:
     instance = await _waiting(engine, payment_topic=PAYMENT)
 
     assert _code(instance, LISTENER) == "NOT_STARTED"
-    assert machine.accept_message(instance, _id(instance, LISTENER), now=3.0) == (False, [])
+    assert listener_rules.accept_message(instance, _id(instance, LISTENER), now=3.0) == (False, [])
     assert _code(instance, PREPARE) == "NOT_STARTED"
 
 
 async def test_a_completed_listener_accepts_only_with_reprocess_on_message(engine: Dagger) -> None:
     plain = await _waiting(engine)
-    machine.message_handled(plain, _id(plain, LISTENER), True, now=3.0)
+    listener_rules.message_handled(plain, _id(plain, LISTENER), True, now=3.0)
 
     reprocessing = await _waiting(engine, reprocess_on_message=True, payment_after=PAYMENT)
-    machine.message_handled(reprocessing, _id(reprocessing, LISTENER), True, now=3.0)
+    listener_rules.message_handled(reprocessing, _id(reprocessing, LISTENER), True, now=3.0)
 
     assert _code(plain, LISTENER) == _code(reprocessing, LISTENER) == "COMPLETED"
-    assert machine.accept_message(plain, _id(plain, LISTENER), now=4.0) == (False, [])
-    assert machine.accept_message(reprocessing, _id(reprocessing, LISTENER), now=4.0) == (
+    assert listener_rules.accept_message(plain, _id(plain, LISTENER), now=4.0) == (False, [])
+    assert listener_rules.accept_message(reprocessing, _id(reprocessing, LISTENER), now=4.0) == (
         True,
         [],
     )
@@ -227,11 +229,11 @@ async def test_a_completed_listener_accepts_only_with_reprocess_on_message(engin
 async def test_a_finished_instance_accepts_no_message(engine: Dagger) -> None:
     instance = await _waiting(engine, reprocess_on_message=True)
     instance, _ = await _drive(
-        instance, machine.message_handled(instance, _id(instance, LISTENER), True, now=3.0)
+        instance, listener_rules.message_handled(instance, _id(instance, LISTENER), True, now=3.0)
     )
 
     assert instance.status.code == "COMPLETED"
-    assert machine.accept_message(instance, _id(instance, LISTENER), now=4.0) == (False, [])
+    assert listener_rules.accept_message(instance, _id(instance, LISTENER), now=4.0) == (False, [])
 
 
 async def test_a_message_for_a_skip_to_listener_skips_what_runs_before_it(engine: Dagger) -> None:
@@ -239,7 +241,7 @@ async def test_a_message_for_a_skip_to_listener_skips_what_runs_before_it(engine
     payment_listener = _id(instance, "PAYMENT_listener_task")
     assert _code(instance, "PAYMENT_listener_task") == "EXECUTING"
 
-    accepted, effects = machine.accept_message(instance, _id(instance, LISTENER), now=3.0)
+    accepted, effects = listener_rules.accept_message(instance, _id(instance, LISTENER), now=3.0)
 
     assert accepted
     assert effects == [Unregister(payment_listener, PAYMENT_KEY)]
@@ -262,9 +264,9 @@ async def test_a_message_for_a_skip_to_listener_skips_what_runs_before_it(engine
 async def test_after_a_skip_the_completed_listener_runs_the_rest(engine: Dagger) -> None:
     instance = await _waiting(engine, payment_topic=PAYMENT, allow_skip_to=True)
     listener_id = _id(instance, LISTENER)
-    machine.accept_message(instance, listener_id, now=3.0)
+    listener_rules.accept_message(instance, listener_id, now=3.0)
 
-    effects = machine.message_handled(instance, listener_id, True, now=4.0)
+    effects = listener_rules.message_handled(instance, listener_id, True, now=4.0)
     assert effects == [Unregister(listener_id, KEY), RunTask(_id(instance, FINISH))]
     instance, effects = await _drive(instance, effects)
 
@@ -281,10 +283,12 @@ async def test_a_skip_within_the_running_process_skips_the_running_listener(
     # The payment listener is the one running; ORDER has not started.
     assert _code(instance, PROCESS) == "NOT_STARTED"
 
-    machine.accept_message(instance, _id(instance, LISTENER), now=3.0)
+    listener_rules.accept_message(instance, _id(instance, LISTENER), now=3.0)
 
     # A late payment message no longer reaches the skipped payment listener.
-    assert machine.accept_message(instance, _id(instance, "PAYMENT_listener_task"), now=4.0) == (
+    assert listener_rules.accept_message(
+        instance, _id(instance, "PAYMENT_listener_task"), now=4.0
+    ) == (
         False,
         [],
     )
@@ -297,7 +301,7 @@ async def test_a_completing_message_unregisters_and_moves_on(engine: Dagger) -> 
     instance = await _waiting(engine)
     listener_id = _id(instance, LISTENER)
 
-    effects = machine.message_handled(instance, listener_id, True, now=3.0)
+    effects = listener_rules.message_handled(instance, listener_id, True, now=3.0)
 
     assert effects == [Unregister(listener_id, KEY), RunTask(_id(instance, FINISH))]
     listener = task_named(instance, LISTENER)
@@ -310,7 +314,7 @@ async def test_a_completing_message_unregisters_and_moves_on(engine: Dagger) -> 
 async def test_a_message_that_does_not_complete_changes_nothing(engine: Dagger) -> None:
     instance = await _waiting(engine)
 
-    assert machine.message_handled(instance, _id(instance, LISTENER), False, now=3.0) == []
+    assert listener_rules.message_handled(instance, _id(instance, LISTENER), False, now=3.0) == []
     assert _code(instance, LISTENER) == "EXECUTING"
 
 
@@ -319,14 +323,14 @@ async def test_a_changed_key_parameter_moves_the_listener(engine: Dagger) -> Non
     listener_id = _id(instance, LISTENER)
     instance.runtime_parameters["order_id"] = "o-2"
 
-    effects = machine.message_handled(instance, listener_id, False, now=3.0)
+    effects = listener_rules.message_handled(instance, listener_id, False, now=3.0)
 
     assert effects == [
         Unregister(listener_id, KEY),
         Register(listener_id, index_key(STATUS, "order_id", "o-2")),
     ]
     assert task_named(instance, LISTENER).correlatable_key_value == "o-2"
-    assert machine.message_handled(instance, listener_id, False, now=4.0) == []
+    assert listener_rules.message_handled(instance, listener_id, False, now=4.0) == []
 
 
 async def test_a_changed_key_then_completion_unregisters_the_old_key(engine: Dagger) -> None:
@@ -334,7 +338,7 @@ async def test_a_changed_key_then_completion_unregisters_the_old_key(engine: Dag
     listener_id = _id(instance, LISTENER)
     instance.runtime_parameters["order_id"] = "o-2"
 
-    effects = machine.message_handled(instance, listener_id, True, now=3.0)
+    effects = listener_rules.message_handled(instance, listener_id, True, now=3.0)
 
     assert effects[0] == Unregister(listener_id, KEY)
     assert Register(listener_id, index_key(STATUS, "order_id", "o-2")) not in effects
@@ -345,7 +349,7 @@ async def test_a_numeric_key_is_registered_as_text(engine: Dagger) -> None:
     listener_id = _id(instance, LISTENER)
     instance.runtime_parameters["order_id"] = 42
 
-    effects = machine.message_handled(instance, listener_id, False, now=3.0)
+    effects = listener_rules.message_handled(instance, listener_id, False, now=3.0)
 
     assert effects[-1] == Register(listener_id, index_key(STATUS, "order_id", "42"))
     assert task_named(instance, LISTENER).correlatable_key_value == "42"
@@ -356,7 +360,7 @@ async def test_message_handled_for_a_task_that_is_not_a_listener_does_nothing(
 ) -> None:
     instance = await _waiting(engine)
 
-    assert machine.message_handled(instance, _id(instance, FINISH), True, now=3.0) == []
+    assert listener_rules.message_handled(instance, _id(instance, FINISH), True, now=3.0) == []
     assert _code(instance, FINISH) == "NOT_STARTED"
 
 
@@ -366,7 +370,7 @@ async def test_a_reprocessing_listener_stays_registered_after_it_completes(
     instance = await _waiting(engine, reprocess_on_message=True, payment_after=PAYMENT)
     listener_id = _id(instance, LISTENER)
 
-    effects = machine.message_handled(instance, listener_id, True, now=3.0)
+    effects = listener_rules.message_handled(instance, listener_id, True, now=3.0)
 
     assert effects == [RunTask(_id(instance, FINISH))]
     instance, effects = await _drive(instance, effects)
@@ -375,12 +379,12 @@ async def test_a_reprocessing_listener_stays_registered_after_it_completes(
     assert task_named(instance, LISTENER).correlatable_key_value == "o-1"
 
     # A later message runs on_message again; completing again changes nothing.
-    assert machine.accept_message(instance, listener_id, now=4.0) == (True, [])
-    assert machine.message_handled(instance, listener_id, True, now=4.0) == []
+    assert listener_rules.accept_message(instance, listener_id, now=4.0) == (True, [])
+    assert listener_rules.message_handled(instance, listener_id, True, now=4.0) == []
     assert _code(instance, LISTENER) == "COMPLETED"
 
     # The instance finishing unregisters every listener still registered.
-    effects = machine.message_handled(instance, payment_listener, True, now=5.0)
+    effects = listener_rules.message_handled(instance, payment_listener, True, now=5.0)
     assert effects == [
         Unregister(payment_listener, PAYMENT_KEY),
         Unregister(listener_id, KEY),
@@ -397,7 +401,7 @@ async def test_a_failing_workflow_unregisters_its_waiting_skip_to_listener(
     )
 
     instance, effects = await _drive(
-        instance, machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+        instance, core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
     )
 
     listener_id = _id(instance, LISTENER)
@@ -413,7 +417,7 @@ async def test_a_listener_finished_with_failure_unregisters(engine: Dagger) -> N
     instance = await _waiting(engine)
     listener_id = _id(instance, LISTENER)
 
-    effects = machine.finish_task(instance, listener_id, "FAILURE", now=3.0, error=("E", "m"))
+    effects = flow.finish_task(instance, listener_id, "FAILURE", now=3.0, error=("E", "m"))
 
     assert effects == [Unregister(listener_id, KEY), InstanceFinished("FAILURE")]
 
@@ -424,11 +428,11 @@ async def test_a_completed_reprocessing_listener_unregisters_on_failure_later(
     instance = await _waiting(engine, reprocess_on_message=True, payment_after=PAYMENT)
     listener_id = _id(instance, LISTENER)
     instance, _ = await _drive(
-        instance, machine.message_handled(instance, listener_id, True, now=3.0)
+        instance, listener_rules.message_handled(instance, listener_id, True, now=3.0)
     )
     payment_listener = _id(instance, "PAYMENT_listener_task")
 
-    effects = machine.finish_task(instance, payment_listener, "FAILURE", now=4.0)
+    effects = flow.finish_task(instance, payment_listener, "FAILURE", now=4.0)
 
     assert effects == [
         Unregister(payment_listener, PAYMENT_KEY),
@@ -446,29 +450,29 @@ async def test_listen_and_stop_listening_ignore_tasks_that_are_not_listeners(
     instance = await _waiting(engine)
 
     for name in (PREPARE, PROCESS):
-        assert machine.listen(instance, task_named(instance, name)) == []
-        assert machine.stop_listening(task_named(instance, name)) == []
-    assert machine.stop_listening(instance) == []
+        assert listener_rules.listen(instance, task_named(instance, name)) == []
+        assert listener_rules.stop_listening(task_named(instance, name)) == []
+    assert listener_rules.stop_listening(instance) == []
 
 
 async def test_stop_listening_is_once(engine: Dagger) -> None:
     instance = await _waiting(engine)
     listener = task_named(instance, LISTENER)
 
-    assert machine.stop_listening(listener) == [Unregister(listener.id, KEY)]
-    assert machine.stop_listening(listener) == []
-    assert machine.listen(instance, listener) == [Register(listener.id, KEY)]
-    assert machine.listen(instance, listener) == []
+    assert listener_rules.stop_listening(listener) == [Unregister(listener.id, KEY)]
+    assert listener_rules.stop_listening(listener) == []
+    assert listener_rules.listen(instance, listener) == [Register(listener.id, KEY)]
+    assert listener_rules.listen(instance, listener) == []
 
 
 async def test_listen_needs_a_topic_and_a_value(engine: Dagger) -> None:
     instance = await _waiting(engine)
     listener = task_named(instance, LISTENER)
-    machine.stop_listening(listener)
+    listener_rules.stop_listening(listener)
 
     instance.runtime_parameters["order_id"] = None
-    assert machine.listen(instance, listener) == []
+    assert listener_rules.listen(instance, listener) == []
     instance.runtime_parameters["order_id"] = "o-1"
     listener.topic = None
-    assert machine.listen(instance, listener) == []
+    assert listener_rules.listen(instance, listener) == []
     assert listener.correlatable_key_value is None

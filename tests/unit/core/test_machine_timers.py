@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dagger.core import _machine as machine
+from dagger.core import _flow as flow
 from dagger.core._effects import (
     CancelTimer,
     Effect,
@@ -29,6 +29,8 @@ from dagger.core._events import (
     TaskSucceeded,
     TimerFired,
 )
+from dagger.core._kinds import process as process_rules
+from dagger.core._step import step as core_step
 from dagger.core._wire import MalformedEvent, decode_event, encode_event
 from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.service.services import Dagger
@@ -78,7 +80,7 @@ def _code(instance: ITemplateDAGInstance[Any, Any], name: str) -> str:
 
 
 def _submit(instance: ITemplateDAGInstance[Any, Any], now: float = START) -> list[Effect]:
-    return machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=now)
+    return core_step(instance, InstanceSubmitted("e-1", instance.id), now=now).effects
 
 
 def _fired(
@@ -140,18 +142,18 @@ async def test_a_due_timer_runs_the_trigger_once(engine: Dagger) -> None:
     trigger_id = _id(instance, ALARM)
     instance = round_trip(instance)
 
-    effects = machine.fire_timer(instance, _fired(instance, ALARM, START + 10), now=START + 10)
+    effects = core_step(instance, _fired(instance, ALARM, START + 10), now=START + 10).effects
 
     assert effects == [CancelTimer(trigger_id), RunTask(trigger_id)]
     assert instance.get_task(trigger_id).timer_due is None
     assert "f-1" in instance.applied_events
     assert _code(instance, ALARM) == "EXECUTING"
     # The timer is gone: finishing the trigger has none to cancel.
-    after = machine.apply(instance, TaskSucceeded(trigger_id), now=START + 10)
+    after = core_step(instance, TaskSucceeded(trigger_id), now=START + 10).effects
     assert after == [RunTask(_id(instance, "after"))]
 
     instance = round_trip(instance)
-    assert machine.fire_timer(instance, _fired(instance, ALARM, START + 10), now=START + 11) == []
+    assert core_step(instance, _fired(instance, ALARM, START + 10), now=START + 11).effects == []
 
 
 async def test_a_timer_that_fires_late_still_runs_the_trigger(engine: Dagger) -> None:
@@ -159,7 +161,7 @@ async def test_a_timer_that_fires_late_still_runs_the_trigger(engine: Dagger) ->
     instance = await _instance(engine, process(helper, "P", [alarm(helper)]), at=START + 10)
     _submit(instance)
 
-    effects = machine.fire_timer(instance, _fired(instance, ALARM, START + 10), now=START + 500)
+    effects = core_step(instance, _fired(instance, ALARM, START + 10), now=START + 500).effects
 
     assert RunTask(_id(instance, ALARM)) in effects
 
@@ -174,7 +176,7 @@ async def test_a_stale_timer_changes_nothing(engine: Dagger) -> None:
         _fired(instance, ALARM, START + 5, "stale"),
         TimerFired("unknown", instance.id, "no-such-task", START + 10),
     ]:
-        assert machine.fire_timer(instance, event, now=START + 10) == []
+        assert core_step(instance, event, now=START + 10).effects == []
 
     assert task_named(instance, ALARM).timer_due == START + 10
     assert instance.applied_events == before.applied_events
@@ -191,10 +193,10 @@ async def test_a_timer_for_a_finished_task_changes_nothing(engine: Dagger) -> No
     )
     _submit(instance)
     trigger = task_named(instance, ALARM)
-    machine.finish_task(instance, trigger.id, "SKIPPED", iterate=False, now=START)
+    flow.finish_task(instance, trigger.id, "SKIPPED", iterate=False, now=START)
     trigger.timer_due = START + 10  # as if the cancel had not been applied
 
-    assert machine.fire_timer(instance, _fired(instance, ALARM, START + 10), now=START + 10) == []
+    assert core_step(instance, _fired(instance, ALARM, START + 10), now=START + 10).effects == []
     assert trigger.status.code == "SKIPPED"
 
 
@@ -204,11 +206,11 @@ async def test_finishing_a_waiting_trigger_cancels_its_timer(engine: Dagger) -> 
     _submit(instance)
     trigger_id = _id(instance, ALARM)
 
-    effects = machine.finish_task(instance, trigger_id, "SKIPPED", iterate=False, now=START)
+    effects = flow.finish_task(instance, trigger_id, "SKIPPED", iterate=False, now=START)
 
     assert effects == [CancelTimer(trigger_id)]
     assert instance.get_task(trigger_id).timer_due is None
-    assert machine.finish_task(instance, trigger_id, "COMPLETED", now=START) == []
+    assert flow.finish_task(instance, trigger_id, "COMPLETED", now=START) == []
 
 
 # -- interval tasks ----------------------------------------------------------------------
@@ -237,7 +239,7 @@ async def test_an_interval_task_with_a_start_time_waits_for_it(engine: Dagger) -
     poll_id = _id(instance, POLL)
 
     assert _submit(instance) == [SetTimer(poll_id, START + 5)]
-    fired = machine.fire_timer(instance, _fired(instance, POLL, START + 5), now=START + 5)
+    fired = core_step(instance, _fired(instance, POLL, START + 5), now=START + 5).effects
     assert fired == [CancelTimer(poll_id), RunInterval(poll_id)]
 
 
@@ -246,7 +248,7 @@ async def test_a_failed_try_sets_the_timer_one_period_later(engine: Dagger) -> N
     _submit(instance)
     poll_id = _id(instance, POLL)
 
-    effects = machine.apply(instance, IntervalChecked(poll_id, False), now=START + 1)
+    effects = core_step(instance, IntervalChecked(poll_id, False), now=START + 1).effects
 
     assert effects == [SetTimer(poll_id, START + 11)]
     assert instance.get_task(poll_id).timer_due == START + 11
@@ -258,7 +260,7 @@ async def test_the_last_timer_before_the_deadline_is_set_at_the_deadline(engine:
     _submit(instance)
     poll_id = _id(instance, POLL)
 
-    effects = machine.apply(instance, IntervalChecked(poll_id, False), now=START + 95)
+    effects = core_step(instance, IntervalChecked(poll_id, False), now=START + 95).effects
 
     assert effects == [SetTimer(poll_id, START + 100)]
 
@@ -273,7 +275,9 @@ async def test_a_successful_try_or_the_deadline_runs_execute(
     _submit(instance)
     poll_id = _id(instance, POLL)
 
-    assert machine.apply(instance, IntervalChecked(poll_id, done), now=now) == [RunTask(poll_id)]
+    assert core_step(instance, IntervalChecked(poll_id, done), now=now).effects == [
+        RunTask(poll_id)
+    ]
     assert task_named(instance, POLL).timer_due is None
 
 
@@ -281,10 +285,10 @@ async def test_a_check_for_a_task_that_is_not_running_changes_nothing(engine: Da
     instance = await _interval(engine)
     poll_id = _id(instance, POLL)
 
-    assert machine.apply(instance, IntervalChecked(poll_id, False), now=START) == []
+    assert core_step(instance, IntervalChecked(poll_id, False), now=START).effects == []
     _submit(instance)
-    machine.finish_task(instance, poll_id, "COMPLETED", now=START)
-    assert machine.apply(instance, IntervalChecked(poll_id, False), now=START) == []
+    flow.finish_task(instance, poll_id, "COMPLETED", now=START)
+    assert core_step(instance, IntervalChecked(poll_id, False), now=START).effects == []
 
 
 async def test_a_check_for_a_task_that_is_not_an_interval_task_changes_nothing(
@@ -294,7 +298,7 @@ async def test_a_check_for_a_task_that_is_not_an_interval_task_changes_nothing(
     instance = await _instance(engine, process(helper, "P", [alarm(helper)]), at=START + 10)
     _submit(instance)
 
-    assert machine.apply(instance, IntervalChecked(_id(instance, ALARM), True), now=START) == []
+    assert core_step(instance, IntervalChecked(_id(instance, ALARM), True), now=START).effects == []
 
 
 async def test_an_interval_task_without_a_period_tries_every_second(engine: Dagger) -> None:
@@ -303,7 +307,7 @@ async def test_an_interval_task_without_a_period_tries_every_second(engine: Dagg
     task = task_named(instance, POLL)
     task.interval_execute_period = None  # type: ignore[attr-defined]
 
-    assert machine.apply(instance, IntervalChecked(task.id, False), now=START) == [
+    assert core_step(instance, IntervalChecked(task.id, False), now=START).effects == [
         SetTimer(task.id, START + 1)
     ]
 
@@ -364,7 +368,7 @@ async def test_an_overdue_process_is_skipped_and_the_next_one_starts(engine: Dag
     order_id = _id(instance, ORDER)
     instance = round_trip(instance)
 
-    effects = machine.fire_timer(instance, _fired(instance, ORDER, START + 30), now=START + 30)
+    effects = core_step(instance, _fired(instance, ORDER, START + 30), now=START + 30).effects
 
     assert effects[0] == CancelTimer(order_id)
     assert [type(effect) for effect in effects[1:]] == [Unregister, RunTask]
@@ -386,7 +390,7 @@ async def test_an_overdue_process_cancels_the_timer_of_its_waiting_trigger(
     _submit(instance)
     order_id, alarm_id = _id(instance, ORDER), _id(instance, ALARM)
 
-    effects = machine.fire_timer(instance, _fired(instance, ORDER, START + 30), now=START + 30)
+    effects = core_step(instance, _fired(instance, ORDER, START + 30), now=START + 30).effects
 
     assert effects == [CancelTimer(order_id), CancelTimer(alarm_id), InstanceFinished("COMPLETED")]
     assert instance.status.code == "COMPLETED"
@@ -402,12 +406,12 @@ async def test_a_process_that_finishes_in_time_cancels_its_deadline(engine: Dagg
     )
     _submit(instance)
     order_id, alarm_id = _id(instance, ORDER), _id(instance, ALARM)
-    machine.fire_timer(instance, _fired(instance, ALARM, START + 10), now=START + 10)
+    core_step(instance, _fired(instance, ALARM, START + 10), now=START + 10)
 
-    effects = machine.apply(instance, TaskSucceeded(alarm_id), now=START + 10)
+    effects = core_step(instance, TaskSucceeded(alarm_id), now=START + 10).effects
 
     assert effects == [CancelTimer(order_id), RunTask(_id(instance, "after"))]
-    assert machine.fire_timer(instance, _fired(instance, ORDER, START + 30), now=START + 30) == []
+    assert core_step(instance, _fired(instance, ORDER, START + 30), now=START + 30).effects == []
 
 
 async def test_an_empty_process_with_a_deadline_leaves_no_timer(engine: Dagger) -> None:
@@ -446,8 +450,8 @@ async def test_a_monitored_process_starts_its_monitor_when_it_starts(engine: Dag
 
     effects = _submit(instance)
 
-    monitor = instance.get_task(machine.monitor_id(order_id))
-    assert machine.monitor_id(order_id) == f"{order_id}:monitor"
+    monitor = instance.get_task(process_rules.monitor_id(order_id))
+    assert process_rules.monitor_id(order_id) == f"{order_id}:monitor"
     assert isinstance(monitor, LateRecorder)
     assert (monitor.task_name, monitor.parent_id, monitor.root_id) == (
         MONITOR,
@@ -473,19 +477,19 @@ async def test_a_monitored_process_without_a_complete_by_time_has_no_monitor(
     effects = _submit(instance)
 
     assert effects == [SetTimer(_id(instance, ALARM), START + 60)]
-    assert machine.monitor_id(_id(instance, ORDER)) not in instance.tasks
+    assert process_rules.monitor_id(_id(instance, ORDER)) not in instance.tasks
 
 
 async def test_a_due_monitor_runs_and_does_not_move_the_workflow_on(engine: Dagger) -> None:
     instance = await _monitored(engine, complete_by_time=START + 30)
     _submit(instance)
     instance = round_trip(instance)
-    monitor = instance.get_task(machine.monitor_id(_id(instance, ORDER)))
+    monitor = instance.get_task(process_rules.monitor_id(_id(instance, ORDER)))
 
-    effects = machine.fire_timer(instance, _fired(instance, MONITOR, START + 30), now=START + 30)
+    effects = core_step(instance, _fired(instance, MONITOR, START + 30), now=START + 30).effects
     assert effects == [CancelTimer(monitor.id), RunTask(monitor.id)]
     await monitor.execute(instance.runtime_parameters, instance)
-    after = machine.apply(instance, TaskSucceeded(monitor.id), now=START + 30)
+    after = core_step(instance, TaskSucceeded(monitor.id), now=START + 30).effects
 
     assert after == []
     assert instance.runtime_parameters["late"] == [[ORDER, "EXECUTING"]]
@@ -500,14 +504,14 @@ async def test_a_process_that_finishes_completes_its_monitor_and_cancels_its_tim
     instance = await _monitored(engine, complete_by_time=START + 30, at=START + 10)
     _submit(instance)
     alarm_id = _id(instance, ALARM)
-    monitor_id = machine.monitor_id(_id(instance, ORDER))
-    machine.fire_timer(instance, _fired(instance, ALARM, START + 10), now=START + 10)
+    monitor_id = process_rules.monitor_id(_id(instance, ORDER))
+    core_step(instance, _fired(instance, ALARM, START + 10), now=START + 10)
 
-    effects = machine.apply(instance, TaskSucceeded(alarm_id), now=START + 10)
+    effects = core_step(instance, TaskSucceeded(alarm_id), now=START + 10).effects
 
     assert effects == [CancelTimer(monitor_id), InstanceFinished("COMPLETED")]
     assert instance.get_task(monitor_id).status.code == "COMPLETED"
-    assert machine.fire_timer(instance, _fired(instance, MONITOR, START + 30), now=START + 30) == []
+    assert core_step(instance, _fired(instance, MONITOR, START + 30), now=START + 30).effects == []
 
 
 async def test_a_monitor_due_before_its_process_starts_runs_at_once(engine: Dagger) -> None:
@@ -515,20 +519,20 @@ async def test_a_monitor_due_before_its_process_starts_runs_at_once(engine: Dagg
 
     effects = _submit(instance)
 
-    assert effects[0] == RunTask(machine.monitor_id(_id(instance, ORDER)))
+    assert effects[0] == RunTask(process_rules.monitor_id(_id(instance, ORDER)))
 
 
 async def test_monitoring_task_execute_checks_the_monitored_task(engine: Dagger) -> None:
     instance = await _monitored(engine, complete_by_time=START + 30)
     _submit(instance)
     order = task_named(instance, ORDER)
-    monitor = instance.get_task(machine.monitor_id(order.id))
+    monitor = instance.get_task(process_rules.monitor_id(order.id))
     assert isinstance(monitor, MonitoringTask)
 
     await monitor.execute(instance.runtime_parameters, None)
     assert "late" not in instance.runtime_parameters
 
-    machine.finish_task(instance, order.id, "COMPLETED", iterate=False, now=START)
+    flow.finish_task(instance, order.id, "COMPLETED", iterate=False, now=START)
     await monitor.execute(instance.runtime_parameters, instance)
     assert "late" not in instance.runtime_parameters
 
@@ -564,14 +568,14 @@ async def test_a_failing_instance_cancels_every_pending_timer(engine: Dagger) ->
     _submit(instance)
     order_id = _id(instance, ORDER)
 
-    effects = machine.finish_task(
+    effects = flow.finish_task(
         instance, _id(instance, "boom"), "FAILURE", now=START, error=("RuntimeError", "boom")
     )
 
     assert effects[-1] == InstanceFinished("FAILURE")
     assert {effect.task_id for effect in effects if isinstance(effect, CancelTimer)} == {
         order_id,
-        machine.monitor_id(order_id),
+        process_rules.monitor_id(order_id),
     }
     assert all(task.timer_due is None for task in instance.tasks.values())
 
@@ -584,7 +588,7 @@ async def test_an_instance_finishing_cancels_the_timers_its_tasks_still_hold(
     _submit(instance)
     alarm_id = _id(instance, ALARM)
 
-    effects = machine.finish_task(instance, instance.id, "FAILURE", now=START)
+    effects = flow.finish_task(instance, instance.id, "FAILURE", now=START)
 
     # The waiting trigger task is stopped with the workflow: its stop hook runs.
     assert effects == [RunStopHook(alarm_id), CancelTimer(alarm_id), InstanceFinished("FAILURE")]

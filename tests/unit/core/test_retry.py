@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from dagger.core import _machine as machine
+from dagger.core import _flow as flow
 from dagger.core import _retry as retry
 from dagger.core._effects import InstanceFinished, Register, RunDecision, RunTask, SetTimer
 from dagger.core._events import InstanceSubmitted, RetryRequested
+from dagger.core._step import step as core_step
 from dagger.core._wire import decode_event, encode_event
 from dagger.exceptions.exceptions import TaskInvalidState
 from dagger.service.services import Dagger
@@ -79,7 +80,7 @@ async def _failed(template: ITemplateDAG, **params: Any) -> ITemplateDAGInstance
     instance = await template.create_instance(
         "instance-1", "order_id", seed=random.Random(0), **params
     )
-    effects = machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=NOW)
+    effects = core_step(instance, InstanceSubmitted("e-1", instance.id), now=NOW).effects
     instance, _ = await drive(instance, effects, now=NOW)
     assert instance.status.code == "FAILURE", statuses(instance)
     return round_trip(instance)
@@ -173,7 +174,7 @@ async def test_only_a_failure_instance_can_be_retried(engine: Dagger, status: st
 async def test_a_failure_without_a_failed_task_is_refused(engine: Dagger) -> None:
     template = one_process(engine, flaky(engine, "a"))
     instance = await template.create_instance("instance-1", "order_id", order_id="o-1")
-    machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=NOW)
+    core_step(instance, InstanceSubmitted("e-1", instance.id), now=NOW)
     # What the owner records when the runtime parameters cannot be stored.
     instance.status = TaskStatus.of(TaskStatusEnum.FAILURE)
     instance.error_type = "UnserializableRuntimeParameters"
@@ -288,10 +289,10 @@ async def test_a_part_stopped_on_purpose_stays_stopped(engine: Dagger) -> None:
     instance = await template.create_instance(
         "instance-1", "order_id", seed=random.Random(0), order_id="o-1", fail=["a1"]
     )
-    effects = machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=NOW)
+    effects = core_step(instance, InstanceSubmitted("e-1", instance.id), now=NOW).effects
     listener = next(task for task in instance.tasks.values() if task.task_name == "w")
     # The listener is stopped on purpose before the other branch fails.
-    effects = machine.stop_task(instance, listener.id, NOW) + effects
+    effects = flow.stop_task(instance, listener.id, NOW) + effects
     instance, _ = await drive(instance, effects, now=NOW)
     assert instance.status.code == "FAILURE"
     assert statuses(instance)["w"] == "STOPPED"

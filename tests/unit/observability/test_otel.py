@@ -15,8 +15,8 @@ from dagger.core import _codec as codec
 from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.observability import OpenTelemetry, _otel, trace_headers
 from dagger.observability._sensor import HookHeadersSensor
-from dagger.runtime._context import running_hook
 from dagger.service.services import Dagger
+from dagger.tasks._hook_context import running_hook
 from dagger.tasks.task import ITemplateDAGInstance, KafkaCommandTask
 from dagger.templates.template import ITemplateDAG
 from dagger.testing import LocalEngine

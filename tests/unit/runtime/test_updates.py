@@ -10,8 +10,8 @@ from typing import Any
 import jsonpickle
 import pytest
 
-from dagger.core import _machine as machine
 from dagger.core._events import InstanceSubmitted, TaskFailed
+from dagger.core._step import step as core_step
 from dagger.core._wire import encode_event
 from dagger.runtime._updates import UpdatePublisher, update_document
 from dagger.service.services import Dagger
@@ -43,9 +43,9 @@ async def _running(engine: Dagger) -> ITemplateDAGInstance[Any, Any]:
         template_type=OrderInstance,
     )
     instance = await template.create_instance("i-1", "order_id", order_id="o-1", amount=9.5)
-    [run] = machine.apply(instance, InstanceSubmitted("e-1", instance.id), now=1.0)
+    [run] = core_step(instance, InstanceSubmitted("e-1", instance.id), now=1.0).effects
     instance.runtime_parameters["reserved"] = True
-    machine.apply(instance, TaskFailed(run.task_id, "KeyError", "'sku'"), now=2.0)
+    core_step(instance, TaskFailed(run.task_id, "KeyError", "'sku'"), now=2.0)
     return instance
 
 

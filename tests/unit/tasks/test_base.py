@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dagger.tasks._intents import StartTask, StopTask
 from dagger.tasks.task import (
     DefaultProcessTemplateDAGInstance,
     DefaultTemplateDAGInstance,
@@ -83,9 +84,10 @@ def test_statuses_compare_by_code_and_are_terminal_only_when_final() -> None:
     }
 
 
-def test_deferred_effects_are_taken_once() -> None:
+def test_intents_are_taken_once_in_the_order_recorded() -> None:
     instance = DefaultTemplateDAGInstance(id="w", task_name="w")
 
-    instance.defer_effects([])
-    assert instance.take_deferred_effects() == []
-    assert instance.take_deferred_effects() == []
+    instance.record_intent(StartTask("a"))
+    instance.record_intent(StopTask("b"))
+    assert instance.take_intents() == [StartTask("a"), StopTask("b")]
+    assert instance.take_intents() == []

@@ -1,0 +1,26 @@
+"""One module per task kind, each registering its :class:`~dagger.core._rules.KindRules`.
+
+Importing this package registers every kind; :mod:`dagger.core._step` does.
+"""
+
+from dagger.core._kinds import (
+    decision,
+    executor,
+    interval,
+    listener,
+    monitoring,
+    parallel,
+    process,
+    trigger,
+)
+
+__all__ = [
+    "decision",
+    "executor",
+    "interval",
+    "listener",
+    "monitoring",
+    "parallel",
+    "process",
+    "trigger",
+]

@@ -231,8 +231,7 @@ def _outcome(instance: Instance, given: HookOutcome | Intent, now: float) -> lis
     if isinstance(given, MessageHandled):
         return listener.message_handled(instance, given.task_id, given.completed, now)
     if isinstance(given, ParametersUnserializable):
-        _fail_unserializable(instance, given.error)
-        return []
+        return _fail_unserializable(instance, given.error, now)
     if isinstance(given, StartTask):
         return flow.start_task(instance, given.task_id, now)
     if isinstance(given, FinishTask):
@@ -246,16 +245,24 @@ def _outcome(instance: Instance, given: HookOutcome | Intent, now: float) -> lis
     raise TypeError(f"not a step input: {given!r}")
 
 
-def _fail_unserializable(instance: Instance, error: str) -> None:
-    """FAIL the instance, keeping a printable copy of each parameter JSON cannot hold."""
-    instance.record_transition(instance.status.code, Status.FAILURE.name)
-    instance.status = TaskStatus.of(Status.FAILURE)
-    instance.error_type = "UnserializableRuntimeParameters"
-    instance.error_message = f"runtime parameters are not JSON: {error}"
+def _fail_unserializable(instance: Instance, error: str, now: float) -> list[Effect]:
+    """FAIL the instance, keeping a printable copy of each parameter JSON cannot hold.
+
+    It ends like any failed workflow: what executes is STOPPED, its listeners leave the
+    index and its timers are dropped, so nothing of it runs again.
+    """
     instance.runtime_parameters = {
         name: value if _is_plain(value) else repr(value)
         for name, value in instance.runtime_parameters.items()
     }
+    reason = ("UnserializableRuntimeParameters", f"runtime parameters are not JSON: {error}")
+    if not instance.is_terminal():
+        return flow.finish_task(instance, instance.id, Status.FAILURE, now, error=reason)
+    # It had ended already (the last hook stored the value): it ends FAILURE instead.
+    instance.record_transition(instance.status.code, Status.FAILURE.name)
+    instance.status = TaskStatus.of(Status.FAILURE)
+    instance.error_type, instance.error_message = reason
+    return []
 
 
 def _is_plain(value: Any) -> bool:

@@ -168,7 +168,19 @@ class InstanceOwner:
         finished = await self._run_effects(instance, stepped.effects)
         if finished is None:
             return  # the message's hook failed: the event changes nothing
-        self._store(key, instance, finished)
+        if finished and self._delete_on_complete:
+            self._store(key, instance, finished)
+            return
+        raw = _encoded(instance)
+        if isinstance(raw, Exception):
+            # A hook left a value JSON cannot hold: the instance fails (and stops what
+            # runs in it); the values are kept as printable copies.
+            failed = step(instance, ParametersUnserializable(str(raw)), self._clock())
+            finished = bool(await self._run_effects(instance, failed.effects)) or finished
+            if isinstance(_encoded(instance), Exception):  # a stop hook left one too
+                step(instance, ParametersUnserializable(str(raw)), self._clock())
+            raw = codec.encode(instance)
+        self._store(key, instance, finished, raw)
         report_transitions(self._telemetry, instance)
 
     def _forget_timer(self, event: InstanceEvent) -> None:
@@ -379,18 +391,28 @@ class InstanceOwner:
             return TaskFailed(task.id, type(exc).__name__, str(exc))
         return TaskSucceeded(task.id)
 
-    def _store(self, key: bytes, instance: ITemplateDAGInstance[Any, Any], finished: bool) -> None:
+    def _store(
+        self,
+        key: bytes,
+        instance: ITemplateDAGInstance[Any, Any],
+        finished: bool,
+        raw: bytes | None = None,
+    ) -> None:
+        """Stage ``instance`` (its encoding ``raw``, when made already) for the batch."""
         self._changed[instance.id] = instance
         if finished and self._delete_on_complete:
             self.instances[key] = TOMBSTONE
             return
         self._working[key] = instance
-        try:
-            raw = codec.encode(instance)
-        except (TypeError, ValueError) as exc:
-            step(instance, ParametersUnserializable(str(exc)), self._clock())
-            raw = codec.encode(instance)
-        self.instances[key] = raw
+        self.instances[key] = codec.encode(instance) if raw is None else raw
+
+
+def _encoded(instance: ITemplateDAGInstance[Any, Any]) -> bytes | TypeError | ValueError:
+    """The stored form of ``instance``, or why JSON cannot hold its runtime parameters."""
+    try:
+        return codec.encode(instance)
+    except (TypeError, ValueError) as exc:
+        return exc
 
 
 def _lookup(instance: ITemplateDAGInstance[Any, Any], task_id: str) -> CorreletableLookUpKey:

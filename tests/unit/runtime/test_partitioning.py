@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._partitioning import partition_for_key
 
 # Utils.murmur2 of these UTF-8 keys, from Apache Kafka's UtilsTest.testMurmur2 (signed ints).
 JAVA_MURMUR2 = {

@@ -739,7 +739,7 @@ async def test_a_message_changing_the_key_moves_the_index_entry(engine: Dagger) 
     assert task_named(owner.stored("i-1"), LISTENER).correlatable_key_value == "o-2"
 
 
-# -- the event router --------------------------------------------------------------------
+# -- the event dispatcher ----------------------------------------------------------------
 
 
 async def test_the_event_router_gives_key_events_to_the_keys_owner(engine: Dagger) -> None:
@@ -932,7 +932,7 @@ OWN_PARTITION = partition_for_index_key(ORDER_KEY, 4)
 
 
 class OwnPartition:
-    """An owner and a keys owner of the same partitions, behind one event router."""
+    """An owner and a keys owner of the same partitions, behind one event dispatcher."""
 
     def __init__(self) -> None:
         self.index: dict[bytes, bytes] = {}

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._partitioning import partition_for_key
 from dagger.service.services import Dagger
 from dagger.testing import EmbeddedBroker
 from dagger.web._peers import SCOPE_HEADER

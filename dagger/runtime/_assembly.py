@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._dispatch import EventDispatcher
 from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner, Sender
-from dagger.runtime._listeners import DEFAULT_MAX_RECORD_BYTES, ListenerRouter
+from dagger.runtime._listeners import DEFAULT_MAX_RECORD_BYTES, ListenerIntake
 from dagger.runtime._owner import InstanceOwner
-from dagger.runtime._router import EventRouter
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 
@@ -27,12 +27,12 @@ Store = MutableMapping[bytes, bytes]
 
 @dataclass
 class Owners:
-    """What applies the engine topic's events, and what routes listener messages."""
+    """What applies the engine topic's events, and what takes in listener messages."""
 
-    instances: InstanceOwner
+    instance_owner: InstanceOwner
     keys: KeysOwner
-    listeners: ListenerRouter
-    router: EventRouter
+    listeners: ListenerIntake
+    dispatcher: EventDispatcher
     timers: TimerIndex
 
 
@@ -52,7 +52,7 @@ def assemble_owners(
     """Build the owners over the given stores."""
     partitions = settings.kafka_partitions
     dead_letters.observe(settings.telemetry)
-    listeners = ListenerRouter(
+    listeners = ListenerIntake(
         serializers=serializers,
         send=send,
         partitions=partitions,
@@ -90,4 +90,4 @@ def assemble_owners(
         clock=clock,
         telemetry=settings.telemetry,
     )
-    return Owners(owner, keys, listeners, EventRouter(owner, keys, partitions), timer_index)
+    return Owners(owner, keys, listeners, EventDispatcher(owner, keys, partitions), timer_index)

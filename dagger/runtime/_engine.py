@@ -97,10 +97,10 @@ class EngineRuntime:
             serializers=faust_app.serializers,
             clock=settings.clock,
         )
-        self.owner = owners.instances
+        self.owner = owners.instance_owner
         self.keys = owners.keys
         self.listeners = owners.listeners
-        self.router = owners.router
+        self.router = owners.dispatcher
         self.timers = owners.timers
         self._open_batch: OpenBatch | None = None
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)

@@ -27,7 +27,7 @@ from dagger.core._events import (
 )
 from dagger.runtime._dead_letters import EARLY_BUFFER_FULL, DeadLetters
 from dagger.runtime._held import HeldLimits, HeldMessages
-from dagger.runtime._routing import partition_for_index_key
+from dagger.runtime._partitioning import partition_for_index_key
 from dagger.tasks._status import CorreletableKeyTasks, CorreletableLookUpKey
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from dagger.runtime._dead_letters import (
     DeadLetters,
 )
 from dagger.runtime._keys_owner import Sender
-from dagger.runtime._routing import partition_for_index_key
+from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._telemetry import trace_origin
 from dagger.serializers._passthrough import PASSTHROUGH
 from dagger.tasks._base import SensorTask
@@ -59,7 +59,7 @@ def _value_codec(topic: Any, value_type: Any) -> Any:
     return PASSTHROUGH
 
 
-class ListenerRouter:
+class ListenerIntake:
     """Turns listener-topic messages into ``MessageReceived`` events for the keys' owners."""
 
     def __init__(

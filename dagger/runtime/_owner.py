@@ -58,7 +58,7 @@ from dagger.core._kinds.listener import registered_index_keys, released_index_ke
 from dagger.core._step import Verdict, step
 from dagger.runtime._dead_letters import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetters
 from dagger.runtime._keys_owner import KeysOwner, Sender
-from dagger.runtime._routing import partition_for_index_key
+from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry, report_transitions
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher

@@ -35,8 +35,8 @@ from dagger.runtime._faust_app import EngineFaustApp
 from dagger.runtime._held import DEFAULT_HELD_LIMITS
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._partitioning import partition_for_index_key, partition_for_key
 from dagger.runtime._records import RecordSender
-from dagger.runtime._routing import partition_for_index_key, partition_for_key
 from dagger.runtime._telemetry import NO_TELEMETRY
 from dagger.runtime._updates import UpdatePublisher
 from dagger.serializers._codec import schema_codecs

@@ -114,10 +114,10 @@ class LocalEngine:
             clock=self.clock,
         )
         owners.listeners.topics = engine._runtime.listeners.topics
-        self._owner = owners.instances
+        self._owner = owners.instance_owner
         self.keys = owners.keys
         self._listeners = owners.listeners
-        self._router = owners.router
+        self._router = owners.dispatcher
         self.timers = owners.timers
         self._offsets: dict[str, int] = {}
 

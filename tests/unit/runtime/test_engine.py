@@ -14,9 +14,9 @@ from dagger.core import _codec as codec
 from dagger.core._events import InstanceCreated, InstanceSubmitted
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._dispatch import EventDispatcher
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
-from dagger.runtime._router import EventRouter
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service.services import Dagger
@@ -81,7 +81,7 @@ class Owner:
         keys = KeysOwner(
             self.app.index, self.app.held, send=send, chunk_size=10, early_message_window=0
         )
-        self.router = EventRouter(self.runtime, keys, 4)
+        self.router = EventDispatcher(self.runtime, keys, 4)
 
     async def handle(self, event: InstanceCreated | InstanceSubmitted) -> None:
         await self.router.handle(encode_event(event), partition=2)

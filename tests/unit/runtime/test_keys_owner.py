@@ -14,7 +14,7 @@ from dagger.core._keys import index_key
 from dagger.runtime._dead_letters import DeadLetters
 from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner
-from dagger.runtime._routing import partition_for_index_key
+from dagger.runtime._partitioning import partition_for_index_key
 from dagger.tasks.task import CorreletableKeyTasks, CorreletableLookUpKey
 
 KEY = index_key("status", "order_id", "o-1")

@@ -1,6 +1,6 @@
 """Listener-topic messages: routing them by key, and applying them to their instance.
 
-ListenerRouter decodes a message, finds its keys, names it and sends it to the keys'
+ListenerIntake decodes a message, finds its keys, names it and sends it to the keys'
 owners (or to the dead letters); InstanceOwner runs the listener's ``on_message``.
 """
 
@@ -32,11 +32,11 @@ from dagger.core._events import (
 from dagger.core._keys import index_key
 from dagger.core._wire import encode_event
 from dagger.runtime._dead_letters import DeadLetters, dead_letter
+from dagger.runtime._dispatch import EventDispatcher
 from dagger.runtime._keys_owner import KeysOwner
-from dagger.runtime._listeners import ListenerRouter, ListenerTopic
+from dagger.runtime._listeners import ListenerIntake, ListenerTopic
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
-from dagger.runtime._router import EventRouter
-from dagger.runtime._routing import partition_for_index_key
+from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._staging import StagedStore
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
@@ -157,7 +157,7 @@ def _plain_topic(value_type: Any = None, value_serializer: Any = None) -> Any:
 
 
 class Routing:
-    """A ListenerRouter with what it sends and its dead letters recorded."""
+    """A ListenerIntake with what it sends and its dead letters recorded."""
 
     def __init__(self, *, partitions: int = 4, header: str | None = "message-id") -> None:
         self.sent: list[tuple[MessageReceived, str, int]] = []
@@ -169,7 +169,7 @@ class Routing:
         async def send_letter(key: bytes, value: bytes) -> None:
             self.letters.append(json.loads(value))
 
-        self.router = ListenerRouter(
+        self.router = ListenerIntake(
             serializers=Registry(),
             send=send,
             partitions=partitions,
@@ -739,14 +739,14 @@ async def test_a_message_changing_the_key_moves_the_index_entry(engine: Dagger) 
     assert task_named(owner.stored("i-1"), LISTENER).correlatable_key_value == "o-2"
 
 
-# -- the event router --------------------------------------------------------------------
+# -- the event dispatcher ----------------------------------------------------------------
 
 
 async def test_the_event_router_gives_key_events_to_the_keys_owner(engine: Dagger) -> None:
     owner = Owner()
     instance = await _waiting(engine, owner)
     keys = KeysOwner({}, {}, send=owner.owner._send, chunk_size=5, early_message_window=0)
-    router = EventRouter(owner.owner, keys, 4)
+    router = EventDispatcher(owner.owner, keys, 4)
     key = index_key(TOPIC, "order_id", "o-1")
     listener_id = task_named(instance, LISTENER).id
 
@@ -767,7 +767,7 @@ async def test_a_sweep_drops_the_expired_messages_of_its_partition_only(engine: 
     keys = KeysOwner(
         {}, {}, send=owner.owner._send, chunk_size=5, early_message_window=60, clock=lambda: now[0]
     )
-    router = EventRouter(owner.owner, keys, 4)
+    router = EventDispatcher(owner.owner, keys, 4)
     by_partition: dict[int, str] = {}
     for n in range(40):
         key = index_key(TOPIC, "order_id", f"o-{n}")
@@ -796,7 +796,7 @@ async def test_a_sweep_survives_a_held_key_that_is_no_index_key(
     keys = KeysOwner(
         {}, {}, send=owner.owner._send, chunk_size=5, early_message_window=60, clock=lambda: now[0]
     )
-    router = EventRouter(owner.owner, keys, 4)
+    router = EventDispatcher(owner.owner, keys, 4)
     key = index_key(TOPIC, "order_id", "o-1")
     partition = partition_for_index_key(key, 4)
     await router.handle(encode_event(MessageReceived("m-1", key, TOPIC, b"{}", ORIGIN)), partition)
@@ -932,7 +932,7 @@ OWN_PARTITION = partition_for_index_key(ORDER_KEY, 4)
 
 
 class OwnPartition:
-    """An owner and a keys owner of the same partitions, behind one event router."""
+    """An owner and a keys owner of the same partitions, behind one event dispatcher."""
 
     def __init__(self) -> None:
         self.index: dict[bytes, bytes] = {}
@@ -941,7 +941,7 @@ class OwnPartition:
             self.index, self.held, send=self._send, chunk_size=5, early_message_window=60
         )
         self.owner = Owner(keys=self.keys)
-        self.router = EventRouter(self.owner.owner, self.keys, 4)
+        self.router = EventDispatcher(self.owner.owner, self.keys, 4)
 
     async def _send(self, event: Any, key: str, partition: int) -> None:
         self.owner.sent.append((event, key, partition))

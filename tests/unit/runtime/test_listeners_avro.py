@@ -13,7 +13,7 @@ from faust.serializers.registry import Registry
 
 from dagger.core._keys import index_key
 from dagger.runtime._dead_letters import DeadLetters
-from dagger.runtime._listeners import ListenerRouter
+from dagger.runtime._listeners import ListenerIntake
 from dagger.serializers.avro import AvroCodec, AvroMessageSerializer, SchemaRegistryClient
 from dagger.tasks.task import KafkaListenerTask, TaskLookupKey
 from dagger.testing import SchemaRegistryStandIn
@@ -43,7 +43,7 @@ class ByOrder(KafkaListenerTask[str, Any]):
 
 
 class Routing:
-    """A ListenerRouter over one Avro topic, with what it sends and its dead letters."""
+    """A ListenerIntake over one Avro topic, with what it sends and its dead letters."""
 
     def __init__(self, registry_url: str) -> None:
         self.sent: list[str] = []
@@ -58,7 +58,7 @@ class Routing:
         async def send_letter(key: bytes, value: bytes) -> None:
             self.letters.append(json.loads(value))
 
-        self.router = ListenerRouter(
+        self.router = ListenerIntake(
             serializers=Registry(),
             send=send,
             partitions=4,
@@ -143,7 +143,7 @@ def test_a_value_for_a_json_topic_is_encoded_as_json() -> None:
     async def send(event: Any, key: str, partition: int) -> None:
         raise AssertionError("nothing is routed here")
 
-    router = ListenerRouter(
+    router = ListenerIntake(
         serializers=Registry(),
         send=send,
         partitions=4,

@@ -14,7 +14,7 @@ from dagger.core import _codec as codec
 from dagger.core._events import InstanceCreated, InstanceSubmitted
 from dagger.exceptions.exceptions import DaggerError, TemplateDoesNotExist
 from dagger.modeler.definition import ProcessTemplateDagBuilder
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._partitioning import partition_for_key
 from dagger.service.services import Dagger
 from dagger.stores import DEFAULT_ROCKSDB_OPTIONS
 from dagger.templates.template import ITemplateDAG

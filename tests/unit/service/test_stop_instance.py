@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dagger.core._events import StopRequested
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._partitioning import partition_for_key
 from dagger.service.services import Dagger
 from dagger.tasks.task import ITemplateDAGInstance
 from tests.unit._control_flow_workflows import one_process, parallel, step

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dagger.exceptions.exceptions import ConfigurationError
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._partitioning import partition_for_key
 from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
 from dagger.web._query import DEFAULT_LIMIT

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from dagger.runtime._routing import partition_for_key
+from dagger.runtime._partitioning import partition_for_key
 from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
 from dagger.web._peers import SCOPE_HEADER, StaticPeers

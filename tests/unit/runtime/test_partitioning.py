@@ -1,10 +1,14 @@
-"""Instance ownership follows Kafka's default partitioner, so keys land where Java puts them."""
+"""Instance ownership follows Kafka's default partitioner, so keys land where Java puts them.
+
+A correlation index key is owned by the partition its value hashes to.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from dagger.runtime._routing import partition_for_key
+from dagger.core._keys import SEPARATOR, index_key
+from dagger.runtime._partitioning import partition_for_index_key, partition_for_key
 
 # Utils.murmur2 of these UTF-8 keys, from Apache Kafka's UtilsTest.testMurmur2 (signed ints).
 JAVA_MURMUR2 = {
@@ -53,3 +57,38 @@ def test_keys_spread_over_the_partitions() -> None:
 def test_fewer_than_one_partition_is_refused(partitions: int) -> None:
     with pytest.raises(ValueError, match=f"partitions must be >= 1, got {partitions}"):
         partition_for_key("k", partitions)
+
+
+@pytest.mark.parametrize("value", sorted(JAVA_MURMUR2))
+def test_an_index_key_is_owned_by_the_partition_of_its_value(value: str) -> None:
+    key = index_key("pizza_status", "order_id", value)
+
+    assert partition_for_index_key(key, 12) == partition_for_key(value, 12)
+
+
+def test_an_index_key_lives_with_the_instance_keyed_by_the_same_value() -> None:
+    """Topic and name do not move the key: only the value is hashed."""
+    partitions = {
+        partition_for_index_key(index_key(topic, name, "o-42"), 8)
+        for topic in ("status", "payments", "a-much-longer-topic-name")
+        for name in ("order_id", "id", "x")
+    }
+
+    assert partitions == {partition_for_key("o-42", 8)}
+
+
+def test_an_index_key_value_may_hold_the_separator() -> None:
+    key = index_key("status", "order_id", index_key("a", "b", "c"))
+
+    assert partition_for_index_key(key, 100) == partition_for_key(index_key("a", "b", "c"), 100)
+
+
+@pytest.mark.parametrize("key", ["no-separator", f"status{SEPARATOR}order_id"])
+def test_a_key_that_is_no_index_key_is_refused(key: str) -> None:
+    with pytest.raises(ValueError):
+        partition_for_index_key(key, 8)
+
+
+def test_an_index_key_with_fewer_than_one_partition_is_refused() -> None:
+    with pytest.raises(ValueError, match="partitions must be >= 1, got 0"):
+        partition_for_index_key(index_key("status", "order_id", "o-1"), 0)

@@ -6,14 +6,14 @@ from dagger.core._events import HeldMessagesSwept, IndexAdded, IndexRemoved, Mes
 from dagger.core._wire import decode_event
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
-from dagger.runtime._routing import partition_for_index_key
+from dagger.runtime._partitioning import partition_for_index_key
 
 
-class EventRouter:
+class EventDispatcher:
     """Applies an engine-topic record with the owner it belongs to."""
 
-    def __init__(self, instances: InstanceOwner, keys: KeysOwner, partitions: int) -> None:
-        self.instances = instances
+    def __init__(self, instance_owner: InstanceOwner, keys: KeysOwner, partitions: int) -> None:
+        self.instance_owner = instance_owner
         self.keys = keys
         self._partitions = partitions
 
@@ -28,6 +28,6 @@ class EventRouter:
         elif isinstance(event, MessageReceived | IndexAdded | IndexRemoved):
             # Deliveries to this partition's own instances are applied here, in log order.
             for delivery in await self.keys.handle(event, partition):
-                await self.instances.handle(delivery, partition)
+                await self.instance_owner.handle(delivery, partition)
         else:
-            await self.instances.handle(event, partition)
+            await self.instance_owner.handle(event, partition)

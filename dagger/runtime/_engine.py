@@ -38,7 +38,7 @@ from dagger.stores._aerospike import AerospikeConnection
 from dagger.tasks._base import SensorTask
 
 if TYPE_CHECKING:
-    from dagger.service._settings import EngineSettings
+    from dagger.runtime._settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 

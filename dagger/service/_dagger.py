@@ -12,6 +12,7 @@ import faust
 from faust.types import TopicT
 from mode import Service
 
+from dagger.broker._addresses import resolve_broker
 from dagger.core import _machine as machine
 from dagger.core import _retry as retry
 from dagger.core._codec import to_document
@@ -39,12 +40,13 @@ from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._records import RecordSender
 from dagger.runtime._routing import partition_for_index_key, partition_for_key
+from dagger.runtime._settings import EngineSettings
 from dagger.runtime._telemetry import NO_TELEMETRY
 from dagger.runtime._updates import UpdatePublisher
 from dagger.serializers._codec import schema_codecs
 from dagger.serializers._passthrough import register_passthrough
 from dagger.serializers._registry_client import SchemaRegistryClient
-from dagger.service._settings import EngineSettings, resolve_broker, resolve_settings
+from dagger.service._settings import resolve_settings
 from dagger.service.engineconfig import AerospikeConfig, EngineConfig, StoreEnum
 from dagger.tasks._base import ITask, ITemplateDAGInstance, MonitoringTask, SensorTask
 from dagger.tasks._status import CorreletableKeyTasks, TaskStatus, TaskStatusEnum
@@ -675,7 +677,7 @@ class Dagger(Service):
         (no handler on the root logger) gets faust's, at the command line's ``-l`` level,
         so that the worker's log and a crash's reason are seen, not lost.
         """
-        from dagger.runtime._worker import run_worker
+        from dagger.service._worker import run_worker
 
         configured = bool(logging.getLogger().handlers)
         run_worker(self, loglevel="info", override_logging=override_logging or not configured)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import faust
 
-from dagger.testing._tansu_compat import apply_if_requested
+from dagger.broker._tansu_compat import apply_if_requested
 from dagger.web._address import advertise
 
 if TYPE_CHECKING:

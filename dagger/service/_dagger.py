@@ -416,6 +416,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
             return {}
         return dict(self.settings.rocksdb_options)
 
+    # -- this process's worker ----------------------------------------------------------
     def worker_view(self) -> EngineWorkerView:
         """This process's instance store and the partitions its worker owns (the HTTP API's)."""
         return EngineWorkerView(self)

@@ -51,6 +51,7 @@ class InstanceLifecycle:
     _local_sink: LocalSink | None
 
     def _owners(self) -> tuple[InstanceOwner, KeysOwner]:
+        """The owners this process reads; ``Dagger`` defines it."""
         raise NotImplementedError
 
     # -- instances --------------------------------------------------------------------

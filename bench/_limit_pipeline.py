@@ -16,7 +16,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from dagger.testing._tansu_compat import apply_if_requested
+from dagger.broker._tansu_compat import apply_if_requested
 
 COMMIT_INTERVAL = 2.8
 """faust's ``broker_commit_interval`` default, which the engine uses."""

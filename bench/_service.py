@@ -14,7 +14,7 @@ import json
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from dagger.testing._tansu_compat import apply_if_requested
+from dagger.broker._tansu_compat import apply_if_requested
 
 
 async def serve(bootstrap_servers: str, orders_topic: str, ready_topic: str, group: str) -> None:

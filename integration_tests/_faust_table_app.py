@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 
-from dagger.testing._tansu_compat import apply_if_requested
+from dagger.broker._tansu_compat import apply_if_requested
 
 apply_if_requested()
 

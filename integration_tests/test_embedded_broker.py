@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from dagger.broker._tansu_compat import offset_correction_installed
 from dagger.testing import EmbeddedBroker, EmbeddedBrokerError
-from dagger.testing._tansu_compat import offset_correction_installed
 
 pytestmark = pytest.mark.integration
 

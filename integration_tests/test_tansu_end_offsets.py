@@ -19,14 +19,14 @@ from typing import Any, NoReturn
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from dagger.testing import EmbeddedBroker
-from dagger.testing._tansu_compat import (
+from dagger.broker._tansu_compat import (
     ENV_VAR,
     apply_if_requested,
     install_offset_correction,
     offset_correction_installed,
     uninstall_offset_correction,
 )
+from dagger.testing import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import sys
 import threading
 from types import FrameType
 
-from dagger.testing import EmbeddedBroker
+from dagger.broker._embedded import EmbeddedBroker
 
 __all__ = ["run_broker"]
 

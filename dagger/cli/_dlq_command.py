@@ -18,6 +18,7 @@ from dagger.cli._dlq_output import (
     format_reinject,
 )
 from dagger.cli._errors import CommandError
+from dagger.cli._reachable import check_broker_reachable
 from dagger.exceptions.exceptions import ConfigurationError
 from dagger.ops._dead_letters import (
     DEFAULT_DEAD_LETTER_TOPIC,
@@ -84,8 +85,7 @@ def add_dlq_parser(commands: Any) -> None:
 
 def run_dlq(args: argparse.Namespace) -> int:
     """Run a ``dagger dlq`` command against the broker; return its exit status."""
-    from dagger.cli._main import check_broker_reachable
-    from dagger.testing._tansu_compat import apply_if_requested
+    from dagger.broker._tansu_compat import apply_if_requested
 
     apply_if_requested()
     broker = args.broker or os.environ.get("DAGGER_BROKER")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import socket
 import sys
 from collections.abc import Sequence
 
 from dagger.cli._errors import CommandError
 from dagger.cli._instances import add_instances_command, run_instances
+from dagger.cli._reachable import check_broker_reachable
 from dagger.exceptions.exceptions import DaggerError
 
 _LOG_LEVELS = ("critical", "error", "warning", "warn", "info", "debug")
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from dagger.runtime import _embedded_default
-    from dagger.runtime._worker import run_worker
+    from dagger.service._worker import run_worker
 
     _embedded_default.enable_on_demand()
     engine = find_engine(args.app)
@@ -105,16 +105,3 @@ def find_engine(module_name: str):  # type: ignore[no-untyped-def]
             f"module {module_name!r} defines {len(engines)} Dagger instances; keep one"
         )
     return engines[0]
-
-
-def check_broker_reachable(hosts: Sequence[str], timeout: float = 5.0) -> None:
-    """Raise CommandError unless at least one of ``hosts`` accepts a TCP connection."""
-    failures = []
-    for host in hosts:
-        name, _, port = host.rpartition(":")
-        try:
-            with socket.create_connection((name, int(port)), timeout=timeout):
-                return
-        except OSError as exc:
-            failures.append(f"{host} ({exc.strerror or exc})")
-    raise CommandError(f"cannot reach the Kafka broker at {', '.join(failures)}")

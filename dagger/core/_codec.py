@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from faust.models.fields import FieldDescriptor
 from faust.utils import json as faust_json
 
+from dagger import _faust_internals as faust_internals
 from dagger.core._registry import TaskClassRegistry, class_key, task_classes
 from dagger.tasks._base import ITask, ITemplateDAGInstance
 from dagger.tasks._status import TaskStatus, TaskStatusEnum
@@ -104,7 +104,7 @@ def _changed_fields(task: ITask[Any, Any]) -> dict[str, Any]:
     defaults = _defaults_of(type(task))
     values = task.__dict__  # what the field descriptors store; read without them
     fields: dict[str, Any] = {}
-    for name in type(task)._options.fields:
+    for name in faust_internals.record_fields(type(task)):
         if name in _ROOT_ONLY_FIELDS:
             continue
         value = values[name] if name in values else getattr(task, name)
@@ -120,14 +120,14 @@ def _defaults_of(cls: type[ITask[Any, Any]]) -> dict[str, Any]:
     cached = _DEFAULTS_CACHE.get(cls)
     if cached is None:
         cached = {}
-        for name, default in cls._options.defaults.items():
+        for name, default in faust_internals.record_defaults(cls).items():
             cached[name] = default.code if isinstance(default, TaskStatus) else default
         _DEFAULTS_CACHE[cls] = cached
     return cached
 
 
 def _build(cls: type[ITask[Any, Any]], fields: dict[str, Any]) -> ITask[Any, Any]:
-    known = cls._options.fields
+    known = faust_internals.record_fields(cls)
     kwargs = {name: value for name, value in fields.items() if name in known}
     status = kwargs.get("status")
     if status is not None:
@@ -138,9 +138,7 @@ def _build(cls: type[ITask[Any, Any]], fields: dict[str, Any]) -> ITask[Any, Any
     # The fields are plain (their descriptors store values as given), so set them the
     # way faust's generated __init__ would, without a descriptor call per field: decoding
     # is on the path of every engine event.
-    task = cls.__new__(cls)
-    values = task.__dict__
-    values["__evaluated_fields__"] = set()
+    task, values = faust_internals.bare_record(cls)
     values.update(direct.defaults)
     values.update(kwargs)
     for name in direct.optional.intersection(kwargs):
@@ -157,21 +155,11 @@ class _DirectBuild:
     """What building ``cls`` without its ``__init__`` needs: defaults and plain fields."""
 
     def __init__(self, cls: type[ITask[Any, Any]]) -> None:
-        options = cls._options
-        self.defaults = dict(options.defaults)
-        self.required = frozenset(options.fields).difference(options.defaults)
-        self.optional = frozenset(options.optionalset)
-        # A field is plain when faust's __set__ stores the value as given: no tag, and no
-        # coercion (lazy coercion happens on first read, the same either way).
-        self.plain = frozenset(
-            name
-            for name, descriptor in options.descriptors.items()
-            if not getattr(descriptor, "tag", None)
-            and (
-                type(descriptor).prepare_value is FieldDescriptor.prepare_value
-                or not getattr(descriptor, "coerce", True)
-            )
-        )
+        self.defaults = dict(faust_internals.record_defaults(cls))
+        self.required = frozenset(faust_internals.record_fields(cls)).difference(self.defaults)
+        self.optional = faust_internals.record_optional_fields(cls)
+        # Lazy coercion happens on first read, the same either way.
+        self.plain = faust_internals.plain_record_fields(cls)
 
 
 _DIRECT_BUILDS: dict[type, _DirectBuild | None] = {}
@@ -180,5 +168,6 @@ _DIRECT_BUILDS: dict[type, _DirectBuild | None] = {}
 def _direct_build_of(cls: type[ITask[Any, Any]]) -> _DirectBuild | None:
     """How to build ``cls`` directly, or None when its records validate on init."""
     if cls not in _DIRECT_BUILDS:
-        _DIRECT_BUILDS[cls] = None if cls._options.validation else _DirectBuild(cls)
+        validates = faust_internals.record_validates(cls)
+        _DIRECT_BUILDS[cls] = None if validates else _DirectBuild(cls)
     return _DIRECT_BUILDS[cls]

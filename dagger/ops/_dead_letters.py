@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from dagger.broker._addresses import broker_hosts, check_topic_name, is_host_port
 from dagger.exceptions.exceptions import ConfigurationError
 from dagger.ops._drain import Progress, drain_topic
 from dagger.ops._entries import DeadLetter, decode_letter
@@ -17,7 +17,6 @@ from dagger.ops._errors import DeadLetterNotFoundError, NotReinjectableError, Un
 from dagger.ops._kafka_link import KafkaLink, kafka_errors_translated
 from dagger.ops._marks import MarkBook, Marks, marks_topic_for
 from dagger.ops._records import OutgoingRecord, Position, TopicLink
-from dagger.service._settings import broker_hosts
 
 __all__ = [
     "DEAD_LETTER_TOPIC_HEADER",
@@ -38,8 +37,6 @@ REINJECTED_HEADER = "dagger-reinjected"
 """Header of a reinjected message: the id (``partition:offset``) of its dead letter."""
 DEAD_LETTER_TOPIC_HEADER = "dagger-dead-letter-topic"
 """Header of a reinjected message: the dead-letter topic it was reinjected from."""
-
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 class DeadLetterService:
@@ -84,7 +81,7 @@ class DeadLetterService:
             link: the broker operations to use; a test passes an in-memory one.
         """
         self.bootstrap_servers = _servers(bootstrap_servers)
-        self.topic = _topic(dead_letter_topic, "dead_letter_topic")
+        self.topic = check_topic_name(dead_letter_topic, "dead_letter_topic")
         if message_id_header is not None and (
             not isinstance(message_id_header, str) or not message_id_header
         ):
@@ -316,8 +313,8 @@ class DeadLetterService:
             ValueError: ``source`` and ``destination`` are the same topic.
             UnknownTopicError: either topic does not exist (they are not created).
         """
-        source = _topic(source, "source")
-        destination = _topic(destination, "destination")
+        source = check_topic_name(source, "source")
+        destination = check_topic_name(destination, "destination")
         if source == destination:
             raise ValueError(f"cannot drain {source!r} into itself; name another destination")
         async with self._session():
@@ -430,20 +427,12 @@ def _servers(bootstrap_servers: str | Sequence[str]) -> list[str]:
         hosts = [host.split("://")[-1] for host in bootstrap_servers]
     else:
         hosts = []
-    if not hosts or not all(re.match(r"^[^:\s]+:\d+$", host) for host in hosts):
+    if not hosts or not all(is_host_port(host) for host in hosts):
         raise ConfigurationError(
             "bootstrap_servers must look like 'kafka://host:port[;host:port]', "
             f"'host:port[,host:port]' or a list of 'host:port', got {bootstrap_servers!r}"
         )
     return hosts
-
-
-def _topic(name: object, argument: str) -> str:
-    if not isinstance(name, str) or not _TOPIC_NAME.match(name):
-        raise ConfigurationError(
-            f"{argument} must be a Kafka topic name (letters, digits, '.', '_', '-'), got {name!r}"
-        )
-    return name
 
 
 def _limit(limit: object) -> int:

@@ -20,7 +20,7 @@ from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 
 if TYPE_CHECKING:
-    from dagger.service._settings import EngineSettings
+    from dagger.runtime._settings import EngineSettings
 
 Store = MutableMapping[bytes, bytes]
 

@@ -22,7 +22,7 @@ def broker_url() -> str | None:
     if not _enabled:
         return None
     if _broker is None:
-        from dagger.testing import EmbeddedBroker
+        from dagger.broker._embedded import EmbeddedBroker
 
         _broker = EmbeddedBroker()
         _broker.start()

@@ -17,14 +17,10 @@ import asyncio
 import logging
 import time
 import uuid
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from faust.streams import _current_event, current_event
-
+from dagger import _faust_internals as faust_internals
 from dagger.core._events import AnyLogEvent, HeldMessagesSwept
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._assembly import assemble_owners
@@ -38,7 +34,7 @@ from dagger.stores._aerospike import AerospikeConnection
 from dagger.tasks._base import SensorTask
 
 if TYPE_CHECKING:
-    from dagger.service._settings import EngineSettings
+    from dagger.runtime._settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +117,7 @@ class EngineRuntime:
         """Fire the due timers as they fall due (see :mod:`dagger.runtime._tick`)."""
         while not self._app.should_stop:
             await self.fire_due()
-            if self._app.rebalancing or self._app.in_recovery:
+            if faust_internals.partitions_settling(self._app):
                 # The timers load once the partitions are settled: look again soon.
                 await self._tick.sleep(self._clock() + PARTITIONS_SETTLING_POLL)
             else:
@@ -130,18 +126,15 @@ class EngineRuntime:
     async def fire_due(self) -> int:
         """Fire the due timers of the partitions this worker owns; return how many."""
         app = self._app
-        if app.rebalancing or app.in_recovery:
+        if faust_internals.partitions_settling(app):
             return 0
-        owned = {
-            tp.partition
-            for tp in app.assignor.assigned_actives()
-            if tp.topic == self._tasks_topic_name
-        }
-        if app.rebalancing_count != self._timers_generation or owned != self.timers.partitions():
+        owned = self.owned_partitions()
+        generation = faust_internals.rebalance_generation(app)
+        if generation != self._timers_generation or owned != self.timers.partitions():
             for partition in self.timers.partitions() - owned:
                 self.timers.drop(partition)
             loaded = self.timers.load(owned)
-            self._timers_generation = app.rebalancing_count
+            self._timers_generation = generation
             logger.info("timer index loaded: %s timers on partitions %s", loaded, sorted(owned))
         due = self.timers.pop_due_across(owned, self._clock(), self._max_timers_per_tick)
         for partition, timer in due:
@@ -150,9 +143,12 @@ class EngineRuntime:
 
     async def _sweep_held(self) -> None:
         """Ask each owned partition to drop its expired early messages."""
-        for tp in self._app.assignor.assigned_actives():
-            if tp.topic == self._tasks_topic_name:
-                await self._append(HeldMessagesSwept(str(uuid.uuid4())), "sweep", tp.partition)
+        for partition in sorted(self.owned_partitions()):
+            await self._append(HeldMessagesSwept(str(uuid.uuid4())), "sweep", partition)
+
+    def owned_partitions(self) -> frozenset[int]:
+        """The engine-topic partitions this worker owns now (actively, not as standby)."""
+        return faust_internals.owned_partitions(self._app, self._tasks_topic_name)
 
     def _table(self, name: str, partitions: int, help_text: str) -> StagedStore:
         if self._aerospike is not None:
@@ -165,7 +161,9 @@ class EngineRuntime:
             help=help_text,
             options=dict(self._rocksdb_options),
         )
-        return self._staging.stage(table, capture=current_event, within=_as_current_event)
+        return self._staging.stage(
+            table, capture=faust_internals.current_event, within=faust_internals.as_current_event
+        )
 
     # -- sending -----------------------------------------------------------------------
     async def send(self, event: AnyLogEvent, *, key: str, partition: int) -> None:
@@ -227,7 +225,7 @@ class EngineRuntime:
         # revoked) is ended by _end_idle_batches, so nothing unacked holds a rebalance
         # or a stop.
         manual = stream.noack()
-        fetched = stream.channel.queue
+        fetched = faust_internals.fetched_queue(stream)
         self._open_batch = OpenBatch(manual)
         batch = self._open_batch
         try:
@@ -236,7 +234,7 @@ class EngineRuntime:
                     if not batch.events:
                         batch.started = time.monotonic()
                     batch.events.append(event)
-                    with _as_current_event(event):
+                    with faust_internals.as_current_event(event):
                         await self._apply(event)
                     if (
                         fetched.empty()
@@ -331,16 +329,6 @@ class OpenBatch:
     events: list[Any] = field(default_factory=list)
     started: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-@contextmanager
-def _as_current_event(event: Any) -> Iterator[None]:
-    """Make ``event`` faust's current event: a table write goes to its partition."""
-    token = _current_event.set(None if event is None else weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 def _origin(message: Any) -> dict[str, Any]:

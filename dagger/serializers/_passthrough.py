@@ -15,6 +15,8 @@ from typing import Any
 from faust.serializers import codecs
 from faust.serializers.codecs import Codec
 
+from dagger import _faust_internals as faust_internals
+
 __all__ = ["PASSTHROUGH", "PassThroughCodec", "register_passthrough"]
 
 PASSTHROUGH = "dagger_passthrough"
@@ -38,7 +40,7 @@ class PassThroughCodec(Codec):
 
 def register_passthrough() -> str:
     """Register the codec with faust (once) and return its name."""
-    if PASSTHROUGH not in codecs.codecs:
+    if not faust_internals.codec_registered(PASSTHROUGH):
         codecs.register(PASSTHROUGH, PassThroughCodec())
     return PASSTHROUGH
 

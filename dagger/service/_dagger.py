@@ -12,56 +12,42 @@ import faust
 from faust.types import TopicT
 from mode import Service
 
-from dagger.core import _retry as retry
-from dagger.core._codec import to_document
-from dagger.core._events import (
-    AnyLogEvent,
-    IndexAdded,
-    InstanceCreated,
-    InstanceSubmitted,
-    RetryRequested,
-    StopRequested,
-)
-from dagger.exceptions.exceptions import (
-    DaggerError,
-    InvalidTaskType,
-    TaskInvalidState,
-    TemplateDoesNotExist,
-)
+from dagger._faust_internals import EngineFaustApp
+from dagger.broker._addresses import resolve_broker
+from dagger.core._events import IndexAdded
+from dagger.exceptions.exceptions import DaggerError, InvalidTaskType
 from dagger.observability._sensor import HookHeadersSensor
 from dagger.runtime import _embedded_default
 from dagger.runtime._engine import EngineRuntime
-from dagger.runtime._faust_app import EngineFaustApp
 from dagger.runtime._held import DEFAULT_HELD_LIMITS
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
-from dagger.runtime._partitioning import partition_for_index_key, partition_for_key
+from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._records import RecordSender
+from dagger.runtime._settings import EngineSettings
 from dagger.runtime._telemetry import NO_TELEMETRY
 from dagger.runtime._updates import UpdatePublisher
-from dagger.serializers._codec import schema_codecs
 from dagger.serializers._passthrough import register_passthrough
 from dagger.serializers._registry_client import SchemaRegistryClient
-from dagger.service._settings import EngineSettings, resolve_broker, resolve_settings
+from dagger.service._instance_lifecycle import InstanceLifecycle, LocalSink
+from dagger.service._registration import TemplatesAndTopics
+from dagger.service._settings import resolve_settings
+from dagger.service._worker_view import EngineWorkerView
 from dagger.service.engineconfig import AerospikeConfig, EngineConfig, StoreEnum
 from dagger.tasks._base import ITask, ITemplateDAGInstance, MonitoringTask, SensorTask
 from dagger.tasks._engine_link import bind_engine
 from dagger.tasks._hook_context import instance_in_hook
 from dagger.tasks._intents import Rekey, StopListening
-from dagger.tasks._status import CorreletableKeyTasks, TaskStatus, TaskStatusEnum
-from dagger.templates._process_templates import IProcessTemplateDAGBuilder
-from dagger.templates._workflow_templates import ITemplateDAG
+from dagger.tasks._status import CorreletableKeyTasks
 from dagger.web._kafka_dead_letters import KafkaDeadLetters
 from dagger.web._server import WebApi
 
 logger = logging.getLogger(__name__)
 
 TaskUpdateCallback = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
-LocalSink = Callable[[AnyLogEvent, int], Awaitable[None]]
-"""Where events go instead of Kafka while a :class:`dagger.testing.LocalEngine` runs."""
 
 
-class Dagger(Service):
+class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
     """The workflow engine: owns the faust app, the engine topic and the instance store.
 
     Example:
@@ -79,8 +65,6 @@ class Dagger(Service):
     faust_app: Any
     config: EngineConfig
     settings: EngineSettings
-    template_dags: dict[str, ITemplateDAG]
-    process_templates: dict[str, Any]
     message_serializer: Any
     schema_registry_client: SchemaRegistryClient | None
 
@@ -335,115 +319,6 @@ class Dagger(Service):
         )
         self.faust_app.webserver_installers.append(lambda web: self._web_api.install(web))
 
-    # -- registration -----------------------------------------------------------------
-    @classmethod
-    def register_template(
-        cls, template_name: str
-    ) -> Callable[[Callable[[str], ITemplateDAG]], Any]:
-        """Register the template the decorated function builds from ``template_name``."""
-
-        def register(build: Callable[[str], ITemplateDAG]) -> Callable[[str], ITemplateDAG]:
-            template = build(template_name)
-            if not isinstance(template, ITemplateDAG):
-                raise TypeError(
-                    f"@register_template({template_name!r}) function must return a built "
-                    f"template, got {type(template).__name__}"
-                )
-            _current_app("register_template").template_dags[template_name] = template
-            return build
-
-        return register
-
-    @classmethod
-    def register_process_template(
-        cls, process_template_name: str
-    ) -> Callable[[Callable[[str], Any]], Any]:
-        """Register the process template (or builder) the decorated function returns."""
-
-        def register(build: Callable[[str], Any]) -> Callable[[str], Any]:
-            process = build(process_template_name)
-            if process is None:
-                raise TypeError(
-                    f"@register_process_template({process_template_name!r}) function returned None"
-                )
-            if isinstance(process, IProcessTemplateDAGBuilder):
-                process.set_name(process_template_name)
-            _current_app("register_process_template").process_templates[process_template_name] = (
-                process
-            )
-            return build
-
-        return register
-
-    def get_template(self, template_name: str) -> ITemplateDAG:
-        """Return the registered template ``template_name``."""
-        try:
-            return self.template_dags[template_name]
-        except KeyError:
-            raise TemplateDoesNotExist(
-                f"no template named {template_name!r}; registered: {sorted(self.template_dags)}"
-            ) from None
-
-    # -- topics -----------------------------------------------------------------------
-    @classmethod
-    def create_topic(
-        cls,
-        topic_name: str,
-        key_type: Any = None,
-        value_type: Any = None,
-        key_serializer: Any = None,
-        value_serializer: Any = None,
-        *,
-        key_schema: Any = None,
-        value_schema: Any = None,
-    ) -> TopicT:
-        """Create (or return the already created) faust topic ``topic_name``.
-
-        As in the original, a topic without a codec carries raw values: a listener's
-        hooks receive the message's bytes (``json.loads(payload)`` them), and a command
-        sends a str or bytes as it is (a dict or list is written as JSON). Pass
-        ``value_serializer="json"`` or a faust ``Record`` ``value_type`` to have values
-        decoded and encoded as JSON.
-
-        ``key_schema``/``value_schema`` (an Avro schema: dict, list or JSON text) make that
-        side Avro, encoded by the engine's ``message_serializer`` under the subject
-        ``<topic>-key``/``<topic>-value``; they need ``schema_registry_url`` or
-        ``message_serializer`` on the engine.
-        """
-        if topic_name in cls.topics:
-            return cls.topics[topic_name]
-        if key_schema is not None or value_schema is not None:
-            key_serializer, value_serializer = schema_codecs(
-                _current_app("create_topic").message_serializer,
-                topic_name,
-                key_schema=key_schema,
-                value_schema=value_schema,
-                key_serializer=key_serializer,
-                value_serializer=value_serializer,
-            )
-        topic: TopicT = _current_app("create_topic").faust_app.topic(
-            topic_name,
-            key_type=key_type,
-            value_type=value_type,
-            key_serializer=key_serializer,
-            value_serializer=value_serializer,
-        )
-        cls.topics[topic_name] = topic
-        return topic
-
-    def add_topic(self, topic_name: str, topic: TopicT) -> None:
-        """Associate ``topic`` with ``topic_name``."""
-        self.topics[topic_name] = topic
-
-    def get_topic(self, topic_name: str) -> TopicT:
-        """Return the topic associated with ``topic_name``."""
-        try:
-            return self.topics[topic_name]
-        except KeyError:
-            raise DaggerError(
-                f"no topic named {topic_name!r}; create it with Dagger.create_topic()"
-            ) from None
-
     # -- listeners and the correlation index --------------------------------------------
     def register_listener(self, topic_name: str, task_type: type[SensorTask[Any, Any]]) -> None:
         """Route the messages of ``topic_name`` to listeners of ``task_type``."""
@@ -541,131 +416,16 @@ class Dagger(Service):
             return {}
         return dict(self.settings.rocksdb_options)
 
-    # -- instances --------------------------------------------------------------------
-    async def get_instance(self, id: Any, log: bool = True) -> ITask[Any, Any] | None:
-        """Return the instance ``id`` if this worker holds it, else None."""
-        instance = self._owners()[0].load(str(id))
-        if instance is None and log:
-            logger.debug("instance %s is not held by this worker", id)
-        return instance
-
-    async def submit(self, task: ITask[Any, Any], *, repartition: bool = True) -> None:
-        """Start ``task``, a workflow instance, on the worker that owns it.
-
-        The submission is an event on the instance's owner partition, chosen when the
-        instance was created (by key with ``repartition=True``, on this worker otherwise),
-        so ``repartition`` only matters for instances this engine did not create.
-        """
-        if not isinstance(task, ITemplateDAGInstance):
-            raise TypeError(f"submit() takes a workflow instance, got {type(task).__name__}")
-        partition = self._owner_partition(task, repartition)
-        event = InstanceSubmitted(event_id=str(uuid.uuid4()), instance_id=task.id)
-        await self._send(event, task.partition_key, partition)
-        if task.status.code == TaskStatusEnum.NOT_STARTED.name:
-            task.status = TaskStatus.of(TaskStatusEnum.SUBMITTED)
-
-    async def stop_instance(self, instance: Any, *, task_id: str | None = None) -> None:
-        """Stop a workflow instance (or only ``task_id`` in it), given it or its id.
-
-        Every unfinished task becomes STOPPED, the ``stop`` hooks of executing tasks run,
-        and their timers and correlation entries are removed. The stop is an event applied
-        by the worker that owns the instance: given the instance, it goes to that worker's
-        partition; given only an id, it goes to every partition and the owner applies it.
-        Stopping a finished instance changes nothing.
-        """
-        instance_id, key, partitions = self._event_targets(instance, "stop_instance")
-        for partition in partitions:
-            await self._send(StopRequested(str(uuid.uuid4()), instance_id, task_id), key, partition)
-
-    async def retry_instance(self, instance: Any) -> None:
-        """Run a FAILURE workflow instance again from its failed task(s), given it or its id.
-
-        What had completed does not run again (see :mod:`dagger.core._retry`). Like a stop,
-        the retry is an event applied by the owner, which ignores it, with a warning, for
-        an instance that is not FAILURE. Given an instance that cannot be retried, raises
-        TaskInvalidState saying why.
-        """
-        if isinstance(instance, ITemplateDAGInstance):
-            refused = retry.refusal(instance)
-            if refused is not None:
-                raise TaskInvalidState(refused, task_id=instance.id)
-        instance_id, key, partitions = self._event_targets(instance, "retry_instance")
-        for partition in partitions:
-            await self._send(RetryRequested(str(uuid.uuid4()), instance_id), key, partition)
-
-    def _event_targets(self, instance: Any, method: str) -> tuple[str, str, list[int]]:
-        """The id, record key and partitions of an event for ``instance`` (or an id)."""
-        if isinstance(instance, ITemplateDAGInstance):
-            partition = self._owner_partition(instance, repartition=True)
-            return instance.id, instance.partition_key, [partition]
-        if instance is None or str(instance) == "":
-            raise ValueError(f"{method}() needs a workflow instance or its id")
-        return str(instance), str(instance), list(range(self.settings.kafka_partitions))
-
-    def _owner_partition(self, instance: ITemplateDAGInstance[Any, Any], repartition: bool) -> int:
-        """The partition that owns ``instance``, chosen (and kept) when it has none yet."""
-        if instance.owner_partition < 0:
-            instance.owner_partition = self._choose_partition(instance.partition_key, repartition)
-        return instance.owner_partition
+    # -- this process's worker ----------------------------------------------------------
+    def worker_view(self) -> EngineWorkerView:
+        """This process's instance store and the partitions its worker owns (the HTTP API's)."""
+        return EngineWorkerView(self)
 
     def _owners(self) -> tuple[InstanceOwner, KeysOwner]:
         """The owners this process reads: the worker's, or a LocalEngine's while it runs."""
         if self._local_owners is not None:
             return self._local_owners
         return self._runtime.owner, self._runtime.keys
-
-    async def _send_new_instance(
-        self, instance: ITemplateDAGInstance[Any, Any], *, repartition: bool, submit: bool
-    ) -> None:
-        """Send a new instance to its owner; with ``submit`` it starts once stored."""
-        key = instance.partition_key
-        instance.owner_partition = self._choose_partition(key, repartition)
-        self.settings.telemetry.instance_created(instance)
-        event = InstanceCreated(
-            event_id=str(uuid.uuid4()),
-            instance_id=instance.id,
-            document=to_document(instance),
-            submit=submit,
-        )
-        await self._send(event, key, instance.owner_partition)
-        if submit:
-            instance.status = TaskStatus.of(TaskStatusEnum.SUBMITTED)
-
-    async def _send(self, event: AnyLogEvent, key: str, partition: int) -> None:
-        if self._local_sink is not None:
-            await self._local_sink(event, partition)
-            return
-        if not self._declared:
-            await self.faust_app.maybe_start_producer()
-            await self.tasks_topic.maybe_declare()
-            self._declared = True
-        await self._runtime.send(event, key=key, partition=partition)
-
-    def _choose_partition(self, key: str, repartition: bool) -> int:
-        """The owner partition of a new instance keyed ``key``.
-
-        With ``repartition=False`` inside an agent, it is the partition of the record being
-        handled (modulo the engine's partitions): a record read again after a crash or a
-        rebalance picks the same partition, whose owner then finds the instance it already
-        created, whatever this worker owns by then. Elsewhere it is the key's partition.
-        """
-        partitions = self.settings.kafka_partitions
-        if repartition or self._local_sink is not None:
-            return partition_for_key(key, partitions)
-        event = faust.current_event()
-        if event is not None:
-            partition: int = event.message.partition
-            return partition % partitions
-        owns_any = any(
-            tp.topic == self.settings.tasks_topic
-            for tp in self.faust_app.assignor.assigned_actives()
-        )
-        if not owns_any:
-            raise DaggerError(
-                "repartition=False creates the instance on a partition this worker owns, "
-                "and this process owns none (is it running as a worker?); use repartition=True"
-            )
-        return partition_for_key(key, partitions)
 
     # -- running ----------------------------------------------------------------------
     def main(self, override_logging: bool = False) -> None:
@@ -675,7 +435,7 @@ class Dagger(Service):
         (no handler on the root logger) gets faust's, at the command line's ``-l`` level,
         so that the worker's log and a crash's reason are seen, not lost.
         """
-        from dagger.runtime._worker import run_worker
+        from dagger.service._worker import run_worker
 
         configured = bool(logging.getLogger().handlers)
         run_worker(self, loglevel="info", override_logging=override_logging or not configured)
@@ -683,13 +443,6 @@ class Dagger(Service):
     async def on_start(self) -> None:
         """Log that the engine is starting."""
         logger.info("Dagger engine %s starting", self.settings.application_name)
-
-
-def _current_app(method: str) -> Dagger:
-    app: Dagger | None = getattr(Dagger, "app", None)
-    if app is None:
-        raise DaggerError(f"Dagger.{method}() needs a Dagger(...) instance created first")
-    return app
 
 
 def _hook_instance(

@@ -11,28 +11,27 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 from faust.types.settings import Settings as FaustSettings
 
+from dagger.broker._addresses import check_topic_name, resolve_broker
 from dagger.exceptions.exceptions import ConfigurationError
 from dagger.observability._config import resolve_telemetry
 from dagger.runtime._held import DEFAULT_HELD_LIMITS
-from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry
-from dagger.serializers._config import SerializerSettings, resolve_serializer
-from dagger.service.engineconfig import AerospikeConfig, StoreEnum
-from dagger.stores._aerospike_config import AerospikeSettings, resolve_aerospike
-from dagger.stores._rocksdb_options import DEFAULT_ROCKSDB_OPTIONS, resolve_rocksdb_options
+from dagger.runtime._settings import EngineSettings
+from dagger.serializers._config import resolve_serializer
+from dagger.stores._aerospike_config import resolve_aerospike
+from dagger.stores._kinds import AerospikeConfig, StoreEnum
+from dagger.stores._rocksdb_options import resolve_rocksdb_options
+
+__all__ = ["EngineSettings", "resolve_settings"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONSUMER_FETCH_MAX_WAIT = 0.05
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-_BROKER_HOST = re.compile(r"^[^\s:/;,]+:\d{1,5}$")
 _FAUST_SETTINGS = frozenset(FaustSettings.setting_names())
 # Tansu (and Kafka's group.min.session.timeout.ms) accept 6 s; faust's 60 s default makes
 # every group join and restart take tens of seconds.
@@ -44,97 +43,6 @@ _FAUST_DEFAULTS: dict[str, Any] = {
     # the operator binds it wider (web_bind=, WEB_BIND or `dagger worker --web-bind`).
     "web_bind": "127.0.0.1",
 }
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """The validated engine settings."""
-
-    broker: str
-    store: str
-    datadir: str | None
-    application_name: str
-    package_name: str
-    kafka_partitions: int
-    tasks_topic: str
-    bootstrap_topic: str
-    task_update_topic: str | None
-    trigger_interval: float
-    max_tasks_per_trigger: int
-    max_correletable_keys_in_values: int
-    delete_workflow_on_complete: bool
-    consumer_fetch_max_wait: float
-    dead_letter_topic: str
-    early_message_window: float
-    message_id_header: str | None
-    clock: Callable[[], float]
-    logging_config: dict[str, Any] | None
-    api_token: str | None = None
-    faust_settings: dict[str, Any] = field(default_factory=dict)
-    max_events_per_batch: int = 1000
-    max_held_messages: int = DEFAULT_HELD_LIMITS.messages_per_partition
-    """The most early messages held per partition."""
-    max_held_bytes: int = DEFAULT_HELD_LIMITS.bytes_per_partition
-    """The most payload bytes of early messages held per partition."""
-    serialization: SerializerSettings = field(default_factory=SerializerSettings)
-    aerospike: AerospikeSettings | None = None
-    """The ``aerospike://`` store's settings; None for the embedded stores."""
-    telemetry: Telemetry = NO_TELEMETRY
-    rocksdb_options: Mapping[str, int] = field(
-        default_factory=lambda: dict(DEFAULT_ROCKSDB_OPTIONS)
-    )
-    """The options of each ``rocksdb://`` database (one per table and partition)."""
-
-    @property
-    def bootstrap_servers(self) -> list[str]:
-        """The ``host:port`` of every broker."""
-        return broker_hosts(self.broker)
-
-
-def broker_hosts(url: str) -> list[str]:
-    """Return the ``host:port`` entries of a ``kafka://h1:p1;h2:p2`` URL."""
-    body = url.split("://", 1)[1] if "://" in url else url
-    return [host for host in re.split(r"[;,]", body.strip("/")) if host]
-
-
-def resolve_broker(broker: str | None, kafka_broker_list: Sequence[str] | None) -> str | None:
-    """Return the normalised broker URL, or None when none is configured."""
-    if kafka_broker_list:
-        if isinstance(kafka_broker_list, str) or not all(
-            isinstance(host, str) for host in kafka_broker_list
-        ):
-            raise ConfigurationError(
-                "kafka_broker_list must be a list of 'host:port' strings, "
-                f"got {kafka_broker_list!r}"
-            )
-        broker = "kafka://" + ";".join(host.split("://")[-1] for host in kafka_broker_list)
-    if broker is None:
-        broker = os.environ.get("DAGGER_BROKER") or None
-    if broker is None:
-        return None
-    given = broker
-    if isinstance(broker, str) and "://" not in broker:
-        # faust reads a bare "host:port" as kafka://host:port, and the original passed the
-        # argument straight to faust.
-        broker = "kafka://" + broker
-    if not isinstance(broker, str) or not broker.startswith(("kafka://", "aiokafka://")):
-        raise ConfigurationError(
-            f"broker must look like 'kafka://host:port[;host:port]', got {given!r}"
-        )
-    hosts = broker_hosts(broker)
-    if not hosts or not all(_BROKER_HOST.match(host) for host in hosts):
-        raise ConfigurationError(
-            f"broker must look like 'kafka://host:port[;host:port]', got {given!r}"
-        )
-    return broker
-
-
-def _check_topic(name: Any, argument: str) -> str:
-    if not isinstance(name, str) or not _TOPIC_NAME.match(name):
-        raise ConfigurationError(
-            f"{argument} must be a Kafka topic name (letters, digits, '.', '_', '-'), got {name!r}"
-        )
-    return name
 
 
 def _positive(value: Any, argument: str, kind: type = int) -> Any:
@@ -310,7 +218,7 @@ def resolve_settings(
     if not isinstance(package_name, str) or not package_name:
         raise ConfigurationError(f"package_name must be a non-empty string, got {package_name!r}")
     if task_update_topic is not None:
-        _check_topic(task_update_topic, "task_update_topic")
+        check_topic_name(task_update_topic, "task_update_topic")
     if consumer_fetch_max_wait is None:
         raw_wait = os.environ.get("DAGGER_CONSUMER_FETCH_MAX_WAIT")
         try:
@@ -334,8 +242,8 @@ def resolve_settings(
         application_name=application_name,
         package_name=package_name,
         kafka_partitions=_positive(kafka_partitions, "kafka_partitions"),
-        tasks_topic=_check_topic(tasks_topic, "tasks_topic"),
-        bootstrap_topic=_check_topic(bootstrap_topic, "bootstrap_topic"),
+        tasks_topic=check_topic_name(tasks_topic, "tasks_topic"),
+        bootstrap_topic=check_topic_name(bootstrap_topic, "bootstrap_topic"),
         task_update_topic=task_update_topic,
         trigger_interval=_positive(trigger_interval, "trigger_interval", float),
         max_tasks_per_trigger=_positive(max_tasks_per_trigger, "max_tasks_per_trigger"),
@@ -346,7 +254,7 @@ def resolve_settings(
         consumer_fetch_max_wait=_positive(
             consumer_fetch_max_wait, "consumer_fetch_max_wait", float
         ),
-        dead_letter_topic=_check_topic(dead_letter_topic, "dead_letter_topic"),
+        dead_letter_topic=check_topic_name(dead_letter_topic, "dead_letter_topic"),
         early_message_window=_non_negative(early_message_window, "early_message_window"),
         message_id_header=_check_header(message_id_header),
         clock=_check_clock(clock),

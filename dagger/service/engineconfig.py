@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any, NamedTuple
 
+from dagger.stores._kinds import AerospikeConfig, StoreEnum
+
 __all__ = ["AerospikeConfig", "EngineConfig", "StoreEnum"]
-
-
-class StoreEnum(Enum):
-    """The stores instance state can live in."""
-
-    AEROSPIKE = "aerospike://"
-    ROCKSDB = "rocksdb://"
-    MEMORY = "memory://"
 
 
 class EngineConfig(NamedTuple):
@@ -25,16 +18,4 @@ class EngineConfig(NamedTuple):
     APPLICATION_NAME: str
     PACKAGE_NAME: str
     KAFKA_PARTITIONS: int
-    KWARGS: Any
-
-
-class AerospikeConfig(NamedTuple):
-    """Connection settings for the ``aerospike://`` store."""
-
-    HOSTS: Any
-    POLICIES: Any
-    NAMESPACE: str
-    USERNAME: str | None
-    PASSWORD: str | None
-    TTL: int
     KWARGS: Any

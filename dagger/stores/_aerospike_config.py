@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from dagger.exceptions.exceptions import ConfigurationError
-from dagger.service.engineconfig import AerospikeConfig
+from dagger.stores._kinds import AerospikeConfig
 
 TABLE_NAMES = ("dagger_instances", "dagger_correlation", "dagger_early_messages", "dagger_timers")
 """The engine's tables; each is one set of the namespace."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagger.testing._broker import EmbeddedBroker, EmbeddedBrokerError
+from dagger.broker._embedded import EmbeddedBroker, EmbeddedBrokerError
 from dagger.testing._fake_aerospike import FakeAerospikeClient
 from dagger.testing._local import LocalEngine, RecordingTopic, SentMessage
 from dagger.testing._schema_registry_stand_in import SchemaRegistryStandIn

@@ -13,20 +13,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from dagger.core import _flow as flow
 from dagger.core import _retry as retry
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._documents import ident_of, instance_document
+from dagger.web._engine_view import InstanceControl
 from dagger.web._errors import ApiError, Reply
 from dagger.web._local import LocalInstances
 from dagger.web._peers import PeerClient, PeerDirectory, PeerUnreachable
 from dagger.web._query import MAX_LIMIT, MAX_WINDOW, check_id, encode_cursor, parse_list_query
-
-if TYPE_CHECKING:
-    from dagger.service._dagger import Dagger
 
 NOT_READY = (
     "this worker is not ready: it is joining its group or recovering its state; "
@@ -47,7 +45,7 @@ class InstancesApi:
 
     def __init__(
         self,
-        engine: Dagger,
+        engine: InstanceControl,
         local: LocalInstances,
         peers: PeerDirectory,
         client: PeerClient,

@@ -12,7 +12,7 @@ import heapq
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from dagger.core import _codec as codec
 from dagger.exceptions.exceptions import DaggerError
@@ -20,9 +20,6 @@ from dagger.runtime._owner import TOMBSTONE
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._documents import instance_document
 from dagger.web._query import Ident, ListQuery
-
-if TYPE_CHECKING:
-    from dagger.service._dagger import Dagger
 
 logger = logging.getLogger(__name__)
 
@@ -46,41 +43,6 @@ class WorkerView(Protocol):
     def is_ready(self) -> bool:
         """True once the worker has its partitions and has recovered their state."""
         ...
-
-
-class EngineWorkerView:
-    """The :class:`WorkerView` of an engine: its worker's faust app and tables.
-
-    While a :class:`dagger.testing.LocalEngine` runs, it is that engine's in-memory store,
-    which owns every partition.
-    """
-
-    def __init__(self, engine: Dagger) -> None:
-        self._engine = engine
-
-    def store(self) -> Mapping[bytes, bytes]:
-        """The instance table this process reads."""
-        return self._engine._owners()[0].instances
-
-    def owned_partitions(self) -> frozenset[int]:
-        """The engine-topic partitions assigned to this worker (all, under LocalEngine)."""
-        if self._engine._local_owners is not None:
-            return frozenset(range(self._engine.settings.kafka_partitions))
-        topic = self._engine.settings.tasks_topic
-        app = self._engine.faust_app
-        return frozenset(
-            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic
-        )
-
-    def is_ready(self) -> bool:
-        """True after the first assignment's recovery, while no rebalance is under way and
-        batches commit (a commit failing and tried again makes the worker not ready)."""
-        if self._engine._local_owners is not None:
-            return True
-        app = self._engine.faust_app
-        recovered = bool(app.tables.recovery.completed.is_set())
-        committing = self._engine._runtime.commit_error is None
-        return recovered and committing and not app.rebalancing and not app.in_recovery
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from dagger import _faust_internals as faust_internals
 from dagger.core._codec import loads
 from dagger.exceptions.exceptions import DaggerError
 from dagger.web._errors import Reply
@@ -44,7 +45,7 @@ class AssignmentPeers:
     def urls(self) -> list[str]:
         """Every member's canonical URL except this worker's."""
         own = _normal(str(self._app.conf.canonical_url))
-        members = {_normal(str(url)) for url in self._app.assignor.tables_metadata()}
+        members = {_normal(url) for url in faust_internals.group_member_urls(self._app)}
         return sorted(members - {own})
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
@@ -19,14 +19,12 @@ from faust.web import Request, Response, View
 from dagger import __version__
 from dagger.core._codec import dumps
 from dagger.web._dead_letters import DeadLetterAdmin, DeadLettersApi
+from dagger.web._engine_view import EngineView
 from dagger.web._errors import ApiError, Reply
 from dagger.web._instances import Caller, InstancesApi
-from dagger.web._local import EngineWorkerView, LocalInstances, WorkerView
+from dagger.web._local import LocalInstances, WorkerView
 from dagger.web._openapi import openapi_document
 from dagger.web._peers import SCOPE_HEADER, AssignmentPeers, PeerClient, PeerDirectory
-
-if TYPE_CHECKING:
-    from dagger.service._dagger import Dagger
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +47,7 @@ class WebApi:
 
     def __init__(
         self,
-        engine: Dagger,
+        engine: EngineView,
         *,
         view: WorkerView | None = None,
         peers: PeerDirectory | None = None,
@@ -60,7 +58,7 @@ class WebApi:
         self._client = PeerClient()
         self.instances = InstancesApi(
             engine,
-            LocalInstances(view or EngineWorkerView(engine)),
+            LocalInstances(view or engine.worker_view()),
             peers or AssignmentPeers(engine.faust_app),
             self._client,
         )

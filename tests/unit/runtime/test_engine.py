@@ -19,9 +19,9 @@ from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
+from dagger.service._worker_view import EngineWorkerView
 from dagger.service.services import Dagger
 from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
-from dagger.web._local import EngineWorkerView
 from tests.unit._workflows import (
     OFFLINE_BROKER,
     FailingTask,

@@ -10,8 +10,8 @@ from typing import Any
 import faust
 import pytest
 
+from dagger.broker._addresses import broker_hosts, resolve_broker
 from dagger.exceptions.exceptions import ConfigurationError
-from dagger.service._settings import broker_hosts, resolve_broker
 from dagger.service.engineconfig import AerospikeConfig, StoreEnum
 from dagger.service.services import Dagger
 from tests.unit._workflows import OFFLINE_BROKER

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import IO
 
+from dagger.broker._tansu_compat import install_offset_correction, uninstall_offset_correction
 from dagger.exceptions.exceptions import DaggerError
-from dagger.testing._tansu_compat import install_offset_correction, uninstall_offset_correction
 
 __all__ = ["EmbeddedBroker", "EmbeddedBrokerError"]
 

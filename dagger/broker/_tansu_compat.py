@@ -4,6 +4,13 @@ Tansu answers ListOffsets(LATEST) with the base offset of the newest record batc
 whatever the number of records in that batch, while the high watermark it puts in Fetch
 responses is right. The correction asks each partition leader for that high watermark and
 keeps the larger of the two offsets. See docs/embedded-broker.md.
+
+This wraps aiokafka internals (``Fetcher._proc_offset_request``, the fetcher's
+``_client`` and ``_isolation_level``, the ``FetchRequest`` protocol class), checked
+against aiokafka 0.14.0. They stay here rather than in
+:mod:`dagger._faust_internals`, which holds every other such use, because the
+broker layer is below the runtime and may not import it;
+``tests/unit/runtime/test_faust_internals.py`` checks them with the rest.
 """
 
 from __future__ import annotations

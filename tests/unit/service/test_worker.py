@@ -8,7 +8,7 @@ from typing import Any
 import faust
 import pytest
 
-from dagger.runtime._worker import run_worker
+from dagger.service._worker import run_worker
 from tests.unit._listener_workflows import new_engine
 
 

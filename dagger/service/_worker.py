@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import faust
 
-from dagger.testing._tansu_compat import apply_if_requested
+from dagger import _faust_internals as faust_internals
+from dagger.broker._tansu_compat import apply_if_requested
 from dagger.web._address import advertise
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ def run_worker(
         logging_config=engine.settings.logging_config,
         override_logging=override_logging,
     )
-    # faust's start-up spinner lowers the root logger to DEBUG so that every record can
-    # turn it; each debug call of faust, aiokafka and the engine then builds a record that
-    # no handler wants, which cost about a tenth of a busy worker's CPU.
-    worker.spinner = None
+    # faust's start-up spinner would lower the root logger to DEBUG (see without_spinner).
+    faust_internals.without_spinner(worker)
     worker.execute_from_commandline()

@@ -1,0 +1,375 @@
+"""Every use the engine makes of faust's, aiokafka's and mode's private or undocumented parts.
+
+faust (and the aiokafka consumer under it) offers no public way to know which partitions a
+worker owns, whether its tables have recovered, or to correct its consumer; the engine
+needs all three. Each such use is here, with the reason it is needed, so that an upgrade
+is checked in one module; ``tests/unit/runtime/test_faust_internals.py`` fails when an
+installed version no longer has what this module relies on.
+
+Every function and class below was checked against faust-streaming 0.15.3 / aiokafka
+0.14.0 / mode-streaming 0.7.1 (:data:`CHECKED_AGAINST`, the pins in ``pyproject.toml``).
+
+It sits outside the layers (``dagger/_faust_internals.py``, importing no other dagger
+module, which the import contract checks), so the core's instance codec, the serializers
+and the runtime all reach faust's private parts through it.
+
+The engine's faust app, :class:`EngineFaustApp`, is here too, because its three
+corrections to faust's Kafka consumer are made of faust internals:
+
+1. faust hard-codes aiokafka's ``fetch_max_wait_ms`` to 1,500 ms. A broker answers a
+   long-poll fetch when data arrives or the wait ends, and a workflow step crosses several
+   hops, so the engine sets the wait from its settings instead.
+2. While partitions are being assigned, faust drops records it already fetched and counts
+   on "seek to committed offsets" to read them again; aiokafka skips that seek for a
+   partition with no committed offset (or offset 0), so a group that never committed (a
+   worker killed before its first commit) lost those records for good. With
+   ``consumer_auto_offset_reset="earliest"`` such partitions are rewound to the beginning.
+3. After a table recovery faust resumes the stream partitions, seeks them to their
+   committed offsets, then clears the agents' queues (``flow_control.resume()``) and
+   resumes the flow. The flow is already running then (faust resumed it to read the
+   changelogs), so while the seek waits, the consumer hands out records it fetched before
+   the seek and sets its read offsets past them. The records still queued are cleared, and
+   when the partition is read again from the committed offset faust skips them as already
+   read: they were lost (the recovery benchmark lost a few dozen engine events per
+   restart). The engine's consumer stops the flow before it seeks and hands out nothing
+   fetched before the seek; faust resumes the flow right after clearing the queues.
+
+Not here: the Tansu end-offset correction, a patch of aiokafka's ``Fetcher`` that is all
+its module :mod:`dagger.broker._tansu_compat` does (a development and test aid for the
+embedded broker's bug); the test of this module checks what it relies on too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import faust
+from faust.models.fields import FieldDescriptor
+from faust.serializers import codecs
+from faust.streams import _current_event, current_event
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+__all__ = [
+    "CHECKED_AGAINST",
+    "EngineFaustApp",
+    "as_current_event",
+    "bare_record",
+    "codec_registered",
+    "current_event",
+    "fetched_queue",
+    "group_member_urls",
+    "owned_partitions",
+    "partitions_settling",
+    "plain_record_fields",
+    "rebalance_generation",
+    "record_defaults",
+    "record_fields",
+    "record_optional_fields",
+    "record_validates",
+    "recovery_completed",
+    "without_spinner",
+]
+
+CHECKED_AGAINST = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0", "mode-streaming": "0.7.1"}
+"""The versions every use below was checked against (and pinned in ``pyproject.toml``)."""
+
+
+# -- what this worker owns, and whether it is settled ----------------------------------
+def record_fields(cls: type[faust.Record]) -> Mapping[str, Any]:
+    """The fields of a record class, by name.
+
+    Why: the instance codec stores only the fields that differ from their defaults and
+    faust lists a record's fields in the private ``_options.fields``. Checked against
+    faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    fields: Mapping[str, Any] = cls._options.fields
+    return fields
+
+
+def record_defaults(cls: type[faust.Record]) -> Mapping[str, Any]:
+    """The default of each field of a record class that has one.
+
+    Why: the codec leaves defaults out of a stored instance; faust keeps them in
+    ``_options.defaults``. Checked against faust-streaming 0.15.3 /
+    aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    defaults: Mapping[str, Any] = cls._options.defaults
+    return defaults
+
+
+def record_optional_fields(cls: type[faust.Record]) -> frozenset[str]:
+    """The fields with a default, which faust's ``__init__`` gives that default for None.
+
+    Why: building a task without ``__init__`` must do the same; faust keeps them in
+    ``_options.optionalset``. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
+    mode-streaming 0.7.1.
+    """
+    return frozenset(cls._options.optionalset)
+
+
+def record_validates(cls: type[faust.Record]) -> bool:
+    """True when the record class was declared with ``validation=True``.
+
+    Why: such records must go through ``__init__``; faust keeps the flag in
+    ``_options.validation``. Checked against faust-streaming 0.15.3 /
+    aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    return bool(cls._options.validation)
+
+
+def plain_record_fields(cls: type[faust.Record]) -> frozenset[str]:
+    """The fields whose descriptor stores a value as given: no tag and no coercion on set.
+
+    Why: decoding is on the path of every engine event, so the codec sets such fields in
+    the record's ``__dict__`` instead of a descriptor call per field; faust's
+    ``FieldDescriptor.__set__`` changes a value only through ``prepare_value``, for a
+    tagged or coercing descriptor (``_options.descriptors``). Checked against
+    faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    return frozenset(
+        name
+        for name, descriptor in cls._options.descriptors.items()
+        if not getattr(descriptor, "tag", None)
+        and (
+            type(descriptor).prepare_value is FieldDescriptor.prepare_value
+            or not getattr(descriptor, "coerce", True)
+        )
+    )
+
+
+RecordT = TypeVar("RecordT", bound=faust.Record)
+
+
+def bare_record(cls: type[RecordT]) -> tuple[RecordT, dict[str, Any]]:
+    """A record of ``cls`` made without ``__init__``, and the dict its fields live in.
+
+    Why: see :func:`plain_record_fields`; faust's generated ``__init__`` keeps the lazily
+    coerced fields it evaluated in ``__evaluated_fields__``, empty for a new record.
+    Checked against faust-streaming 0.15.3 /
+    aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    record = cls.__new__(cls)
+    values: dict[str, Any] = record.__dict__
+    values["__evaluated_fields__"] = set()
+    return record, values
+
+
+def codec_registered(name: str) -> bool:
+    """True when faust's codec registry has a codec named ``name``.
+
+    Why: the raw-value codec is registered once, and faust's ``codecs.register`` does not
+    say whether a name is taken; the registry is the module's ``codecs`` dict. Checked
+    against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    return name in codecs.codecs
+
+
+# -- what this worker owns, and whether it is settled ----------------------------------
+
+
+def owned_partitions(app: Any, topic: str) -> frozenset[int]:
+    """The partitions of ``topic`` assigned (actively, not as standby) to this worker.
+
+    Why: faust has no public "what do I own"; its assignor's ``assigned_actives()`` is
+    what its own agents and tables use. Checked against faust-streaming 0.15.3 /
+    aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    return frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic)
+
+
+def group_member_urls(app: Any) -> list[str]:
+    """The ``canonical_url`` of every member of the app's consumer group (this one too).
+
+    Why: the assignor's ``tables_metadata()`` is where faust keeps the members' URLs it
+    exchanged in the group assignment; there is no public accessor. Checked against
+    faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    return [str(url) for url in app.assignor.tables_metadata()]
+
+
+def partitions_settling(app: Any) -> bool:
+    """True while the app's partitions are being rebalanced or its tables recovered.
+
+    Why: ``App.rebalancing`` and ``App.in_recovery`` are plain attributes faust sets, not
+    a documented API. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
+    mode-streaming 0.7.1.
+    """
+    return bool(app.rebalancing or app.in_recovery)
+
+
+def rebalance_generation(app: Any) -> int:
+    """A number that changes at each rebalance of the app's group.
+
+    Why: faust counts rebalances in the undocumented ``App.rebalancing_count``, for its
+    sensors; the timer index reloads when it changes. Checked against faust-streaming
+    0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    return int(app.rebalancing_count)
+
+
+def recovery_completed(app: Any) -> bool:
+    """True once the app's tables have recovered from their changelogs the first time.
+
+    Why: only the private ``app.tables.recovery.completed`` event says so. Checked
+    against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    return bool(app.tables.recovery.completed.is_set())
+
+
+# -- streams and events ----------------------------------------------------------------
+def fetched_queue(stream: Any) -> Any:
+    """The queue of records fetched for ``stream``'s agent and not yet handed to it.
+
+    Why: a batch ends when nothing more is fetched, and only the stream's channel queue
+    (``stream.channel.queue``, undocumented) tells. Checked against faust-streaming
+    0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    return stream.channel.queue
+
+
+@contextmanager
+def as_current_event(event: Any) -> Iterator[None]:
+    """Make ``event`` faust's current event: a table write goes to its partition.
+
+    Why: faust sets its private ``_current_event`` context variable only while an agent
+    iterates a stream; the engine applies records (and commits a batch's writes) outside
+    that iteration. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
+    mode-streaming 0.7.1.
+    """
+    token = _current_event.set(None if event is None else weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+# -- the worker ------------------------------------------------------------------------
+def without_spinner(worker: Any) -> None:
+    """Keep ``worker`` (a ``faust.Worker``) from starting its start-up spinner.
+
+    Why: faust's spinner lowers the root logger to DEBUG so that every record can turn
+    it; each debug call of faust, aiokafka and the engine then builds a record that no
+    handler wants, which cost about a tenth of a busy worker's CPU. Only the worker's
+    ``spinner`` attribute turns it off. Checked against faust-streaming 0.15.3 /
+    aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    worker.spinner = None
+
+
+# -- the engine's faust app and its consumer -------------------------------------------
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """faust's aiokafka consumer thread with corrections 1 and 2 (see the module).
+
+    Why: ``_create_worker_consumer``, ``_ensure_consumer``, ``call_thread`` and aiokafka's
+    ``_fetch_max_wait_ms`` are private; they are where faust builds and drives the
+    consumer. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
+    mode-streaming 0.7.1.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        app = self.app
+        if isinstance(app, EngineFaustApp):
+            consumer._fetch_max_wait_ms = app.consumer_fetch_max_wait_ms
+        return consumer
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        result: Mapping[Any, int] = await self.call_thread(self._seek_to_committed_or_start)
+        return result
+
+    async def _seek_to_committed_or_start(self) -> Mapping[Any, int]:
+        consumer = self._ensure_consumer()
+        committed: Mapping[Any, int] = await consumer.seek_to_committed()
+        if self.app.conf.consumer_auto_offset_reset != "earliest":
+            return committed
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        uncommitted = [
+            tp
+            for tp, offset in committed.items()
+            if (offset is None or offset <= 0) and acks_enabled_for(tp.topic)
+        ]
+        if uncommitted:
+            await consumer.seek_to_beginning(*uncommitted)
+        return committed
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    """faust's aiokafka consumer with correction 3 (see the module).
+
+    Why: ``_new_consumer_thread``, ``getmany``, ``perform_seek`` and ``stop_flow`` are
+    faust's undocumented consumer internals; the lost records happen between them.
+    Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Cleared while a record handed out by getmany is being put in the agents' queues.
+        self._handed_back = asyncio.Event()
+        self._handed_back.set()
+
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        """faust's getmany, noting while a record it handed out is being queued."""
+        async for tp, message in super().getmany(timeout):
+            self._handed_back.clear()
+            try:
+                yield tp, message
+            finally:
+                # The caller has queued the record and set its read offset.
+                self._handed_back.set()
+
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets with the flow stopped, and leave it stopped.
+
+        Stopping the flow makes getmany drop the rest of what it fetched; the record being
+        queued is waited for, so its read offset is set before the seek resets the read
+        offsets. Every caller resumes the flow itself: faust's recovery clears the queues
+        and resumes it right after the seek, and getmany seeks only while it is stopped.
+        """
+        self.stop_flow()
+        await self._handed_back.wait()
+        await super().perform_seek()
+
+
+class _Transport(faust_aiokafka.Transport):
+    """faust's aiokafka transport with the engine's consumer.
+
+    Why: the transport's ``Consumer`` class attribute is how faust picks its consumer.
+    Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+
+    Consumer = _Consumer
+
+
+class EngineFaustApp(faust.App):
+    """A faust app whose Kafka consumer waits at most ``consumer_fetch_max_wait`` seconds.
+
+    ``webserver_installers`` are called with faust's web server as it starts, before it
+    serves: the engine adds its HTTP API there.
+
+    Why here: it chooses its transport through faust's private ``_new_transport``.
+    Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+
+    def __init__(self, *args: Any, consumer_fetch_max_wait: float, **kwargs: Any) -> None:
+        self.consumer_fetch_max_wait_ms = max(1, round(consumer_fetch_max_wait * 1000))
+        self.webserver_installers: list[Callable[[Any], None]] = []
+        super().__init__(*args, **kwargs)
+
+    def on_webserver_init(self, web: Any) -> None:
+        """Run the ``webserver_installers`` on the web server that is starting."""
+        super().on_webserver_init(web)
+        for install in self.webserver_installers:
+            install(web)
+
+    def _new_transport(self) -> Any:
+        url = self.conf.broker_consumer[0]
+        if url.scheme in ("kafka", "aiokafka"):
+            return _Transport(self.conf.broker_consumer, self)
+        return super()._new_transport()

@@ -1,0 +1,38 @@
+"""What the HTTP API sees of the engine, declared in the web layer as a Protocol.
+
+The API serves an engine without importing it: the service layer, which wires the API
+into its engine, is above the web layer. :class:`dagger.service.services.Dagger`
+satisfies :class:`EngineView` structurally; a test may give anything that does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from dagger.runtime._settings import EngineSettings
+from dagger.web._local import WorkerView
+
+__all__ = ["EngineView", "InstanceControl"]
+
+
+class InstanceControl(Protocol):
+    """Stops and retries instances: events the worker that owns the instance applies."""
+
+    async def stop_instance(self, instance: Any, *, task_id: str | None = None) -> None:
+        """Stop ``instance`` (a workflow instance or its id), or only ``task_id`` in it."""
+        ...
+
+    async def retry_instance(self, instance: Any) -> None:
+        """Run a FAILURE ``instance`` (a workflow instance or its id) again."""
+        ...
+
+
+class EngineView(InstanceControl, Protocol):
+    """The engine the HTTP API serves: its settings, its faust app and its worker."""
+
+    settings: EngineSettings
+    faust_app: Any
+
+    def worker_view(self) -> WorkerView:
+        """This process's instance store and the partitions its worker owns."""
+        ...

@@ -1,0 +1,196 @@
+"""What ``dagger._faust_internals`` relies on is there, in the pinned versions.
+
+A faust, aiokafka or mode-streaming upgrade that renames or reshapes one of the private
+parts the engine uses fails here, by name, rather than as a lost record in production.
+The Tansu correction's use of aiokafka's Fetcher (``dagger.broker._tansu_compat``) is
+checked here too.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib.metadata
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import aiokafka.consumer.consumer as aiokafka_consumer
+import faust
+import faust.streams
+import pytest
+from aiokafka.consumer.fetcher import Fetcher, OffsetResetStrategy
+from aiokafka.protocol.fetch import FetchRequest
+from faust.assignor.partition_assignor import PartitionAssignor
+from faust.tables.recovery import Recovery
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from dagger import _faust_internals as internals
+from dagger.broker import _tansu_compat
+from dagger.service.services import Dagger
+from tests.unit._workflows import OFFLINE_BROKER
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def _parameters(function: Any) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def _assigns(cls: type, attribute: str) -> bool:
+    """Whether ``cls.__init__`` sets ``self.<attribute>``."""
+    return re.search(rf"self\.{attribute}\s*[:=]", inspect.getsource(cls.__init__)) is not None
+
+
+@pytest.mark.parametrize("distribution", sorted(internals.CHECKED_AGAINST))
+def test_the_installed_versions_are_the_ones_checked(distribution: str) -> None:
+    installed = importlib.metadata.version(distribution)
+
+    assert installed == internals.CHECKED_AGAINST[distribution], (
+        f"{distribution} {installed} is installed; dagger._faust_internals was "
+        f"checked against {internals.CHECKED_AGAINST[distribution]}: check each use again"
+    )
+
+
+@pytest.mark.parametrize("distribution", sorted(internals.CHECKED_AGAINST))
+def test_pyproject_pins_the_versions_checked(distribution: str) -> None:
+    pins = PYPROJECT.read_text()
+
+    assert f'"{distribution}=={internals.CHECKED_AGAINST[distribution]}"' in pins
+
+
+def test_the_module_docstring_names_the_versions_checked() -> None:
+    text = " ".join((internals.__doc__ or "").split())
+
+    expected = (
+        f"faust-streaming {internals.CHECKED_AGAINST['faust-streaming']} / aiokafka "
+        f"{internals.CHECKED_AGAINST['aiokafka']} / mode-streaming "
+        f"{internals.CHECKED_AGAINST['mode-streaming']}"
+    )
+    assert expected in text
+
+
+def test_each_function_says_why_and_what_it_was_checked_against() -> None:
+    for name in internals.__all__:
+        value = getattr(internals, name)
+        if not callable(value) or name == "current_event":
+            continue
+        doc = " ".join((inspect.getdoc(value) or "").split())
+        assert "Why" in doc, name
+        assert "Checked against faust-streaming 0.15.3" in doc, name
+
+
+def test_the_current_event_is_a_context_variable_of_weak_references() -> None:
+    assert isinstance(faust.streams._current_event, contextvars.ContextVar)
+    assert faust.streams.current_event() is None
+
+    class Event:
+        pass
+
+    event = Event()
+    with internals.as_current_event(event):
+        assert faust.streams.current_event() is event
+    assert faust.streams.current_event() is None
+
+
+def test_the_assignor_knows_what_is_owned_and_who_the_members_are() -> None:
+    assert _parameters(PartitionAssignor.assigned_actives) == ["self"]
+    assert _parameters(PartitionAssignor.tables_metadata) == ["self"]
+    engine = Dagger(broker=OFFLINE_BROKER, store="memory://")
+    app = engine.faust_app
+
+    assert internals.owned_partitions(app, engine.settings.tasks_topic) == frozenset()
+    assert internals.group_member_urls(app) == []
+
+
+def test_the_app_counts_rebalances_and_says_when_it_recovers() -> None:
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+
+    assert internals.rebalance_generation(app) == 0
+    assert internals.partitions_settling(app) is False
+    assert internals.recovery_completed(app) is False
+    assert _assigns(Recovery, "completed")
+
+
+def test_a_stream_has_its_channel_queue() -> None:
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+    stream = app.stream(app.topic("probe"))
+
+    assert internals.fetched_queue(stream).empty()
+
+
+def test_the_worker_has_a_spinner_to_turn_off() -> None:
+    assert "spinner" in faust.Worker.__annotations__
+    assert _assigns(faust.Worker, "spinner")
+
+
+def test_the_consumer_internals_the_corrections_override_are_there() -> None:
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    assert _parameters(thread._create_worker_consumer) == ["self", "transport"]
+    assert _parameters(thread._ensure_consumer) == ["self"]
+    assert _parameters(thread.seek_to_committed) == ["self"]
+    assert callable(thread.call_thread)
+    consumer = faust_aiokafka.Consumer
+    assert _parameters(consumer._new_consumer_thread) == ["self"]
+    assert _parameters(consumer.getmany) == ["self", "timeout"]
+    assert _parameters(consumer.perform_seek) == ["self"]
+    assert _parameters(consumer.stop_flow) == ["self"]
+    assert faust_aiokafka.Transport.Consumer is faust_aiokafka.Consumer
+    assert _assigns(aiokafka_consumer.AIOKafkaConsumer, "_fetch_max_wait_ms")
+    assert _parameters(faust.App._new_transport) == ["self"]
+    assert _parameters(faust.App.on_webserver_init) == ["self", "web"]
+
+
+def test_the_engine_app_uses_the_corrected_consumer() -> None:
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+
+    assert isinstance(app, internals.EngineFaustApp)
+    assert app.transport.Consumer.__module__ == internals.__name__
+    assert callable(app.topics.acks_enabled_for)
+
+
+def test_the_fetcher_internals_the_tansu_correction_wraps_are_there() -> None:
+    original = _tansu_compat._original_proc_offset_request
+    assert _parameters(original) == ["self", "node_id", "topic_data"]
+    assert inspect.iscoroutinefunction(original)
+    assert _assigns(Fetcher, "_isolation_level")
+    assert _assigns(Fetcher, "_client")
+    assert OffsetResetStrategy.LATEST == -1
+    assert _parameters(FetchRequest.__init__)[:6] == [
+        "self",
+        "max_wait_time",
+        "min_bytes",
+        "max_bytes",
+        "isolation_level",
+        "topics",
+    ]
+
+
+class _Sample(faust.Record, serializer="json"):
+    """A record of every shape the instance codec meets: required, default, optional."""
+
+    name: str
+    count: int = 3
+    note: str | None = None
+
+
+def test_record_options_hold_what_the_codec_reads() -> None:
+    assert set(internals.record_fields(_Sample)) == {"name", "count", "note"}
+    assert dict(internals.record_defaults(_Sample)) == {"count": 3, "note": None}
+    assert internals.record_optional_fields(_Sample) == {"count", "note"}
+    assert internals.record_validates(_Sample) is False
+    assert internals.plain_record_fields(_Sample) == {"name", "count", "note"}
+
+
+def test_a_bare_record_reads_like_one_made_by_init() -> None:
+    record, values = internals.bare_record(_Sample)
+    values.update({"name": "a", "count": 5, "note": None})
+
+    assert (record.name, record.count, record.note) == ("a", 5, None)
+    assert record == _Sample(name="a", count=5)
+    assert record.asdict() == {"name": "a", "count": 5, "note": None}
+
+
+def test_the_codec_registry_is_a_dict_of_names() -> None:
+    assert internals.codec_registered("json") is True
+    assert internals.codec_registered("no-such-codec") is False

@@ -20,7 +20,7 @@ from dagger.cli._dlq_output import (
 from dagger.cli._errors import CommandError
 from dagger.cli._reachable import check_broker_reachable
 from dagger.exceptions.exceptions import ConfigurationError
-from dagger.ops._dead_letters import (
+from dagger.ops._dead_letter_service import (
     DEFAULT_DEAD_LETTER_TOPIC,
     DEFAULT_LIMIT,
     MAX_LIMIT,

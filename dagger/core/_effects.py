@@ -95,6 +95,11 @@ class RunMessageHook:
 
     message: MessageDelivered
 
+    @property
+    def task_id(self) -> str:
+        """The listener the message is for."""
+        return self.message.task_id
+
 
 Effect = (
     RunTask

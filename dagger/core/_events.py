@@ -1,7 +1,7 @@
 """Events and hook outcomes: everything :func:`dagger.core.step` gives a meaning to.
 
 Engine-topic records (``InstanceEvent`` for an instance's owner, ``KeyEvent`` for a
-correlation key's owner; ``AnyLogEvent`` is either) are durable changes with ids. Hook
+correlation key's owner; ``LogEvent`` is either) are durable changes with ids. Hook
 outcomes (``HookOutcome``) are what a user hook's return or exception means, applied by
 the owner within the event that ran the hook.
 """
@@ -181,5 +181,5 @@ InstanceEvent = (
 )
 """The events an instance's owner applies."""
 
-AnyLogEvent = InstanceEvent | KeyEvent
+LogEvent = InstanceEvent | KeyEvent
 """Every event the engine topic carries."""

@@ -7,12 +7,12 @@ from typing import Any
 
 from dagger.core._codec import dumps, loads
 from dagger.core._events import (
-    AnyLogEvent,
     HeldMessagesSwept,
     IndexAdded,
     IndexRemoved,
     InstanceCreated,
     InstanceSubmitted,
+    LogEvent,
     MessageDelivered,
     MessageReceived,
     RetryRequested,
@@ -27,7 +27,7 @@ class MalformedEvent(DaggerError, ValueError):
     """An engine-topic record that is not a valid event."""
 
 
-def encode_event(event: AnyLogEvent) -> bytes:
+def encode_event(event: LogEvent) -> bytes:
     """Return the record value for ``event``."""
     body: dict[str, Any]
     if isinstance(event, InstanceCreated):
@@ -99,7 +99,7 @@ def encode_event(event: AnyLogEvent) -> bytes:
     return dumps(body)
 
 
-def decode_event(raw: bytes | str | None) -> AnyLogEvent:
+def decode_event(raw: bytes | str | None) -> LogEvent:
     """Parse an engine-topic record value."""
     if raw is None:
         raise MalformedEvent("empty record")
@@ -125,7 +125,7 @@ def _index_key(body: dict[str, Any]) -> str:
     return key
 
 
-def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> AnyLogEvent:
+def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> LogEvent:
     if kind == "created":
         document = body.get("document")
         if not isinstance(document, dict):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagger.ops._dead_letters import (
+from dagger.ops._dead_letter_service import (
     DEFAULT_DEAD_LETTER_TOPIC,
     REINJECTED_HEADER,
     DeadLetterService,

@@ -10,7 +10,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._dead_letter_writer import DeadLetterWriter
 from dagger.runtime._dispatch import EventDispatcher
 from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner, Sender
@@ -45,7 +45,7 @@ def assemble_owners(
     timers: Store,
     send: Sender,
     publisher: UpdatePublisher,
-    dead_letters: DeadLetters,
+    dead_letters: DeadLetterWriter,
     serializers: Any,
     clock: Clock,
 ) -> Owners:

@@ -21,10 +21,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dagger import _faust_internals as faust_internals
-from dagger.core._events import AnyLogEvent, HeldMessagesSwept
+from dagger.core._events import HeldMessagesSwept, LogEvent
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.runtime._assembly import assemble_owners
-from dagger.runtime._dead_letters import ENGINE_ERROR, MALFORMED_ENGINE_EVENT, DeadLetters
+from dagger.runtime._dead_letter_writer import (
+    ENGINE_ERROR,
+    MALFORMED_ENGINE_EVENT,
+    DeadLetterWriter,
+)
 from dagger.runtime._records import RecordSender
 from dagger.runtime._staging import StagedStore, StagingArea
 from dagger.runtime._telemetry import report_commit_failure
@@ -80,7 +84,7 @@ class EngineRuntime:
         self._dead_letter_topic = faust_app.topic(
             settings.dead_letter_topic, partitions=partitions, internal=True
         )
-        self.dead_letters = DeadLetters(self._send_dead_letter)
+        self.dead_letters = DeadLetterWriter(self._send_dead_letter)
         owners = assemble_owners(
             settings=settings,
             instances=self.instances,
@@ -96,7 +100,7 @@ class EngineRuntime:
         self.owner = owners.instance_owner
         self.keys = owners.keys
         self.listeners = owners.listeners
-        self.router = owners.dispatcher
+        self.dispatcher = owners.dispatcher
         self.timers = owners.timers
         self._open_batch: OpenBatch | None = None
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
@@ -166,15 +170,15 @@ class EngineRuntime:
         )
 
     # -- sending -----------------------------------------------------------------------
-    async def send(self, event: AnyLogEvent, *, key: str, partition: int) -> None:
+    async def send(self, event: LogEvent, *, key: str, partition: int) -> None:
         """Append ``event`` to ``partition`` and wait until the broker has it."""
         await (await self._produce(event, key, partition))
 
-    async def _append(self, event: AnyLogEvent, key: str, partition: int) -> None:
+    async def _append(self, event: LogEvent, key: str, partition: int) -> None:
         # Buffered: faust flushes the producer before it commits the consumed offset.
         await self._produce(event, key, partition)
 
-    async def _produce(self, event: AnyLogEvent, key: str, partition: int) -> Any:
+    async def _produce(self, event: LogEvent, key: str, partition: int) -> Any:
         return await self._records.send(
             key=key.encode(), value=encode_event(event), partition=partition
         )
@@ -279,7 +283,7 @@ class EngineRuntime:
     async def _apply(self, event: Any) -> None:
         message = event.message
         try:
-            await self.router.handle(event.value, message.partition)
+            await self.dispatcher.handle(event.value, message.partition)
         except MalformedEvent as exc:
             await self.dead_letters.publish(
                 MALFORMED_ENGINE_EVENT, exc, _origin(message), event.value

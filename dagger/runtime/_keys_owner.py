@@ -18,21 +18,21 @@ from typing import Any
 
 from dagger.core._codec import dumps, loads
 from dagger.core._events import (
-    AnyLogEvent,
     IndexAdded,
     IndexRemoved,
     KeyEvent,
+    LogEvent,
     MessageDelivered,
     MessageReceived,
 )
-from dagger.runtime._dead_letters import EARLY_BUFFER_FULL, DeadLetters
+from dagger.runtime._dead_letter_writer import EARLY_BUFFER_FULL, DeadLetterWriter
 from dagger.runtime._held import HeldLimits, HeldMessages
 from dagger.runtime._partitioning import partition_for_index_key
 from dagger.tasks._status import CorreletableKeyTasks, CorreletableLookUpKey
 
 logger = logging.getLogger(__name__)
 
-Sender = Callable[[AnyLogEvent, str, int], Awaitable[None]]
+Sender = Callable[[LogEvent, str, int], Awaitable[None]]
 """Append an event to the engine topic: (event, record key, partition)."""
 Clock = Callable[[], float]
 
@@ -51,7 +51,7 @@ class KeysOwner:
         clock: Clock = time.time,
         partitions: int = 1,
         held_limits: HeldLimits | None = None,
-        dead_letters: DeadLetters | None = None,
+        dead_letters: DeadLetterWriter | None = None,
     ) -> None:
         self.index = index
         self.held = held

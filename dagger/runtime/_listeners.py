@@ -12,11 +12,11 @@ from faust.types.models import ModelT
 
 from dagger.core._events import MessageReceived
 from dagger.core._keys import index_key
-from dagger.runtime._dead_letters import (
+from dagger.runtime._dead_letter_writer import (
     KEY_EXTRACTION_FAILED,
     TOO_LARGE,
     UNDECODABLE,
-    DeadLetters,
+    DeadLetterWriter,
 )
 from dagger.runtime._keys_owner import Sender
 from dagger.runtime._partitioning import partition_for_index_key
@@ -68,7 +68,7 @@ class ListenerIntake:
         serializers: Any,
         send: Sender,
         partitions: int,
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterWriter,
         message_id_header: str | None,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:

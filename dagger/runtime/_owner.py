@@ -56,7 +56,7 @@ from dagger.core._events import (
 )
 from dagger.core._kinds.listener import registered_index_keys, released_index_keys
 from dagger.core._step import Verdict, step
-from dagger.runtime._dead_letters import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetters
+from dagger.runtime._dead_letter_writer import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetterWriter
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry, report_transitions
@@ -88,7 +88,7 @@ class InstanceOwner:
         send: Sender,
         partitions: int,
         decode_payload: PayloadDecoder,
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterWriter,
         timers: TimerIndex,
         keys: KeysOwner | None = None,
         clock: Clock = time.time,

@@ -39,7 +39,7 @@ from dagger.tasks._engine_link import bind_engine
 from dagger.tasks._hook_context import instance_in_hook
 from dagger.tasks._intents import Rekey, StopListening
 from dagger.tasks._status import CorreletableKeyTasks
-from dagger.web._kafka_dead_letters import KafkaDeadLetters
+from dagger.web._dead_letter_admin import KafkaDeadLetters
 from dagger.web._server import WebApi
 
 logger = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ import faust
 from dagger.core import _retry as retry
 from dagger.core._codec import to_document
 from dagger.core._events import (
-    AnyLogEvent,
     InstanceCreated,
     InstanceSubmitted,
+    LogEvent,
     RetryRequested,
     StopRequested,
 )
@@ -36,7 +36,7 @@ __all__ = ["InstanceLifecycle", "LocalSink"]
 
 logger = logging.getLogger(__name__)
 
-LocalSink = Callable[[AnyLogEvent, int], Awaitable[None]]
+LocalSink = Callable[[LogEvent, int], Awaitable[None]]
 """Where events go instead of Kafka while a :class:`dagger.testing.LocalEngine` runs."""
 
 
@@ -138,7 +138,7 @@ class InstanceLifecycle:
         if submit:
             instance.status = TaskStatus.of(TaskStatusEnum.SUBMITTED)
 
-    async def _send(self, event: AnyLogEvent, key: str, partition: int) -> None:
+    async def _send(self, event: LogEvent, key: str, partition: int) -> None:
         if self._local_sink is not None:
             await self._local_sink(event, partition)
             return

@@ -10,10 +10,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dagger.core._codec import loads
-from dagger.core._events import AnyLogEvent
+from dagger.core._events import LogEvent
 from dagger.core._wire import encode_event
 from dagger.runtime._assembly import assemble_owners
-from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._dead_letter_writer import DeadLetterWriter
 from dagger.runtime._updates import UpdatePublisher, update_document
 from dagger.tasks._base import ITemplateDAGInstance
 
@@ -109,7 +109,7 @@ class LocalEngine:
             timers=self.timers_store,
             send=self._append,
             publisher=UpdatePublisher(None, [*engine.task_update_callbacks, self._record]),
-            dead_letters=DeadLetters(self._collect_dead_letter),
+            dead_letters=DeadLetterWriter(self._collect_dead_letter),
             serializers=engine.faust_app.serializers,
             clock=self.clock,
         )
@@ -117,7 +117,7 @@ class LocalEngine:
         self._owner = owners.instance_owner
         self.keys = owners.keys
         self._listeners = owners.listeners
-        self._router = owners.dispatcher
+        self._dispatcher = owners.dispatcher
         self.timers = owners.timers
         self._offsets: dict[str, int] = {}
 
@@ -181,10 +181,10 @@ class LocalEngine:
         await self._listeners.route(topic, raw, origin, headers)
         await self._drain()
 
-    async def _deliver(self, event: AnyLogEvent, partition: int) -> None:
+    async def _deliver(self, event: LogEvent, partition: int) -> None:
         await self._append(event, "", partition)
 
-    async def _append(self, event: AnyLogEvent, key: str, partition: int) -> None:
+    async def _append(self, event: LogEvent, key: str, partition: int) -> None:
         self._queue.append((encode_event(event), partition))
         await self._drain()
 
@@ -195,7 +195,7 @@ class LocalEngine:
         try:
             while self._queue:
                 raw, partition = self._queue.popleft()
-                await self._router.handle(raw, partition)
+                await self._dispatcher.handle(raw, partition)
                 await self._owner.end_batch()
         finally:
             self._draining = False

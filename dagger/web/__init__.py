@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from dagger.web._dead_letters import DeadLetterAdmin
+from dagger.web._dead_letter_endpoints import DeadLetterAdmin
 
 __all__ = ["DeadLetterAdmin"]

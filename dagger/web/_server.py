@@ -18,7 +18,7 @@ from faust.web import Request, Response, View
 
 from dagger import __version__
 from dagger.core._codec import dumps
-from dagger.web._dead_letters import DeadLetterAdmin, DeadLettersApi
+from dagger.web._dead_letter_endpoints import DeadLetterAdmin, DeadLettersApi
 from dagger.web._engine_view import EngineView
 from dagger.web._errors import ApiError, Reply
 from dagger.web._instances import Caller, InstancesApi
@@ -190,7 +190,7 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         async def post(self, request: Request, instance_id: str) -> Response:
             return await _answer(self, instances.retry(instance_id, _caller(request)))
 
-    class DeadLetters(View):
+    class DeadLetterWriter(View):
         """A page of dead letters."""
 
         async def get(self, request: Request) -> Response:
@@ -218,7 +218,7 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         ("/tasks/instance/{instance_id}", Instance),
         ("/tasks/instance/{instance_id}/stop", Stop),
         ("/tasks/instance/{instance_id}/retry", Retry),
-        ("/dead-letters", DeadLetters),
+        ("/dead-letters", DeadLetterWriter),
         ("/dead-letters/{letter_id}", DeadLetter),
         ("/dead-letters/{letter_id}/reinject", Reinject),
     ]

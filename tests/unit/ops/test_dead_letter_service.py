@@ -18,7 +18,7 @@ from dagger.ops import (
     UnknownTopicError,
 )
 from dagger.ops._records import OutgoingRecord
-from dagger.runtime._dead_letters import (
+from dagger.runtime._dead_letter_writer import (
     KEY_EXTRACTION_FAILED,
     MAX_INLINE_VALUE_BYTES,
     ON_MESSAGE_RAISED,

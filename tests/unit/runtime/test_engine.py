@@ -13,7 +13,7 @@ import pytest
 from dagger.core import _codec as codec
 from dagger.core._events import InstanceCreated, InstanceSubmitted
 from dagger.core._wire import MalformedEvent, encode_event
-from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._dead_letter_writer import DeadLetterWriter
 from dagger.runtime._dispatch import EventDispatcher
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
@@ -75,7 +75,7 @@ class Owner:
             send=send,
             partitions=4,
             decode_payload=undecodable,
-            dead_letters=DeadLetters(None),
+            dead_letters=DeadLetterWriter(None),
             timers=TimerIndex({}),
         )
         keys = KeysOwner(

@@ -11,7 +11,7 @@ import pytest
 
 from dagger.core._events import IndexAdded, IndexRemoved, MessageDelivered, MessageReceived
 from dagger.core._keys import index_key
-from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._dead_letter_writer import DeadLetterWriter
 from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._partitioning import partition_for_index_key
@@ -62,7 +62,7 @@ class Keys:
             clock=self.clock,
             partitions=PARTITIONS,
             held_limits=limits,
-            dead_letters=DeadLetters(send_letter),
+            dead_letters=DeadLetterWriter(send_letter),
         )
 
     def add(self, key: str, *lookups: tuple[str, str]) -> None:

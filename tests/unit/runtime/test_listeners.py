@@ -31,7 +31,7 @@ from dagger.core._events import (
 )
 from dagger.core._keys import index_key
 from dagger.core._wire import encode_event
-from dagger.runtime._dead_letters import DeadLetters, dead_letter
+from dagger.runtime._dead_letter_writer import DeadLetterWriter, dead_letter
 from dagger.runtime._dispatch import EventDispatcher
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._listeners import ListenerIntake, ListenerTopic
@@ -173,7 +173,7 @@ class Routing:
             serializers=Registry(),
             send=send,
             partitions=partitions,
-            dead_letters=DeadLetters(send_letter),
+            dead_letters=DeadLetterWriter(send_letter),
             message_id_header=header,
         )
 
@@ -496,8 +496,8 @@ async def test_a_dead_letter_that_cannot_be_sent_is_logged_not_raised(
     async def refuse(key: bytes, value: bytes) -> None:
         raise RuntimeError("MessageSizeTooLargeError")
 
-    with caplog.at_level(logging.ERROR, logger="dagger.runtime._dead_letters"):
-        await DeadLetters(refuse).publish("undecodable", ValueError("bad"), ORIGIN, b"x")
+    with caplog.at_level(logging.ERROR, logger="dagger.runtime._dead_letter_writer"):
+        await DeadLetterWriter(refuse).publish("undecodable", ValueError("bad"), ORIGIN, b"x")
 
     assert "could not be sent" in caplog.text
 
@@ -576,7 +576,7 @@ class Owner:
             send=send,
             partitions=partitions,
             decode_payload=decode,
-            dead_letters=DeadLetters(send_letter),
+            dead_letters=DeadLetterWriter(send_letter),
             timers=TimerIndex({}),
             keys=keys,
         )

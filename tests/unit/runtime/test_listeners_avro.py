@@ -12,7 +12,7 @@ import pytest
 from faust.serializers.registry import Registry
 
 from dagger.core._keys import index_key
-from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._dead_letter_writer import DeadLetterWriter
 from dagger.runtime._listeners import ListenerIntake
 from dagger.serializers.avro import AvroCodec, AvroMessageSerializer, SchemaRegistryClient
 from dagger.tasks.task import KafkaListenerTask, TaskLookupKey
@@ -62,7 +62,7 @@ class Routing:
             serializers=Registry(),
             send=send,
             partitions=4,
-            dead_letters=DeadLetters(send_letter),
+            dead_letters=DeadLetterWriter(send_letter),
             message_id_header=None,
         )
         topic = type("Topic", (), {})()
@@ -147,7 +147,7 @@ def test_a_value_for_a_json_topic_is_encoded_as_json() -> None:
         serializers=Registry(),
         send=send,
         partitions=4,
-        dead_letters=DeadLetters(None),
+        dead_letters=DeadLetterWriter(None),
         message_id_header=None,
     )
     topic = type("Topic", (), {})()

@@ -20,7 +20,7 @@ from dagger.core._events import (
     MessageDelivered,
     TimerFired,
 )
-from dagger.runtime._dead_letters import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetters
+from dagger.runtime._dead_letter_writer import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetterWriter
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
@@ -100,7 +100,7 @@ class Harness:
             send=send,
             partitions=4,
             decode_payload=lambda topic, raw: json.loads(raw),
-            dead_letters=DeadLetters(send_letter),
+            dead_letters=DeadLetterWriter(send_letter),
             timers=self.timers,
             clock=self.clock,
         )

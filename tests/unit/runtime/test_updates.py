@@ -190,8 +190,8 @@ async def test_the_update_count_grows_with_each_applied_event_and_not_with_a_rep
         created = local.get_instance(instance.id)
         assert created is not None and created.update_count == 1
         replay = encode_event(InstanceSubmitted("replayed", instance.id))
-        await local._router.handle(replay, created.owner_partition)
-        await local._router.handle(replay, created.owner_partition)
+        await local._dispatcher.handle(replay, created.owner_partition)
+        await local._dispatcher.handle(replay, created.owner_partition)
         await local.send_message(status_topic, {"order_id": "o-2", "status": "READY"})
         completed = local.get_instance(instance.id)
 

@@ -122,12 +122,12 @@ async def test_a_replayed_retry_event_changes_nothing_more() -> None:
         failed = await _failed_order(engine, local)
         raw = encode_event(RetryRequested("retry-1", failed.id))
         OUTAGE.add("charge")  # still down: the retry fails again
-        await local._router.handle(raw, failed.owner_partition)
+        await local._dispatcher.handle(raw, failed.owner_partition)
         failed_again = local.store[failed.id.encode()]
         OUTAGE.clear()
 
         # The same event again (a redelivery after a crash) is not a second retry.
-        await local._router.handle(raw, failed.owner_partition)
+        await local._dispatcher.handle(raw, failed.owner_partition)
 
     stored = local.get_instance(failed.id)
     assert stored is not None and stored.status.code == "FAILURE"

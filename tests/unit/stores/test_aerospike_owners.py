@@ -16,7 +16,7 @@ import pytest
 from dagger.core import _codec as codec
 from dagger.core._events import InstanceCreated, InstanceSubmitted, StopRequested
 from dagger.exceptions.exceptions import StaleWriteError
-from dagger.runtime._dead_letters import DeadLetters
+from dagger.runtime._dead_letter_writer import DeadLetterWriter
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._staging import StagingArea
 from dagger.runtime._timers import TimerIndex
@@ -60,7 +60,7 @@ def _worker(client: FakeAerospikeClient) -> tuple[InstanceOwner, StagingArea]:
         send=send,
         partitions=4,
         decode_payload=no_payloads,
-        dead_letters=DeadLetters(None),
+        dead_letters=DeadLetterWriter(None),
         timers=TimerIndex(store("timers")),
     )
     return owner, staging

@@ -18,7 +18,7 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from dagger.service.services import Dagger
 from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
 from dagger.templates.template import ITemplateDAG
-from dagger.web._dead_letters import DeadLetterAdmin
+from dagger.web._dead_letter_endpoints import DeadLetterAdmin
 from dagger.web._local import WorkerView
 from dagger.web._peers import PeerDirectory
 from dagger.web._server import WebApi

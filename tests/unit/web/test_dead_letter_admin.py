@@ -1,7 +1,7 @@
 """KafkaDeadLetters: the service's errors become the API's, and the service is always stopped.
 
 ``StandInService`` stands in for Kafka: it replaces :class:`dagger.ops.DeadLetterService`
-in ``dagger.web._kafka_dead_letters``, answers every call with a canned result or raises the
+in ``dagger.web._dead_letter_admin``, answers every call with a canned result or raises the
 error a test gives it, and records how it was built, what it was asked and whether it was
 stopped. The real service on a real broker is exercised by
 ``integration_tests/test_http_dead_letters.py``.
@@ -23,9 +23,9 @@ from dagger.ops import (
     NotReinjectableError,
     UnknownTopicError,
 )
-from dagger.web._dead_letters import DeadLettersApi
+from dagger.web._dead_letter_admin import KafkaDeadLetters
+from dagger.web._dead_letter_endpoints import DeadLettersApi
 from dagger.web._errors import ApiError
-from dagger.web._kafka_dead_letters import KafkaDeadLetters
 
 SERVERS = ["127.0.0.1:9092", "127.0.0.1:9093"]
 TOPIC = "dead-letters-unit"
@@ -82,7 +82,7 @@ class StandInService:
 def admin(monkeypatch: pytest.MonkeyPatch) -> KafkaDeadLetters:
     monkeypatch.setattr(StandInService, "built", [])
     monkeypatch.setattr(StandInService, "error", None)
-    monkeypatch.setattr("dagger.web._kafka_dead_letters.DeadLetterService", StandInService)
+    monkeypatch.setattr("dagger.web._dead_letter_admin.DeadLetterService", StandInService)
     return KafkaDeadLetters(SERVERS, TOPIC, message_id_header="x-message-id")
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from dagger.runtime._dead_letters import (
+from dagger.runtime._dead_letter_writer import (
     MAX_ERROR_MESSAGE_CHARS,
     MAX_INLINE_KEY_BYTES,
     MAX_INLINE_VALUE_BYTES,
     UNDECODABLE,
-    DeadLetters,
+    DeadLetterWriter,
     dead_letter,
 )
 from dagger.runtime._telemetry import NoTelemetry
@@ -143,7 +143,7 @@ class SeenLetters(NoTelemetry):
 async def test_a_published_letter_is_sent_under_the_inputs_key() -> None:
     sent = Sent()
 
-    await DeadLetters(sent).publish(UNDECODABLE, ValueError("bad"), ORIGIN, b"raw", key=b"k-1")
+    await DeadLetterWriter(sent).publish(UNDECODABLE, ValueError("bad"), ORIGIN, b"raw", key=b"k-1")
 
     [(key, document)] = sent.records
     assert key == b"k-1"
@@ -157,7 +157,7 @@ async def test_a_published_letter_is_sent_under_the_inputs_key() -> None:
 
 async def test_a_letter_without_a_key_is_sent_under_an_empty_one_and_a_long_key_is_cut() -> None:
     sent = Sent()
-    letters = DeadLetters(sent)
+    letters = DeadLetterWriter(sent)
 
     await letters.publish(UNDECODABLE, ValueError("x"), ORIGIN, b"")
     await letters.publish(UNDECODABLE, ValueError("x"), ORIGIN, b"", key=b"k" * 20_000)
@@ -169,11 +169,11 @@ async def test_every_letter_is_logged_and_told_to_the_telemetry_observed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     telemetry = SeenLetters()
-    letters = DeadLetters(None)
+    letters = DeadLetterWriter(None)
     await letters.publish(UNDECODABLE, ValueError("before"), ORIGIN, b"")
     letters.observe(telemetry)
 
-    with caplog.at_level(logging.WARNING, logger="dagger.runtime._dead_letters"):
+    with caplog.at_level(logging.WARNING, logger="dagger.runtime._dead_letter_writer"):
         await letters.publish(UNDECODABLE, ValueError("after"), ORIGIN, b"")
 
     assert telemetry.letters == [("undecodable", ORIGIN)]

@@ -88,7 +88,7 @@ def _header_bytes(raw: Any) -> bytes:
     return data[:MAX_INLINE_KEY_BYTES]
 
 
-class DeadLetters:
+class DeadLetterWriter:
     """Sends dead letters (JSON) with ``send(key, value)``; logs each one too."""
 
     def __init__(self, send: RawSend | None) -> None:

@@ -136,11 +136,7 @@ def chain_ended(instance: Instance, last: Task, status: str, now: float) -> list
 
 def finish_chain(instance: Instance, head: str, status: str, now: float) -> list[Effect]:
     """Give every unfinished task of the chain from ``head`` (and under it) ``status``."""
-    effects: list[Effect] = []
-    for task in graph.chain_and_below(instance, head):
-        if not task.is_terminal():
-            effects.extend(finish_task(instance, task.id, status, now, iterate=False))
-    return effects
+    return _finish_unfinished(instance, graph.chain_and_below(instance, head), status, now)
 
 
 def error_of(task: Task) -> tuple[str, str]:
@@ -169,11 +165,7 @@ def stop_task(instance: Instance, task_id: str, now: float) -> list[Effect]:
     if not can_stop(instance, task_id):
         return []
     node = instance.get_task(task_id)
-    effects: list[Effect] = []
-    if node is not instance:
-        for task in graph.descendants(instance, node):
-            if not task.is_terminal():
-                effects.extend(finish_task(instance, task.id, Status.STOPPED, now, iterate=False))
+    effects = [] if node is instance else finish_children(instance, node, Status.STOPPED, now)
     return effects + finish_task(
         instance,
         node.id,
@@ -193,8 +185,15 @@ def cancel_timer(task: Task) -> list[Effect]:
 
 def finish_children(instance: Instance, node: Task, status: str, now: float) -> list[Effect]:
     """Give every unfinished task under ``node`` ``status``, without moving on."""
+    return _finish_unfinished(instance, graph.descendants(instance, node), status, now)
+
+
+def _finish_unfinished(
+    instance: Instance, tasks: list[Task], status: str, now: float
+) -> list[Effect]:
+    """Give each unfinished task of ``tasks`` ``status``, without moving on from any."""
     effects: list[Effect] = []
-    for task in graph.descendants(instance, node):
+    for task in tasks:
         if not task.is_terminal():
             effects.extend(finish_task(instance, task.id, status, now, iterate=False))
     return effects

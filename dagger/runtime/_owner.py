@@ -72,6 +72,9 @@ logger = logging.getLogger(__name__)
 PayloadDecoder = Callable[[str, bytes], Any]
 """Decode a listener topic's message value: (topic, raw value) -> payload."""
 
+_HOOK_EFFECTS = (RunTask, RunContainerHook, RunMessageHook, RunDecision, RunInterval, RunStopHook)
+"""The effects that run a user hook; what it recorded and returned is stepped after it."""
+
 TOMBSTONE = b"{}"
 """Stored in place of an instance deleted on completion, so a replayed create stays dropped."""
 
@@ -173,15 +176,24 @@ class InstanceOwner:
             return
         raw = _encoded(instance)
         if isinstance(raw, Exception):
-            # A hook left a value JSON cannot hold: the instance fails (and stops what
-            # runs in it); the values are kept as printable copies.
-            failed = step(instance, ParametersUnserializable(str(raw)), self._clock())
-            finished = bool(await self._run_effects(instance, failed.effects)) or finished
-            if isinstance(_encoded(instance), Exception):  # a stop hook left one too
-                step(instance, ParametersUnserializable(str(raw)), self._clock())
+            finished = await self._fail_unencodable(instance, raw) or finished
             raw = codec.encode(instance)
         self._store(key, instance, finished, raw)
         report_transitions(self._telemetry, instance)
+
+    async def _fail_unencodable(
+        self, instance: ITemplateDAGInstance[Any, Any], error: Exception
+    ) -> bool:
+        """A hook left a runtime parameter JSON cannot hold: fail the instance.
+
+        It ends like any failed workflow (what runs in it is stopped, and those stop
+        hooks run); the values are kept as printable copies. Returns whether it finished.
+        """
+        failed = step(instance, ParametersUnserializable(str(error)), self._clock())
+        finished = bool(await self._run_effects(instance, failed.effects))
+        if isinstance(_encoded(instance), Exception):  # a stop hook left one too
+            step(instance, ParametersUnserializable(str(error)), self._clock())
+        return finished
 
     def _forget_timer(self, event: InstanceEvent) -> None:
         """Drop the stored record of a timer event that changes nothing (stale or replayed)."""
@@ -217,26 +229,15 @@ class InstanceOwner:
         finished = False
         while queue:
             effect = queue.popleft()
-            outcome: HookOutcome | None = None
             if isinstance(effect, InstanceFinished):
                 finished = True
-            elif isinstance(effect, RunTask | RunContainerHook):
-                if instance.get_task(effect.task_id).status.code != TaskStatusEnum.EXECUTING:
-                    continue  # stopped or failed by an effect before it (its container's hook)
-                executed = await self._execute(instance, effect.task_id)
-                if isinstance(effect, RunTask) or isinstance(executed, TaskFailed):
-                    outcome = executed
-            elif isinstance(effect, RunMessageHook):
-                outcome = await self._on_message(instance, effect.message)
-                if outcome is None:
+            elif isinstance(effect, _HOOK_EFFECTS):
+                ran, outcome = await self._run_hook(instance, effect)
+                if not ran:
+                    continue
+                if isinstance(effect, RunMessageHook) and outcome is None:
                     return None
-            elif isinstance(effect, RunDecision):
-                outcome = await self._evaluate(instance, effect.task_id)
-            elif isinstance(effect, RunStopHook):
-                await self._stop_hook(instance, effect.task_id)
-            elif isinstance(effect, RunInterval):
-                done = await self._interval_execute(instance, effect.task_id)
-                outcome = IntervalChecked(effect.task_id, done)
+                queue.extend(self._after_hook(instance, outcome))
             elif isinstance(effect, SetTimer):
                 self._timers.schedule(
                     instance.owner_partition, instance.id, effect.task_id, effect.due
@@ -247,8 +248,29 @@ class InstanceOwner:
                 await self._register(instance, effect)
             elif isinstance(effect, Unregister):
                 await self._unregister(instance, effect)
-            queue.extend(self._after_hook(instance, outcome))
         return finished
+
+    async def _run_hook(
+        self, instance: ITemplateDAGInstance[Any, Any], effect: Effect
+    ) -> tuple[bool, HookOutcome | None]:
+        """Run the user hook ``effect`` asks for: whether it ran, and what it returned."""
+        if isinstance(effect, RunTask | RunContainerHook):
+            if instance.get_task(effect.task_id).status.code != TaskStatusEnum.EXECUTING:
+                return False, None  # stopped or failed by an effect before it
+            executed = await self._execute(instance, effect.task_id)
+            if isinstance(effect, RunTask) or isinstance(executed, TaskFailed):
+                return True, executed
+            return True, None  # a container's hook that returned: it runs on
+        if isinstance(effect, RunMessageHook):
+            return True, await self._on_message(instance, effect.message)
+        if isinstance(effect, RunDecision):
+            return True, await self._evaluate(instance, effect.task_id)
+        if isinstance(effect, RunInterval):
+            done = await self._interval_execute(instance, effect.task_id)
+            return True, IntervalChecked(effect.task_id, done)
+        assert isinstance(effect, RunStopHook)
+        await self._stop_hook(instance, effect.task_id)
+        return True, None
 
     def _after_hook(
         self, instance: ITemplateDAGInstance[Any, Any], outcome: HookOutcome | None

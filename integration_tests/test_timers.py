@@ -221,3 +221,48 @@ async def test_10000_timers_fire_exactly_once_across_a_sigkill(
         f"\ntimer kill test: {total - done_at_kill} of {total} timers pending at SIGKILL; "
         f"all fired {recovered_after:.1f}s after the kill; re-executed: {reexecuted}"
     )
+
+
+@pytest.mark.timeout(300)
+async def test_retry_waits_survive_a_sigkill_and_each_attempt_is_applied_once(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    total = 200
+    scenario = Scenario(tmp_path)
+    await broker.acreate_topics(scenario.topics())
+    async with (
+        workers(scenario, broker) as start,
+        Updates(broker, scenario.update_topic) as updates,
+    ):
+        first = start("first", TIMER_APP)
+        await first.wait_ready()
+        async with client(scenario, broker, build_timer_templates) as templates:
+            for n in range(total):
+                await templates["retried"].create_instance(
+                    uuid.uuid4(), "key", submit_task=True, key=f"k-{n}", fail_times=2
+                )
+        # Every instance has failed its first attempt and waits 1.5 s for the next.
+        await _wait_for_runs(scenario, total, timeout=120)
+        first.kill()
+        await updates.poll()
+        assert len(updates.finished()) < total, "every retry ran before the kill"
+        await start("second", TIMER_APP).wait_ready()
+        done = await updates.wait_finished(total, timeout=180)
+    assert all(document["status"] == "COMPLETED" for document in done.values())
+    # Three attempts each, in the stored state: no wait lost, none applied twice.
+    assert all(document["runtime_parameters"]["tries"] == 3 for document in done.values())
+    runs = scenario.executions()
+    assert len(runs) == total
+    assert all(len(pids) >= 3 for pids in runs.values())
+    reexecuted = sum(len(pids) - 3 for pids in runs.values())
+    print(
+        f"\nretry kill test: {total} instances, attempts re-executed after the kill: {reexecuted}"
+    )
+
+
+async def _wait_for_runs(scenario: Scenario, instances: int, timeout: float) -> None:
+    """Wait until each of ``instances`` instances ran its task at least once."""
+    deadline = time.monotonic() + timeout
+    while len(scenario.executions()) < instances:
+        assert time.monotonic() < deadline, f"{len(scenario.executions())} of {instances} ran"
+        await asyncio.sleep(0.1)

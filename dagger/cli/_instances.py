@@ -163,7 +163,29 @@ def _show(client: ApiClient, args: argparse.Namespace) -> int:
     ]
     print()
     print(table(("TASK", "TYPE", "PROCESS", "STATUS", "STARTED", "COMPLETED", "ERROR"), rows))
+    _print_attempts_and_tracebacks(tasks)
     return 0
+
+
+def _print_attempts_and_tracebacks(tasks: list[dict[str, Any]]) -> None:
+    """Each retried task's attempts, and the traceback of each task that failed."""
+    for task in tasks:
+        attempts = task.get("attempts") or []
+        if attempts:
+            print(f"\nattempts of {task.get('task_name')}:")
+            rows = [
+                (
+                    attempt.get("number"),
+                    when(attempt.get("started")),
+                    when(attempt.get("ended")),
+                    _error(attempt) or "succeeded",
+                    when(attempt.get("retry_at")),
+                )
+                for attempt in attempts
+            ]
+            print(table(("ATTEMPT", "STARTED", "ENDED", "OUTCOME", "NEXT ATTEMPT"), rows))
+        if task.get("error_traceback"):
+            print(f"\ntraceback of {task.get('task_name')}:\n{task['error_traceback'].rstrip()}")
 
 
 def _act(client: ApiClient, args: argparse.Namespace, show_progress: bool) -> int:

@@ -39,11 +39,17 @@ class TaskSucceeded:
 
 @dataclass(frozen=True, slots=True)
 class TaskFailed:
-    """An executor task's ``execute`` raised."""
+    """A task's hook (``execute``, ``evaluate``) raised.
+
+    ``lineage`` names the exception's class and its bases, which a retry policy's
+    ``non_retryable`` is matched against; ``traceback`` is the (bounded) formatted one.
+    """
 
     task_id: str
     error_type: str
     error_message: str
+    traceback: str = ""
+    lineage: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dagger.core import _attempts as attempts
 from dagger.core import _flow as flow
 from dagger.core import _graph as graph
 from dagger.core._effects import Effect
@@ -151,6 +152,7 @@ def _back_to_not_started(task: ITask[Any, Any], now: float) -> None:
     task.time_submitted = task.time_completed = 0.0
     task.error_type = task.error_message = None
     task.timer_due = None
+    attempts.forget(task)
 
 
 def _children(instance: Instance, node: ITask[Any, Any]) -> list[ITask[Any, Any]]:

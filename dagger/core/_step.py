@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from dagger.core import _attempts as attempts
 from dagger.core import _codec as codec
 from dagger.core import _flow as flow
 from dagger.core import _retry as retry
@@ -196,7 +197,10 @@ def _timer(instance: Instance, event: TimerFired, now: float) -> Step:
         return _ignored(instance)
     flow.remember_event(instance, event.event_id)
     task.timer_due = None
-    return Step(instance, [CancelTimer(task.id), *rules_for(task).fire_timer(instance, task, now)])
+    rules = rules_for(task)
+    if attempts.waiting_to_retry(task, event.due):
+        return Step(instance, [CancelTimer(task.id), *rules.start(instance, task, now)])
+    return Step(instance, [CancelTimer(task.id), *rules.fire_timer(instance, task, now)])
 
 
 def _delivered(instance: Instance, event: MessageDelivered, now: float) -> Step:
@@ -218,12 +222,13 @@ def _delivered(instance: Instance, event: MessageDelivered, now: float) -> Step:
 def _outcome(instance: Instance, given: HookOutcome | Intent, now: float) -> list[Effect]:
     """What a hook's outcome, or an intent it recorded, does to ``instance``."""
     if isinstance(given, TaskSucceeded | TaskFailed):
-        if instance.get_task(given.task_id).status.code != Status.EXECUTING:
+        task = instance.get_task(given.task_id)
+        if task.status.code != Status.EXECUTING:
             return []
-        if isinstance(given, TaskSucceeded):
-            return flow.finish_task(instance, given.task_id, Status.COMPLETED, now)
-        error = (given.error_type, given.error_message)
-        return flow.finish_task(instance, given.task_id, Status.FAILURE, now, error=error)
+        if isinstance(given, TaskFailed):
+            return attempts.failed(instance, task, given, now)
+        attempts.succeeded(task, now)
+        return flow.finish_task(instance, given.task_id, Status.COMPLETED, now)
     if isinstance(given, IntervalChecked):
         return interval.interval_checked(instance, given.task_id, given.done, now)
     if isinstance(given, TaskDecided):

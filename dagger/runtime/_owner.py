@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+import traceback
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -74,6 +75,9 @@ PayloadDecoder = Callable[[str, bytes], Any]
 
 _HOOK_EFFECTS = (RunTask, RunContainerHook, RunMessageHook, RunDecision, RunInterval, RunStopHook)
 """The effects that run a user hook; what it recorded and returned is stepped after it."""
+
+MAX_TRACEBACK_CHARS = 8_192
+"""The most of a failed hook's traceback stored on its task (the end is kept)."""
 
 TOMBSTONE = b"{}"
 """Stored in place of an instance deleted on completion, so a replayed create stays dropped."""
@@ -379,8 +383,7 @@ class InstanceOwner:
             ):
                 chosen = await task.evaluate(**instance.runtime_parameters)
         except Exception as exc:
-            _log_hook_error("evaluate", instance, task_id, exc)
-            return TaskFailed(task.id, type(exc).__name__, str(exc))
+            return _hook_failed("evaluate", instance, task_id, exc)
         return TaskDecided(task.id, None if chosen is None else str(chosen))
 
     async def _stop_hook(self, instance: ITemplateDAGInstance[Any, Any], task_id: str) -> None:
@@ -409,8 +412,7 @@ class InstanceOwner:
                     runtime_parameters=instance.runtime_parameters, workflow_instance=instance
                 )
         except Exception as exc:
-            _log_hook_error("execute", instance, task_id, exc)
-            return TaskFailed(task.id, type(exc).__name__, str(exc))
+            return _hook_failed("execute", instance, task_id, exc)
         return TaskSucceeded(task.id)
 
     def _store(
@@ -447,8 +449,9 @@ def _lookup(instance: ITemplateDAGInstance[Any, Any], task_id: str) -> Correleta
 def _log_hook_error(
     hook: str, instance: ITemplateDAGInstance[Any, Any], task_id: str, exc: Exception
 ) -> None:
+    """Log what a hook raised at ERROR, with its traceback."""
     task = instance.get_task(task_id)
-    logger.warning(
+    logger.error(
         "%s of task %s (%s) of instance %s raised %s: %s",
         hook,
         task.task_name,
@@ -456,7 +459,20 @@ def _log_hook_error(
         instance.id,
         type(exc).__name__,
         exc,
+        exc_info=exc,
     )
+
+
+def _hook_failed(
+    hook: str, instance: ITemplateDAGInstance[Any, Any], task_id: str, exc: Exception
+) -> TaskFailed:
+    """What a hook that raised ``exc`` means: logged, with its bounded traceback."""
+    _log_hook_error(hook, instance, task_id, exc)
+    formatted = "".join(traceback.format_exception(exc))
+    if len(formatted) > MAX_TRACEBACK_CHARS:  # the end says where it was raised
+        formatted = "...\n" + formatted[-MAX_TRACEBACK_CHARS:]
+    lineage = tuple(cls.__name__ for cls in type(exc).__mro__ if cls is not object)
+    return TaskFailed(task_id, type(exc).__name__, str(exc), formatted, lineage)
 
 
 def takes_no_arguments(method: Callable[..., Any]) -> bool:

@@ -38,6 +38,7 @@ from dagger.tasks._base import ITask, ITemplateDAGInstance, MonitoringTask, Sens
 from dagger.tasks._engine_link import bind_engine
 from dagger.tasks._hook_context import instance_in_hook
 from dagger.tasks._intents import Rekey, StopListening
+from dagger.tasks._retry_policy import RetryPolicy
 from dagger.tasks._status import CorreletableKeyTasks
 from dagger.web._dead_letter_admin import KafkaDeadLetters
 from dagger.web._server import WebApi
@@ -107,6 +108,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
         rocksdb_options: Mapping[str, int] | None = None,
         api_token: str | None = None,
         telemetry: Any = None,
+        retry_policy: RetryPolicy | None = None,
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -168,6 +170,9 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
             max_events_per_batch: Most engine-topic records applied as one batch (a batch
                 is what the consumer has fetched). A batch's sends are flushed once, then
                 its state is stored, and each instance it changed is published once.
+            retry_policy: How a task whose hook raises runs again (a
+                :class:`~dagger.tasks.task.RetryPolicy`), for every task whose builder
+                sets none (``set_retry_policy``); None: a failure is final.
             rocksdb_options: Options of each ``rocksdb://`` database (faust opens one per
                 table and partition), replacing the engine's bounded defaults
                 (:data:`dagger.stores.DEFAULT_ROCKSDB_OPTIONS`): ``write_buffer_size``,
@@ -231,6 +236,9 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
         self._sensors = [
             sensor for sensor in (tracing_sensor, datadog_sensor) if sensor is not None
         ]
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise TypeError(f"retry_policy must be a RetryPolicy, got {retry_policy!r}")
+        self.default_retry_policy = retry_policy
         self._loop_arg = loop
         self._task_update_callbacks = list(task_update_callbacks)
         self.config = EngineConfig(

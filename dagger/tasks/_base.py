@@ -65,10 +65,14 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
     message: str | None = None
     correlatable_key_value: str | None = None
     timer_due: float | None = None
+    error_traceback: str | None = None
+    retry_policy: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] = []
 
     def __post_init__(self) -> None:
         """Give each instance its own copy of the mutable defaults."""
         self.next_dags = list(self.next_dags)
+        self.attempts = list(self.attempts)
 
     # -- hooks users override ------------------------------------------------------------
     @abc.abstractmethod

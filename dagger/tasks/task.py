@@ -25,6 +25,7 @@ from dagger.tasks._base import (
     SystemTimerTask,
     TriggerTask,
 )
+from dagger.tasks._retry_policy import RetryPolicy
 from dagger.tasks._status import (
     KT,
     VT,
@@ -62,6 +63,7 @@ __all__ = [
     "MonitoredProcessTemplateDAGInstance",
     "MonitoringTask",
     "ParallelCompositeTask",
+    "RetryPolicy",
     "SensorTask",
     "SystemTask",
     "SystemTimerTask",

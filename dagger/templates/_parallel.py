@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagger.core._registry import task_classes
 from dagger.tasks._base import ITask, ITemplateDAGInstance, ParallelCompositeTask
+from dagger.tasks._retry_policy import RetryPolicy
 from dagger.tasks._status import TaskOperator, TaskType
 from dagger.templates._process_templates import (
     IProcessTemplateDAG,
@@ -164,6 +165,13 @@ class ParallelCompositeTaskTemplateBuilder(DefaultTaskTemplateBuilder):
         """Join the branches with JOIN_ALL (every branch) or ATLEAST_ONE (the first)."""
         self._operator = check_operator(operator)
         return self
+
+    def set_retry_policy(self, policy: RetryPolicy) -> Self:
+        """Refused: a composite runs no hook of its own to retry; its branches' tasks do."""
+        raise TypeError(
+            "a parallel composite has no hook of its own to retry: "
+            "set_retry_policy on the tasks of its branches"
+        )
 
     def build(self) -> TaskTemplate:
         """Build the composite's template."""

@@ -13,6 +13,7 @@ from dagger.tasks._base import (
     SensorTask,
     TriggerTask,
 )
+from dagger.tasks._retry_policy import RetryPolicy
 from dagger.templates._task_templates import (
     DefaultIntervalTaskTemplate,
     DefaultKafkaTaskTemplate,
@@ -39,6 +40,7 @@ class TaskTemplateBuilder(abc.ABC):
         self._next: list[TaskTemplate] = []
         self._allow_skip_to = False
         self._reprocess_on_message = False
+        self._retry_policy: RetryPolicy | None = None
 
     @abc.abstractmethod
     def set_name(self, name: str) -> Self:
@@ -48,9 +50,16 @@ class TaskTemplateBuilder(abc.ABC):
     def set_type(self, task_type: type[ITask[Any, Any]]) -> Self:
         """Set the class instantiated for this task."""
 
-    @abc.abstractmethod
     def build(self) -> TaskTemplate:
-        """Build the task template."""
+        """Build the task template (with the retry policy set on this builder, if any)."""
+        template = self._build()
+        if self._retry_policy is not None:
+            template.retry_policy = self._retry_policy
+        return template
+
+    @abc.abstractmethod
+    def _build(self) -> TaskTemplate:
+        """Build the template of this builder's kind of task."""
 
     def set_next(self, task_template: TaskTemplate) -> Self:
         """Set the task that runs after this one."""
@@ -60,6 +69,16 @@ class TaskTemplateBuilder(abc.ABC):
                 "call .build() on the builder first"
             )
         self._next.append(task_template)
+        return self
+
+    def set_retry_policy(self, policy: RetryPolicy) -> Self:
+        """Run the task again when its hook raises, as ``policy`` says (see RetryPolicy).
+
+        It replaces the engine's default (``Dagger(retry_policy=...)``) for this task.
+        """
+        if not isinstance(policy, RetryPolicy):
+            raise TypeError(f"set_retry_policy takes a RetryPolicy, got {policy!r}")
+        self._retry_policy = policy
         return self
 
     def set_allow_skip_to(self, allow_skip_to: bool) -> Self:
@@ -93,7 +112,7 @@ class DefaultTaskTemplateBuilder(TaskTemplateBuilder):
         self._type = task_type
         return self
 
-    def build(self) -> TaskTemplate:
+    def _build(self) -> TaskTemplate:
         """Build the task template."""
         if self._name is None or self._type is None:
             raise ValueError("a task needs set_name() and set_type() before build()")
@@ -127,7 +146,7 @@ class DecisionTaskTemplateBuilder(DefaultTaskTemplateBuilder):
         self._type = task_type
         return self
 
-    def build(self) -> TaskTemplate:
+    def _build(self) -> TaskTemplate:
         """Build the decision's template; its branches need distinct first-task names."""
         if not self._next:
             raise ValueError(f"decision {self._name!r} needs at least one branch: set_next()")
@@ -138,7 +157,7 @@ class DecisionTaskTemplateBuilder(DefaultTaskTemplateBuilder):
                 f"decision {self._name!r} has branches that start with the same task name "
                 f"{duplicates}: give each branch's first task its own name"
             )
-        return super().build()
+        return super()._build()
 
 
 class _KafkaTaskTemplateBuilder(DefaultTaskTemplateBuilder):
@@ -162,7 +181,7 @@ class _KafkaTaskTemplateBuilder(DefaultTaskTemplateBuilder):
         self._topic = topic if not isinstance(topic, str) else self.app.create_topic(name)
         return self
 
-    def build(self) -> TaskTemplate:
+    def _build(self) -> TaskTemplate:
         """Build the task template."""
         if self._name is None or self._type is None or self._topic is None:
             raise ValueError(
@@ -206,11 +225,11 @@ class KafkaListenerTaskTemplateBuilder(_KafkaTaskTemplateBuilder):
         self._reprocess_on_message = bool(reprocess_on_message)
         return self
 
-    def build(self) -> TaskTemplate:
+    def _build(self) -> TaskTemplate:
         """Build the task template and let the engine route the topic's messages."""
         if self._topic is not None:
             self.app.set_listener_concurrency(topic_name_of(self._topic), self._concurrency)
-        return super().build()
+        return super()._build()
 
 
 class TriggerTaskTemplateBuilder(DefaultTaskTemplateBuilder):
@@ -233,7 +252,7 @@ class TriggerTaskTemplateBuilder(DefaultTaskTemplateBuilder):
         self._time_to_execute_key = key
         return self
 
-    def build(self) -> TaskTemplate:
+    def _build(self) -> TaskTemplate:
         """Build the task template."""
         if self._name is None or self._type is None or self._time_to_execute_key is None:
             raise ValueError(
@@ -278,7 +297,7 @@ class IntervalTaskTemplateBuilder(TriggerTaskTemplateBuilder):
         self._force_complete_key = key
         return self
 
-    def build(self) -> TaskTemplate:
+    def _build(self) -> TaskTemplate:
         """Build the task template."""
         if (
             self._name is None

@@ -19,6 +19,7 @@ from dagger.tasks._base import (
     SensorTask,
     TriggerTask,
 )
+from dagger.tasks._retry_policy import NO_RETRY_ATTEMPTS, RetryPolicy
 from dagger.tasks._status import TaskType
 from dagger.templates._ids import new_id
 
@@ -39,6 +40,8 @@ class TaskTemplate(abc.ABC):
     """The definition of a task or process, which creates its instances."""
 
     name: str
+    retry_policy: RetryPolicy | None = None
+    """Set by the builder's ``set_retry_policy``; None: the engine's default policy."""
 
     @abc.abstractmethod
     async def create_instance(
@@ -132,6 +135,9 @@ class DefaultTaskTemplate(TaskTemplate):
             "reprocess_on_message": self.reprocess_on_message,
         }
         fields.update(self._task_fields(workflow_instance.runtime_parameters))
+        policy = self.retry_policy or getattr(self.app, "default_retry_policy", None)
+        if policy is not None and policy.max_attempts > NO_RETRY_ATTEMPTS:
+            fields["retry_policy"] = policy.to_document()
         task = self._type(**fields)
         workflow_instance.add_task(task)
         await create_linked(

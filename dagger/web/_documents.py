@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dagger import _faust_internals as faust_internals
 from dagger.tasks._base import ITask, ITemplateDAGInstance
 
 _LEFT_OUT = frozenset({"tasks", "applied_events"})
@@ -28,7 +29,7 @@ def ident_of(document: dict[str, Any]) -> tuple[int, str]:
 
 def _fields(task: ITask[Any, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    for name in type(task)._options.fields:
+    for name in faust_internals.record_fields(type(task)):
         if name in _LEFT_OUT:
             continue
         value = getattr(task, name)

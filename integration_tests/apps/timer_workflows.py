@@ -6,6 +6,8 @@
 - ``monitored``: a monitored process (due ``complete_by_time``) with a trigger at ``run_at``.
 - ``deadline``: a process with ``max_run_duration=1`` waiting on a far trigger, then
   a process that finishes the workflow.
+- ``retried``: ``Flaky`` (an executor with a retry policy of 3 attempts, 1.5 s apart)
+  raises on its first ``fail_times`` runs.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any
 from dagger.modeler.builder_helper import DAGBuilderHelper
 from dagger.service.services import Dagger
 from dagger.tasks.task import (
+    ExecutorTask,
     IntervalTask,
     ITask,
     ITemplateDAGInstance,
     MonitoredProcessTemplateDAGInstance,
     MonitoringTask,
+    RetryPolicy,
     TriggerTask,
 )
 from dagger.templates.template import ITemplateDAG
@@ -43,6 +47,26 @@ class Stamp(TriggerTask[str, str]):
                 log.write(f"{self.root_id} {self.task_name} {os.getpid()}\n")
         runtime_parameters["fired_at"] = time.time()
         runtime_parameters["fired"] = runtime_parameters.get("fired", 0) + 1
+
+
+class Flaky(ExecutorTask[str, str]):
+    """Raises ConnectionError on its first ``fail_times`` runs (each logged), then succeeds."""
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
+    ) -> None:
+        if _EXEC_LOG:
+            with open(_EXEC_LOG, "a") as log:  # noqa: ASYNC230 - a tiny test-only append
+                log.write(f"{self.root_id} {self.task_name} {os.getpid()}\n")
+        runtime_parameters["tries"] = runtime_parameters.get("tries", 0) + 1
+        if runtime_parameters["tries"] <= int(runtime_parameters.get("fail_times", 0)):
+            raise ConnectionError(f"try {runtime_parameters['tries']}: the service is down")
+
+
+RETRIED_POLICY = RetryPolicy(max_attempts=3, initial_backoff=1.5, multiplier=1.0)
+"""The ``retried`` workflow's policy: 3 attempts in all, 1.5 s apart."""
 
 
 class Poller(IntervalTask[str, str]):
@@ -134,4 +158,16 @@ def build_timer_templates(app: Dagger) -> dict[str, ITemplateDAG]:
     deadline = helper.generic_template(
         template_name="deadline", root_process=helper.build_and_link_processes([slow, after])
     )
-    return {"trigger": trigger, "interval": interval, "monitored": monitored, "deadline": deadline}
+    retried = one(
+        "retried",
+        helper.generic_executor_task_builder(task_type=Flaky, name="flaky").set_retry_policy(
+            RETRIED_POLICY
+        ),
+    )
+    return {
+        "trigger": trigger,
+        "interval": interval,
+        "monitored": monitored,
+        "deadline": deadline,
+        "retried": retried,
+    }

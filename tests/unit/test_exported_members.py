@@ -33,6 +33,7 @@ EXPORTS = {
         "MonitoredProcessTemplateDAGInstance",
         "MonitoringTask",
         "ParallelCompositeTask",
+        "RetryPolicy",
         "SensorTask",
         "SystemTask",
         "SystemTimerTask",

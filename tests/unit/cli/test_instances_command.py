@@ -16,6 +16,7 @@ import pytest
 
 from dagger.cli import main
 from dagger.service.services import Dagger
+from dagger.tasks.task import RetryPolicy
 from dagger.testing import LocalEngine
 from tests.unit._listener_workflows import new_engine, unique
 from tests.unit.web._harness import OUTAGE, ApiServer, free_port, orders, waiting
@@ -235,3 +236,27 @@ async def test_show_of_an_unknown_id_is_the_api_message(
     assert capsys.readouterr().err.strip() == (
         "dagger: error: no instance with id nobody (asked 1 worker) (HTTP 404)"
     )
+
+
+async def test_show_prints_each_attempt_and_the_failed_task_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    OUTAGE.add("charge")
+    engine = new_engine(
+        kafka_partitions=2, retry_policy=RetryPolicy(max_attempts=2, initial_backoff=0.0)
+    )
+    async with LocalEngine(engine) as local, ApiServer(engine, token=TOKEN) as server:
+        await _create_orders(engine, 1)
+        await local.advance(0)  # the second attempt is due at once
+
+        status = await dagger("instances", "show", "i-0", "--url", server.url, "--token", TOKEN)
+
+    out = capsys.readouterr().out
+    assert status == 0
+    attempts = out[out.index("attempts of charge:") :].splitlines()[1:4]
+    assert attempts[0].split()[:2] == ["ATTEMPT", "STARTED"]
+    assert attempts[1].split()[0] == "1" and "ConnectionError" in attempts[1]
+    assert attempts[2].split()[0] == "2" and "ConnectionError" in attempts[2]
+    traceback = out[out.index("traceback of charge:") :]
+    assert "Traceback (most recent call last)" in traceback
+    assert "ConnectionError: charge: service unavailable" in traceback

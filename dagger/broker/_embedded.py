@@ -55,7 +55,7 @@ class EmbeddedBroker:
     docs/embedded-broker.md). Processes started elsewhere get the correction with
     `DAGGER_TANSU_COMPAT=1`.
 
-    Example:
+    Examples:
         ```python
         with EmbeddedBroker() as broker:
             broker.create_topics({"orders": 4})

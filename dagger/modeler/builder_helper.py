@@ -36,7 +36,7 @@ __all__ = ["DAGBuilderHelper"]
 class DAGBuilderHelper:
     """Shortcuts to define tasks and processes and link them into a workflow.
 
-    Example:
+    Examples:
         >>> helper = DAGBuilderHelper(dagger_app=engine)  # doctest: +SKIP
         >>> tasks = helper.build_and_link_tasks([  # doctest: +SKIP
         ...     helper.generic_executor_task_builder(task_type=Reserve, name="reserve"),

@@ -38,7 +38,7 @@ class Datadog(NoTelemetry):
     metric name; ``tags`` are added to every metric. What it does not measure (instance
     creation, timers, message headers) it leaves to :class:`NoTelemetry`'s no-ops.
 
-    Example:
+    Examples:
         >>> engine = Dagger(  # doctest: +SKIP
         ...     broker="kafka://127.0.0.1:9092", store="rocksdb://",
         ...     telemetry=[Datadog(host="127.0.0.1", port=8125, tags=["env:prod"])],

@@ -87,7 +87,7 @@ class OpenTelemetry:
     ``dagger.hook``, ``dagger.template``, ``dagger.task.type``, ``dagger.outcome``) and
     ``dagger.batch_commit_failures`` (counter; ``dagger.error.type``).
 
-    Example:
+    Examples:
         >>> from opentelemetry.sdk.trace import TracerProvider  # doctest: +SKIP
         >>> engine = Dagger(  # doctest: +SKIP
         ...     broker="kafka://127.0.0.1:9092", store="rocksdb://",

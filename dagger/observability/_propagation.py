@@ -12,7 +12,7 @@ def trace_headers() -> dict[str, bytes]:
     messages sent another way (another producer, ``send_soon``, ``stream_publish_on_commit``).
     Returns an empty dict when OpenTelemetry is not installed or no span is current.
 
-    Example:
+    Examples:
         >>> headers = list(trace_headers().items())  # doctest: +SKIP
         >>> await producer.send(topic, value, headers=headers)  # doctest: +SKIP
     """

@@ -48,7 +48,7 @@ class DeadLetterService:
     letters; :meth:`drain` leaves a per-partition mark so a second drain moves only what
     came since. Calls are serialised: one service reads one partition at a time.
 
-    Example:
+    Examples:
         >>> async with DeadLetterService("kafka://127.0.0.1:9092") as dlq:  # doctest: +SKIP
         ...     page = await dlq.list(limit=20)
         ...     for entry in page["entries"]:

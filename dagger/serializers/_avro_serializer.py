@@ -51,7 +51,7 @@ def parse_schema(schema: Any) -> Any:
 class AvroMessageSerializer:
     """Encodes and decodes Confluent-framed Avro messages with a :class:`SchemaRegistryClient`.
 
-    Example:
+    Examples:
         >>> serializer = AvroMessageSerializer(SchemaRegistryClient("http://127.0.0.1:8081"))
         >>> raw = serializer.encode_record_with_schema(  # doctest: +SKIP
         ...     "orders-value", {"type": "record", "name": "Order",

@@ -26,7 +26,7 @@ class AvroCodec(Codec):
     ``key_serializer``/``value_serializer`` to choose the subject yourself; with
     ``Dagger.create_topic(..., value_schema=...)`` the engine makes one for you.
 
-    Example:
+    Examples:
         >>> codec = AvroCodec(engine.message_serializer, "orders-value", ORDER)  # doctest: +SKIP
         >>> Dagger.create_topic("orders", value_serializer=codec)  # doctest: +SKIP
     """

@@ -54,7 +54,7 @@ def check_registry_url(url: Any) -> str:
 class SchemaRegistryClient:
     """Registers schemas and fetches them by id from a Confluent-compatible registry.
 
-    Example:
+    Examples:
         >>> client = SchemaRegistryClient("http://127.0.0.1:8081")  # doctest: +SKIP
         >>> schema_id = client.register("orders-value", {"type": "string"})  # doctest: +SKIP
         >>> client.get_by_id(schema_id)  # doctest: +SKIP

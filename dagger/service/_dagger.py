@@ -51,7 +51,7 @@ TaskUpdateCallback = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
 class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
     """The workflow engine: owns the faust app, the engine topic and the instance store.
 
-    Example:
+    Examples:
         >>> engine = Dagger(broker="kafka://127.0.0.1:9092", store="rocksdb://")  # doctest: +SKIP
         >>> @Dagger.register_template("orders")  # doctest: +SKIP
         ... def orders(template_name: str) -> ITemplateDAG:

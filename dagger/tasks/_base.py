@@ -238,7 +238,7 @@ class SensorTask(ITask[KT, VT], abc.ABC):
 class KafkaListenerTask(SensorTask[KT, VT], abc.ABC):
     """Waits for a message on its template's topic whose correlation key matches.
 
-    Example:
+    Examples:
         >>> class PizzaReady(KafkaListenerTask[str, str]):  # doctest: +SKIP
         ...     correlatable_key = "order_id"
         ...
@@ -383,7 +383,7 @@ class DecisionTask(ITask[KT, VT], abc.ABC):
     run (one of ``next_dags``), or None to run none. The other branches are SKIPPED. Use
     :meth:`branch` to find a branch's id by the name of its first task.
 
-    Example:
+    Examples:
         >>> class Route(DecisionTask[str, str]):  # doctest: +SKIP
         ...     async def evaluate(self, **runtime_parameters):
         ...         name = "express" if runtime_parameters["priority"] else "standard"

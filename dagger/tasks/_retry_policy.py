@@ -23,7 +23,7 @@ class RetryPolicy:
     seconds, at most ``max_backoff``. An exception whose class (or one of its bases) is
     named in ``non_retryable`` fails the task at once.
 
-    Example:
+    Examples:
         >>> RetryPolicy(max_attempts=4, initial_backoff=2.0, non_retryable=(ValueError,))
         RetryPolicy(max_attempts=4, initial_backoff=2.0, multiplier=2.0, max_backoff=60.0, non_retryable=('ValueError',))
     """  # noqa: E501

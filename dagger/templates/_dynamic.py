@@ -107,7 +107,7 @@ class DynamicProcessTemplateDAG(IDynamicProcessTemplateDAG):
 class DynamicProcessTemplateDagBuilder(NamedProcessBuilder):
     """Builds a dynamic process: its processes are chosen when an instance is created.
 
-    Example:
+    Examples:
         >>> template = engine.get_template("orders")  # doctest: +SKIP
         >>> template.set_dynamic_builders_for_process_template(  # doctest: +SKIP
         ...     "items", [item_process_builder(item) for item in order["items"]]

@@ -115,7 +115,7 @@ class ParallelCompositeTaskTemplateBuilder(DefaultTaskTemplateBuilder):
     :meth:`add_parallel_task` adds more. Each branch is a task template and the tasks
     linked after it with ``set_next``.
 
-    Example:
+    Examples:
         >>> quotes = (
         ...     ParallelCompositeTaskTemplateBuilder(engine)
         ...     .set_name("quotes")
@@ -290,7 +290,7 @@ def check_processes(processes: Any, *, allow_empty: bool = False) -> list[IProce
 class ParallelCompositeProcessTemplateDagBuilder(NamedProcessBuilder):
     """Builds processes that run side by side.
 
-    Example:
+    Examples:
         >>> fulfil = (
         ...     ParallelCompositeProcessTemplateDagBuilder(engine)
         ...     .set_name("fulfil")

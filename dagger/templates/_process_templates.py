@@ -251,7 +251,7 @@ class NamedProcessBuilder(IProcessTemplateDAGBuilder):
 class ProcessTemplateDagBuilder(NamedProcessBuilder):
     """Builds a process template.
 
-    Example:
+    Examples:
         >>> process = (
         ...     ProcessTemplateDagBuilder(engine)
         ...     .set_name("payment")

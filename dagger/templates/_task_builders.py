@@ -90,7 +90,7 @@ class TaskTemplateBuilder(abc.ABC):
 class DefaultTaskTemplateBuilder(TaskTemplateBuilder):
     """Builds executor task templates.
 
-    Example:
+    Examples:
         >>> task = (
         ...     DefaultTaskTemplateBuilder(engine)
         ...     .set_name("reserve_stock")
@@ -129,7 +129,7 @@ class DefaultTaskTemplateBuilder(TaskTemplateBuilder):
 class DecisionTaskTemplateBuilder(DefaultTaskTemplateBuilder):
     """Builds a decision task: one ``set_next`` per branch, ``evaluate`` picks one.
 
-    Example:
+    Examples:
         >>> route = (
         ...     DecisionTaskTemplateBuilder(engine)
         ...     .set_name("route")

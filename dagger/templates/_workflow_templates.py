@@ -66,7 +66,7 @@ class ITemplateDAG(abc.ABC):
 class TemplateDAG(ITemplateDAG):
     """The default workflow template.
 
-    Example:
+    Examples:
         >>> template = engine.get_template("orders")  # doctest: +SKIP
         >>> instance = await template.create_instance(  # doctest: +SKIP
         ...     uuid.uuid4(), "order_id", order_id="o-1", submit_task=True
@@ -271,7 +271,7 @@ class ITemplateDAGBuilder(abc.ABC):
 class DefaultTemplateBuilder(ITemplateDAGBuilder):
     """Builds a workflow template.
 
-    Example:
+    Examples:
         >>> template = (
         ...     DefaultTemplateBuilder(engine)
         ...     .set_name("orders")

@@ -47,7 +47,7 @@ DEFAULT_MAX_RECORD_SIZE = 1024 * 1024
 class FakeAerospikeClient:
     """A FAKE Aerospike client (SQLite-backed), implementing only what the store uses.
 
-    Example:
+    Examples:
         >>> from dagger.service.engineconfig import AerospikeConfig
         >>> config = AerospikeConfig(HOSTS=[], POLICIES=None, NAMESPACE="test",
         ...     USERNAME=None, PASSWORD=None, TTL=-1,

@@ -79,7 +79,7 @@ class LocalEngine:
     worker. Messages tasks send with ``engine.topics[name].send(...)`` are recorded in
     :attr:`sent` instead of going to Kafka.
 
-    Example:
+    Examples:
         >>> async with LocalEngine(engine) as local:  # doctest: +SKIP
         ...     instance = await engine.get_template("orders").create_instance(
         ...         uuid.uuid4(), "order_id", order_id="o-1", submit_task=True

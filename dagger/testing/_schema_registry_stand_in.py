@@ -45,7 +45,7 @@ class _JoiningServer(ThreadingHTTPServer):
 class SchemaRegistryStandIn:
     """A stand-in for a Confluent schema registry, serving on 127.0.0.1 on a free port.
 
-    Example:
+    Examples:
         >>> with SchemaRegistryStandIn() as registry:  # doctest: +SKIP
         ...     engine = Dagger(broker=..., schema_registry_url=registry.url)
 

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from dagger import __version__
 from dagger.cli._errors import CommandError
 from dagger.cli._instances import add_instances_command, run_instances
 from dagger.cli._reachable import check_broker_reachable
@@ -18,10 +19,14 @@ _LOG_LEVELS = ("critical", "error", "warning", "warn", "info", "debug")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dagger", description="Dagger workflow engine")
+    parser.add_argument("--version", action="version", version=f"dagger {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     worker = commands.add_parser("worker", help="run a worker for the engine defined in a module")
     worker.add_argument(
-        "-A", "--app", required=True, help="module that creates the Dagger instance (pkg.module)"
+        "-A",
+        "--app",
+        required=True,
+        help="module that creates the Dagger instance (pkg.module, or pkg.module:attribute)",
     )
     worker.add_argument("-l", "--loglevel", default="info", choices=_LOG_LEVELS)
     worker.add_argument(
@@ -53,9 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "broker":
-            from dagger.cli._broker_command import run_broker
-
-            return run_broker(args.port)
+            return _broker(args.port)
         if args.command == "dlq":
             from dagger.cli._dlq_command import run_dlq
 
@@ -66,6 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"dagger: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _broker(port: int | None) -> int:
+    from dagger.broker._embedded import EmbeddedBrokerError
+    from dagger.cli._broker_command import run_broker
+
+    try:
+        return run_broker(port)
+    except EmbeddedBrokerError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -85,10 +98,15 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def find_engine(module_name: str):  # type: ignore[no-untyped-def]
-    """Import ``module_name`` and return the Dagger instance it defines."""
+def find_engine(app: str):  # type: ignore[no-untyped-def]
+    """Import the module ``app`` names and return its Dagger instance.
+
+    ``app`` is ``pkg.module`` (the module must define exactly one Dagger instance) or
+    ``pkg.module:attribute`` (the instance is that attribute), as faust's ``-A`` takes.
+    """
     from dagger.service._dagger import Dagger
 
+    module_name, _, attribute = app.partition(":")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -97,11 +115,20 @@ def find_engine(module_name: str):  # type: ignore[no-untyped-def]
         raise CommandError(f"{module_name}: {exc}") from exc
     except ImportError as exc:
         raise CommandError(f"cannot import {module_name!r}: {exc}") from exc
+    if attribute:
+        engine = getattr(module, attribute, None)
+        if not isinstance(engine, Dagger):
+            found = "nothing" if engine is None else f"a {type(engine).__name__}"
+            raise CommandError(
+                f"{app}: {module_name}.{attribute} is {found}, not a Dagger instance"
+            )
+        return engine
     engines = [value for value in vars(module).values() if isinstance(value, Dagger)]
     if not engines:
         raise CommandError(f"module {module_name!r} defines no Dagger instance")
     if len(engines) > 1:
         raise CommandError(
-            f"module {module_name!r} defines {len(engines)} Dagger instances; keep one"
+            f"module {module_name!r} defines {len(engines)} Dagger instances; "
+            f"name one with -A {module_name}:<attribute>"
         )
     return engines[0]

@@ -178,9 +178,8 @@ class ListenerIntake:
     async def _keys_of(self, listener_topic: ListenerTopic, payload: Any) -> list[str]:
         keys: list[str] = []
         for prototype in listener_topic.prototypes:
-            for lookup in await prototype.get_correlatable_keys_from_payload(payload) or []:
-                if not lookup or len(lookup) < 2 or lookup[1] is None:
-                    raise ValueError(f"{type(prototype).__name__} returned the key {lookup!r}")
+            returned = await prototype.get_correlatable_keys_from_payload(payload) or []
+            for lookup in _key_pairs(type(prototype).__name__, returned):
                 key = index_key(listener_topic.name, str(lookup[0]), str(lookup[1]))
                 if len(key.encode()) > MAX_INDEX_KEY_BYTES:
                     raise ValueError(
@@ -205,3 +204,22 @@ class ListenerIntake:
                     )
                     return f"{origin['topic']}#{text}"
         return f"{origin['topic']}:{origin['partition']}:{origin['offset']}"
+
+
+_PAIRS_HINT = 'return a list of (name, value) pairs, e.g. [("order_id", payload["order_id"])]'
+
+
+def _key_pairs(listener: str, returned: Any) -> list[Any]:
+    """The (name, value) pairs a listener's key method returned, or why they are not."""
+    method = f"{listener}.get_correlatable_keys_from_payload"
+    if isinstance(returned, str | bytes):
+        raise TypeError(f"{method} returned the string {returned!r}; {_PAIRS_HINT}")
+    if isinstance(returned, tuple) and len(returned) == 2 and isinstance(returned[0], str):
+        raise TypeError(f"{method} returned one pair {returned!r}, not a list; {_PAIRS_HINT}")
+    pairs = list(returned)
+    for lookup in pairs:
+        if isinstance(lookup, str | bytes) or not isinstance(lookup, tuple | list):
+            raise TypeError(f"{method} returned {lookup!r} among its keys; {_PAIRS_HINT}")
+        if len(lookup) != 2 or lookup[1] is None:
+            raise ValueError(f"{method} returned the key {lookup!r}; {_PAIRS_HINT}")
+    return pairs

@@ -473,6 +473,46 @@ async def test_a_key_longer_than_the_bound_is_a_key_extraction_failure() -> None
     assert "a correlation key is at most 4096" in letter["error_message"]
 
 
+class ReturnsAString(_Listener):
+    async def get_correlatable_keys_from_payload(self, payload: Any) -> Any:
+        return payload["order_id"]
+
+
+class ReturnsOnePair(_Listener):
+    async def get_correlatable_keys_from_payload(self, payload: Any) -> Any:
+        return ("order_id", payload["order_id"])
+
+
+class ReturnsStrings(_Listener):
+    async def get_correlatable_keys_from_payload(self, payload: Any) -> Any:
+        return ["order_id"]
+
+
+@pytest.mark.parametrize(
+    ("listener", "said"),
+    [
+        (ReturnsAString, "returned the string 'o-1'"),
+        (ReturnsOnePair, "returned one pair ('order_id', 'o-1'), not a list"),
+        (ReturnsStrings, "returned 'order_id' among its keys"),
+    ],
+)
+async def test_a_key_method_that_returns_no_list_of_pairs_is_told_what_to_return(
+    listener: type[SensorTask[Any, Any]], said: str
+) -> None:
+    routing = Routing()
+    routing.listen(listener)
+
+    assert await routing.route({"order_id": "o-1"}) == 0
+
+    [letter] = routing.letters
+    assert letter["reason"] == "key_extraction_failed"
+    assert (
+        f"{listener.__name__}.get_correlatable_keys_from_payload {said}" in letter["error_message"]
+    )
+    assert "return a list of (name, value) pairs" in letter["error_message"]
+    assert routing.sent == []
+
+
 def test_a_dead_letter_of_a_huge_value_stays_small_and_says_what_it_held() -> None:
     huge = b"y" * (3 * 1024 * 1024)
 

@@ -43,6 +43,7 @@ EXPORTS = {
         "TaskType",
         "Trigger",
         "TriggerTask",
+        "register_alias",
     ],
     "dagger.templates.template": [
         "DecisionTaskTemplateBuilder",
@@ -85,6 +86,7 @@ EXPORTS = {
         "StoreError",
         "TaskInvalidState",
         "TemplateDoesNotExist",
+        "UndecodableInstanceError",
         "UnknownTaskClass",
     ],
     "dagger.observability": [

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from dagger.core import _codec as codec
+from dagger.core import _undecodable as undecodable
 from dagger.core._effects import (
     CancelTimer,
     Effect,
@@ -117,7 +118,7 @@ class InstanceOwner:
         raw = self.instances.get(instance_id.encode())
         if raw is None or raw == TOMBSTONE:
             return None
-        return codec.decode(raw)
+        return undecodable.decode_stored(raw)
 
     async def end_batch(self) -> None:
         """Forget the batch's decoded instances and publish each changed one once."""
@@ -153,7 +154,9 @@ class InstanceOwner:
         if stored == TOMBSTONE:
             return
         if stored is not None:
-            instance = codec.decode(stored)
+            # Raises UndecodableInstanceError: the event is dead-lettered, the stored
+            # instance stays as it is, for a reinjection once its class is back.
+            instance = undecodable.decode_stored(stored)
         stepped = step(instance, event, self._clock(), partition=partition)
         if stepped.reason:
             logger.log(stepped.level, "%s", stepped.reason)

@@ -112,13 +112,20 @@ def _list(client: ApiClient, args: argparse.Namespace, show_progress: bool) -> i
             doc.get("owner_partition"),
             when(doc.get("time_created")),
             when(doc.get("lastupdated")),
-            _error(doc),
+            _undecodable(doc) or _error(doc),
         )
         for doc in documents
     ]
     headers = ("ID", "TEMPLATE", "STATUS", "PARTITION", "CREATED", "UPDATED", "ERROR")
     print(table(headers, rows))
     print(f"\n{len(documents)} of {total} instance(s)")
+    broken = sum(1 for doc in documents if doc.get("undecodable"))
+    if broken:
+        print(
+            f"{broken} instance(s) cannot be decoded: a task class they name is gone. Bring it "
+            "back or alias it (@register_alias, docs/versioning.md), restart the workers, then "
+            "reinject their undecodable_instance dead letters (dagger dlq)"
+        )
     if cursor:
         print(f"more: dagger instances list --cursor {cursor} (or --all)")
     return 0
@@ -268,8 +275,20 @@ def _error(document: dict[str, Any]) -> str | None:
     return f"{document['error_type']}: {document.get('error_message') or ''}".rstrip(": ")
 
 
+def _undecodable(document: dict[str, Any]) -> str | None:
+    """The ERROR cell of an instance the worker cannot decode: which class is missing."""
+    undecodable = document.get("undecodable")
+    if not undecodable:
+        return None
+    missing = undecodable.get("missing_class")
+    if missing:
+        return f"UNDECODABLE: task class {missing} is not registered"
+    return f"UNDECODABLE: {undecodable.get('reason')}"
+
+
 def _refusal(status: int) -> str:
-    return {404: "not found", 409: "refused", 400: "bad id"}.get(status, f"error {status}")
+    refusals = {404: "not found", 409: "refused", 400: "bad id", 422: "undecodable"}
+    return refusals.get(status, f"error {status}")
 
 
 def _print_json(value: Any) -> None:

@@ -13,6 +13,7 @@ from faust.utils import json as faust_json
 
 from dagger import _faust_internals as faust_internals
 from dagger.core._registry import TaskClassRegistry, class_key, task_classes
+from dagger.exceptions.exceptions import UnknownTaskClass
 from dagger.tasks._base import ITask, ITemplateDAGInstance
 from dagger.tasks._status import TaskStatus, TaskStatusEnum
 
@@ -90,13 +91,19 @@ def root_fields(
     """Read the root's fields ``names`` from stored bytes without building the instance.
 
     Listing and filtering many instances needs a few root fields of each; building every
-    task of every instance would cost far more. ``status`` is given as its code.
+    task of every instance would cost far more. ``status`` is given as its code. A root
+    class that is not registered reads with the defaults of ``ITemplateDAGInstance``.
     """
     document = loads(raw)
     if document.get("v") != FORMAT_VERSION:
         raise ValueError(f"unsupported instance document version {document.get('v')!r}")
     stored = document["f"]
-    defaults = _defaults_of(registry.resolve(document["classes"][document["c"]]))
+    try:
+        defaults = _defaults_of(registry.resolve(document["classes"][document["c"]]))
+    except UnknownTaskClass:
+        # The root's class is gone: its fields still read, with the base class's defaults,
+        # so that the instance can be listed as undecodable.
+        defaults = _defaults_of(ITemplateDAGInstance)
     return {name: stored[name] if name in stored else defaults.get(name) for name in names}
 
 

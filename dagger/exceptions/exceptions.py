@@ -11,6 +11,7 @@ __all__ = [
     "StoreError",
     "TaskInvalidState",
     "TemplateDoesNotExist",
+    "UndecodableInstanceError",
     "UnknownTaskClass",
 ]
 
@@ -45,6 +46,31 @@ class ConfigurationError(DaggerError, ValueError):
 
 class UnknownTaskClass(DaggerError):
     """A stored instance names a task class that no registered template uses."""
+
+    def __init__(self, message: str, *, class_path: str | None = None) -> None:
+        super().__init__(message)
+        self.class_path = class_path
+
+
+class UndecodableInstanceError(DaggerError):
+    """A stored instance cannot be built from the task classes this worker has.
+
+    It names a class no registered template uses (``missing_class``: renamed, moved or
+    removed), or its stored fields no longer fit its classes.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        instance_id: str | None = None,
+        missing_class: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.instance_id = instance_id
+        self.missing_class = missing_class
+        self.error_type = error_type
 
 
 class StoreError(DaggerError):

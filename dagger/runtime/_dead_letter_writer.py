@@ -21,6 +21,8 @@ MALFORMED_ENGINE_EVENT = "malformed_engine_event"
 ENGINE_ERROR = "engine_error"
 TOO_LARGE = "too_large"
 EARLY_BUFFER_FULL = "early_buffer_full"
+UNDECODABLE_INSTANCE = "undecodable_instance"
+"""An engine event for a stored instance this worker cannot decode (a task class is gone)."""
 
 MAX_INLINE_VALUE_BYTES = 256 * 1024
 """A longer value is kept by reference: its size, digest and first bytes, not whole."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagger.core._events import HeldMessagesSwept, IndexAdded, IndexRemoved, MessageReceived
 from dagger.core._wire import decode_event
+from dagger.exceptions.exceptions import UndecodableInstanceError
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._partitioning import partition_for_index_key
@@ -21,13 +22,24 @@ class EventDispatcher:
         return partition_for_index_key(key.decode(), self._partitions)
 
     async def handle(self, raw: bytes, partition: int) -> None:
-        """Decode and apply one record of ``partition`` (raises MalformedEvent)."""
+        """Decode and apply one record of ``partition``.
+
+        Raises MalformedEvent, or UndecodableInstanceError when an instance the record is
+        for cannot be decoded (after applying it to the others a message is for).
+        """
         event = decode_event(raw)
         if isinstance(event, HeldMessagesSwept):
             self.keys.sweep(lambda key: self._partition_of(key) == partition)
         elif isinstance(event, MessageReceived | IndexAdded | IndexRemoved):
             # Deliveries to this partition's own instances are applied here, in log order.
+            # One instance that cannot be decoded does not keep the message from the others.
+            undecodable: list[UndecodableInstanceError] = []
             for delivery in await self.keys.handle(event, partition):
-                await self.instance_owner.handle(delivery, partition)
+                try:
+                    await self.instance_owner.handle(delivery, partition)
+                except UndecodableInstanceError as exc:
+                    undecodable.append(exc)
+            if undecodable:
+                raise undecodable[0]
         else:
             await self.instance_owner.handle(event, partition)

@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 from dagger import _faust_internals as faust_internals
 from dagger.core._events import HeldMessagesSwept, LogEvent
 from dagger.core._wire import MalformedEvent, encode_event
+from dagger.exceptions.exceptions import UndecodableInstanceError
 from dagger.runtime._assembly import assemble_owners
 from dagger.runtime._dead_letter_writer import (
     ENGINE_ERROR,
     MALFORMED_ENGINE_EVENT,
+    UNDECODABLE_INSTANCE,
     DeadLetterWriter,
 )
 from dagger.runtime._records import RecordSender
@@ -287,6 +289,12 @@ class EngineRuntime:
         except MalformedEvent as exc:
             await self.dead_letters.publish(
                 MALFORMED_ENGINE_EVENT, exc, _origin(message), event.value
+            )
+        except UndecodableInstanceError as exc:
+            # Reinjected (dagger dlq reinject) once the class is back or aliased, the event
+            # is applied then: the instance was left as stored.
+            await self.dead_letters.publish(
+                UNDECODABLE_INSTANCE, exc, _origin(message), event.value, message.key
             )
         except Exception as exc:
             # One record must not stop the partition's agent.

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from dagger.core import _codec as codec
+from dagger.core import _undecodable as undecodable
 from dagger.core._effects import (
     CancelTimer,
     Effect,
@@ -57,6 +58,7 @@ from dagger.core._events import (
 )
 from dagger.core._kinds.listener import registered_index_keys, released_index_keys
 from dagger.core._step import Verdict, step
+from dagger.exceptions.exceptions import UndecodableInstanceError
 from dagger.runtime._dead_letter_writer import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetterWriter
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._partitioning import partition_for_index_key
@@ -121,7 +123,7 @@ class InstanceOwner:
         raw = self.instances.get(instance_id.encode())
         if raw is None or raw == TOMBSTONE:
             return None
-        return codec.decode(raw)
+        return undecodable.decode_stored(raw)
 
     async def end_batch(self) -> None:
         """Forget the batch's decoded instances and publish each changed one once."""
@@ -157,7 +159,14 @@ class InstanceOwner:
         if stored == TOMBSTONE:
             return
         if stored is not None:
-            instance = codec.decode(stored)
+            try:
+                instance = undecodable.decode_stored(stored)
+            except UndecodableInstanceError:
+                if _owner_partition(stored) not in (partition, None):
+                    return  # as step ignores an event read on a partition that does not own it
+                # The worker dead-letters the event; the stored instance stays as it is,
+                # for a reinjection once its class is back or aliased.
+                raise
         stepped = step(instance, event, self._clock(), partition=partition)
         if stepped.reason:
             logger.log(stepped.level, "%s", stepped.reason)
@@ -437,6 +446,15 @@ def _encoded(instance: ITemplateDAGInstance[Any, Any]) -> bytes | TypeError | Va
         return codec.encode(instance)
     except (TypeError, ValueError) as exc:
         return exc
+
+
+def _owner_partition(stored: bytes) -> int | None:
+    """The owner partition a stored instance that cannot be decoded names, if it reads."""
+    try:
+        partition = undecodable.readable_fields(stored)["owner_partition"]
+    except undecodable.DECODE_ERRORS:
+        return None
+    return partition if isinstance(partition, int) else None
 
 
 def _lookup(instance: ITemplateDAGInstance[Any, Any], task_id: str) -> CorreletableLookUpKey:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dagger.tasks._aliases import register_alias
 from dagger.tasks._base import (
     COMPLETE_BY_KEY,
     DecisionTask,
@@ -74,4 +75,5 @@ __all__ = [
     "TaskType",
     "Trigger",
     "TriggerTask",
+    "register_alias",
 ]

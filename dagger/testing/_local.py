@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from dagger.core._codec import loads
 from dagger.core._events import LogEvent
 from dagger.core._wire import encode_event
+from dagger.exceptions.exceptions import UndecodableInstanceError
 from dagger.runtime._assembly import assemble_owners
-from dagger.runtime._dead_letter_writer import DeadLetterWriter
+from dagger.runtime._dead_letter_writer import UNDECODABLE_INSTANCE, DeadLetterWriter
 from dagger.runtime._updates import UpdatePublisher, update_document
 from dagger.tasks._base import ITemplateDAGInstance
 
@@ -101,6 +102,7 @@ class LocalEngine:
         self._queue: deque[tuple[bytes, int]] = deque()
         self.clock = ManualClock(start) if start is not None else ManualClock(time.time())
         self._draining = False
+        self._dead_letter_writer = DeadLetterWriter(self._collect_dead_letter)
         owners = assemble_owners(
             settings=engine.settings,
             instances=self.store,
@@ -109,7 +111,7 @@ class LocalEngine:
             timers=self.timers_store,
             send=self._append,
             publisher=UpdatePublisher(None, [*engine.task_update_callbacks, self._record]),
-            dead_letters=DeadLetterWriter(self._collect_dead_letter),
+            dead_letters=self._dead_letter_writer,
             serializers=engine.faust_app.serializers,
             clock=self.clock,
         )
@@ -195,7 +197,11 @@ class LocalEngine:
         try:
             while self._queue:
                 raw, partition = self._queue.popleft()
-                await self._dispatcher.handle(raw, partition)
+                try:
+                    await self._dispatcher.handle(raw, partition)
+                except UndecodableInstanceError as exc:  # as a worker does
+                    origin = {"topic": self.engine.settings.tasks_topic, "partition": partition}
+                    await self._dead_letter_writer.publish(UNDECODABLE_INSTANCE, exc, origin, raw)
                 await self._owner.end_batch()
         finally:
             self._draining = False

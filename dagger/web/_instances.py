@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from dagger.core import _flow as flow
 from dagger.core import _retry as retry
+from dagger.exceptions.exceptions import UndecodableInstanceError
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._documents import ident_of, instance_document
 from dagger.web._engine_view import InstanceControl
@@ -97,7 +98,7 @@ class InstancesApi:
         """One instance document, from whichever worker owns it; 404 if none does."""
         check_id(instance_id)
         self._require_ready()
-        instance = self._local.load(instance_id)
+        instance = self._load("show", instance_id)
         if instance is not None:
             return Reply(200, instance_document(instance))
         path = f"/tasks/instance/{quote(instance_id)}"
@@ -107,7 +108,7 @@ class InstancesApi:
         """Ask the owner to stop the instance: 202, or 409 when it has finished."""
         check_id(instance_id)
         self._require_ready()
-        instance = self._local.load(instance_id)
+        instance = self._load("stop", instance_id)
         if instance is None:
             path = f"/tasks/instance/{quote(instance_id)}/stop"
             return await self._owner_answer("POST", path, instance_id, caller)
@@ -124,7 +125,7 @@ class InstancesApi:
         """Ask the owner to retry a FAILURE instance: 202, or 409 with why it cannot."""
         check_id(instance_id)
         self._require_ready()
-        instance = self._local.load(instance_id)
+        instance = self._load("retry", instance_id)
         if instance is None:
             path = f"/tasks/instance/{quote(instance_id)}/retry"
             return await self._owner_answer("POST", path, instance_id, caller)
@@ -133,6 +134,13 @@ class InstancesApi:
             raise ApiError(409, refused)
         await self._engine.retry_instance(instance)
         return Reply(202, _accepted("retry", instance))
+
+    def _load(self, action: str, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
+        """This worker's instance ``instance_id``; ApiError 422 if it cannot be decoded."""
+        try:
+            return self._local.load(instance_id)
+        except UndecodableInstanceError as exc:
+            raise ApiError(422, undecodable_refusal(action, exc)) from exc
 
     def _require_ready(self) -> None:
         if not self._local.view.is_ready():
@@ -178,6 +186,15 @@ class InstancesApi:
                 raise _peer_failed(url, result)
             answers.append((url, result))
         return answers
+
+
+def undecodable_refusal(action: str, error: UndecodableInstanceError) -> str:
+    """Why ``action`` cannot be done to an undecodable instance, and how to fix it."""
+    return (
+        f"cannot {action} instance {error.instance_id}: {error}. Its events go to the dead "
+        "letters as undecodable_instance; once the class is back or aliased "
+        "(docs/versioning.md), restart the workers and reinject them with dagger dlq"
+    )
 
 
 def _peer_failed(url: str, answer: Reply) -> ApiError:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dagger.core import _codec as codec
-from dagger.exceptions.exceptions import DaggerError
+from dagger.core import _undecodable as undecodable
+from dagger.exceptions.exceptions import DaggerError, UndecodableInstanceError
 from dagger.runtime._owner import TOMBSTONE
 from dagger.tasks._base import ITemplateDAGInstance
-from dagger.web._documents import instance_document
+from dagger.web._documents import instance_document, undecodable_document
 from dagger.web._query import Ident, ListQuery
 
 logger = logging.getLogger(__name__)
@@ -60,14 +61,30 @@ class LocalInstances:
         self.view = view
 
     def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
-        """The instance ``instance_id`` if a partition this worker owns holds it."""
+        """The instance ``instance_id`` if a partition this worker owns holds it.
+
+        Raises UndecodableInstanceError when it does but the instance cannot be built.
+        """
         raw = self.view.store().get(instance_id.encode())
         if raw is None or raw == TOMBSTONE:
             return None
-        instance = codec.decode(raw)
+        try:
+            instance = undecodable.decode_stored(raw)
+        except UndecodableInstanceError:
+            if self._owned_partition_of(raw) is None:
+                return None
+            raise
         if instance.owner_partition not in self.view.owned_partitions():
             return None
         return instance
+
+    def _owned_partition_of(self, raw: bytes) -> int | None:
+        """The owner partition stored in ``raw``, if this worker owns it."""
+        try:
+            partition = undecodable.readable_fields(raw)["owner_partition"]
+        except undecodable.DECODE_ERRORS:
+            return None
+        return partition if partition in self.view.owned_partitions() else None
 
     async def window(self, query: ListQuery) -> Window:
         """The first ``query.window`` matching instances (after the cursor), in order."""
@@ -102,5 +119,14 @@ class LocalInstances:
         for _, instance_id in heapq.nsmallest(query.window, matches):
             raw = store.get(instance_id.encode())
             if raw is not None and raw != TOMBSTONE:
-                documents.append(instance_document(codec.decode(raw)))
+                documents.append(_document_of(raw))
         return Window(documents, total)
+
+
+def _document_of(raw: bytes) -> dict[str, Any]:
+    """The API document of a stored instance; one saying why, if it cannot be decoded."""
+    try:
+        return instance_document(undecodable.decode_stored(raw))
+    except UndecodableInstanceError as exc:
+        logger.warning("%s; listed as undecodable", exc)
+        return undecodable_document(undecodable.readable_fields(raw), exc)

@@ -90,7 +90,7 @@ def _paths() -> dict[str, Any]:
                     "200": _json_response(
                         "The instance", {"$ref": "#/components/schemas/Instance"}
                     ),
-                    **_errors(400, 401, 404, 503),
+                    **_errors(400, 401, 404, 422, 503),
                 },
             }
         },
@@ -158,7 +158,7 @@ def _action(summary: str, operation: str, instance_id: dict[str, Any]) -> dict[s
             "parameters": [instance_id],
             "responses": {
                 "202": _json_response("Requested", {"$ref": "#/components/schemas/Accepted"}),
-                **_errors(400, 401, 404, 409, 503),
+                **_errors(400, 401, 404, 409, 422, 503),
             },
         }
     }
@@ -207,6 +207,16 @@ def _schemas() -> dict[str, Any]:
                     "runtime_parameters": {"type": "object"},
                     "partition_key_lookup": {"type": "string"},
                     "owner_partition": {"type": "integer"},
+                    "undecodable": {
+                        "type": "object",
+                        "description": "Only on an instance this worker cannot decode "
+                        "(then tasks is empty): why, and the missing task class",
+                        "properties": {
+                            "reason": {"type": "string"},
+                            "error_type": {"type": "string"},
+                            "missing_class": {"type": "string", "nullable": True},
+                        },
+                    },
                     "tasks": {
                         "type": "object",
                         "additionalProperties": {"$ref": "#/components/schemas/Task"},
@@ -243,6 +253,7 @@ _ERROR_TEXT = {
     401: "Missing or wrong bearer token",
     404: "Not found",
     409: "Not possible in the instance's status",
+    422: "The instance cannot be decoded: a task class it names is not registered",
     501: "Dead-letter tools not configured",
     503: "This worker or a peer cannot answer now; try again",
 }

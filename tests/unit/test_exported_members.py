@@ -44,6 +44,7 @@ EXPORTS = {
         "TaskType",
         "Trigger",
         "TriggerTask",
+        "register_alias",
     ],
     "dagger.templates.template": [
         "DecisionTaskTemplateBuilder",
@@ -86,6 +87,7 @@ EXPORTS = {
         "StoreError",
         "TaskInvalidState",
         "TemplateDoesNotExist",
+        "UndecodableInstanceError",
         "UnknownTaskClass",
     ],
     "dagger.observability": [

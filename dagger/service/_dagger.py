@@ -30,6 +30,7 @@ from dagger.runtime._updates import UpdatePublisher
 from dagger.serializers._passthrough import register_passthrough
 from dagger.serializers._registry_client import SchemaRegistryClient
 from dagger.service._instance_lifecycle import InstanceLifecycle, LocalSink
+from dagger.service._instance_starts import InstanceStarts
 from dagger.service._registration import TemplatesAndTopics
 from dagger.service._settings import resolve_settings
 from dagger.service._worker_view import EngineWorkerView
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 TaskUpdateCallback = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
 
 
-class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
+class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
     """The workflow engine: owns the faust app, the engine topic and the instance store.
 
     Example:
@@ -107,6 +108,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
         rocksdb_options: Mapping[str, int] | None = None,
         api_token: str | None = None,
         telemetry: Any = None,
+        intake_topic: str | None = "dagger_intake",
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -179,6 +181,9 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
                 ``Datadog(...)``) or a list of them; None chooses OpenTelemetry (when
                 opentelemetry-api is installed) and Datadog (with a ``DatadogMonitor``
                 ``datadog_sensor``); ``[]`` turns the engine's telemetry off.
+            intake_topic: JSON topic on which any producer starts instances
+                (``{"template", "id"?, "partition_key"?, "params"}``, see
+                ``docs/intake.md``); None: no intake agent.
             **kwargs: Further faust settings, passed to ``faust.App``. A name faust does
                 not know is ignored with a warning (faust ignores it too);
                 ``topic_partitions`` must equal ``kafka_partitions``.
@@ -221,6 +226,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
             faust_kwargs=kwargs,
             telemetry=telemetry,
             datadog_sensor=datadog_sensor,
+            intake_topic=intake_topic,
         )
         for sensor, argument in (
             (tracing_sensor, "tracing_sensor"),
@@ -303,6 +309,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
                 else None,
                 self._task_update_callbacks,
             ),
+            starter=self,
         )
         self._listener_concurrency: dict[str, int] = {}
         self._declared = False

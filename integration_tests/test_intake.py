@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
 
 from dagger.testing import EmbeddedBroker
 from integration_tests._harness import Scenario, Updates, workers
@@ -26,6 +25,8 @@ def produce(
     broker: EmbeddedBroker, topic: str, records: list[tuple[bytes, dict[str, str]]]
 ) -> None:
     """Send ``(value, headers)`` records with kafka-python; wait until the broker has each."""
+    from kafka import KafkaProducer  # here: importing it warns (DeprecationWarning)
+
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
     try:
         for value, headers in records:
@@ -37,6 +38,8 @@ def produce(
 
 def dead_letters(broker: EmbeddedBroker, topic: str, count: int, timeout: float) -> list[Any]:
     """Read dead letters with kafka-python until ``count`` came or ``timeout`` passed."""
+    from kafka import KafkaConsumer
+
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=broker.bootstrap_servers,

@@ -101,6 +101,10 @@ class Scenario:
         return f"pizza-status-{self.name}"
 
     @property
+    def intake_topic(self) -> str:
+        return f"intake-{self.name}"
+
+    @property
     def exec_log(self) -> Path:
         return self.tmp_path / "executions.log"
 
@@ -112,6 +116,7 @@ class Scenario:
             self.listen_topic: 2,
             self.listen_topic_b: 2,
             self.dead_letter_topic: self.partitions,
+            self.intake_topic: self.partitions,
             self.pizza_orders_topic: 2,
             self.pizza_status_topic: 2,
         }
@@ -135,6 +140,7 @@ class Scenario:
             TEST_LISTEN_TOPIC=self.listen_topic,
             TEST_LISTEN_TOPIC_B=self.listen_topic_b,
             TEST_DEAD_LETTER_TOPIC=self.dead_letter_topic,
+            TEST_INTAKE_TOPIC=self.intake_topic,
             ORDERS_APP_ID=self.app_id,
             ORDERS_STORE=self.store,
             ORDERS_DATADIR=str(self.tmp_path / f"data-{worker_name}"),

@@ -50,8 +50,16 @@ class ApiClient:
         """POST ``path`` with no body; see :meth:`request`."""
         return self.request("POST", path)
 
+    def post_json(self, path: str, body: Any) -> ApiResponse:
+        """POST ``path`` with ``body`` as JSON; see :meth:`request`."""
+        return self.request("POST", path, body=json.dumps(body).encode())
+
     def request(
-        self, method: str, path: str, params: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
     ) -> ApiResponse:
         """Send one request; any HTTP status is returned, except 401, which is raised.
 
@@ -60,8 +68,10 @@ class ApiClient:
                 the token.
         """
         target = self.url + path + (f"?{urlencode(params)}" if params else "")
-        request = urllib.request.Request(target, method=method)
+        request = urllib.request.Request(target, data=body, method=method)
         request.add_header("Accept", "application/json")
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
         if self._token is not None:
             request.add_header("Authorization", f"Bearer {self._token}")
         try:

@@ -18,6 +18,7 @@ from typing import Any
 from dagger.cli._api_client import DEFAULT_URL, ApiClient, ApiResponse, instance_path
 from dagger.cli._errors import CommandError
 from dagger.cli._output import Progress, table, when
+from dagger.cli._start_command import add_start_action, run_start
 
 FINISHED = frozenset({"COMPLETED", "FAILURE", "SKIPPED", "STOPPED"})
 POLL_EVERY = 0.5
@@ -41,7 +42,8 @@ def add_instances_command(commands: Any) -> None:
         help="progress of long operations on stderr (auto: when stderr is a terminal)",
     )
     instances = commands.add_parser(
-        "instances", help="list, show, stop and retry workflow instances through a worker's API"
+        "instances",
+        help="start, list, show, stop and retry workflow instances through a worker's API",
     )
     actions = instances.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", parents=[common], help="list instances, a page at a time")
@@ -50,6 +52,7 @@ def add_instances_command(commands: Any) -> None:
     listing.add_argument("--limit", type=int, default=100, help="instances per page (1-1000)")
     listing.add_argument("--cursor", help="start after this cursor (printed under a page)")
     listing.add_argument("--all", action="store_true", help="every page, following the cursors")
+    add_start_action(actions, common)
     show = actions.add_parser("show", parents=[common], help="one instance and its tasks")
     show.add_argument("id", help="the instance id")
     for action, what in (
@@ -75,6 +78,8 @@ def run_instances(args: argparse.Namespace) -> int:
         return _list(client, args, show_progress)
     if args.action == "show":
         return _show(client, args)
+    if args.action == "start":
+        return run_start(client, args)
     return _act(client, args, show_progress)
 
 

@@ -23,6 +23,14 @@ TOO_LARGE = "too_large"
 EARLY_BUFFER_FULL = "early_buffer_full"
 UNDECODABLE_INSTANCE = "undecodable_instance"
 """An engine event for a stored instance this worker cannot decode (a task class is gone)."""
+# The intake topic's records that start no instance (docs/intake.md).
+INTAKE_NOT_JSON = "intake_not_json"
+INTAKE_INVALID = "intake_invalid"
+INTAKE_UNKNOWN_TEMPLATE = "intake_unknown_template"
+INTAKE_BAD_PARAMS = "intake_bad_params"
+INTAKE_MISSING_PARTITION_KEY = "intake_missing_partition_key"
+ID_REUSED = "id_reused"
+"""An instance id already in use, asked for with another template or other params."""
 
 MAX_INLINE_VALUE_BYTES = 256 * 1024
 """A longer value is kept by reference: its size, digest and first bytes, not whole."""

@@ -31,6 +31,7 @@ from dagger.runtime._dead_letter_writer import (
     UNDECODABLE_INSTANCE,
     DeadLetterWriter,
 )
+from dagger.runtime._intake import InstanceIntake
 from dagger.runtime._records import RecordSender
 from dagger.runtime._staging import StagedStore, StagingArea
 from dagger.runtime._telemetry import report_commit_failure
@@ -41,6 +42,7 @@ from dagger.tasks._base import SensorTask
 
 if TYPE_CHECKING:
     from dagger.runtime._settings import EngineSettings
+    from dagger.runtime._starts import InstanceStarter
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class EngineRuntime:
         tasks_topic: Any,
         settings: EngineSettings,
         publisher: UpdatePublisher,
+        starter: InstanceStarter | None = None,
     ) -> None:
         self._app = faust_app
         self._records = RecordSender(faust_app, settings.tasks_topic)
@@ -118,6 +121,8 @@ class EngineRuntime:
         self.commit_failures = 0
         """How many batch commits failed (and were tried again) since the worker started."""
         faust_app.task(self._tick_timers)
+        if settings.intake_topic and starter is not None:
+            self._add_intake(settings, starter)
 
     async def _tick_timers(self) -> None:
         """Fire the due timers as they fall due (see :mod:`dagger.runtime._tick`)."""
@@ -220,6 +225,28 @@ class EngineRuntime:
         self._app.agent(raw_topic, name=f"dagger_listener_{name}", concurrency=concurrency)(
             route_messages
         )
+
+    def _add_intake(self, settings: EngineSettings, starter: InstanceStarter) -> None:
+        """The intake topic's agent: each JSON record starts an instance."""
+        intake = InstanceIntake(
+            starter=starter,
+            lookup=self.owner.load,
+            dead_letters=self.dead_letters,
+            message_id_header=settings.message_id_header,
+        )
+        topic = self._app.topic(
+            settings.intake_topic,
+            partitions=settings.kafka_partitions,
+            internal=True,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+        async def take_records(stream: Any) -> None:
+            async for event in stream.events():
+                await intake.take(event.value, _origin(event.message), event.message.headers)
+
+        self._app.agent(topic, name="dagger_intake")(take_records)
 
     # -- the engine topic ----------------------------------------------------------------
     async def _consume(self, stream: Any) -> None:

@@ -46,6 +46,7 @@ from dagger.core._events import (
     HookOutcome,
     IndexAdded,
     IndexRemoved,
+    InstanceCreated,
     InstanceEvent,
     IntervalChecked,
     MessageDelivered,
@@ -59,9 +60,15 @@ from dagger.core._events import (
 from dagger.core._kinds.listener import registered_index_keys, released_index_keys
 from dagger.core._step import Verdict, step
 from dagger.exceptions.exceptions import UndecodableInstanceError
-from dagger.runtime._dead_letter_writer import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetterWriter
+from dagger.runtime._dead_letter_writer import (
+    ID_REUSED,
+    ON_MESSAGE_RAISED,
+    UNDECODABLE,
+    DeadLetterWriter,
+)
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._partitioning import partition_for_index_key
+from dagger.runtime._starts import created_conflict
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry, report_transitions
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
@@ -172,6 +179,8 @@ class InstanceOwner:
             logger.log(stepped.level, "%s", stepped.reason)
         if stepped.verdict is not Verdict.APPLIED or stepped.instance is None:
             self._forget_timer(event)
+            if isinstance(event, InstanceCreated) and stepped.verdict is Verdict.IGNORED:
+                await self._refuse_reused_id(instance, event)
             if stepped.verdict is Verdict.REPLAYED and stepped.instance is not None:
                 # A replay after a crash: the state is stored, but its changelog record and
                 # its update may not have left the worker, so write and publish it again.
@@ -193,6 +202,18 @@ class InstanceOwner:
             raw = codec.encode(instance)
         self._store(key, instance, finished, raw)
         report_transitions(self._telemetry, instance)
+
+    async def _refuse_reused_id(
+        self, existing: ITemplateDAGInstance[Any, Any] | None, event: InstanceCreated
+    ) -> None:
+        """A ``created`` event for an id in use: dead-letter it unless it is a repeat."""
+        if existing is None:
+            return
+        conflict = created_conflict(existing, event.document)
+        if conflict is not None:
+            origin = {"instance_id": existing.id, "event_id": event.event_id}
+            value = codec.dumps(event.document)
+            await self._dead_letters.publish(ID_REUSED, ValueError(conflict), origin, value)
 
     async def _fail_unencodable(
         self, instance: ITemplateDAGInstance[Any, Any], error: Exception

@@ -60,6 +60,8 @@ class EngineSettings:
         default_factory=lambda: dict(DEFAULT_ROCKSDB_OPTIONS)
     )
     """The options of each ``rocksdb://`` database (one per table and partition)."""
+    intake_topic: str | None = "dagger_intake"
+    """The JSON topic any producer starts instances on (None: no intake agent)."""
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -30,6 +30,7 @@ from dagger.runtime._updates import UpdatePublisher
 from dagger.serializers._passthrough import register_passthrough
 from dagger.serializers._registry_client import SchemaRegistryClient
 from dagger.service._instance_lifecycle import InstanceLifecycle, LocalSink
+from dagger.service._instance_starts import InstanceStarts
 from dagger.service._registration import TemplatesAndTopics
 from dagger.service._settings import resolve_settings
 from dagger.service._worker_view import EngineWorkerView
@@ -48,7 +49,7 @@ logger = logging.getLogger(__name__)
 TaskUpdateCallback = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
 
 
-class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
+class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
     """The workflow engine: owns the faust app, the engine topic and the instance store.
 
     Examples:
@@ -109,6 +110,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
         api_token: str | None = None,
         telemetry: Any = None,
         retry_policy: RetryPolicy | None = None,
+        intake_topic: str | None = "dagger_intake",
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -184,6 +186,9 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
                 ``Datadog(...)``) or a list of them; None chooses OpenTelemetry (when
                 opentelemetry-api is installed) and Datadog (with a ``DatadogMonitor``
                 ``datadog_sensor``); ``[]`` turns the engine's telemetry off.
+            intake_topic: JSON topic on which any producer starts instances
+                (``{"template", "id"?, "partition_key"?, "params"}``, see
+                ``docs/intake.md``); None: no intake agent.
             **kwargs: Further faust settings, passed to ``faust.App``. A name faust does
                 not know is ignored with a warning (faust ignores it too);
                 ``topic_partitions`` must equal ``kafka_partitions``.
@@ -226,6 +231,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
             faust_kwargs=kwargs,
             telemetry=telemetry,
             datadog_sensor=datadog_sensor,
+            intake_topic=intake_topic,
         )
         for sensor, argument in (
             (tracing_sensor, "tracing_sensor"),
@@ -311,6 +317,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
                 else None,
                 self._task_update_callbacks,
             ),
+            starter=self,
         )
         self._listener_concurrency: dict[str, int] = {}
         self._declared = False

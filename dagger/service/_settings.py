@@ -73,6 +73,27 @@ def _check_header(name: Any) -> str | None:
     return name
 
 
+def _check_intake_topic(
+    name: Any, tasks_topic: str, dead_letter_topic: str, task_update_topic: str | None
+) -> str | None:
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise ConfigurationError(f"intake_topic must be a topic name or None, got {name!r}")
+    check_topic_name(name, "intake_topic")
+    for other, argument in (
+        (tasks_topic, "tasks_topic"),
+        (dead_letter_topic, "dead_letter_topic"),
+        (task_update_topic, "task_update_topic"),
+    ):
+        if name == other:
+            raise ConfigurationError(
+                f"intake_topic={name!r} is also the {argument}: the intake topic carries "
+                "JSON start requests only; give it a name of its own (or None for no intake)"
+            )
+    return name
+
+
 def _check_token(token: Any) -> str | None:
     source = "api_token"
     if token is None:
@@ -192,6 +213,7 @@ def resolve_settings(
     faust_kwargs: Mapping[str, Any],
     telemetry: Any = None,
     datadog_sensor: Any = None,
+    intake_topic: str | None = "dagger_intake",
 ) -> EngineSettings:
     """Validate the constructor arguments of :class:`~dagger.service.services.Dagger`."""
     if isinstance(store, StoreEnum):
@@ -272,4 +294,7 @@ def resolve_settings(
         ),
         telemetry=resolve_telemetry(telemetry, datadog_sensor),
         rocksdb_options=resolve_rocksdb_options(rocksdb_options),
+        intake_topic=_check_intake_topic(
+            intake_topic, tasks_topic, dead_letter_topic, task_update_topic
+        ),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from dagger.runtime._settings import EngineSettings
+from dagger.runtime._starts import InstanceStarter
 from dagger.web._local import WorkerView
 
 __all__ = ["EngineView", "InstanceControl"]
@@ -27,11 +28,15 @@ class InstanceControl(Protocol):
         ...
 
 
-class EngineView(InstanceControl, Protocol):
+class EngineView(InstanceControl, InstanceStarter, Protocol):
     """The engine the HTTP API serves: its settings, its faust app and its worker."""
 
     settings: EngineSettings
     faust_app: Any
+
+    def get_template(self, template_name: str) -> Any:
+        """The registered template ``template_name``; TemplateDoesNotExist otherwise."""
+        ...
 
     def worker_view(self) -> WorkerView:
         """This process's instance store and the partitions its worker owns."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dagger.runtime._intake_schema import intake_schema
+from dagger.runtime._starts import RESERVED_PARAMS
 from dagger.tasks._status import TaskStatusEnum
 from dagger.web._query import DEFAULT_LIMIT, ID_RULE, MAX_LIMIT, MAX_WINDOW
 
@@ -100,6 +102,33 @@ def _paths() -> dict[str, Any]:
         "/tasks/instance/{id}/retry": _action(
             "Retry a FAILURE instance from its failed task(s)", "retryInstance", instance_id
         ),
+        "/templates/{name}/instances": {
+            "post": {
+                "summary": "Start an instance of a template",
+                "description": (
+                    "Creates and submits an instance. An id already in use with the same "
+                    "params answers 200 with the existing instance; with another template "
+                    "or other params, 409. Without an id a new one is drawn (docs/intake.md)."
+                ),
+                "operationId": "startInstance",
+                "parameters": [_path_param("name", "A registered template's name.")],
+                "requestBody": {
+                    "required": True,
+                    "content": {_JSON: {"schema": {"$ref": "#/components/schemas/StartRequest"}}},
+                },
+                "responses": {
+                    "201": _json_response(
+                        "Started", {"$ref": "#/components/schemas/Instance"}, location=True
+                    ),
+                    "200": _json_response(
+                        "The id is in use with these params: the existing instance",
+                        {"$ref": "#/components/schemas/Instance"},
+                        location=True,
+                    ),
+                    **_errors(400, 401, 404, 409, 422, 503),
+                },
+            }
+        },
         "/dead-letters": {
             "get": {
                 "summary": "List dead letters",
@@ -240,6 +269,7 @@ def _schemas() -> dict[str, Any]:
                 "message": {"type": "string"},
             },
         },
+        "StartRequest": _start_request(),
         "Error": {
             "type": "object",
             "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
@@ -252,8 +282,9 @@ _ERROR_TEXT = {
     400: "Malformed id or query",
     401: "Missing or wrong bearer token",
     404: "Not found",
-    409: "Not possible in the instance's status",
-    422: "The instance cannot be decoded: a task class it names is not registered",
+    409: "Not possible in the instance's status, or an id in use with other params",
+    422: "The instance cannot be decoded (a task class it names is not registered), or the "
+    "template refused the params (or the partition-key parameter is missing)",
     501: "Dead-letter tools not configured",
     503: "This worker or a peer cannot answer now; try again",
 }
@@ -270,8 +301,30 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): {"$ref": f"#/components/responses/{code}"} for code in codes}
 
 
-def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {_JSON: {"schema": schema}}}
+def _json_response(
+    description: str, schema: dict[str, Any], *, location: bool = False
+) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {_JSON: {"schema": schema}}}
+    if location:
+        response["headers"] = {"Location": _header("The instance's path")}
+    return response
+
+
+def _start_request() -> dict[str, Any]:
+    """The intake record's schema without ``template`` (the path names it), in OpenAPI 3.0."""
+    schema = intake_schema()
+    properties = {name: dict(value) for name, value in schema["properties"].items()}
+    del properties["template"]
+    params = properties["params"]
+    params.pop("propertyNames", None)  # not in OpenAPI 3.0's schema dialect
+    params["description"] += f" Refused names: {', '.join(sorted(RESERVED_PARAMS))}."
+    return {
+        "type": "object",
+        "description": "An intake record without template; docs/schemas/intake.schema.json",
+        "properties": properties,
+        "required": ["params"],
+        "additionalProperties": False,
+    }
 
 
 def _header(description: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from dagger.web._instances import Caller, InstancesApi
 from dagger.web._local import LocalInstances, WorkerView
 from dagger.web._openapi import openapi_document
 from dagger.web._peers import SCOPE_HEADER, AssignmentPeers, PeerClient, PeerDirectory
+from dagger.web._starts import StartsApi
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class WebApi:
             peers or AssignmentPeers(engine.faust_app),
             self._client,
         )
+        self.starts = StartsApi(engine, self.instances)
         self.dead_letters = DeadLettersApi(dead_letters)
         self.token = token if token is not None else engine.settings.api_token
 
@@ -190,6 +192,13 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         async def post(self, request: Request, instance_id: str) -> Response:
             return await _answer(self, instances.retry(instance_id, _caller(request)))
 
+    class StartInstance(View):
+        """Start an instance of a template (201), or name the existing one (200)."""
+
+        async def post(self, request: Request, template: str) -> Response:
+            body = await request.read()
+            return await _answer(self, api.starts.start(template, body, _caller(request)))
+
     class DeadLetterWriter(View):
         """A page of dead letters."""
 
@@ -218,6 +227,7 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         ("/tasks/instance/{instance_id}", Instance),
         ("/tasks/instance/{instance_id}/stop", Stop),
         ("/tasks/instance/{instance_id}/retry", Retry),
+        ("/templates/{template}/instances", StartInstance),
         ("/dead-letters", DeadLetterWriter),
         ("/dead-letters/{letter_id}", DeadLetter),
         ("/dead-letters/{letter_id}/reinject", Reinject),

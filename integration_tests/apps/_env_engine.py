@@ -18,5 +18,6 @@ def engine_from_env(**settings: Any) -> Dagger:
         task_update_topic=os.environ.get("TEST_UPDATE_TOPIC", "dagger_test_updates"),
         tasks_topic=os.environ.get("TEST_TASKS_TOPIC", "dagger_task_topic"),
         dead_letter_topic=os.environ.get("TEST_DEAD_LETTER_TOPIC", "dagger_dead_letters"),
+        intake_topic=os.environ.get("TEST_INTAKE_TOPIC", "dagger_intake"),
         **settings,
     )

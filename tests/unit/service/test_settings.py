@@ -475,3 +475,34 @@ def test_faust_settings_the_engine_owns_are_refused_clearly(setting: str) -> Non
 def test_bad_rocksdb_options_are_refused(options: Any, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         _engine(store="rocksdb://", rocksdb_options=options)
+
+
+def test_the_intake_topic_defaults_to_dagger_intake_and_none_turns_it_off() -> None:
+    assert _engine().settings.intake_topic == "dagger_intake"
+    assert _engine(intake_topic="starts").settings.intake_topic == "starts"
+    off = _engine(intake_topic=None)
+    assert off.settings.intake_topic is None
+    assert not any(agent.name.endswith("dagger_intake") for agent in off.faust_app.agents.values())
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"intake_topic": ""}, "intake_topic must be a Kafka topic name"),
+        ({"intake_topic": "a b"}, "intake_topic must be a Kafka topic name"),
+        ({"intake_topic": 3}, "intake_topic must be a topic name or None"),
+        ({"intake_topic": "dagger_task_topic"}, "also the tasks_topic"),
+        ({"intake_topic": "dagger_dead_letters"}, "also the dead_letter_topic"),
+        ({"intake_topic": "up", "task_update_topic": "up"}, "also the task_update_topic"),
+    ],
+)
+def test_a_bad_intake_topic_is_refused(arguments: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        _engine(**arguments)
+
+
+def test_the_worker_has_an_intake_agent_on_the_intake_topic() -> None:
+    engine = _engine(intake_topic="starts")
+    agents = {agent.name: agent for agent in engine.faust_app.agents.values()}
+    intake = next(agent for name, agent in agents.items() if name.endswith("dagger_intake"))
+    assert intake.channel.get_topic_name() == "starts"

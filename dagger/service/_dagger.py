@@ -73,7 +73,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
         *,
         broker: str | None = None,
         datadir: str | None = None,
-        store: str = StoreEnum.AEROSPIKE.value,
+        store: str | None = None,
         application_name: str = "dagger",
         package_name: str = "dagger",
         kafka_partitions: int = 1,
@@ -118,6 +118,8 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
             datadir: Directory for the embedded store's files.
             store: ``rocksdb://`` or ``memory://`` (faust tables with a changelog), or
                 ``aerospike://`` (shared sets, no changelog; needs ``aerospike_config``).
+                When None: ``aerospike://`` if ``aerospike_config`` is given, else
+                ``rocksdb://``.
             application_name: faust app id, also the consumer group.
             package_name: Package faust scans for agents and tables (``origin``).
             kafka_partitions: Partitions of the engine topic and its tables.

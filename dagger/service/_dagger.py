@@ -14,6 +14,7 @@ from mode import Service
 
 from dagger._faust_internals import EngineFaustApp
 from dagger.broker._addresses import resolve_broker
+from dagger.broker._tansu_compat import recognise_broker
 from dagger.core._events import IndexAdded
 from dagger.exceptions.exceptions import DaggerError, InvalidTaskType
 from dagger.observability._sensor import HookHeadersSensor
@@ -276,6 +277,8 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, Service):
             consumer_fetch_max_wait=settings.consumer_fetch_max_wait,
             **app_kwargs,
         )
+        # The embedded broker is known by its cluster id: it needs the end-offset correction.
+        self.faust_app.broker_identified.append(recognise_broker)
         for sensor in self._sensors:
             self.faust_app.sensors.add(sensor)
         if settings.telemetry is not NO_TELEMETRY:

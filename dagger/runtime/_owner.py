@@ -58,6 +58,7 @@ from dagger.core._kinds.listener import registered_index_keys, released_index_ke
 from dagger.core._step import Verdict, step
 from dagger.runtime._dead_letter_writer import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetterWriter
 from dagger.runtime._keys_owner import KeysOwner, Sender
+from dagger.runtime._lifecycle_log import log_instance_change
 from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry, report_transitions
 from dagger.runtime._timers import Clock, TimerIndex
@@ -154,6 +155,7 @@ class InstanceOwner:
             return
         if stored is not None:
             instance = codec.decode(stored)
+        before = None if instance is None else instance.status.code
         stepped = step(instance, event, self._clock(), partition=partition)
         if stepped.reason:
             logger.log(stepped.level, "%s", stepped.reason)
@@ -173,12 +175,14 @@ class InstanceOwner:
             return  # the message's hook failed: the event changes nothing
         if finished and self._delete_on_complete:
             self._store(key, instance, finished)
+            log_instance_change(before, instance, event)
             return
         raw = _encoded(instance)
         if isinstance(raw, Exception):
             finished = await self._fail_unencodable(instance, raw) or finished
             raw = codec.encode(instance)
         self._store(key, instance, finished, raw)
+        log_instance_change(before, instance, event)
         report_transitions(self._telemetry, instance)
 
     async def _fail_unencodable(

@@ -249,3 +249,21 @@ def test_the_engine_app_tells_the_tansu_correction_who_the_broker_is() -> None:
     app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
 
     assert _tansu_compat.recognise_broker in app.broker_identified
+
+
+def test_faust_says_its_producer_buffer_is_full_in_the_words_matched() -> None:
+    import logging
+
+    from faust.transport.producer import ProducerBuffer
+
+    assert 'logger.warning(f"producer buffer full size {self.size}")' in inspect.getsource(
+        ProducerBuffer.wait_until_ebb
+    )
+    assert ProducerBuffer.__module__ == internals.PRODUCER_BUFFER_LOGGER
+    record = logging.LogRecord(
+        internals.PRODUCER_BUFFER_LOGGER, logging.WARNING, __file__, 1,
+        "producer buffer full size 101", None, None,
+    )  # fmt: skip
+    assert internals.producer_buffer_full_size(record) == 101
+    record.msg = "producer flush took 0.1"
+    assert internals.producer_buffer_full_size(record) is None

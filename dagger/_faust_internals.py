@@ -3,7 +3,7 @@
 faust (and the aiokafka consumer under it) offers no public way to know which partitions a
 worker owns, whether its tables have recovered, or to correct its consumer; the engine
 needs all three. Each such use is here, with the reason it is needed, so that an upgrade
-is checked in one module; ``tests/unit/runtime/test_faust_internals.py`` fails when an
+is checked in one module; ``tests/unit/test_faust_internals.py`` fails when an
 installed version no longer has what this module relies on.
 
 Every function and class below was checked against faust-streaming 0.15.3 / aiokafka

@@ -14,7 +14,7 @@ This wraps aiokafka internals (``Fetcher._proc_offset_request``, the fetcher's
 against aiokafka 0.14.0. They stay here rather than in
 :mod:`dagger._faust_internals`, which holds every other such use, because the
 broker layer is below the runtime and may not import it;
-``tests/unit/runtime/test_faust_internals.py`` checks them with the rest.
+``tests/unit/test_faust_internals.py`` checks them with the rest.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 faust (and the aiokafka consumer under it) offers no public way to know which partitions a
 worker owns, whether its tables have recovered, or to correct its consumer; the engine
 needs all three. Each such use is here, with the reason it is needed, so that an upgrade
-is checked in one module; ``tests/unit/runtime/test_faust_internals.py`` fails when an
+is checked in one module; ``tests/unit/test_faust_internals.py`` fails when an
 installed version no longer has what this module relies on.
 
 Every function and class below was checked against faust-streaming 0.15.3 / aiokafka
@@ -42,12 +42,15 @@ embedded broker's bug); the test of this module checks what it relies on too.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import faust
+from aiokafka.protocol.metadata import MetadataRequest
 from faust.models.fields import FieldDescriptor
 from faust.serializers import codecs
 from faust.streams import _current_event, current_event
@@ -55,9 +58,11 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 __all__ = [
     "CHECKED_AGAINST",
+    "PRODUCER_BUFFER_LOGGER",
     "EngineFaustApp",
     "as_current_event",
     "bare_record",
+    "broker_cluster_id",
     "codec_registered",
     "current_event",
     "fetched_queue",
@@ -65,6 +70,7 @@ __all__ = [
     "owned_partitions",
     "partitions_settling",
     "plain_record_fields",
+    "producer_buffer_full_size",
     "rebalance_generation",
     "record_defaults",
     "record_fields",
@@ -73,6 +79,11 @@ __all__ = [
     "recovery_completed",
     "without_spinner",
 ]
+
+logger = logging.getLogger(__name__)
+
+# How long the worker waits for the broker to say its cluster id, once, at connect time.
+_CLUSTER_ID_TIMEOUT = 5.0
 
 CHECKED_AGAINST = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0", "mode-streaming": "0.7.1"}
 """The versions every use below was checked against (and pinned in ``pyproject.toml``)."""
@@ -247,6 +258,54 @@ def as_current_event(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
+# -- the broker ------------------------------------------------------------------------
+async def broker_cluster_id(consumer: Any) -> str | None:
+    """The cluster id of the broker ``consumer`` (a started ``AIOKafkaConsumer``) talks to.
+
+    None when the broker does not say (a Metadata version before 2) or does not answer.
+
+    Why: the embedded broker is recognised by its cluster id, and aiokafka reads it in
+    every Metadata response but keeps none of it: ``ClusterMetadata`` drops it. One more
+    Metadata request (no topics) through the consumer's private ``_client``, to a node
+    from ``get_random_node()``, asks for it with the consumer's own connection settings.
+    Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    client = consumer._client
+    try:
+        node_id = client.get_random_node()
+        if node_id is None:
+            return None
+        response = await asyncio.wait_for(
+            client.send(node_id, MetadataRequest([])), _CLUSTER_ID_TIMEOUT
+        )
+    except Exception as exc:
+        logger.debug("The broker's cluster id could not be read: %r", exc)
+        return None
+    cluster_id = getattr(response, "cluster_id", None)
+    return cluster_id if isinstance(cluster_id, str) else None
+
+
+PRODUCER_BUFFER_LOGGER = "faust.transport.producer"
+"""The logger faust's ``ProducerBuffer`` says it is full on."""
+
+_BUFFER_FULL = re.compile(r"producer buffer full size (\d+)")
+
+
+def producer_buffer_full_size(record: logging.LogRecord) -> int | None:
+    """The size in faust's "producer buffer full" warning ``record``, or None for another.
+
+    Why: faust says its producer buffer is full only in a terse warning,
+    ``f"producer buffer full size {size}"`` from ``ProducerBuffer.wait_until_ebb``, on the
+    ``faust.transport.producer`` logger; the worker rewrites it into a line that says what
+    it means. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
+    mode-streaming 0.7.1.
+    """
+    if record.name != PRODUCER_BUFFER_LOGGER or record.levelno < logging.WARNING:
+        return None
+    matched = _BUFFER_FULL.fullmatch(str(record.msg))
+    return int(matched.group(1)) if matched else None
+
+
 # -- the worker ------------------------------------------------------------------------
 def without_spinner(worker: Any) -> None:
     """Keep ``worker`` (a ``faust.Worker``) from starting its start-up spinner.
@@ -264,9 +323,12 @@ def without_spinner(worker: Any) -> None:
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """faust's aiokafka consumer thread with corrections 1 and 2 (see the module).
 
-    Why: ``_create_worker_consumer``, ``_ensure_consumer``, ``call_thread`` and aiokafka's
-    ``_fetch_max_wait_ms`` are private; they are where faust builds and drives the
-    consumer. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
+    It also reads the broker's cluster id once it has connected (see
+    :func:`broker_cluster_id`), for the app's ``broker_identified`` listeners.
+
+    Why: ``_create_worker_consumer``, ``_ensure_consumer``, ``call_thread``, the thread's
+    ``on_start`` and aiokafka's ``_fetch_max_wait_ms`` are private; they are where faust
+    builds and drives the consumer. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
     mode-streaming 0.7.1.
     """
 
@@ -276,6 +338,19 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         if isinstance(app, EngineFaustApp):
             consumer._fetch_max_wait_ms = app.consumer_fetch_max_wait_ms
         return consumer
+
+    async def on_start(self) -> None:
+        """Start the consumer, then tell the app's ``broker_identified`` the cluster id.
+
+        faust's consumer waits for this before it subscribes, so a listener acts before
+        the consumer first asks for an offset.
+        """
+        await super().on_start()
+        app = self.app
+        if isinstance(app, EngineFaustApp) and app.broker_identified:
+            cluster_id = await broker_cluster_id(self._ensure_consumer())
+            for listener in app.broker_identified:
+                listener(cluster_id)
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
         result: Mapping[Any, int] = await self.call_thread(self._seek_to_committed_or_start)
@@ -351,7 +426,9 @@ class EngineFaustApp(faust.App):
     """A faust app whose Kafka consumer waits at most ``consumer_fetch_max_wait`` seconds.
 
     ``webserver_installers`` are called with faust's web server as it starts, before it
-    serves: the engine adds its HTTP API there.
+    serves: the engine adds its HTTP API there. ``broker_identified`` are called with the
+    broker's cluster id (or None) once the consumer has connected, in the consumer's
+    thread, before it reads a record.
 
     Why here: it chooses its transport through faust's private ``_new_transport``.
     Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
@@ -360,6 +437,7 @@ class EngineFaustApp(faust.App):
     def __init__(self, *args: Any, consumer_fetch_max_wait: float, **kwargs: Any) -> None:
         self.consumer_fetch_max_wait_ms = max(1, round(consumer_fetch_max_wait * 1000))
         self.webserver_installers: list[Callable[[Any], None]] = []
+        self.broker_identified: list[Callable[[str | None], None]] = []
         super().__init__(*args, **kwargs)
 
     def on_webserver_init(self, web: Any) -> None:

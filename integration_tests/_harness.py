@@ -62,6 +62,9 @@ class Scenario:
     partitions: int = 4
     task_sleep: float = 0.0
     trigger_interval: float = 0.25
+    # DAGGER_TANSU_COMPAT for the workers; None leaves it unset (the worker recognises
+    # the embedded broker by itself).
+    tansu_compat: str | None = "1"
     name: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @property
@@ -122,11 +125,13 @@ class Scenario:
         }
 
     def env(self, broker: EmbeddedBroker, worker_name: str) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if k != "DAGGER_TANSU_COMPAT"}
+        if self.tansu_compat is not None:
+            base["DAGGER_TANSU_COMPAT"] = self.tansu_compat
         return dict(
-            os.environ,
+            base,
             PYTHONPATH=str(REPO_ROOT),
             DAGGER_BROKER=broker.url,
-            DAGGER_TANSU_COMPAT="1",
             TEST_APP_ID=self.app_id,
             TEST_STORE=self.store,
             TEST_DATADIR=str(self.tmp_path / f"data-{worker_name}"),

@@ -187,7 +187,7 @@ def _main_app(
 
 def test_engine_main_runs_a_worker(broker: EmbeddedBroker, tmp_path: Path) -> None:
     with _main_app(
-        broker, tmp_path, "main-app", "integration_tests.apps.main_app", ready="Worker ready"
+        broker, tmp_path, "main-app", "integration_tests.apps.main_app", ready="[^Worker]: Ready"
     ):
         finished = asyncio.run(_run_one_order(broker))
         assert finished["status"] == "COMPLETED"

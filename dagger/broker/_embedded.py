@@ -12,13 +12,16 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import IO
 
-from dagger.broker._tansu_compat import install_offset_correction, uninstall_offset_correction
+from dagger.broker._tansu_compat import (
+    embedded_cluster_id,
+    install_offset_correction,
+    uninstall_offset_correction,
+)
 from dagger.exceptions.exceptions import DaggerError
 
 __all__ = ["EmbeddedBroker", "EmbeddedBrokerError"]
@@ -52,8 +55,8 @@ class EmbeddedBroker:
     """A Tansu broker in a child process, in memory, on 127.0.0.1.
 
     While it runs, this process corrects Tansu's too-low end offsets (see
-    docs/embedded-broker.md). Processes started elsewhere get the correction with
-    `DAGGER_TANSU_COMPAT=1`.
+    docs/embedded-broker.md). A worker started elsewhere recognises the broker by its
+    cluster id and corrects them too.
 
     Examples:
         ```python
@@ -228,8 +231,7 @@ class EmbeddedBroker:
         failures = []
         for _ in range(attempts):
             port = self._requested_port or _free_port()
-            # A unique cluster id tells our broker apart from any other one on the port.
-            cluster_id = f"dagger-{uuid.uuid4().hex}"
+            cluster_id = embedded_cluster_id()
             process = _spawn(binary, port, cluster_id, log_file)
             try:
                 _wait_until_ready(process, port, cluster_id, self._startup_timeout, log_file.name)

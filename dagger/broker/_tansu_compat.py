@@ -5,12 +5,16 @@ whatever the number of records in that batch, while the high watermark it puts i
 responses is right. The correction asks each partition leader for that high watermark and
 keeps the larger of the two offsets. See docs/embedded-broker.md.
 
+A worker turns it on by itself when its broker is the embedded one, which it knows by the
+cluster id :class:`~dagger.broker.EmbeddedBroker` starts it with (`recognise_broker`);
+`DAGGER_TANSU_COMPAT` overrides that either way.
+
 This wraps aiokafka internals (``Fetcher._proc_offset_request``, the fetcher's
 ``_client`` and ``_isolation_level``, the ``FetchRequest`` protocol class), checked
 against aiokafka 0.14.0. They stay here rather than in
 :mod:`dagger._faust_internals`, which holds every other such use, because the
 broker layer is below the runtime and may not import it;
-``tests/unit/runtime/test_faust_internals.py`` checks them with the rest.
+``tests/unit/test_faust_internals.py`` checks them with the rest.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import collections
 import functools
 import logging
 import os
+import re
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,8 +37,11 @@ from aiokafka.structs import TopicPartition
 __all__ = [
     "ENV_VAR",
     "apply_if_requested",
+    "embedded_cluster_id",
     "install_offset_correction",
+    "is_embedded_cluster_id",
     "offset_correction_installed",
+    "recognise_broker",
     "uninstall_offset_correction",
 ]
 
@@ -40,6 +49,8 @@ ENV_VAR = "DAGGER_TANSU_COMPAT"
 """Environment variable that asks `apply_if_requested` to install the correction."""
 
 _TRUE_VALUES = frozenset({"1", "true"})
+_FALSE_VALUES = frozenset({"0", "false"})
+_EMBEDDED_CLUSTER_ID = re.compile(r"dagger-[0-9a-f]{32}")
 _FETCH_MAX_WAIT_MS = 50
 # Kafka (and Tansu) still return the first whole batch when it exceeds the byte limit, so
 # one byte keeps the probe's response as small as possible.
@@ -61,6 +72,7 @@ class _Installation:
     lock = threading.Lock()
     count = 0
     env_applied = False
+    recognised_applied = False
 
 
 @functools.wraps(_original_proc_offset_request)
@@ -128,6 +140,7 @@ def uninstall_offset_correction() -> None:
         if _Installation.count == 0:
             Fetcher._proc_offset_request = _original_proc_offset_request
             _Installation.env_applied = False
+            _Installation.recognised_applied = False
 
 
 def offset_correction_installed() -> bool:
@@ -150,10 +163,64 @@ def apply_if_requested() -> bool:
     return True
 
 
-def _install_locked() -> None:
+def embedded_cluster_id() -> str:
+    """Return a new cluster id for an embedded broker: `dagger-` and 32 hex digits.
+
+    A unique id tells our broker apart from any other one on the port, and its form tells
+    a worker that its broker is the embedded one (`is_embedded_cluster_id`).
+    """
+    return f"dagger-{uuid.uuid4().hex}"
+
+
+def is_embedded_cluster_id(cluster_id: str | None) -> bool:
+    """Return whether `cluster_id` is one `embedded_cluster_id` makes."""
+    return cluster_id is not None and _EMBEDDED_CLUSTER_ID.fullmatch(cluster_id) is not None
+
+
+def recognise_broker(cluster_id: str | None) -> bool:
+    """Install the correction once when `cluster_id` is the embedded broker's, and say so.
+
+    `DAGGER_TANSU_COMPAT=0` (or `false`) keeps it off; `1` (or `true`) turns it on for any
+    broker, through `apply_if_requested`.
+
+    Returns:
+        Whether this call found the embedded broker and the correction is on.
+    """
+    setting = os.environ.get(ENV_VAR, "").strip().lower()
+    if not is_embedded_cluster_id(cluster_id):
+        return False
+    if setting in _TRUE_VALUES:
+        return apply_if_requested()
+    if setting in _FALSE_VALUES:
+        logger.info(
+            "The broker is the embedded Tansu broker (cluster id %s), but its end-offset "
+            "correction stays off: %s=%s",
+            cluster_id,
+            ENV_VAR,
+            setting,
+        )
+        return False
+    with _Installation.lock:
+        newly = not _Installation.recognised_applied
+        if newly:
+            _Installation.recognised_applied = True
+            _install_locked(announce=False)
+    if newly:
+        logger.info(
+            "The broker is the embedded Tansu broker (cluster id %s): its end-offset "
+            "correction is on (%s=0 turns it off)",
+            cluster_id,
+            ENV_VAR,
+        )
+    return True
+
+
+def _install_locked(*, announce: bool = True) -> None:
     _Installation.count += 1
     if _Installation.count == 1:
         Fetcher._proc_offset_request = _corrected_proc_offset_request
+        if not announce:
+            return
         logger.info(
             "Tansu end-offset correction installed: ListOffsets(LATEST) answers are "
             "checked against the Fetch high watermark"

@@ -146,7 +146,12 @@ class EngineRuntime:
                 self.timers.drop(partition)
             loaded = self.timers.load(owned)
             self._timers_generation = generation
-            logger.info("timer index loaded: %s timers on partitions %s", loaded, sorted(owned))
+            logger.info(
+                "Partitions owned of the engine topic %s: %s (%s timers loaded)",
+                self._tasks_topic_name,
+                ", ".join(map(str, sorted(owned))) or "none",
+                loaded,
+            )
         due = self.timers.pop_due_across(owned, self._clock(), self._max_timers_per_tick)
         for partition, timer in due:
             await self._append(timer.fired(), timer.instance_id, partition)

@@ -67,6 +67,7 @@ from dagger.runtime._dead_letter_writer import (
     DeadLetterWriter,
 )
 from dagger.runtime._keys_owner import KeysOwner, Sender
+from dagger.runtime._lifecycle_log import log_instance_change
 from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._starts import created_conflict
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry, report_transitions
@@ -174,6 +175,7 @@ class InstanceOwner:
                 # The worker dead-letters the event; the stored instance stays as it is,
                 # for a reinjection once its class is back or aliased.
                 raise
+        before = None if instance is None else instance.status.code
         stepped = step(instance, event, self._clock(), partition=partition)
         if stepped.reason:
             logger.log(stepped.level, "%s", stepped.reason)
@@ -193,14 +195,15 @@ class InstanceOwner:
         finished = await self._run_effects(instance, stepped.effects)
         if finished is None:
             return  # the message's hook failed: the event changes nothing
-        if finished and self._delete_on_complete:
-            self._store(key, instance, finished)
-            return
-        raw = _encoded(instance)
-        if isinstance(raw, Exception):
-            finished = await self._fail_unencodable(instance, raw) or finished
-            raw = codec.encode(instance)
+        raw: bytes | None = None
+        if not (finished and self._delete_on_complete):  # a deleted one is not encoded
+            encoded = _encoded(instance)
+            if isinstance(encoded, Exception):
+                finished = await self._fail_unencodable(instance, encoded) or finished
+                encoded = codec.encode(instance)
+            raw = encoded
         self._store(key, instance, finished, raw)
+        log_instance_change(before, instance, event)
         report_transitions(self._telemetry, instance)
 
     async def _refuse_reused_id(

@@ -14,6 +14,7 @@ from mode import Service
 
 from dagger._faust_internals import EngineFaustApp
 from dagger.broker._addresses import resolve_broker
+from dagger.broker._tansu_compat import recognise_broker
 from dagger.core._events import IndexAdded
 from dagger.exceptions.exceptions import DaggerError, InvalidTaskType
 from dagger.observability._sensor import HookHeadersSensor
@@ -75,7 +76,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
         *,
         broker: str | None = None,
         datadir: str | None = None,
-        store: str = StoreEnum.AEROSPIKE.value,
+        store: str | None = None,
         application_name: str = "dagger",
         package_name: str = "dagger",
         kafka_partitions: int = 1,
@@ -122,6 +123,8 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
             datadir: Directory for the embedded store's files.
             store: ``rocksdb://`` or ``memory://`` (faust tables with a changelog), or
                 ``aerospike://`` (shared sets, no changelog; needs ``aerospike_config``).
+                When None: ``aerospike://`` if ``aerospike_config`` is given, else
+                ``rocksdb://``.
             application_name: faust app id, also the consumer group.
             package_name: Package faust scans for agents and tables (``origin``).
             kafka_partitions: Partitions of the engine topic and its tables.
@@ -288,6 +291,8 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
             consumer_fetch_max_wait=settings.consumer_fetch_max_wait,
             **app_kwargs,
         )
+        # The embedded broker is known by its cluster id: it needs the end-offset correction.
+        self.faust_app.broker_identified.append(recognise_broker)
         for sensor in self._sensors:
             self.faust_app.sensors.add(sensor)
         if settings.telemetry is not NO_TELEMETRY:

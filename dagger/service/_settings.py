@@ -216,6 +216,10 @@ def resolve_settings(
     intake_topic: str | None = "dagger_intake",
 ) -> EngineSettings:
     """Validate the constructor arguments of :class:`~dagger.service.services.Dagger`."""
+    if store is None:
+        # The original documented rocksdb:// as its default; its programs that use
+        # Aerospike pass aerospike_config, so they keep the store they had.
+        store = StoreEnum.ROCKSDB.value if aerospike_config is None else StoreEnum.AEROSPIKE.value
     if isinstance(store, StoreEnum):
         store = store.value
     resolved_broker = resolve_broker(broker, kafka_broker_list) or embedded_broker_url

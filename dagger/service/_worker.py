@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import faust
 
 from dagger import _faust_internals as faust_internals
 from dagger.broker._tansu_compat import apply_if_requested
+from dagger.service._worker_log import log_start, quiet_libraries
 from dagger.web._address import advertise
 
 if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
+
+
+class _EngineWorker(faust.Worker):
+    """faust's worker, saying what the engine runs on as it starts (``_worker_log``)."""
+
+    def __init__(self, engine: Dagger, *args: Any, **kwargs: Any) -> None:
+        self.engine = engine
+        super().__init__(*args, **kwargs)
+
+    @property
+    def label(self) -> str:
+        """faust's label: the log keeps saying ``[^Worker]: Ready``."""
+        return "Worker"
+
+    async def on_execute(self) -> None:
+        """Quiet the library loggers once logging is set up, before the app starts."""
+        await super().on_execute()
+        quiet_libraries(self.loglevel)
+
+    async def on_startup_finished(self) -> None:
+        """Log the start lines, then faust's "Ready"."""
+        log_start(self.engine)
+        await super().on_startup_finished()
 
 
 def run_worker(
@@ -31,7 +55,8 @@ def run_worker(
     if web_bind is not None:
         app.conf.web_bind = web_bind
     advertise(app.conf, engine.settings.faust_settings, web_host=web_host)
-    worker = faust.Worker(
+    worker = _EngineWorker(
+        engine,
         app,
         loglevel=loglevel,
         logging_config=engine.settings.logging_config,

@@ -69,7 +69,7 @@ def resolve_aerospike(config: Any, application_name: str) -> AerospikeSettings:
     """Check ``config`` (an ``AerospikeConfig``) and return the store's settings."""
     if config is None:
         raise ConfigurationError(
-            "store='aerospike://' (the default store) needs aerospike_config=AerospikeConfig("
+            "store='aerospike://' needs aerospike_config=AerospikeConfig("
             "HOSTS=[('host', 3000)], POLICIES=None, NAMESPACE='...', USERNAME=None, "
             "PASSWORD=None, TTL=-1, KWARGS={}); or pass store='rocksdb://' or 'memory://'"
         )

@@ -194,3 +194,76 @@ def test_a_bare_record_reads_like_one_made_by_init() -> None:
 def test_the_codec_registry_is_a_dict_of_names() -> None:
     assert internals.codec_registered("json") is True
     assert internals.codec_registered("no-such-codec") is False
+
+
+def test_the_consumer_client_can_ask_the_broker_for_its_cluster_id() -> None:
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.metadata import MetadataRequest, MetadataResponse_v2
+
+    assert _assigns(aiokafka_consumer.AIOKafkaConsumer, "_client")
+    assert _parameters(AIOKafkaClient.get_random_node) == ["self"]
+    assert _parameters(AIOKafkaClient.send)[:3] == ["self", "node_id", "request"]
+    assert _parameters(MetadataRequest.__init__)[:2] == ["self", "topics"]
+    assert "cluster_id" in MetadataResponse_v2.SCHEMA.names
+    assert _parameters(faust_aiokafka.AIOKafkaConsumerThread.on_start) == ["self"]
+
+
+class _Client:
+    def __init__(self, response: Any, node: int | None = 1) -> None:
+        self.response, self.node, self.sent = response, node, []
+
+    def get_random_node(self) -> int | None:
+        return self.node
+
+    async def send(self, node_id: int, request: Any) -> Any:
+        self.sent.append((node_id, request))
+        if isinstance(self.response, Exception):
+            raise self.response
+        return self.response
+
+
+class _Response:
+    cluster_id = "dagger-0123"
+
+
+class _Consumer:
+    def __init__(self, client: _Client) -> None:
+        self._client = client
+
+
+async def test_the_cluster_id_is_read_with_one_metadata_request() -> None:
+    client = _Client(_Response())
+
+    assert await internals.broker_cluster_id(_Consumer(client)) == "dagger-0123"
+    assert [node for node, _ in client.sent] == [1]
+
+
+@pytest.mark.parametrize(
+    "client", [_Client(object()), _Client(OSError("down")), _Client(_Response(), node=None)]
+)
+async def test_no_cluster_id_when_the_broker_does_not_say(client: _Client) -> None:
+    assert await internals.broker_cluster_id(_Consumer(client)) is None
+
+
+def test_the_engine_app_tells_the_tansu_correction_who_the_broker_is() -> None:
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+
+    assert _tansu_compat.recognise_broker in app.broker_identified
+
+
+def test_faust_says_its_producer_buffer_is_full_in_the_words_matched() -> None:
+    import logging
+
+    from faust.transport.producer import ProducerBuffer
+
+    assert 'logger.warning(f"producer buffer full size {self.size}")' in inspect.getsource(
+        ProducerBuffer.wait_until_ebb
+    )
+    assert ProducerBuffer.__module__ == internals.PRODUCER_BUFFER_LOGGER
+    record = logging.LogRecord(
+        internals.PRODUCER_BUFFER_LOGGER, logging.WARNING, __file__, 1,
+        "producer buffer full size 101", None, None,
+    )  # fmt: skip
+    assert internals.producer_buffer_full_size(record) == 101
+    record.msg = "producer flush took 0.1"
+    assert internals.producer_buffer_full_size(record) is None

@@ -164,12 +164,21 @@ def test_the_aerospike_store_without_aerospike_config_is_refused() -> None:
         _engine(store="aerospike://")
 
 
-def test_the_default_store_is_aerospike_and_so_needs_its_config() -> None:
-    with pytest.raises(ConfigurationError, match="or pass store='rocksdb://'"):
-        Dagger(broker=OFFLINE_BROKER)
+def test_the_default_store_is_rocksdb(tmp_path: Path) -> None:
+    engine = Dagger(broker=OFFLINE_BROKER, datadir=tmp_path)
+
+    assert engine.settings.store == "rocksdb://"
+    assert engine.settings.aerospike is None
 
 
-@pytest.mark.parametrize("store", ["redis://", "memory", "", None, 1])
+def test_the_default_store_is_aerospike_when_aerospike_config_is_given() -> None:
+    engine = Dagger(broker=OFFLINE_BROKER, aerospike_config=AEROSPIKE)
+
+    assert engine.settings.store == "aerospike://"
+    assert engine.settings.aerospike is not None
+
+
+@pytest.mark.parametrize("store", ["redis://", "memory", "", 1])
 def test_an_unknown_store_is_refused(store: Any) -> None:
     with pytest.raises(ConfigurationError, match="store must be one of"):
         _engine(store=store)

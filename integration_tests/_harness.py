@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -353,9 +354,20 @@ class Updates:
         deadline = time.monotonic() + timeout
         while not done(self):
             if time.monotonic() > deadline:
-                statuses = sorted(doc["status"] for doc in self.latest.values())
+                counts = Counter(doc["status"] for doc in self.latest.values())
+                unfinished = [
+                    {
+                        "id": doc["id"],
+                        "status": doc["status"],
+                        "tasks": {task["name"]: task["status"] for task in doc["tasks"]},
+                        "parameters": doc["runtime_parameters"],
+                    }
+                    for doc in self.latest.values()
+                    if doc["status"] not in TERMINAL
+                ]
                 raise AssertionError(
-                    f"timed out waiting for {what}; seen {len(self.latest)}: {statuses[:20]}"
+                    f"timed out waiting for {what}; seen {len(self.latest)} instances, "
+                    f"{dict(counts)}; unfinished (first 5): {unfinished[:5]}"
                 )
             await self.poll()
 

@@ -150,8 +150,13 @@ async def test_a_second_worker_continues_from_the_store_after_a_sigkill(
             first.kill()
             await updates.poll()
             assert len(updates.finished()) < total, "everything finished before the kill"
-            await start("second", APP).wait_ready()
-            finished = await updates.wait_finished(total, timeout=240)
+            second = start("second", APP)
+            await second.wait_ready()
+            try:
+                finished = await updates.wait_finished(total, timeout=240)
+            except AssertionError as stalled:
+                tail = second.log_text()[-6000:]
+                raise AssertionError(f"{stalled}\nthe second worker's log ends:\n{tail}") from None
 
         for document in finished.values():
             assert document["status"] == "COMPLETED", document

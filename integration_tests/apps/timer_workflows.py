@@ -34,6 +34,13 @@ from integration_tests.apps.listener_workflows import Finish
 _EXEC_LOG = os.environ.get("TEST_EXEC_LOG")
 
 
+def _log_run(task: ITask[Any, Any]) -> None:
+    """Append the run of ``task`` to the execution log, when the test keeps one."""
+    if _EXEC_LOG:
+        with open(_EXEC_LOG, "a") as log:
+            log.write(f"{task.root_id} {task.task_name} {os.getpid()}\n")
+
+
 class Stamp(TriggerTask[str, str]):
     """Records when it fired (and logs each run to the execution log)."""
 
@@ -42,9 +49,7 @@ class Stamp(TriggerTask[str, str]):
         runtime_parameters: dict[str, Any],
         workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
     ) -> None:
-        if _EXEC_LOG:
-            with open(_EXEC_LOG, "a") as log:  # noqa: ASYNC230 - a tiny test-only append
-                log.write(f"{self.root_id} {self.task_name} {os.getpid()}\n")
+        _log_run(self)
         runtime_parameters["fired_at"] = time.time()
         runtime_parameters["fired"] = runtime_parameters.get("fired", 0) + 1
 
@@ -57,9 +62,7 @@ class Flaky(ExecutorTask[str, str]):
         runtime_parameters: dict[str, Any],
         workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
     ) -> None:
-        if _EXEC_LOG:
-            with open(_EXEC_LOG, "a") as log:  # noqa: ASYNC230 - a tiny test-only append
-                log.write(f"{self.root_id} {self.task_name} {os.getpid()}\n")
+        _log_run(self)
         runtime_parameters["tries"] = runtime_parameters.get("tries", 0) + 1
         if runtime_parameters["tries"] <= int(runtime_parameters.get("fail_times", 0)):
             raise ConnectionError(f"try {runtime_parameters['tries']}: the service is down")

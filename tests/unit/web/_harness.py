@@ -24,6 +24,9 @@ from dagger.web._peers import PeerDirectory
 from dagger.web._server import WebApi
 from tests.unit._control_flow_workflows import process, step, wait, workflow
 
+PARTITIONS = 4
+"""Partitions of the engine topic the shared web test engine has."""
+
 
 def free_port() -> int:
     """A port nothing listens on (bound and released on 127.0.0.1)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,9 +13,7 @@ from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
 from dagger.web._query import DEFAULT_LIMIT
 from tests.unit._listener_workflows import new_engine, unique
-from tests.unit.web._harness import OUTAGE, ApiServer, SplitView, orders, waiting
-
-PARTITIONS = 4
+from tests.unit.web._harness import OUTAGE, PARTITIONS, ApiServer, SplitView, orders, waiting
 
 
 @pytest.fixture(autouse=True)
@@ -23,23 +21,6 @@ def _no_outage() -> Iterator[None]:
     OUTAGE.clear()
     yield
     OUTAGE.clear()
-
-
-@pytest.fixture
-def engine() -> Dagger:
-    return new_engine(kafka_partitions=PARTITIONS)
-
-
-@pytest.fixture
-async def local(engine: Dagger) -> AsyncIterator[LocalEngine]:
-    async with LocalEngine(engine) as running:
-        yield running
-
-
-@pytest.fixture
-async def server(engine: Dagger, local: LocalEngine) -> AsyncIterator[ApiServer]:
-    async with ApiServer(engine) as running:
-        yield running
 
 
 async def _orders(engine: Dagger, count: int, template: str = "orders", **params: Any) -> list[str]:

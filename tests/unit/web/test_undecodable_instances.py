@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
-from tests.unit._listener_workflows import new_engine, unique
+from tests.unit._listener_workflows import unique
 from tests.unit._renamed import GONE, rename_stored_class
 from tests.unit.web._harness import ApiServer, CallsService, orders
-
-PARTITIONS = 4
-
-
-@pytest.fixture
-def engine() -> Dagger:
-    return new_engine(kafka_partitions=PARTITIONS)
-
-
-@pytest.fixture
-async def local(engine: Dagger) -> AsyncIterator[LocalEngine]:
-    async with LocalEngine(engine) as running:
-        yield running
-
-
-@pytest.fixture
-async def server(engine: Dagger, local: LocalEngine) -> AsyncIterator[ApiServer]:
-    async with ApiServer(engine) as running:
-        yield running
 
 
 async def _five_orders_one_renamed(engine: Dagger, local: LocalEngine) -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagger.broker._addresses import broker_hosts
+from dagger.exceptions.exceptions import ConfigurationError
 from dagger.runtime._held import DEFAULT_HELD_LIMITS
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry
 from dagger.serializers._config import SerializerSettings
@@ -20,6 +21,15 @@ from dagger.stores._aerospike_config import AerospikeSettings
 from dagger.stores._rocksdb_options import DEFAULT_ROCKSDB_OPTIONS
 
 __all__ = ["EngineSettings"]
+
+
+NO_BROKER = (
+    "no broker configured: pass broker='kafka://host:port' or set DAGGER_BROKER "
+    "(`dagger worker` starts an embedded broker when neither is set)"
+)
+
+UNCONFIGURED_BROKER = "kafka://unconfigured.invalid:9092"
+"""The broker an engine built with none names: nothing connects to it (see require_broker)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,14 @@ class EngineSettings:
     """The options of each ``rocksdb://`` database (one per table and partition)."""
     intake_topic: str | None = "dagger_intake"
     """The JSON topic any producer starts instances on (None: no intake agent)."""
+
+    broker_configured: bool = True
+    """False when no broker was given: the engine runs in a LocalEngine, not as a worker."""
+
+    def require_broker(self, doing: str) -> None:
+        """Raise ConfigurationError, saying what needs it, when no broker was configured."""
+        if not self.broker_configured:
+            raise ConfigurationError(f"{doing} needs a broker: {NO_BROKER}")
 
     @property
     def bootstrap_servers(self) -> list[str]:

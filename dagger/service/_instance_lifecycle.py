@@ -143,6 +143,7 @@ class InstanceLifecycle:
             await self._local_sink(event, partition)
             return
         if not self._declared:
+            self.settings.require_broker(f"sending {type(event).__name__} to the engine topic")
             await self.faust_app.maybe_start_producer()
             await self.tasks_topic.maybe_declare()
             self._declared = True

@@ -21,7 +21,7 @@ from dagger.broker._addresses import check_topic_name, resolve_broker
 from dagger.exceptions.exceptions import ConfigurationError
 from dagger.observability._config import resolve_telemetry
 from dagger.runtime._held import DEFAULT_HELD_LIMITS
-from dagger.runtime._settings import EngineSettings
+from dagger.runtime._settings import UNCONFIGURED_BROKER, EngineSettings
 from dagger.serializers._config import resolve_serializer
 from dagger.stores._aerospike_config import resolve_aerospike
 from dagger.stores._kinds import AerospikeConfig, StoreEnum
@@ -223,11 +223,9 @@ def resolve_settings(
     if isinstance(store, StoreEnum):
         store = store.value
     resolved_broker = resolve_broker(broker, kafka_broker_list) or embedded_broker_url
-    if resolved_broker is None:
-        raise ConfigurationError(
-            "no broker configured: pass broker='kafka://host:port' or set DAGGER_BROKER "
-            "(`dagger worker` starts an embedded broker when neither is set)"
-        )
+    # Without a broker the engine can still be built, imported and run in a LocalEngine
+    # (a test needs no broker); running it as a worker or sending refuses, saying why.
+    broker_configured = resolved_broker is not None
     if not restart_tasks_on_boot:
         logger.warning(
             "restart_tasks_on_boot=False is ignored: after a restart the owner always resumes "
@@ -262,7 +260,8 @@ def resolve_settings(
         )
     checked_store = _check_store(store, aerospike_config, enable_changelog)
     return EngineSettings(
-        broker=resolved_broker,
+        broker=resolved_broker or UNCONFIGURED_BROKER,
+        broker_configured=broker_configured,
         store=checked_store,
         datadir=None if datadir is None else os.fspath(datadir),
         application_name=application_name,

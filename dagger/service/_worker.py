@@ -48,6 +48,7 @@ def run_worker(
     override_logging: bool = True,
 ) -> None:
     """Run ``engine``'s faust app as a worker in this process until it is stopped."""
+    engine.settings.require_broker("running a worker")
     apply_if_requested()
     app = engine.faust_app
     if web_port is not None:

@@ -12,9 +12,11 @@ import pytest
 
 from dagger.broker._addresses import broker_hosts, resolve_broker
 from dagger.exceptions.exceptions import ConfigurationError
+from dagger.service._worker import run_worker
 from dagger.service.engineconfig import AerospikeConfig, StoreEnum
 from dagger.service.services import Dagger
-from tests.unit._workflows import OFFLINE_BROKER
+from dagger.testing import LocalEngine
+from tests.unit._workflows import OFFLINE_BROKER, RecordingTask, build_template
 
 AEROSPIKE = AerospikeConfig(
     HOSTS=[("127.0.0.1", 3000)],
@@ -100,11 +102,33 @@ def test_a_bad_dagger_broker_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
         _engine(broker=None)
 
 
-def test_no_broker_at_all_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_broker_the_engine_builds_but_will_not_run_a_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("DAGGER_BROKER", "")
+    engine = _engine(broker=None)  # a workflow module imports without a broker
 
-    with pytest.raises(ConfigurationError, match=r"no broker configured.*DAGGER_BROKER"):
-        _engine(broker=None)
+    assert engine.settings.broker_configured is False
+    with pytest.raises(ConfigurationError, match=r"running a worker needs a broker: no broker"):
+        run_worker(engine)
+
+
+async def test_without_a_broker_a_local_engine_runs_and_a_send_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DAGGER_BROKER", "")
+    engine = _engine(broker=None)
+    template = build_template(engine, [("only", [("work", RecordingTask)])])
+
+    async with LocalEngine(engine) as local:
+        instance = await template.create_instance(
+            "i-1", "order_id", order_id="o-1", submit_task=True
+        )
+        assert local.get_instance(instance.id) is not None
+    with pytest.raises(
+        ConfigurationError, match=r"InstanceCreated to the engine topic needs a broker"
+    ):
+        await template.create_instance("i-2", "order_id", order_id="o-2")
 
 
 def test_kafka_broker_list_replaces_the_broker_hosts() -> None:

@@ -45,11 +45,6 @@ def undecodable_document(fields: dict[str, Any], error: UndecodableInstanceError
     return document
 
 
-def ident_of(document: dict[str, Any]) -> tuple[int, str]:
-    """Where a document sits in the listing order: (owner partition, id)."""
-    return int(document["owner_partition"]), str(document["id"])
-
-
 def _fields(task: ITask[Any, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in faust_internals.record_fields(type(task)):

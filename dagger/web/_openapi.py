@@ -265,6 +265,13 @@ def _schemas() -> dict[str, Any]:
                         "type": "object",
                         "additionalProperties": {"$ref": "#/components/schemas/Task"},
                     },
+                    "waiting_for": {
+                        "type": "array",
+                        "description": "What an EXECUTING instance waits for (empty "
+                        "otherwise; absent when undecodable): a message on a topic under a "
+                        "key, or a timer",
+                        "items": {"$ref": "#/components/schemas/Wait"},
+                    },
                 },
             },
         ]
@@ -273,6 +280,19 @@ def _schemas() -> dict[str, Any]:
         "Status": status,
         "Task": task,
         "Instance": instance,
+        "Wait": {
+            "type": "object",
+            "properties": {
+                "kind": {"type": "string", "enum": ["message", "timer"]},
+                "task_id": {"type": "string"},
+                "task_name": {"type": "string"},
+                "topic": {"type": "string", "description": "kind message: the listener's topic"},
+                "key": {"type": "string", "description": "kind message: the key parameter"},
+                "value": {"type": "string", "description": "kind message: its value"},
+                "due": {"type": "number", "description": "kind timer: epoch seconds (UTC)"},
+            },
+            "required": ["kind", "task_id", "task_name"],
+        },
         "Readiness": {"type": "object", "properties": {"is_ready": {"type": "boolean"}}},
         "Accepted": {
             "type": "object",

@@ -12,6 +12,7 @@ from dagger.runtime._partitioning import partition_for_key
 from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
 from dagger.web._query import DEFAULT_LIMIT
+from tests.unit._control_flow_workflows import alarm, process, workflow
 from tests.unit._listener_workflows import new_engine, unique
 from tests.unit.web._harness import OUTAGE, PARTITIONS, ApiServer, SplitView, orders, waiting
 
@@ -84,6 +85,37 @@ async def test_an_instance_document_has_the_original_shape(
         assert task["id"] == task_id
         assert task["status"] == {"code": "COMPLETED", "value": "COMPLETED"}
         assert "task_type" in task
+
+
+async def test_an_executing_instance_says_what_it_waits_for(
+    engine: Dagger, local: LocalEngine, server: ApiServer
+) -> None:
+    topic = unique("reply")
+    listening = waiting(engine, topic)
+    await listening.create_instance("w-1", "order_id", order_id="o-1", submit_task=True)
+    timed = workflow(engine, process(engine, "P", alarm(engine, "remind")), name=unique("timed"))
+    due = local.clock.now + 3600
+    await timed.create_instance("t-1", "order_id", order_id="o-2", at=due, submit_task=True)
+    [done] = await _orders(engine, 1)
+
+    listener = (await server.get("/tasks/instance/w-1")).body
+    timer = (await server.get("/tasks/instance/t-1")).body
+    listed = {doc["id"]: doc for doc in (await server.get("/tasks/instances")).body}
+
+    [message] = listener["waiting_for"]
+    assert message == {
+        "kind": "message",
+        "task_id": message["task_id"],
+        "task_name": listener["tasks"][message["task_id"]]["task_name"],
+        "topic": topic,
+        "key": "order_id",
+        "value": "o-1",
+    }
+    [alarm_wait] = timer["waiting_for"]
+    assert (alarm_wait["kind"], alarm_wait["due"]) == ("timer", due)
+    assert timer["tasks"][alarm_wait["task_id"]]["task_name"] == alarm_wait["task_name"]
+    assert listed["w-1"]["waiting_for"] == listener["waiting_for"]
+    assert listed[done]["waiting_for"] == []
 
 
 async def test_the_list_has_a_safe_default_limit_and_the_listing_order(

@@ -171,7 +171,8 @@ async def test_drain_with_the_cli_moves_every_message_and_shows_progress(
     finally:
         await producer.stop()
 
-    drained = dagger_cli(broker, "drain", source, destination, "--json")
+    # Progress shows on a terminal by default; here stderr is a pipe.
+    drained = dagger_cli(broker, "drain", source, destination, "--json", "--progress", "always")
     assert drained.returncode == 0, drained.stderr
     assert json.loads(drained.stdout) == {
         "source": source,

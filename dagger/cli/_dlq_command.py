@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import sys
+from argparse import SUPPRESS
 from typing import Any, TextIO
 
 from dagger.cli._dlq_output import (
@@ -18,6 +20,7 @@ from dagger.cli._dlq_output import (
     format_reinject,
 )
 from dagger.cli._errors import CommandError
+from dagger.cli._output import add_progress_option, progress_wanted
 from dagger.cli._reachable import check_broker_reachable
 from dagger.exceptions.exceptions import ConfigurationError
 from dagger.ops._dead_letter_service import (
@@ -51,7 +54,11 @@ def add_dlq_parser(commands: Any) -> None:
     )
     common.add_argument("--json", action="store_true", help="print JSON, for scripts")
     quiet = argparse.ArgumentParser(add_help=False)
-    quiet.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    add_progress_option(quiet)
+    # The old spelling of --progress never, kept so that scripts using it go on working.
+    quiet.add_argument(
+        "-q", "--quiet", dest="progress", action="store_const", const="never", help=SUPPRESS
+    )
 
     dlq = commands.add_parser(
         "dlq", help="list, show, reinject and purge dead letters; drain a topic into another"
@@ -73,9 +80,9 @@ def add_dlq_parser(commands: Any) -> None:
     reinject = actions.add_parser(
         "reinject", parents=[common], help="re-send dead letters to the topics they came from"
     )
-    reinject.add_argument("ids", nargs="+", metavar="id", help="partition:offset")
+    reinject.add_argument("ids", nargs="+", metavar="ID", help="partition:offset")
     purge = actions.add_parser("purge", parents=[common], help="hide dead letters for good")
-    purge.add_argument("ids", nargs="+", metavar="id", help="partition:offset")
+    purge.add_argument("ids", nargs="+", metavar="ID", help="partition:offset")
     drain = actions.add_parser(
         "drain", parents=[common, quiet], help="move every message of a topic to another"
     )
@@ -202,15 +209,18 @@ def _print(out: TextIO, args: argparse.Namespace, data: Any, formatter: Any, *ex
 def _progress(
     label: str, args: argparse.Namespace, err: TextIO, min_total: int
 ) -> ProgressDisplay | None:
-    if args.quiet:
+    if not progress_wanted(args.progress, err):
         return None
     return ProgressDisplay(label, stream=err, min_total=min_total)
 
 
 def _next_page_hint(args: argparse.Namespace) -> str:
-    hint = "dagger dlq list"
+    """The ``dagger dlq list`` of the next page (without its cursor), shell-quoted."""
+    words = ["dagger", "dlq", "list"]
+    if args.broker:
+        words += ["--broker", args.broker]
     if args.topic != DEFAULT_DEAD_LETTER_TOPIC:
-        hint += f" --topic {args.topic}"
+        words += ["--topic", args.topic]
     if args.limit is not None:
-        hint += f" --limit {args.limit}"
-    return hint
+        words += ["--limit", str(args.limit)]
+    return shlex.join(words)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -54,7 +55,7 @@ def format_page(page: dict[str, Any], next_page_hint: str) -> str:
     text = table(["ID", "TIME (UTC)", "REASON", "ORIGIN", "ERROR", "REINJECTED"], rows)
     footer = f"{page['count']} of {page['total']} dead letters in {page['topic']}"
     if page["next_cursor"] is not None:
-        footer += f"; next page: {next_page_hint} --cursor {page['next_cursor']}"
+        footer += f"; next page: {next_page_hint} --cursor {shlex.quote(page['next_cursor'])}"
     return f"{text}\n{footer}"
 
 
@@ -67,14 +68,14 @@ def format_detail(entry: dict[str, Any]) -> str:
         ("reason", str(entry["reason"])),
         ("error", str(entry["error"])),
         ("origin", format_origin(entry["origin"])),
-        ("time", format_time(entry["time"])),
+        ("time (UTC)", format_time(entry["time"])),
         (
             "reinjected",
             "no"
             if reinjected is None
-            else f"to {_where(reinjected)} at {format_time(reinjected.get('time'))}",
+            else f"to {_where(reinjected)} at {_utc(reinjected.get('time'))}",
         ),
-        ("purged", "no" if purged is None else f"at {format_time(purged.get('time'))}"),
+        ("purged", "no" if purged is None else f"at {_utc(purged.get('time'))}"),
         ("key", _bytes_text(entry["key"], None)),
         ("value", _bytes_text(entry["value"], entry["value_text"])),
     ]
@@ -87,14 +88,14 @@ def format_reinject(result: dict[str, Any]) -> str:
     line = f"reinjected {result['id']} -> {_where(result)}"
     earlier = result["previously_reinjected"]
     if earlier is not None:
-        line += f" (also reinjected before, at {format_time(earlier.get('time'))})"
+        line += f" (also reinjected before, at {_utc(earlier.get('time'))})"
     return line
 
 
 def format_purge(result: dict[str, Any]) -> str:
     """Return one line saying that a dead letter is purged."""
     if result["already_purged"]:
-        return f"{result['id']} was already purged at {format_time(result['time'])}"
+        return f"{result['id']} was already purged at {_utc(result['time'])}"
     return f"purged {result['id']}"
 
 
@@ -113,6 +114,12 @@ def format_time(epoch: Any) -> str:
         return "-"
     moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _utc(epoch: Any) -> str:
+    """A time inside a sentence, labelled: ``YYYY-MM-DD HH:MM:SS UTC`` (or ``-``)."""
+    text = format_time(epoch)
+    return text if text == "-" else f"{text} UTC"
 
 
 def format_origin(origin: dict[str, Any] | None) -> str:

@@ -11,16 +11,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from typing import Any
 
 from dagger.cli._api_client import DEFAULT_URL, ApiClient, ApiResponse, instance_path
 from dagger.cli._errors import CommandError
-from dagger.cli._output import Progress, table, when
+from dagger.cli._output import (
+    Progress,
+    add_progress_option,
+    progress_wanted,
+    table,
+    waits_text,
+    when,
+)
 from dagger.cli._start_command import add_start_action, run_start
 
 FINISHED = frozenset({"COMPLETED", "FAILURE", "SKIPPED", "STOPPED"})
+DEFAULT_LIMIT = 100
+SORTS = ("partition", "updated")
+"""``--sort`` values: the API's ``order`` parameter."""
 POLL_EVERY = 0.5
 """Seconds between two looks at the instances ``--wait`` waits for."""
 
@@ -34,13 +45,8 @@ def add_instances_command(commands: Any) -> None:
         help=f"any worker's API (default: DAGGER_API_URL, or {DEFAULT_URL})",
     )
     common.add_argument("--token", default=None, help="bearer token (default: DAGGER_API_TOKEN)")
-    common.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    common.add_argument(
-        "--progress",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="progress of long operations on stderr (auto: when stderr is a terminal)",
-    )
+    common.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    add_progress_option(common)
     instances = commands.add_parser(
         "instances",
         help="start, list, show, stop and retry workflow instances through a worker's API",
@@ -49,8 +55,24 @@ def add_instances_command(commands: Any) -> None:
     listing = actions.add_parser("list", parents=[common], help="list instances, a page at a time")
     listing.add_argument("--status", help="only these statuses, comma-separated (FAILURE,STOPPED)")
     listing.add_argument("--template", help="only instances of this template")
-    listing.add_argument("--limit", type=int, default=100, help="instances per page (1-1000)")
-    listing.add_argument("--cursor", help="start after this cursor (printed under a page)")
+    listing.add_argument(
+        "--partition-key", metavar="VALUE", help="only instances whose partition-key value is this"
+    )
+    listing.add_argument(
+        "--sort",
+        choices=SORTS,
+        default=SORTS[0],
+        help="partition: (owner partition, id), the default; updated: newest update first",
+    )
+    listing.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"instances per page (1-1000, {DEFAULT_LIMIT})",
+    )
+    paging = listing.add_mutually_exclusive_group()
+    paging.add_argument("--cursor", help="start after this cursor (printed under a page)")
+    paging.add_argument("--offset", type=int, default=None, help="skip this many instances")
     listing.add_argument("--all", action="store_true", help="every page, following the cursors")
     add_start_action(actions, common)
     show = actions.add_parser("show", parents=[common], help="one instance and its tasks")
@@ -73,7 +95,7 @@ def run_instances(args: argparse.Namespace) -> int:
     """Run ``dagger instances <action>``; return the exit status."""
     url = args.url or os.environ.get("DAGGER_API_URL") or DEFAULT_URL
     client = ApiClient(url, args.token or os.environ.get("DAGGER_API_TOKEN") or None)
-    show_progress = {"always": True, "never": False}.get(args.progress, sys.stderr.isatty())
+    show_progress = progress_wanted(args.progress, sys.stderr)
     if args.action == "list":
         return _list(client, args, show_progress)
     if args.action == "show":
@@ -89,6 +111,12 @@ def _list(client: ApiClient, args: argparse.Namespace, show_progress: bool) -> i
         params["status"] = args.status
     if args.template:
         params["template"] = args.template
+    if args.partition_key is not None:
+        params["partition_key"] = args.partition_key
+    if args.sort != SORTS[0]:
+        params["order"] = args.sort
+    if args.offset is not None:
+        params["offset"] = str(args.offset)
     cursor: str | None = args.cursor
     documents: list[dict[str, Any]] = []
     total = 0
@@ -96,6 +124,7 @@ def _list(client: ApiClient, args: argparse.Namespace, show_progress: bool) -> i
     while True:
         if cursor:
             params["cursor"] = cursor
+            params.pop("offset", None)
         response = client.get("/tasks/instances", params)
         if response.status != 200:
             raise CommandError(f"cannot list instances: {response.error} (HTTP {response.status})")
@@ -117,11 +146,21 @@ def _list(client: ApiClient, args: argparse.Namespace, show_progress: bool) -> i
             doc.get("owner_partition"),
             when(doc.get("time_created")),
             when(doc.get("lastupdated")),
+            waits_text(doc.get("waiting_for")),
             _undecodable(doc) or _error(doc),
         )
         for doc in documents
     ]
-    headers = ("ID", "TEMPLATE", "STATUS", "PARTITION", "CREATED", "UPDATED", "ERROR")
+    headers = (
+        "ID",
+        "TEMPLATE",
+        "STATUS",
+        "PARTITION",
+        "CREATED (UTC)",
+        "UPDATED (UTC)",
+        "WAITING FOR",
+        "ERROR",
+    )
     print(table(headers, rows))
     print(f"\n{len(documents)} of {total} instance(s)")
     broken = sum(1 for doc in documents if doc.get("undecodable"))
@@ -132,8 +171,34 @@ def _list(client: ApiClient, args: argparse.Namespace, show_progress: bool) -> i
             "reinject their undecodable_instance dead letters (dagger dlq)"
         )
     if cursor:
-        print(f"more: dagger instances list --cursor {cursor} (or --all)")
+        print(f"more: {next_page_command(args, cursor)} (or --all)")
+        if args.token:
+            print("(pass your --token again, or export DAGGER_API_TOKEN: it is not shown here)")
     return 0
+
+
+def next_page_command(args: argparse.Namespace, cursor: str) -> str:
+    """The ``dagger instances list`` that shows the next page: same worker, filters, size.
+
+    Values are shell-quoted, so the line works when pasted. A ``--token`` given on the
+    command line is left out, so that the hint never prints a secret.
+    """
+    words = ["dagger", "instances", "list"]
+    if args.url:
+        words += ["--url", args.url]
+    for option, value in (
+        ("--status", args.status),
+        ("--template", args.template),
+        ("--partition-key", args.partition_key),
+    ):
+        if value is not None:
+            words += [option, value]
+    if args.sort != SORTS[0]:
+        words += ["--sort", args.sort]
+    if args.limit != DEFAULT_LIMIT:
+        words += ["--limit", str(args.limit)]
+    words += ["--cursor", cursor]
+    return shlex.join(words)
 
 
 def _show(client: ApiClient, args: argparse.Namespace) -> int:
@@ -151,9 +216,10 @@ def _show(client: ApiClient, args: argparse.Namespace) -> int:
         ("status", document["status"]["code"]),
         ("partition key", parameters.get(document.get("partition_key_lookup") or "")),
         ("owner partition", document.get("owner_partition")),
-        ("created", when(document.get("time_created"))),
-        ("submitted", when(document.get("time_submitted"))),
-        ("completed", when(document.get("time_completed"))),
+        ("created (UTC)", when(document.get("time_created"))),
+        ("submitted (UTC)", when(document.get("time_submitted"))),
+        ("completed (UTC)", when(document.get("time_completed"))),
+        ("waiting for", waits_text(document.get("waiting_for"))),
         ("error", _error(document)),
     ]
     width = max(len(name) for name, _ in details)
@@ -174,7 +240,8 @@ def _show(client: ApiClient, args: argparse.Namespace) -> int:
         for task in tasks
     ]
     print()
-    print(table(("TASK", "TYPE", "PROCESS", "STATUS", "STARTED", "COMPLETED", "ERROR"), rows))
+    headers = ("TASK", "TYPE", "PROCESS", "STATUS", "STARTED (UTC)", "COMPLETED (UTC)", "ERROR")
+    print(table(headers, rows))
     _print_attempts_and_tracebacks(tasks)
     return 0
 
@@ -195,7 +262,8 @@ def _print_attempts_and_tracebacks(tasks: list[dict[str, Any]]) -> None:
                 )
                 for attempt in attempts
             ]
-            print(table(("ATTEMPT", "STARTED", "ENDED", "OUTCOME", "NEXT ATTEMPT"), rows))
+            headers = ("ATTEMPT", "STARTED (UTC)", "ENDED (UTC)", "OUTCOME", "NEXT ATTEMPT (UTC)")
+            print(table(headers, rows))
         if task.get("error_traceback"):
             print(f"\ntraceback of {task.get('task_name')}:\n{task['error_traceback'].rstrip()}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -32,6 +33,40 @@ def when(epoch: Any) -> str:
         return "-"
     moment = datetime.datetime.fromtimestamp(float(epoch), tz=datetime.timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def waits_text(waits: Any) -> str:
+    """The WAITING FOR cell: ``topic key=value`` for a message, ``timer <due> UTC``.
+
+    ``-`` when the instance waits for nothing, or the worker did not say (an older one).
+    """
+    if not waits:
+        return "-"
+    texts = []
+    for wait in waits:
+        if wait.get("kind") == "message":
+            texts.append(f"{wait.get('topic')} {wait.get('key')}={wait.get('value')}")
+        elif wait.get("kind") == "timer":
+            texts.append(f"timer {when(wait.get('due'))} UTC")
+    return "; ".join(texts) or "-"
+
+
+PROGRESS_CHOICES = ("auto", "always", "never")
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--progress auto|always|never``, the same option on every command."""
+    parser.add_argument(
+        "--progress",
+        choices=PROGRESS_CHOICES,
+        default="auto",
+        help="progress of long operations on stderr (auto: when stderr is a terminal)",
+    )
+
+
+def progress_wanted(choice: str, stream: TextIO) -> bool:
+    """Whether ``--progress choice`` shows progress on ``stream``."""
+    return {"always": True, "never": False}.get(choice, stream.isatty())
 
 
 def _cell(value: Any, whole: bool) -> str:

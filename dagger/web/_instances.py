@@ -20,7 +20,7 @@ from dagger.core import _flow as flow
 from dagger.core import _retry as retry
 from dagger.exceptions.exceptions import UndecodableInstanceError
 from dagger.tasks._base import ITemplateDAGInstance
-from dagger.web._documents import ident_of, instance_document
+from dagger.web._documents import instance_document
 from dagger.web._engine_view import InstanceControl
 from dagger.web._errors import ApiError, Reply
 from dagger.web._local import LocalInstances
@@ -83,11 +83,11 @@ class InstancesApi:
                 raise _peer_failed(url, answer)
             documents.extend(answer.body)
             total += int(answer.headers.get("X-Total-Count", "0"))
-        documents.sort(key=ident_of)
+        documents.sort(key=query.key_of)
         page = documents[query.offset : query.window]
         headers = {"X-Total-Count": str(total)}
         if len(documents) > query.window:
-            cursor = encode_cursor(ident_of(page[-1]))
+            cursor = encode_cursor(query.key_of(page[-1]))
             headers["X-Next-Cursor"] = cursor
             following = {**widened.params(), "limit": str(query.limit), "cursor": cursor}
             following.pop("offset", None)

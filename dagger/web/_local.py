@@ -20,14 +20,16 @@ from dagger.exceptions.exceptions import DaggerError, UndecodableInstanceError
 from dagger.runtime._owner import TOMBSTONE
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._documents import instance_document, undecodable_document
-from dagger.web._query import Ident, ListQuery
+from dagger.web._query import Ident, ListQuery, sort_key
 
 logger = logging.getLogger(__name__)
 
 SCAN_CHUNK = 500
 """Instances read between two yields to the event loop: a long scan must not stall agents."""
 
-_SUMMARY = ("status", "template_name", "owner_partition")
+_SUMMARY = ("status", "template_name", "owner_partition", "lastupdated")
+_KEYED = (*_SUMMARY, "partition_key_lookup", "runtime_parameters")
+"""The fields read to filter by partition-key value too."""
 
 
 class WorkerView(Protocol):
@@ -94,6 +96,7 @@ class LocalInstances:
         keys = list(store.keys())
         matches: list[Ident] = []
         total = 0
+        names = _SUMMARY if query.partition_key is None else _KEYED
         for position, key in enumerate(keys):
             if position % SCAN_CHUNK == SCAN_CHUNK - 1:
                 await asyncio.sleep(0)
@@ -101,26 +104,41 @@ class LocalInstances:
             if raw is None or raw == TOMBSTONE:
                 continue
             try:
-                status, template, partition = codec.root_fields(raw, _SUMMARY).values()
+                fields = codec.root_fields(raw, names)
             except (ValueError, KeyError, TypeError, DaggerError) as exc:
                 logger.warning("stored instance %r cannot be read, not listed: %s", key, exc)
                 continue
+            partition = fields["owner_partition"]
             if partition not in owned:
                 continue
-            if query.statuses is not None and status not in query.statuses:
+            if query.statuses is not None and fields["status"] not in query.statuses:
                 continue
-            if query.template is not None and template != query.template:
+            if query.template is not None and fields["template_name"] != query.template:
+                continue
+            instance_id = key.decode()
+            if query.partition_key is not None and (
+                _partition_key(fields, instance_id) != query.partition_key
+            ):
                 continue
             total += 1
-            ident = (int(partition), key.decode())
+            ident = sort_key(query.order, int(partition), instance_id, fields["lastupdated"])
             if query.after is None or ident > query.after:
                 matches.append(ident)
         documents = []
-        for _, instance_id in heapq.nsmallest(query.window, matches):
+        for *_, instance_id in heapq.nsmallest(query.window, matches):
             raw = store.get(instance_id.encode())
             if raw is not None and raw != TOMBSTONE:
                 documents.append(_document_of(raw))
         return Window(documents, total)
+
+
+def _partition_key(fields: Mapping[str, Any], instance_id: str) -> str | None:
+    """An instance's partition-key value as text (its id when it names no parameter)."""
+    lookup = fields["partition_key_lookup"]
+    if not lookup:
+        return instance_id
+    parameters = fields["runtime_parameters"] or {}
+    return str(parameters[lookup]) if lookup in parameters else None
 
 
 def _document_of(raw: bytes) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from dagger.runtime._intake_schema import intake_schema
 from dagger.runtime._starts import RESERVED_PARAMS
 from dagger.tasks._status import TaskStatusEnum
-from dagger.web._query import DEFAULT_LIMIT, ID_RULE, MAX_LIMIT, MAX_WINDOW
+from dagger.web._query import BY_PARTITION, DEFAULT_LIMIT, ID_RULE, MAX_LIMIT, MAX_WINDOW, ORDERS
 
 _JSON = "application/json"
 
@@ -59,7 +59,7 @@ def _paths() -> dict[str, Any]:
         },
         "/tasks/instances": {
             "get": {
-                "summary": "List instances, in (owner partition, id) order",
+                "summary": "List instances, in (owner partition, id) order or newest update first",
                 "operationId": "listInstances",
                 "parameters": _list_parameters(),
                 "responses": {
@@ -201,6 +201,21 @@ def _list_parameters() -> list[dict[str, Any]]:
         _query_param("cursor", "string", "X-Next-Cursor of the previous page (not with offset)"),
         _query_param("status", "string", f"Comma-separated statuses among {statuses}"),
         _query_param("template", "string", "Template name"),
+        _query_param(
+            "partition_key",
+            "string",
+            "Only the instances whose partition-key value (the value of the runtime "
+            "parameter partition_key_lookup names, as text; the id when it names none) is this",
+        ),
+        {
+            **_query_param(
+                "order",
+                "string",
+                "partition (default): (owner partition, id); updated: newest lastupdated "
+                "first, then (owner partition, id). A cursor pages the order it came from",
+            ),
+            "schema": {"type": "string", "enum": list(ORDERS), "default": BY_PARTITION},
+        },
     ]
 
 
@@ -250,6 +265,13 @@ def _schemas() -> dict[str, Any]:
                         "type": "object",
                         "additionalProperties": {"$ref": "#/components/schemas/Task"},
                     },
+                    "waiting_for": {
+                        "type": "array",
+                        "description": "What an EXECUTING instance waits for (empty "
+                        "otherwise; absent when undecodable): a message on a topic under a "
+                        "key, or a timer",
+                        "items": {"$ref": "#/components/schemas/Wait"},
+                    },
                 },
             },
         ]
@@ -258,6 +280,19 @@ def _schemas() -> dict[str, Any]:
         "Status": status,
         "Task": task,
         "Instance": instance,
+        "Wait": {
+            "type": "object",
+            "properties": {
+                "kind": {"type": "string", "enum": ["message", "timer"]},
+                "task_id": {"type": "string"},
+                "task_name": {"type": "string"},
+                "topic": {"type": "string", "description": "kind message: the listener's topic"},
+                "key": {"type": "string", "description": "kind message: the key parameter"},
+                "value": {"type": "string", "description": "kind message: its value"},
+                "due": {"type": "number", "description": "kind timer: epoch seconds (UTC)"},
+            },
+            "required": ["kind", "task_id", "task_name"],
+        },
         "Readiness": {"type": "object", "properties": {"is_ready": {"type": "boolean"}}},
         "Accepted": {
             "type": "object",

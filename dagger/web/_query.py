@@ -1,7 +1,8 @@
-"""Reading the API's request parameters: instance ids, paging and filters.
+"""Reading the API's request parameters: instance ids, paging, order and filters.
 
-Instances are listed in one order on every worker, ``(owner partition, id)``, so pages
-from several workers merge into one page, and a cursor (the last ``(partition, id)``
+Instances are listed in one order on every worker, ``(owner partition, id)`` by default,
+or ``(newest update first, owner partition, id)`` with ``order=updated``, so pages from
+several workers merge into one page, and a cursor (the sort key of the last instance
 returned) says where the next page starts whatever worker answers it.
 """
 
@@ -12,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from dagger.tasks._status import TaskStatusEnum
 from dagger.web._errors import ApiError
@@ -26,8 +28,17 @@ MAX_WINDOW = 10_000
 _ID = re.compile(r"^[A-Za-z0-9._:@+=~-]{1,256}$")
 ID_RULE = "1 to 256 letters, digits or any of . _ : @ + = ~ -"
 
-Ident = tuple[int, str]
-"""Where an instance sits in the listing order: (owner partition, id)."""
+BY_PARTITION = "partition"
+"""The default order: (owner partition, id); exact while instances are created."""
+BY_UPDATE = "updated"
+"""Newest update first: (-lastupdated, owner partition, id)."""
+ORDERS = (BY_PARTITION, BY_UPDATE)
+
+Ident = tuple[Any, ...]
+"""Where an instance sits in the listing order: its sort key, ``(owner partition, id)`` or
+``(-lastupdated, owner partition, id)``."""
+
+_PARAMS = ("limit", "offset", "cursor", "status", "template", "order", "partition_key")
 
 
 def check_id(value: str, what: str = "instance id") -> str:
@@ -46,6 +57,17 @@ class ListQuery:
     after: Ident | None = None
     statuses: frozenset[str] | None = None
     template: str | None = None
+    order: str = BY_PARTITION
+    partition_key: str | None = None
+
+    def key_of(self, document: Mapping[str, Any]) -> Ident:
+        """Where an instance document sits in this query's order."""
+        return sort_key(
+            self.order,
+            int(document["owner_partition"]),
+            str(document["id"]),
+            document.get("lastupdated"),
+        )
 
     @property
     def window(self) -> int:
@@ -71,18 +93,33 @@ class ListQuery:
             params["status"] = ",".join(sorted(self.statuses))
         if self.template is not None:
             params["template"] = self.template
+        if self.order != BY_PARTITION:
+            params["order"] = self.order
+        if self.partition_key is not None:
+            params["partition_key"] = self.partition_key
         return params
+
+
+def sort_key(order: str, partition: int, instance_id: str, lastupdated: Any) -> Ident:
+    """The sort key of an instance in ``order``; an unset update time sorts last."""
+    if order == BY_UPDATE:
+        updated = float(lastupdated) if isinstance(lastupdated, int | float) else 0.0
+        return (-updated, partition, instance_id)
+    return (partition, instance_id)
 
 
 def parse_list_query(params: Mapping[str, str], *, max_limit: int = MAX_LIMIT) -> ListQuery:
     """Validate the list parameters; ApiError 400 with what is wrong and how to fix it."""
-    unknown = sorted(set(params) - {"limit", "offset", "cursor", "status", "template"})
+    unknown = sorted(set(params) - set(_PARAMS))
     if unknown:
         raise ApiError(
             400,
             f"unknown query parameter(s) {', '.join(unknown)}; "
-            "use limit, offset or cursor, status, template",
+            "use limit, offset or cursor, status, template, order, partition_key",
         )
+    order = params.get("order", BY_PARTITION)
+    if order not in ORDERS:
+        raise ApiError(400, f"unknown order {order[:40]!r}; use one of {', '.join(ORDERS)}")
     limit = integer_param(params, "limit", DEFAULT_LIMIT, low=1, high=max_limit)
     offset = integer_param(params, "offset", 0, low=0, high=MAX_WINDOW)
     if limit + offset > max(MAX_WINDOW, max_limit):
@@ -96,6 +133,12 @@ def parse_list_query(params: Mapping[str, str], *, max_limit: int = MAX_LIMIT) -
         if "offset" in params:
             raise ApiError(400, "give either offset or cursor, not both")
         after = decode_cursor(params["cursor"])
+        if len(after) != len(sort_key(order, 0, "", None)):
+            raise ApiError(
+                400,
+                f"this cursor pages another order than order={order}: pass the order of the "
+                "page that gave it",
+            )
     statuses = None
     if "status" in params:
         names = {name.strip().upper() for name in params["status"].split(",") if name.strip()}
@@ -111,19 +154,30 @@ def parse_list_query(params: Mapping[str, str], *, max_limit: int = MAX_LIMIT) -
     template = params.get("template")
     if template is not None and not template:
         raise ApiError(400, "template must be a template name, not empty")
-    return ListQuery(limit, offset, after, statuses, template)
+    partition_key = params.get("partition_key")
+    if partition_key is not None and not partition_key:
+        raise ApiError(400, "partition_key must be a partition-key value, not empty")
+    return ListQuery(limit, offset, after, statuses, template, order, partition_key)
 
 
 def encode_cursor(ident: Ident) -> str:
-    """The opaque cursor for the page that follows ``ident``."""
+    """The opaque cursor for the page that follows ``ident`` (a sort key)."""
     return base64.urlsafe_b64encode(json.dumps(list(ident)).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> Ident:
-    """The ``(partition, id)`` a cursor stands for; ApiError 400 if it is not one."""
+    """The sort key a cursor stands for; ApiError 400 if it is not one.
+
+    A cursor of the default order is ``(partition, id)``; of ``order=updated``
+    ``(-lastupdated, partition, id)``.
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        partition, instance_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        *updated, partition, instance_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if len(updated) > 1:
+            raise ValueError("too many parts")
+        if any(isinstance(value, bool) or not isinstance(value, int | float) for value in updated):
+            raise ValueError("the update time is not a number")
         if isinstance(partition, bool) or not isinstance(partition, int):
             raise ValueError("partition is not an int")
         if not isinstance(instance_id, str):
@@ -132,7 +186,7 @@ def decode_cursor(cursor: str) -> Ident:
         raise ApiError(
             400, f"malformed cursor {cursor[:80]!r}: pass X-Next-Cursor of a page as it is"
         ) from exc
-    return partition, instance_id
+    return (*(float(value) for value in updated), partition, instance_id)
 
 
 def integer_param(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import socket
 from typing import Any
 
@@ -49,6 +50,20 @@ async def test_list_prints_a_table_and_the_next_page_command(link: MemoryLink) -
     assert err == ""
 
 
+async def test_the_next_page_command_keeps_the_broker_shell_quoted(
+    link: MemoryLink,
+) -> None:
+    fill(link, {0: 3})
+    broker = "kafka://127.0.0.1:9092;127.0.0.1:9093"
+
+    out, _ = await run(link, "list", "--limit", "2", "--broker", broker, *DLQ_ARGS)
+
+    hint = out.splitlines()[-1].partition("; next page: ")[2]
+    assert hint == f"dagger dlq list --broker '{broker}' --limit 2 --cursor 0:2"
+    args = _parser().parse_args(shlex.split(hint)[1:])
+    assert (args.broker, args.topic, args.limit, args.cursor) == (broker, DLQ, 2, "0:2")
+
+
 async def test_list_json_is_the_page(link: MemoryLink) -> None:
     fill(link, {0: 2})
     out, _ = await run(link, "list", "--json", *DLQ_ARGS)
@@ -59,20 +74,24 @@ async def test_list_json_is_the_page(link: MemoryLink) -> None:
 
 async def test_listing_many_shows_progress_on_stderr(link: MemoryLink) -> None:
     fill(link, {0: 600})
-    out, err = await run(link, "list", "--limit", "600", "--json", *DLQ_ARGS)
+    out, err = await run(
+        link, "list", "--limit", "600", "--json", "--progress", "always", *DLQ_ARGS
+    )
     assert json.loads(out)["count"] == 600
     progress = err.splitlines()
     assert progress[0] == f"reading {DLQ}: 0/600 (0%)"
     assert progress[-1] == f"reading {DLQ}: 600/600 (100%)"
     assert 5 <= len(progress) <= 12
-    _, quiet = await run(link, "list", "--limit", "600", "-q", *DLQ_ARGS)
-    _, few = await run(link, "list", "--limit", "20", *DLQ_ARGS)
-    assert quiet == few == ""
+    _, quiet = await run(link, "list", "--limit", "600", "-q", *DLQ_ARGS)  # the old spelling
+    _, never = await run(link, "list", "--limit", "600", "--progress", "never", *DLQ_ARGS)
+    _, piped = await run(link, "list", "--limit", "600", *DLQ_ARGS)  # auto: not a terminal
+    _, few = await run(link, "list", "--limit", "20", "--progress", "always", *DLQ_ARGS)
+    assert quiet == never == piped == few == ""
 
 
 async def test_list_all_pages_through_everything(link: MemoryLink) -> None:
     fill(link, {0: 700, 1: 600})
-    out, err = await run(link, "list", "--all", "--json", *DLQ_ARGS)
+    out, err = await run(link, "list", "--all", "--json", "--progress", "always", *DLQ_ARGS)
     page = json.loads(out)
     assert page["count"] == page["total"] == 1300
     assert len({entry["id"] for entry in page["entries"]}) == 1300
@@ -115,6 +134,12 @@ async def test_reinject_and_purge_take_several_ids(link: MemoryLink) -> None:
     ]
     out, _ = await run(link, "purge", "0:0", *DLQ_ARGS)
     assert out.startswith("0:0 was already purged at ")
+    assert out.rstrip().endswith(" UTC")  # a time in a sentence says its zone
+    shown, _ = await run(link, "show", "0:1", *DLQ_ARGS)
+    lines = shown.splitlines()
+    assert [line for line in lines if line.startswith("time (UTC)  20")]
+    assert [line for line in lines if line.startswith("purged") and line.endswith(" UTC")]
+    assert [line for line in lines if line.startswith("reinjected") and line.endswith(" UTC")]
 
 
 async def test_one_malformed_id_stops_the_command_before_anything_is_sent(
@@ -131,7 +156,7 @@ async def test_one_malformed_id_stops_the_command_before_anything_is_sent(
 async def test_drain_reports_progress_and_the_result(link: MemoryLink) -> None:
     fill(link, {0: 3, 1: 2})
     link.create("parked", 2)
-    out, err = await run(link, "drain", DLQ, "parked", "--json", *DLQ_ARGS)
+    out, err = await run(link, "drain", DLQ, "parked", "--json", "--progress", "always", *DLQ_ARGS)
     assert json.loads(out)["moved"] == 5
     assert err.splitlines()[0] == f"drain {DLQ} -> parked: 0/5 (0%)"
     assert err.splitlines()[-1] == f"drain {DLQ} -> parked: 5/5 (100%)"

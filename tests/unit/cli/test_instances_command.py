@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from dagger.cli import main
 from dagger.service.services import Dagger
 from dagger.tasks.task import RetryPolicy
 from dagger.testing import LocalEngine
+from tests.unit._control_flow_workflows import alarm, process, workflow
 from tests.unit._listener_workflows import new_engine, unique
 from tests.unit.web._harness import OUTAGE, ApiServer, free_port, orders, waiting
 
@@ -82,12 +84,61 @@ async def test_list_prints_a_table_and_says_how_to_see_more(
         "STATUS",
         "PARTITION",
         "CREATED",
+        "(UTC)",
         "UPDATED",
+        "(UTC)",
+        "WAITING",
+        "FOR",
         "ERROR",
     ]
     assert len([line for line in lines[1:4] if "COMPLETED" in line]) == 3
     assert "3 of 5 instance(s)" in out
-    assert "more: dagger instances list --cursor " in out
+    assert f"more: dagger instances list --url {served.server.url} --limit 3 --cursor " in out
+    assert TOKEN not in out
+    assert "pass your --token again, or export DAGGER_API_TOKEN" in out
+
+
+async def test_the_more_hint_keeps_the_worker_and_filters_and_works_when_pasted(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    odd = "it's orders"
+    template = orders(served.engine, odd)
+    for number in range(5):
+        await template.create_instance(
+            f"q-{number}", "order_id", order_id=f"q{number}", submit_task=True
+        )
+        served.local.clock.advance(1)
+    await _create_orders(served.engine, 2)  # another template: filtered out
+    asked = ["--template", odd, "--status", "completed", "--sort", "updated", "--limit", "2"]
+
+    await dagger("instances", "list", *asked, *_connection(served))
+    first = capsys.readouterr().out
+    [hint] = [line for line in first.splitlines() if line.startswith("more: ")]
+    words = shlex.split(hint.removeprefix("more: ").removesuffix(" (or --all)"))
+    await dagger(*words[1:], "--token", TOKEN)  # pasted, with the token given again
+    second = capsys.readouterr().out
+
+    assert f"--template {shlex.quote(odd)} " in hint
+    assert words[:-1] == [
+        "dagger",
+        "instances",
+        "list",
+        "--url",
+        served.server.url,
+        "--status",
+        "completed",
+        "--template",
+        odd,
+        "--sort",
+        "updated",
+        "--limit",
+        "2",
+        "--cursor",
+    ]
+    assert TOKEN not in first
+    rows = [line.split()[0] for line in (first + second).splitlines() if "COMPLETED" in line]
+    assert rows == ["q-4", "q-3", "q-2", "q-1"]
+    assert "more: " in second  # a third page follows
 
 
 async def test_list_all_follows_the_cursors_and_shows_progress(
@@ -260,3 +311,35 @@ async def test_show_prints_each_attempt_and_the_failed_task_traceback(
     traceback = out[out.index("traceback of charge:") :]
     assert "Traceback (most recent call last)" in traceback
     assert "ConnectionError: charge: service unavailable" in traceback
+
+
+async def test_list_and_show_say_what_an_instance_waits_for_and_filter_by_partition_key(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topic = unique("reply")
+    await waiting(served.engine, topic).create_instance(
+        "w-1", "order_id", order_id="o-1", submit_task=True
+    )
+    timed = workflow(
+        served.engine, process(served.engine, "P", alarm(served.engine, "remind")), name="timed"
+    )
+    due = 1_900_000_000.0  # 2030-03-17 17:46:40 UTC
+    await timed.create_instance("t-1", "order_id", order_id="o-2", at=due, submit_task=True)
+    await _create_orders(served.engine, 1)
+
+    await dagger("instances", "list", *_connection(served))
+    listed = capsys.readouterr().out
+    await dagger("instances", "list", "--partition-key", "o-1", *_connection(served))
+    one = capsys.readouterr().out
+    await dagger("instances", "show", "w-1", *_connection(served))
+    shown = capsys.readouterr().out
+
+    rows = {line.split()[0]: line for line in listed.splitlines()[1:] if line.strip()}
+    assert f"{topic} order_id=o-1" in rows["w-1"]
+    assert "timer 2030-03-17 17:46:40 UTC" in rows["t-1"]
+    assert rows["i-0"].split()[-2:] == ["-", "-"]  # waits for nothing, no error
+    assert [line.split()[0] for line in one.splitlines()[1:] if line.strip()][:1] == ["w-1"]
+    assert "1 of 1 instance(s)" in one
+    assert f"waiting for      {topic} order_id=o-1" in shown
+    assert "created (UTC)    20" in shown
+    assert "STARTED (UTC)" in shown and "COMPLETED (UTC)" in shown

@@ -12,6 +12,7 @@ from dagger.runtime._partitioning import partition_for_key
 from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
 from dagger.web._query import DEFAULT_LIMIT
+from tests.unit._control_flow_workflows import alarm, process, workflow
 from tests.unit._listener_workflows import new_engine, unique
 from tests.unit.web._harness import OUTAGE, PARTITIONS, ApiServer, SplitView, orders, waiting
 
@@ -86,6 +87,37 @@ async def test_an_instance_document_has_the_original_shape(
         assert "task_type" in task
 
 
+async def test_an_executing_instance_says_what_it_waits_for(
+    engine: Dagger, local: LocalEngine, server: ApiServer
+) -> None:
+    topic = unique("reply")
+    listening = waiting(engine, topic)
+    await listening.create_instance("w-1", "order_id", order_id="o-1", submit_task=True)
+    timed = workflow(engine, process(engine, "P", alarm(engine, "remind")), name=unique("timed"))
+    due = local.clock.now + 3600
+    await timed.create_instance("t-1", "order_id", order_id="o-2", at=due, submit_task=True)
+    [done] = await _orders(engine, 1)
+
+    listener = (await server.get("/tasks/instance/w-1")).body
+    timer = (await server.get("/tasks/instance/t-1")).body
+    listed = {doc["id"]: doc for doc in (await server.get("/tasks/instances")).body}
+
+    [message] = listener["waiting_for"]
+    assert message == {
+        "kind": "message",
+        "task_id": message["task_id"],
+        "task_name": listener["tasks"][message["task_id"]]["task_name"],
+        "topic": topic,
+        "key": "order_id",
+        "value": "o-1",
+    }
+    [alarm_wait] = timer["waiting_for"]
+    assert (alarm_wait["kind"], alarm_wait["due"]) == ("timer", due)
+    assert timer["tasks"][alarm_wait["task_id"]]["task_name"] == alarm_wait["task_name"]
+    assert listed["w-1"]["waiting_for"] == listener["waiting_for"]
+    assert listed[done]["waiting_for"] == []
+
+
 async def test_the_list_has_a_safe_default_limit_and_the_listing_order(
     engine: Dagger, server: ApiServer
 ) -> None:
@@ -152,6 +184,85 @@ async def test_status_and_template_filters(engine: Dagger, server: ApiServer) ->
     assert (none.body, none.headers["X-Total-Count"]) == ([], "0")
 
 
+async def _orders_a_second_apart(engine: Dagger, local: LocalEngine, count: int) -> list[str]:
+    """``count`` orders, each finished (and last updated) a second after the one before."""
+    ids = []
+    for _ in range(count):
+        ids += await _orders(engine, 1, template=unique("orders"))
+        local.clock.advance(1)
+    return ids
+
+
+async def _all_pages(server: ApiServer, params: dict[str, str]) -> list[list[str]]:
+    pages: list[list[str]] = []
+    query = dict(params)
+    while True:
+        answer = await server.get("/tasks/instances", params=query)
+        assert answer.status == 200, answer.body
+        pages.append([doc["id"] for doc in answer.body])
+        cursor = answer.headers.get("X-Next-Cursor")
+        if cursor is None:
+            return pages
+        query = {**params, "cursor": cursor}
+
+
+async def test_order_updated_lists_the_newest_update_first_and_its_cursor_pages_it(
+    engine: Dagger, local: LocalEngine, server: ApiServer
+) -> None:
+    ids = await _orders_a_second_apart(engine, local, 7)
+
+    default = await server.get("/tasks/instances")
+    pages = await _all_pages(server, {"order": "updated", "limit": "3"})
+
+    assert [doc["id"] for doc in default.body] != ids[::-1]  # not the default order
+    assert pages == [ids[:-4:-1], ids[-4:-7:-1], ids[:1]]
+    updates = [doc["lastupdated"] for doc in default.body]
+    assert len(set(updates)) == len(updates)
+
+
+async def test_equal_update_times_page_by_partition_and_id(
+    engine: Dagger, server: ApiServer
+) -> None:
+    ids = await _orders(engine, 9)  # the clock stands still: one update time for all
+
+    pages = await _all_pages(server, {"order": "updated", "limit": "4"})
+
+    assert [len(page) for page in pages] == [4, 4, 1]
+    assert [i for page in pages for i in page] == _order_of(ids, engine)
+
+
+async def test_a_cursor_pages_only_the_order_it_came_from(
+    engine: Dagger, server: ApiServer
+) -> None:
+    await _orders(engine, 3)
+    first = await server.get("/tasks/instances", params={"limit": "1"})
+
+    mixed = await server.get(
+        "/tasks/instances",
+        params={"limit": "1", "order": "updated", "cursor": first.headers["X-Next-Cursor"]},
+    )
+
+    assert mixed.status == 400
+    assert "this cursor pages another order than order=updated" in mixed.body["error"]
+
+
+async def test_the_partition_key_filter_matches_the_key_value_as_text(
+    engine: Dagger, server: ApiServer
+) -> None:
+    ids = await _orders(engine, 4)
+    numbered = orders(engine, unique("numbered"))
+    await numbered.create_instance("n-1", "order_id", order_id=17, submit_task=True)
+
+    one = await server.get("/tasks/instances", params={"partition_key": "orders-o2"})
+    number = await server.get("/tasks/instances", params={"partition_key": "17"})
+    none = await server.get("/tasks/instances", params={"partition_key": ids[0]})
+
+    assert [doc["id"] for doc in one.body] == [ids[2]]
+    assert one.headers["X-Total-Count"] == "1"
+    assert [doc["id"] for doc in number.body] == ["n-1"]
+    assert (none.body, none.headers["X-Total-Count"]) == ([], "0")
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -165,6 +276,8 @@ async def test_status_and_template_filters(engine: Dagger, server: ApiServer) ->
         ({"cursor": "WzEsImEiXQ", "offset": "1"}, "either offset or cursor"),
         ({"page": "2"}, "unknown query parameter(s) page"),
         ({"template": ""}, "template must be a template name"),
+        ({"order": "newest"}, "unknown order 'newest'; use one of partition, updated"),
+        ({"partition_key": ""}, "partition_key must be a partition-key value"),
     ],
 )
 async def test_a_bad_list_query_is_a_400_that_says_what_to_fix(

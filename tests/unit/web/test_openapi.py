@@ -50,6 +50,11 @@ async def test_the_document_is_served_and_lists_every_route() -> None:
     for ref in _refs(document):
         assert _resolve(document, ref) is not None, ref
     assert "security" not in document
+    listing = {
+        param["name"]: param for param in document["paths"]["/tasks/instances"]["get"]["parameters"]
+    }
+    assert listing["order"]["schema"]["enum"] == ["partition", "updated"]
+    assert "partition_key" in listing
 
 
 async def test_with_a_token_the_document_declares_bearer_security_except_readiness() -> None:

@@ -114,6 +114,33 @@ async def test_a_cursor_from_one_worker_pages_on_at_the_other(cluster: Cluster) 
     assert seen == _order(ids)
 
 
+async def test_newest_update_first_merges_and_pages_across_workers(cluster: Cluster) -> None:
+    template = orders(cluster.engine, unique("orders"))
+    for number in range(10):
+        await template.create_instance(
+            f"u-{number}", "order_id", order_id=f"o-{number}", submit_task=True
+        )
+        cluster.local.clock.advance(1)
+    seen: list[str] = []
+    params = {"limit": "3", "order": "updated", "partition_key": "o-3"}
+    whole = await cluster.a.get("/tasks/instances", params=params, headers=AUTH)
+    params = {"limit": "3", "order": "updated"}
+    servers = [cluster.b, cluster.a]
+    for turn in range(10):
+        answer = await servers[turn % 2].get("/tasks/instances", params=params, headers=AUTH)
+        seen.extend(doc["id"] for doc in answer.body)
+        cursor = answer.headers.get("X-Next-Cursor")
+        if cursor is None:
+            break
+        params = {"limit": "3", "order": "updated", "cursor": cursor}
+
+    assert seen == [f"u-{number}" for number in reversed(range(10))]
+    assert {_owner(f"o-{n}") for n in range(10)} & {0, 1}  # both workers own some
+    assert {_owner(f"o-{n}") for n in range(10)} & {2, 3}
+    assert [doc["id"] for doc in whole.body] == ["u-3"]
+    assert whole.headers["X-Total-Count"] == "1"
+
+
 async def test_offset_pages_merge_across_workers(cluster: Cluster) -> None:
     ids = await _orders(cluster.engine, 16)
 

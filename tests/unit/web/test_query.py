@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from dagger.web._errors import ApiError
@@ -65,3 +68,25 @@ def test_malformed_ids(bad: str) -> None:
     with pytest.raises(ApiError, match="malformed instance id") as raised:
         check_id(bad)
     assert raised.value.status == 400
+
+
+def test_an_updated_order_cursor_round_trips_and_a_peer_query_keeps_order_and_key() -> None:
+    cursor = encode_cursor((-1795375152.25, 3, "o-1"))
+    query = parse_list_query(
+        {"order": "updated", "cursor": cursor, "partition_key": "o-1", "limit": "5"}
+    )
+
+    params = query.widened().params()
+
+    assert query.after == (-1795375152.25, 3, "o-1")
+    assert (params["order"], params["partition_key"]) == ("updated", "o-1")
+    assert parse_list_query(params, max_limit=MAX_WINDOW + 1) == query.widened()
+    assert query.key_of({"owner_partition": 1, "id": "b", "lastupdated": 5.0}) == (-5.0, 1, "b")
+    assert parse_list_query({}).key_of({"owner_partition": 1, "id": "b"}) == (1, "b")
+
+
+@pytest.mark.parametrize("parts", [[1.5, 2.5, 3, "a"], ["x", 3, "a"], [True, 3, "a"]])
+def test_a_cursor_with_other_parts_is_malformed(parts: list[object]) -> None:
+    cursor = base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
+    with pytest.raises(ApiError, match="malformed cursor"):
+        decode_cursor(cursor)

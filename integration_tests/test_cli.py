@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,6 +74,20 @@ def test_unreachable_broker_is_one_clear_line() -> None:
     env = base_env(DAGGER_BROKER=f"kafka://127.0.0.1:{closed}")
     line = one_error_line(run_dagger("worker", "-A", "integration_tests.apps.orders_app", env=env))
     assert f"cannot reach the Kafka broker at 127.0.0.1:{closed}" in line
+
+
+def test_web_port_in_use_is_one_clear_line(broker: EmbeddedBroker) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = base_env(DAGGER_BROKER=broker.url)
+        args = ("worker", "-A", "integration_tests.apps.orders_app", "--web-port", str(port))
+        line = one_error_line(run_dagger(*args, env=env))
+    assert line == (
+        f"dagger: error: web port {port} on 127.0.0.1 is in use; "
+        "pass --web-port with a free one, or set WEB_PORT"
+    )
 
 
 def test_bad_store_url_is_one_clear_line() -> None:

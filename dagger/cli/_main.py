@@ -88,7 +88,10 @@ def _worker(args: argparse.Namespace) -> int:
 
     _embedded_default.enable_on_demand()
     engine = find_engine(args.app)
-    check_broker_reachable(engine.settings.bootstrap_servers)
+    conf = engine.faust_app.conf
+    # A TLS listener would take the plain Kafka request for a bad handshake: connect only.
+    plain = conf.broker_credentials is None and conf.ssl_context is None
+    check_broker_reachable(engine.settings.bootstrap_servers, kafka_protocol=plain)
     try:
         run_worker(
             engine,

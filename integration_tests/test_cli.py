@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +75,45 @@ def test_unreachable_broker_is_one_clear_line() -> None:
     env = base_env(DAGGER_BROKER=f"kafka://127.0.0.1:{closed}")
     line = one_error_line(run_dagger("worker", "-A", "integration_tests.apps.orders_app", env=env))
     assert f"cannot reach the Kafka broker at 127.0.0.1:{closed}" in line
+
+
+def test_a_broker_url_that_answers_but_is_not_kafka_is_one_clear_line() -> None:
+    """An HTTP server on the broker's port: said at once, not a hang in the Kafka client."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def answer_http() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(1024)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+        server = threading.Thread(target=answer_http, daemon=True)
+        server.start()
+        env = base_env(DAGGER_BROKER=f"kafka://127.0.0.1:{port}")
+        result = run_dagger("worker", "-A", "integration_tests.apps.orders_app", env=env)
+        server.join(5)
+    assert one_error_line(result) == (
+        f"dagger: error: the broker at 127.0.0.1:{port} answers but is not a Kafka broker "
+        "(it answered a Kafka ApiVersions request with 'HTTP/1.1 400 Bad Request'); "
+        "check the broker URL (its host and port)"
+    )
+
+
+def test_web_port_in_use_is_one_clear_line(broker: EmbeddedBroker) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = base_env(DAGGER_BROKER=broker.url)
+        args = ("worker", "-A", "integration_tests.apps.orders_app", "--web-port", str(port))
+        line = one_error_line(run_dagger(*args, env=env))
+    assert line == (
+        f"dagger: error: web port {port} on 127.0.0.1 is in use; "
+        "pass --web-port with a free one, or set WEB_PORT"
+    )
 
 
 def test_bad_store_url_is_one_clear_line() -> None:

@@ -84,17 +84,24 @@ def _broker(port: int | None) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from dagger.runtime import _embedded_default
     from dagger.service._worker import run_worker
+    from dagger.web._address import WebPortError
 
     _embedded_default.enable_on_demand()
     engine = find_engine(args.app)
-    check_broker_reachable(engine.settings.bootstrap_servers)
-    run_worker(
-        engine,
-        loglevel=args.loglevel,
-        web_port=args.web_port,
-        web_bind=args.web_bind,
-        web_host=args.web_host,
-    )
+    conf = engine.faust_app.conf
+    # A TLS listener would take the plain Kafka request for a bad handshake: connect only.
+    plain = conf.broker_credentials is None and conf.ssl_context is None
+    check_broker_reachable(engine.settings.bootstrap_servers, kafka_protocol=plain)
+    try:
+        run_worker(
+            engine,
+            loglevel=args.loglevel,
+            web_port=args.web_port,
+            web_bind=args.web_bind,
+            web_host=args.web_host,
+        )
+    except WebPortError as exc:  # raised before the worker starts
+        raise CommandError(str(exc)) from exc
     return 0
 
 

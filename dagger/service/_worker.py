@@ -9,7 +9,7 @@ import faust
 from dagger import _faust_internals as faust_internals
 from dagger.broker._tansu_compat import apply_if_requested
 from dagger.service._worker_log import log_start, quiet_libraries
-from dagger.web._address import advertise
+from dagger.web._address import advertise, check_web_port
 
 if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
@@ -47,7 +47,12 @@ def run_worker(
     web_host: str | None = None,
     override_logging: bool = True,
 ) -> None:
-    """Run ``engine``'s faust app as a worker in this process until it is stopped."""
+    """Run ``engine``'s faust app as a worker in this process until it is stopped.
+
+    Raises:
+        WebPortError: The web server cannot listen on its port (in use, say); nothing
+            was started.
+    """
     engine.settings.require_broker("running a worker")
     apply_if_requested()
     app = engine.faust_app
@@ -55,6 +60,7 @@ def run_worker(
         app.conf.web_port = web_port
     if web_bind is not None:
         app.conf.web_bind = web_bind
+    check_web_port(app.conf)
     advertise(app.conf, engine.settings.faust_settings, web_host=web_host)
     worker = _EngineWorker(
         engine,

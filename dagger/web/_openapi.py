@@ -7,6 +7,7 @@ from typing import Any
 from dagger.runtime._intake_schema import intake_schema
 from dagger.runtime._starts import RESERVED_PARAMS
 from dagger.tasks._status import TaskStatusEnum
+from dagger.web._docs_page import openapi_paths as docs_paths
 from dagger.web._query import BY_PARTITION, DEFAULT_LIMIT, ID_RULE, MAX_LIMIT, MAX_WINDOW, ORDERS
 
 _JSON = "application/json"
@@ -24,7 +25,7 @@ def openapi_document(version: str, *, token_required: bool) -> dict[str, Any]:
                 "answers for every instance: it asks the other workers of its group."
             ),
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **docs_paths()},
         "components": {"schemas": _schemas(), "responses": _responses()},
     }
     if token_required:

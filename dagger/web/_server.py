@@ -18,6 +18,7 @@ from faust.web import Request, Response, View
 
 from dagger import __version__
 from dagger.core._codec import dumps
+from dagger.web import _docs_page
 from dagger.web._dead_letter_endpoints import DeadLetterAdmin, DeadLettersApi
 from dagger.web._engine_view import EngineView
 from dagger.web._errors import ApiError, Reply
@@ -29,8 +30,10 @@ from dagger.web._starts import StartsApi
 
 logger = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/service/ready", "/service/ready/"})
-"""Paths answered without the bearer token (readiness probes carry none)."""
+OPEN_PATHS = frozenset({"/service/ready", "/service/ready/", _docs_page.DOCS_PATH})
+"""Paths answered without the bearer token: readiness (probes carry none) and the docs page."""
+_OPEN_PREFIXES = (_docs_page.DOCS_PATH + "/",)
+"""Paths under these are open too: the docs page's assets, which hold no data."""
 _JSON = "application/json"
 
 
@@ -90,7 +93,7 @@ class WebApi:
             request: aiohttp_web.Request,
             handler: Callable[[aiohttp_web.Request], Awaitable[aiohttp_web.StreamResponse]],
         ) -> aiohttp_web.StreamResponse:
-            if self.token is not None and request.path not in OPEN_PATHS:
+            if self.token is not None and not _is_open(request.path):
                 refused = _check_token(request.headers.get("Authorization"), self.token)
                 if refused is not None:
                     return _json_response(refused.reply())
@@ -110,6 +113,10 @@ class WebApi:
                 return _json_response(ApiError(500, message).reply())
 
         return guard
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(_OPEN_PREFIXES)
 
 
 def _check_token(header: str | None, token: str) -> ApiError | None:
@@ -168,6 +175,25 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         async def get(self, request: Request) -> Response:
             return await _answer(self, api.openapi())
 
+    class Docs(View):
+        """The Swagger UI page over the OpenAPI document."""
+
+        async def get(self, request: Request) -> Response:
+            return self.html(_docs_page.page())
+
+    class DocsAsset(View):
+        """A Swagger UI file the docs page loads."""
+
+        async def get(self, request: Request, asset: str) -> Response:
+            found = _docs_page.asset(asset)
+            if found is None:
+                return await _answer(self, ApiError(404, f"no such docs asset: {asset!r}").reply())
+            return self.bytes(
+                found.body,
+                content_type=found.content_type,
+                headers={"Cache-Control": "public, max-age=3600"},
+            )
+
     class Instances(View):
         """A page of instances."""
 
@@ -223,6 +249,8 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
     return [
         ("/service/ready", Ready),
         ("/openapi.json", OpenApi),
+        (_docs_page.DOCS_PATH, Docs),
+        (_docs_page.DOCS_PATH + "/{asset}", DocsAsset),
         ("/tasks/instances", Instances),
         ("/tasks/instance/{instance_id}", Instance),
         ("/tasks/instance/{instance_id}/stop", Stop),

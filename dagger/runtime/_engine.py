@@ -342,6 +342,8 @@ class EngineRuntime:
         it fails, :attr:`commit_error` says why and the worker is not ready.
         """
         delay = COMMIT_RETRY_FIRST_SECONDS
+        # The updates go out with the batch's other sends, in the flush before the writes.
+        await self.owner.send_updates()
         while True:
             try:
                 await self._staging.commit()

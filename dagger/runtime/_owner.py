@@ -124,6 +124,7 @@ class InstanceOwner:
         self._clock = clock
         self._working: dict[bytes, ITemplateDAGInstance[Any, Any]] = {}
         self._changed: dict[str, ITemplateDAGInstance[Any, Any]] = {}
+        self._sent: set[str] = set()  # the changed ones whose update went to the producer
         self._telemetry = telemetry
 
     def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
@@ -133,17 +134,35 @@ class InstanceOwner:
             return None
         return undecodable.decode_stored(raw)
 
+    async def send_updates(self) -> None:
+        """Hand the update document of each instance the batch changed to the producer.
+
+        The worker does this before the batch's sends are flushed and its writes stored:
+        once an instance's new state is stored, its update is on the broker too. Sent
+        after the store, a crash in between lost the update for good when the replayed
+        events no longer reached the instance (a message whose listener had completed
+        and left the index is held, not delivered, so nothing publishes it again).
+        """
+        for instance_id, instance in self._changed.items():
+            if instance_id not in self._sent:
+                await self._publisher.send(instance)
+                self._sent.add(instance_id)
+
     async def end_batch(self) -> None:
-        """Forget the batch's decoded instances and publish each changed one once."""
+        """Forget the batch's decoded instances; send (if not sent yet) and tell the
+        callbacks of each changed one once."""
+        await self.send_updates()
         self._working.clear()
         changed, self._changed = self._changed, {}
+        self._sent.clear()
         for instance in changed.values():
-            await self._publisher.publish(instance)
+            await self._publisher.notify(instance)
 
     def abandon_batch(self) -> None:
         """Forget the batch's decoded and changed instances: the batch will run again."""
         self._working.clear()
         self._changed.clear()
+        self._sent.clear()
 
     async def handle(self, event: InstanceEvent, partition: int) -> None:
         """Apply one instance event owned by ``partition``.

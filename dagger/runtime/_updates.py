@@ -66,9 +66,17 @@ class UpdatePublisher:
         return self._topic is not None or bool(self._callbacks)
 
     async def publish(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
-        """Publish ``instance`` as it was just stored."""
+        """Publish ``instance`` as it was just stored: the topic's document, then callbacks."""
+        await self.send(instance)
+        await self.notify(instance)
+
+    async def send(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
+        """Hand ``instance``'s document to the producer for the update topic (buffered)."""
         if self._topic is not None:
             await self._topic.send(key=instance.id.encode(), value=dumps(update_document(instance)))
+
+    async def notify(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
+        """Await each ``task_update_callback`` with ``instance``; what one raises is logged."""
         for callback in self._callbacks:
             try:
                 await callback(instance)

@@ -21,7 +21,7 @@ from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service._worker_view import EngineWorkerView
 from dagger.service.services import Dagger
-from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
+from dagger.tasks.task import DefaultTemplateDAGInstance, ExecutorTask, ITemplateDAGInstance
 from tests.unit._workflows import (
     OFFLINE_BROKER,
     FailingTask,
@@ -231,6 +231,32 @@ async def test_a_failing_batch_commit_is_tried_again_and_the_worker_is_not_ready
     assert readiness == [False, False]
     assert runtime.commit_error is None
     assert view.is_ready()
+
+
+async def test_a_batch_sends_its_updates_before_its_writes_are_stored_and_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Sent after the writes, a crash in between lost the update for good (the replayed
+    # message of a completed listener is held, not delivered, so nothing sends it again).
+    engine = Dagger(broker=OFFLINE_BROKER, store="memory://")
+    runtime = engine._runtime
+    order: list[str] = []
+    instance = DefaultTemplateDAGInstance(id="i-1", task_name="orders")
+    runtime.owner._changed[instance.id] = instance
+
+    async def send(changed: Any) -> None:
+        order.append(f"update {changed.id}")
+
+    async def commit() -> int:
+        order.append("flush and store")
+        return 1
+
+    monkeypatch.setattr(runtime.owner._publisher, "send", send)
+    monkeypatch.setattr(runtime._staging, "commit", commit)
+
+    await runtime._end_batch()
+
+    assert order == ["update i-1", "flush and store"]
 
 
 class _Record:

@@ -126,18 +126,21 @@ def _resume_chain(instance: Instance, head: str, plan: _Plan) -> None:
         plan.started.append(task)
     elif _code(task) == Status.FAILURE or _stopped_by_failure(task):
         _resume(instance, task, plan)
-        for follower in _chain_and_below(instance, head=task.id)[1:]:
+        children = graph.children_by_parent(instance)
+        for follower in graph.chain_and_below(instance, task.id)[1:]:
             if _stopped_by_failure(follower) and follower.parent_id == task.parent_id:
-                _reset_stopped(instance, follower, plan)
+                _reset_stopped(follower, plan, children)
 
 
-def _reset_stopped(instance: Instance, node: ITask[Any, Any], plan: _Plan) -> None:
+def _reset_stopped(
+    node: ITask[Any, Any], plan: _Plan, children: dict[str, list[ITask[Any, Any]]]
+) -> None:
     """Plan ``node`` and what the failure stopped under it back to NOT_STARTED."""
     if not _stopped_by_failure(node):
         return
     plan.reset.append(node)
-    for child in _children(instance, node):
-        _reset_stopped(instance, child, plan)
+    for child in children.get(node.id, ()):
+        _reset_stopped(child, plan, children)
 
 
 def _stopped_by_failure(task: ITask[Any, Any]) -> bool:
@@ -153,27 +156,6 @@ def _back_to_not_started(task: ITask[Any, Any], now: float) -> None:
     task.error_type = task.error_message = None
     task.timer_due = None
     attempts.forget(task)
-
-
-def _children(instance: Instance, node: ITask[Any, Any]) -> list[ITask[Any, Any]]:
-    return [task for task in instance.tasks.values() if task.parent_id == node.id]
-
-
-def _chain_and_below(instance: Instance, head: str) -> list[ITask[Any, Any]]:
-    """The chain from ``head`` (every branch of its decisions), each task before those under it."""
-    found: list[ITask[Any, Any]] = []
-    children = graph.children_by_parent(instance)
-    pending = [head]
-    while pending:
-        task = instance.get_task(pending.pop())
-        found.append(task)
-        below = [task]
-        while below:
-            under = children.get(below.pop().id, [])
-            found.extend(under)
-            below.extend(under)
-        pending.extend(reversed(task.next_dags))
-    return found
 
 
 def _code(task: ITask[Any, Any]) -> str:

@@ -43,6 +43,19 @@ from dagger.tasks._status import TaskStatusEnum as Status
 StepInput = InstanceEvent | HookOutcome | Intent
 """Everything :func:`step` takes."""
 
+_EVENTS = (
+    InstanceCreated,
+    InstanceSubmitted,
+    MessageDelivered,
+    TimerFired,
+    StopRequested,
+    RetryRequested,
+)
+"""The engine events an instance's owner steps (``InstanceEvent``, as a tuple)."""
+
+_NOT_YET_STARTED = frozenset({Status.NOT_STARTED, Status.SUBMITTED})
+"""The statuses of an instance a submission starts."""
+
 _OUTCOMES_AND_INTENTS = (
     TaskSucceeded,
     TaskFailed,
@@ -94,9 +107,7 @@ def step(
     instance another partition owns is ignored there, and a created instance is owned by
     it. Hook outcomes and intents come from a hook of ``instance`` and need none.
     """
-    if isinstance(given, InstanceCreated | InstanceSubmitted | MessageDelivered | TimerFired):
-        return _event(instance, given, now, partition)
-    if isinstance(given, StopRequested | RetryRequested):
+    if isinstance(given, _EVENTS):
         return _event(instance, given, now, partition)
     if not isinstance(given, _OUTCOMES_AND_INTENTS):
         raise TypeError(f"not an instance event, a hook outcome or an intent: {given!r}")
@@ -148,7 +159,7 @@ def _event(
         flow.remember_event(instance, event.event_id)
         return Step(instance, retry.retry(instance, now))
     if isinstance(event, InstanceSubmitted):
-        if instance.status.code not in (Status.NOT_STARTED, Status.SUBMITTED):
+        if instance.status.code not in _NOT_YET_STARTED:
             return _ignored(
                 instance,
                 f"instance {instance.id} is already {instance.status.code}; submit ignored",
@@ -172,7 +183,7 @@ def _created(event: InstanceCreated, now: float, partition: int | None) -> Step:
 
 def submit(instance: Instance, now: float) -> list[Effect]:
     """Start a workflow instance that has not started yet; otherwise change nothing."""
-    if instance.status.code not in (Status.NOT_STARTED, Status.SUBMITTED):
+    if instance.status.code not in _NOT_YET_STARTED:
         return []
     instance.status = TaskStatus.of(Status.NOT_STARTED)
     return listener.listen_early(instance) + flow.start_task(instance, instance.id, now)

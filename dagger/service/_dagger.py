@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -16,7 +17,7 @@ from dagger._faust_internals import EngineFaustApp
 from dagger.broker._addresses import resolve_broker
 from dagger.broker._tansu_compat import recognise_broker
 from dagger.core._events import IndexAdded
-from dagger.exceptions.exceptions import DaggerError, InvalidTaskType
+from dagger.exceptions.exceptions import ConfigurationError, DaggerError, InvalidTaskType
 from dagger.observability._sensor import HookHeadersSensor
 from dagger.runtime import _embedded_default
 from dagger.runtime._engine import EngineRuntime
@@ -454,11 +455,19 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
         The program's own logging configuration is kept; a program that configured none
         (no handler on the root logger) gets faust's, at the command line's ``-l`` level,
         so that the worker's log and a crash's reason are seen, not lost.
+
+        A configuration the worker cannot start with (no broker, a web port in use) is
+        said in one line on standard error, and the program exits with status 2, as
+        ``dagger worker`` does: nothing was started, so a traceback would only hide it.
         """
         from dagger.service._worker import run_worker
 
         configured = bool(logging.getLogger().handlers)
-        run_worker(self, loglevel="info", override_logging=override_logging or not configured)
+        try:
+            run_worker(self, loglevel="info", override_logging=override_logging or not configured)
+        except ConfigurationError as exc:  # raised before the worker starts anything
+            print(f"dagger: {exc}", file=sys.stderr)
+            raise SystemExit(2) from exc
 
     async def on_start(self) -> None:
         """Log that the engine is starting."""

@@ -84,3 +84,20 @@ def test_no_check_without_the_web_server(taken: int) -> None:
 def test_the_worker_checks_before_it_starts(taken: int) -> None:
     with pytest.raises(WebPortError, match=f"web port {taken} on 127.0.0.1 is in use"):
         run_worker(new_engine(), web_port=taken, web_bind="127.0.0.1")
+
+
+def test_main_says_a_port_in_use_in_one_line_and_exits_2(
+    taken: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = new_engine()
+    engine.faust_app.conf.web_port = taken
+    engine.faust_app.conf.web_bind = "127.0.0.1"
+
+    with pytest.raises(SystemExit) as exited:
+        engine.main()
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        f"dagger: web port {taken} on 127.0.0.1 is in use; "
+        "pass --web-port with a free one, or set WEB_PORT\n"
+    )

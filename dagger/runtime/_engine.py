@@ -14,6 +14,7 @@ topic.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -182,9 +183,21 @@ class EngineRuntime:
         )
 
     # -- sending -----------------------------------------------------------------------
-    async def send(self, event: LogEvent, *, key: str, partition: int) -> None:
-        """Append ``event`` to ``partition`` and wait until the broker has it."""
-        await (await self._produce(event, key, partition))
+    async def send(self, event: LogEvent, *, key: str, partition: int, wait: bool = True) -> None:
+        """Append ``event`` to ``partition``; with ``wait``, until the broker has it.
+
+        Without ``wait`` the record is only buffered, for a caller that handles a consumed
+        record: faust flushes the producer before it commits that record's offset, so the
+        event is on the broker before its cause counts as done, and a crash before then
+        reads the cause again. A record the broker then refuses is logged at ERROR.
+        """
+        sent = await self._produce(event, key, partition)
+        if wait:
+            await sent
+        else:
+            asyncio.ensure_future(sent).add_done_callback(
+                functools.partial(_log_refused, event, partition)
+            )
 
     async def _append(self, event: LogEvent, key: str, partition: int) -> None:
         # Buffered: faust flushes the producer before it commits the consumed offset.
@@ -379,3 +392,16 @@ class OpenBatch:
 
 def _origin(message: Any) -> dict[str, Any]:
     return {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+
+
+def _log_refused(event: LogEvent, partition: int, sent: asyncio.Future[Any]) -> None:
+    """Log a buffered engine record the broker refused (nothing else would see it)."""
+    if sent.cancelled() or sent.exception() is None:
+        return
+    logger.error(
+        "the broker refused %s for instance %s on partition %s: %r",
+        type(event).__name__,
+        getattr(event, "instance_id", "?"),
+        partition,
+        sent.exception(),
+    )

@@ -147,7 +147,11 @@ class InstanceLifecycle:
             await self.faust_app.maybe_start_producer()
             await self.tasks_topic.maybe_declare()
             self._declared = True
-        await self._runtime.send(event, key=key, partition=partition)
+        # Inside an agent the event is buffered: faust flushes it before it commits the
+        # record being handled. Elsewhere (a web handler, a script) nothing would.
+        await self._runtime.send(
+            event, key=key, partition=partition, wait=faust.current_event() is None
+        )
 
     def _choose_partition(self, key: str, repartition: bool) -> int:
         """The owner partition of a new instance keyed ``key``.

@@ -34,7 +34,7 @@ corrections to faust's Kafka consumer are made of faust internals:
    restart). The engine's consumer stops the flow before it seeks and hands out nothing
    fetched before the seek; faust resumes the flow right after clearing the queues.
 
-The engine's app also recovers its tables with a correction of faust's recovery:
+The engine's app also recovers its tables with two corrections of faust's recovery:
 
 4. At the end of a recovery faust resumes the standby changelog partitions and then, in
    ``on_recovery_completed``, seeks the stream partitions and clears the queues: the
@@ -43,11 +43,11 @@ The engine's app also recovers its tables with a correction of faust's recovery:
    and faust seeks a standby partition only at the next rebalance, from its persisted
    offset. Standby reading went on after the gap and persisted the offsets beyond it, so
    when that partition later became active here, recovery started at the persisted offset
-   (the highwater) and read nothing: the records in the gap were lost for good (a
-   two-worker takeover lost every instance first written before the second worker
-   joined). The engine's recovery pauses the standby partitions for the end of the
-   recovery, skips what the consumer still hands out for them, then seeks them back to
-   the last record it took and resumes them.
+   (the highwater) and read nothing: the records in the gap were lost for good (in a
+   two-worker takeover, instances written before the second worker joined). The
+   engine's recovery pauses the standby partitions for the end of the recovery, skips
+   what the consumer still hands out for them, then seeks them back to the last record it
+   took and resumes them.
 5. The recovery checks itself: a changelog partition whose records it took jump over
    offsets across a stop of the consumer's flow (when fetched records are dropped) may
    have lost the records in between. Its persisted offset is then held at the last
@@ -468,8 +468,9 @@ class ChangelogContinuity:
     takes with no seek in between, offsets jump over records only where the broker has
     none (compaction) or where the consumer dropped fetched records, which it does only
     while its flow is stopped. A jump across such a stop makes the partition *suspect*:
-    every record up to the one before the jump was applied (:meth:`ceiling`), not
-    necessarily those after. A seek back to there or below clears it.
+    every record up to the one before the jump was applied, not
+    necessarily those after (:meth:`applied_up_to`). A seek back to there or below clears
+    it.
     """
 
     def __init__(self) -> None:
@@ -508,10 +509,9 @@ class ChangelogContinuity:
         self._last[tp] = offset
         self._stopped_since.discard(tp)
 
-    def ceiling(self, tp: Any, offset: int) -> int:
-        """The offset that may be persisted for ``tp`` in place of ``offset``."""
-        suspect_from = self._suspect.get(tp)
-        return offset if suspect_from is None else min(offset, suspect_from)
+    def applied_up_to(self, tp: Any) -> int | None:
+        """For a suspect ``tp``, the last offset known applied (to persist); else None."""
+        return self._suspect.get(tp)
 
     @property
     def suspect(self) -> Mapping[Any, int]:
@@ -604,9 +604,10 @@ class _Table(Table):  # type: ignore[type-arg]
         continuity = _continuity(self.app)
         if continuity is None:
             return
-        for tp, offset in continuity.suspect.items():
-            if tp in tps:
-                self.data.set_persisted_offset(tp, offset)
+        for tp in tps:
+            applied = continuity.applied_up_to(tp)
+            if applied is not None:
+                self.data.set_persisted_offset(tp, applied)
 
 
 class _ChangelogQueue(ThrowableQueue):  # type: ignore[type-arg]

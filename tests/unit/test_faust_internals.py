@@ -372,11 +372,11 @@ def test_records_skipped_across_a_flow_stop_hold_the_persisted_offset_back() -> 
     continuity.taken(CHANGELOG, 12)
 
     assert continuity.suspect == {CHANGELOG: 5}
-    assert continuity.ceiling(CHANGELOG, 12) == 5
+    assert continuity.applied_up_to(CHANGELOG) == 5
     continuity.sought(CHANGELOG, 7)  # not far enough back
-    assert continuity.ceiling(CHANGELOG, 12) == 5
+    assert continuity.applied_up_to(CHANGELOG) == 5
     continuity.sought(CHANGELOG, 5)  # read again from the first record maybe missing
-    assert continuity.suspect == {} and continuity.ceiling(CHANGELOG, 12) == 12
+    assert continuity.suspect == {} and continuity.applied_up_to(CHANGELOG) is None
 
 
 def test_a_jump_with_no_flow_stop_or_right_after_a_seek_is_trusted() -> None:

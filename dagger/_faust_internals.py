@@ -461,16 +461,15 @@ class _Transport(faust_aiokafka.Transport):
 _SKIP_EVERY_RECORD = sys.maxsize
 
 
-class ChangelogContinuity:
+class _ChangelogContinuity:
     """Which changelog partitions may have records skipped, and from where to read them again.
 
-    The recovery takes a partition's records in offset order. Between two records it
-    takes with no seek in between, offsets jump over records only where the broker has
-    none (compaction) or where the consumer dropped fetched records, which it does only
-    while its flow is stopped. A jump across such a stop makes the partition *suspect*:
-    every record up to the one before the jump was applied, not
-    necessarily those after (:meth:`applied_up_to`). A seek back to there or below clears
-    it.
+    Correction 5. The recovery takes a partition's records in offset order. Between two
+    records it takes with no seek in between, offsets jump over records only where the
+    broker has none (compaction) or where the consumer dropped fetched records, which it
+    does only while its flow is stopped. A jump across such a stop makes the partition
+    *suspect*: every record up to the one before the jump was applied, not necessarily
+    those after (:meth:`applied_up_to`). A seek back to there or below clears it.
     """
 
     def __init__(self) -> None:
@@ -520,18 +519,19 @@ class ChangelogContinuity:
 
 
 class _Recovery(Recovery):
-    """faust's table recovery with correction 4 (see the module).
+    """faust's table recovery with correction 4, and the seeks correction 5 hears of.
 
-    Why: ``on_recovery_completed``, ``standby_tps`` and ``standby_offsets`` (the offset of
-    the last record taken per standby partition, above which the recovery takes records)
-    are faust's undocumented recovery internals; the consumer's ``pause_partitions``,
-    ``resume_partitions`` and ``seek_wait`` are what faust's own recovery seeks with.
+    Why: ``on_recovery_completed``, ``_seek_offsets``, ``standby_tps`` and
+    ``standby_offsets`` (the offset of the last record taken per standby partition, above
+    which the recovery takes records) are faust's undocumented recovery internals; the
+    consumer's ``pause_partitions``, ``resume_partitions`` and ``seek_wait`` are what
+    faust's own recovery seeks with.
     Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.continuity = ChangelogContinuity()
+        self.continuity = _ChangelogContinuity()
 
     async def _seek_offsets(self, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
         await super()._seek_offsets(consumer, tps, offsets, title)
@@ -568,7 +568,7 @@ class _Recovery(Recovery):
         logger.debug("Standby changelog partitions read on from %s", taken)
 
 
-def _continuity(app: Any) -> ChangelogContinuity | None:
+def _continuity(app: Any) -> _ChangelogContinuity | None:
     recovery = getattr(app.tables, "_recovery", None)
     return recovery.continuity if isinstance(recovery, _Recovery) else None
 
@@ -630,10 +630,11 @@ class _ChangelogQueue(ThrowableQueue):  # type: ignore[type-arg]
 
 
 class _TableManager(TableManager):
-    """faust's table manager, recovering with the engine's :class:`_Recovery`.
+    """faust's table manager, with the engine's :class:`_Recovery` and changelog queue.
 
-    Why: the manager builds its recovery service in its ``recovery`` property, caching it
-    in the private ``_recovery``. Checked against faust-streaming 0.15.3 /
+    Why: the manager builds its recovery service in its ``recovery`` property and its
+    changelog queue in ``changelog_queue``, caching them in the private ``_recovery`` and
+    ``_changelog_queue``. Checked against faust-streaming 0.15.3 /
     aiokafka 0.14.0 / mode-streaming 0.7.1.
     """
 
@@ -670,8 +671,9 @@ class EngineFaustApp(faust.App):
     broker's cluster id (or None) once the consumer has connected, in the consumer's
     thread, before it reads a record.
 
-    Its tables recover through :class:`_TableManager` (correction 4), faust's documented
-    ``TableManager`` setting, unless the caller names another.
+    Its tables are :class:`_Table` and recover through :class:`_TableManager`
+    (corrections 4 and 5), through faust's documented ``Table`` and ``TableManager``
+    settings, unless the caller names others.
 
     Why here: it chooses its transport through faust's private ``_new_transport``.
     Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.

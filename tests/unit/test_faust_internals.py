@@ -364,7 +364,7 @@ async def test_standby_records_dropped_at_the_end_of_a_recovery_are_read_again(
 
 
 def test_records_skipped_across_a_flow_stop_hold_the_persisted_offset_back() -> None:
-    continuity = internals.ChangelogContinuity()
+    continuity = internals._ChangelogContinuity()
     continuity.sought(CHANGELOG, 4)
     continuity.taken(CHANGELOG, 5)
     continuity.flow_stopped()
@@ -380,7 +380,7 @@ def test_records_skipped_across_a_flow_stop_hold_the_persisted_offset_back() -> 
 
 
 def test_a_jump_with_no_flow_stop_or_right_after_a_seek_is_trusted() -> None:
-    continuity = internals.ChangelogContinuity()
+    continuity = internals._ChangelogContinuity()
     continuity.sought(CHANGELOG, -1)
     continuity.taken(CHANGELOG, 3)  # a compacted changelog starts at 3
     continuity.taken(CHANGELOG, 7)  # and has no 4..6

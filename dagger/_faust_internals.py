@@ -34,6 +34,27 @@ corrections to faust's Kafka consumer are made of faust internals:
    restart). The engine's consumer stops the flow before it seeks and hands out nothing
    fetched before the seek; faust resumes the flow right after clearing the queues.
 
+The engine's app also recovers its tables with two corrections of faust's recovery:
+
+4. At the end of a recovery faust resumes the standby changelog partitions and then, in
+   ``on_recovery_completed``, seeks the stream partitions and clears the queues: the
+   standby records fetched in between were dropped (by the stopped flow, or with the
+   changelog queue faust clears on resume) while the consumer's position moved past them,
+   and faust seeks a standby partition only at the next rebalance, from its persisted
+   offset. Standby reading went on after the gap and persisted the offsets beyond it, so
+   when that partition later became active here, recovery started at the persisted offset
+   (the highwater) and read nothing: the records in the gap were lost for good (in a
+   two-worker takeover, instances written before the second worker joined). The
+   engine's recovery pauses the standby partitions for the end of the recovery, skips
+   what the consumer still hands out for them, then seeks them back to the last record it
+   took and resumes them.
+5. The recovery checks itself: a changelog partition whose records it took jump over
+   offsets across a stop of the consumer's flow (when fetched records are dropped) may
+   have lost the records in between. Its persisted offset is then held at the last
+   record before the jump, so the next recovery (a rebalance, a takeover, a restart)
+   reads again from there instead of trusting an offset that covers records never
+   applied. A jump without a stop in between (a compacted changelog) is left alone.
+
 Not here: the Tansu end-offset correction, a patch of aiokafka's ``Fetcher`` that is all
 its module :mod:`dagger.broker._tansu_compat` does (a development and test aid for the
 embedded broker's bug); the test of this module checks what it relies on too.
@@ -44,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -54,7 +76,11 @@ from aiokafka.protocol.metadata import MetadataRequest
 from faust.models.fields import FieldDescriptor
 from faust.serializers import codecs
 from faust.streams import _current_event, current_event
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+from faust.tables.table import Table
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.utils.queues import ThrowableQueue
 
 __all__ = [
     "CHECKED_AGAINST",
@@ -373,7 +399,8 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
-    """faust's aiokafka consumer with correction 3 (see the module).
+    """faust's aiokafka consumer with correction 3 (see the module), telling correction 5
+    when its flow stops.
 
     Why: ``_new_consumer_thread``, ``getmany``, ``perform_seek`` and ``stop_flow`` are
     faust's undocumented consumer internals; the lost records happen between them.
@@ -385,6 +412,13 @@ class _Consumer(faust_aiokafka.Consumer):
         # Cleared while a record handed out by getmany is being put in the agents' queues.
         self._handed_back = asyncio.Event()
         self._handed_back.set()
+
+    def stop_flow(self) -> None:
+        """faust's stop of the flow, which drops fetched records: tell the recovery's check."""
+        continuity = _continuity(self.app)
+        if continuity is not None:
+            continuity.flow_stopped()
+        super().stop_flow()
 
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -422,6 +456,213 @@ class _Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
 
 
+# A standby's "last offset taken" while its partitions are held: faust's recovery takes a
+# changelog record only when its offset is above that, so every record is skipped.
+_SKIP_EVERY_RECORD = sys.maxsize
+
+
+class _ChangelogContinuity:
+    """Which changelog partitions may have records skipped, and from where to read them again.
+
+    Correction 5. The recovery takes a partition's records in offset order. Between two
+    records it takes with no seek in between, offsets jump over records only where the
+    broker has none (compaction) or where the consumer dropped fetched records, which it
+    does only while its flow is stopped. A jump across such a stop makes the partition
+    *suspect*: every record up to the one before the jump was applied, not necessarily
+    those after (:meth:`applied_up_to`). A seek back to there or below clears it.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[Any, int] = {}
+        self._stopped_since: set[Any] = set()
+        self._suspect: dict[Any, int] = {}
+
+    def flow_stopped(self) -> None:
+        """Records fetched for any partition may have been dropped just now."""
+        self._stopped_since.update(self._last)
+
+    def sought(self, tp: Any, offset: int) -> None:
+        """``tp`` is read again after ``offset``, the last offset taken (-1: none)."""
+        self._last[tp] = offset
+        self._stopped_since.discard(tp)
+        suspect_from = self._suspect.get(tp)
+        if suspect_from is not None and offset <= suspect_from:
+            del self._suspect[tp]
+
+    def taken(self, tp: Any, offset: int) -> None:
+        """The recovery took the record of ``tp`` at ``offset`` (to apply it)."""
+        last = self._last.get(tp)
+        if (
+            last is not None
+            and offset > last + 1
+            and tp in self._stopped_since
+            and tp not in self._suspect
+        ):
+            self._suspect[tp] = last
+            logger.error(
+                "Changelog %s[%s]: the recovery took offset %s after %s across a stop of "
+                "the consumer's flow; records in between may be missing, so they will be "
+                "read again from offset %s at the next recovery",
+                tp.topic, tp.partition, offset, last, last,
+            )  # fmt: skip
+        self._last[tp] = offset
+        self._stopped_since.discard(tp)
+
+    def applied_up_to(self, tp: Any) -> int | None:
+        """For a suspect ``tp``, the last offset known applied (to persist); else None."""
+        return self._suspect.get(tp)
+
+    @property
+    def suspect(self) -> Mapping[Any, int]:
+        """The suspect partitions, each with the last offset known applied."""
+        return dict(self._suspect)
+
+
+class _Recovery(Recovery):
+    """faust's table recovery with correction 4, and the seeks correction 5 hears of.
+
+    Why: ``on_recovery_completed``, ``_seek_offsets``, ``standby_tps`` and
+    ``standby_offsets`` (the offset of the last record taken per standby partition, above
+    which the recovery takes records) are faust's undocumented recovery internals; the
+    consumer's ``pause_partitions``, ``resume_partitions`` and ``seek_wait`` are what
+    faust's own recovery seeks with.
+    Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.continuity = _ChangelogContinuity()
+
+    async def _seek_offsets(self, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        await super()._seek_offsets(consumer, tps, offsets, title)
+        for tp in tps:
+            self.continuity.sought(tp, offsets[tp])
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        """faust's end of recovery, with the standby partitions read on from where they were."""
+        standbys = frozenset(self.standby_tps)
+        if not standbys:
+            await super().on_recovery_completed(generation_id)
+            return
+        consumer = self.app.consumer
+        offsets = self.standby_offsets
+        consumer.pause_partitions(standbys)
+        taken = {tp: offsets.get(tp) for tp in standbys}
+        # Records of these partitions still on their way are dropped or cleared below,
+        # perhaps after later ones were taken: take none of them, and read them all again.
+        for tp in standbys:  # (a Counter: its update() would add)
+            offsets[tp] = _SKIP_EVERY_RECORD
+        try:
+            await super().on_recovery_completed(generation_id)
+        finally:
+            for tp in standbys:
+                if offsets.get(tp) == _SKIP_EVERY_RECORD:  # not reset by a new rebalance
+                    offsets[tp] = taken[tp]  # type: ignore[assignment]
+        if self.app.consumer_generation_id != generation_id:
+            return  # the recovery of the next rebalance seeks them
+        # As faust's own seek of the standbys: to the last record taken (-1: none yet).
+        await consumer.seek_wait({tp: max(offset or 0, 0) for tp, offset in taken.items()})
+        for tp, offset in taken.items():
+            self.continuity.sought(tp, -1 if offset is None else offset)
+        consumer.resume_partitions(standbys)
+        logger.debug("Standby changelog partitions read on from %s", taken)
+
+
+def _continuity(app: Any) -> _ChangelogContinuity | None:
+    recovery = getattr(app.tables, "_recovery", None)
+    return recovery.continuity if isinstance(recovery, _Recovery) else None
+
+
+class _Table(Table):  # type: ignore[type-arg]
+    """faust's table, telling the recovery's continuity check what it applies (correction 5).
+
+    Why: the recovery calls the table's ``on_changelog_event`` for each changelog record
+    it takes, and the store's ``set_persisted_offset`` is written by the table's
+    ``apply_changelog_batch`` (recovery) and ``_on_changelog_sent`` (own writes), all
+    undocumented. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
+    mode-streaming 0.7.1.
+    """
+
+    async def on_changelog_event(self, event: Any) -> None:
+        """Note the record the recovery took, then faust's own handling."""
+        continuity = _continuity(self.app)
+        if continuity is not None:
+            continuity.taken(event.message.tp, event.message.offset)
+        await super().on_changelog_event(event)
+
+    def apply_changelog_batch(self, batch: Any) -> None:
+        """faust's apply, with the persisted offset of a suspect partition held back."""
+        batch = list(batch)
+        super().apply_changelog_batch(batch)
+        self._hold_back({event.message.tp for event in batch})
+
+    def _on_changelog_sent(self, fut: Any) -> None:
+        super()._on_changelog_sent(fut)
+        self._hold_back({fut.result().topic_partition})
+
+    def _hold_back(self, tps: set[Any]) -> None:
+        continuity = _continuity(self.app)
+        if continuity is None:
+            return
+        for tp in tps:
+            applied = continuity.applied_up_to(tp)
+            if applied is not None:
+                self.data.set_persisted_offset(tp, applied)
+
+
+class _ChangelogQueue(ThrowableQueue):  # type: ignore[type-arg]
+    """The queue of changelog records, telling the continuity check when it is cleared.
+
+    Why: faust clears it (``clear``, by mode's flow control on resume) and so drops the
+    records in it. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
+    mode-streaming 0.7.1.
+    """
+
+    def __init__(self, *args: Any, on_clear: Callable[[], None], **kwargs: Any) -> None:
+        self._on_clear = on_clear
+        super().__init__(*args, **kwargs)
+
+    def clear(self) -> None:
+        """Drop the queued records (after saying so)."""
+        if not self.empty():
+            self._on_clear()
+        super().clear()
+
+
+class _TableManager(TableManager):
+    """faust's table manager, with the engine's :class:`_Recovery` and changelog queue.
+
+    Why: the manager builds its recovery service in its ``recovery`` property and its
+    changelog queue in ``changelog_queue``, caching them in the private ``_recovery`` and
+    ``_changelog_queue``. Checked against faust-streaming 0.15.3 /
+    aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+
+    @property
+    def recovery(self) -> Recovery:
+        """The recovery service of the engine's tables (:class:`_Recovery`)."""
+        if self._recovery is None:
+            self._recovery = _Recovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
+
+    @property
+    def changelog_queue(self) -> ThrowableQueue:  # type: ignore[type-arg]
+        """faust's changelog queue, as a :class:`_ChangelogQueue`."""
+        if self._changelog_queue is None:
+            self._changelog_queue = _ChangelogQueue(
+                maxsize=self.app.conf.stream_buffer_maxsize,
+                flow_control=self.app.flow_control,
+                clear_on_resume=True,
+                on_clear=self._records_dropped,
+            )
+        return self._changelog_queue
+
+    def _records_dropped(self) -> None:
+        recovery = self._recovery
+        if isinstance(recovery, _Recovery):
+            recovery.continuity.flow_stopped()
+
+
 class EngineFaustApp(faust.App):
     """A faust app whose Kafka consumer waits at most ``consumer_fetch_max_wait`` seconds.
 
@@ -429,6 +670,10 @@ class EngineFaustApp(faust.App):
     serves: the engine adds its HTTP API there. ``broker_identified`` are called with the
     broker's cluster id (or None) once the consumer has connected, in the consumer's
     thread, before it reads a record.
+
+    Its tables are :class:`_Table` and recover through :class:`_TableManager`
+    (corrections 4 and 5), through faust's documented ``Table`` and ``TableManager``
+    settings, unless the caller names others.
 
     Why here: it chooses its transport through faust's private ``_new_transport``.
     Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
@@ -438,6 +683,8 @@ class EngineFaustApp(faust.App):
         self.consumer_fetch_max_wait_ms = max(1, round(consumer_fetch_max_wait * 1000))
         self.webserver_installers: list[Callable[[Any], None]] = []
         self.broker_identified: list[Callable[[str | None], None]] = []
+        kwargs.setdefault("TableManager", _TableManager)
+        kwargs.setdefault("Table", _Table)
         super().__init__(*args, **kwargs)
 
     def on_webserver_init(self, web: Any) -> None:

@@ -141,6 +141,8 @@ _ENGINE_OWNED_SETTINGS = {
     "store": "use store=",
     "datadir": "use datadir=",
     "id": "use application_name=",
+    "Table": "the engine's tables check their recovery (docs/reliability.md)",
+    "TableManager": "the engine's tables check their recovery (docs/reliability.md)",
 }
 
 

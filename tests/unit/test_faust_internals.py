@@ -12,7 +12,9 @@ import contextvars
 import importlib.metadata
 import inspect
 import re
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiokafka.consumer.consumer as aiokafka_consumer
@@ -22,8 +24,12 @@ import pytest
 from aiokafka.consumer.fetcher import Fetcher, OffsetResetStrategy
 from aiokafka.protocol.fetch import FetchRequest
 from faust.assignor.partition_assignor import PartitionAssignor
+from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.tables.table import Table
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from mode.utils.queues import ThrowableQueue
 
 from dagger import _faust_internals as internals
 from dagger.broker import _tansu_compat
@@ -267,3 +273,187 @@ def test_faust_says_its_producer_buffer_is_full_in_the_words_matched() -> None:
     assert internals.producer_buffer_full_size(record) == 101
     record.msg = "producer flush took 0.1"
     assert internals.producer_buffer_full_size(record) is None
+
+
+# -- the standby and takeover recovery (corrections 4 and 5) ----------------------------
+CHANGELOG = TP("app-dagger_instances-changelog", 2)
+
+
+def test_the_recovery_internals_the_corrections_override_are_there() -> None:
+    assert _parameters(Recovery.on_recovery_completed) == ["self", "generation_id"]
+    assert _parameters(Recovery._seek_offsets) == ["self", "consumer", "tps", "offsets", "title"]
+    assert _assigns(Recovery, "standby_tps") and _assigns(Recovery, "standby_offsets")
+    slurp = inspect.getsource(Recovery._slurp_changelogs.fun)  # a mode ServiceTask
+    # A record is taken only above the partition's offset, and the table hears of it.
+    assert "if seen_offset is None or offset > seen_offset:" in slurp
+    assert "await table.on_changelog_event(event)" in slurp
+    assert "self.standby_tps = set()" in inspect.getsource(Recovery.__init__)
+    assert TableManager._recovery is None and _assigns(TableManager, "_changelog_queue")
+    assert "clear_on_resume=True" in inspect.getsource(TableManager.changelog_queue.fget)
+    assert _parameters(Table.on_changelog_event) == ["self", "event"]
+    assert _parameters(Table.apply_changelog_batch) == ["self", "batch"]
+    assert _parameters(Table._on_changelog_sent) == ["self", "fut"]
+    assert "self.data.set_persisted_offset" in inspect.getsource(Table._on_changelog_sent)
+    consumer = faust_aiokafka.Consumer
+    assert _parameters(consumer.seek_wait) == ["self", "partitions"]
+    assert _parameters(consumer.pause_partitions) == ["self", "tps"]
+    assert _parameters(consumer.resume_partitions) == ["self", "tps"]
+    assert _parameters(ThrowableQueue.clear) == ["self"]
+
+
+def test_the_engine_app_recovers_with_the_corrected_recovery() -> None:
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+
+    assert type(app.tables.recovery).__module__ == internals.__name__
+    assert type(app.tables.changelog_queue).__module__ == internals.__name__
+    assert type(app.Table("probe", partitions=4)).__module__ == internals.__name__
+
+
+class _StandbyConsumer:
+    """What the recovery's end asks of the consumer, noted (a real one needs a broker)."""
+
+    def __init__(self) -> None:
+        self.paused: set[TP] = set()
+        self.sought: list[dict[TP, int]] = []
+
+    def pause_partitions(self, tps: Any) -> None:
+        self.paused |= set(tps)
+
+    def resume_partitions(self, tps: Any) -> None:
+        self.paused -= set(tps)
+
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.sought.append(dict(partitions))
+
+
+@pytest.mark.parametrize("rebalanced_again", [False, True])
+async def test_standby_records_dropped_at_the_end_of_a_recovery_are_read_again(
+    monkeypatch: pytest.MonkeyPatch, rebalanced_again: bool
+) -> None:
+    # faust resumes the standby partitions, then ends the recovery: it stops the flow and
+    # clears the changelog queue, dropping the standby records on their way (here 5..7),
+    # while the consumer hands out the ones fetched after them (8, 9). faust's own end of
+    # recovery needs a running consumer and broker, so it is stood in for: it hands the
+    # records out to faust's rule for taking one (above the partition's offset).
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+    recovery = app.tables.recovery
+    consumer = _StandbyConsumer()
+    monkeypatch.setattr(type(app), "consumer", consumer)
+    recovery.standby_tps.add(CHANGELOG)
+    recovery.standby_offsets[CHANGELOG] = 4  # records 0..4 taken
+    taken: list[int] = []
+
+    async def faust_end_of_recovery(self: Recovery, generation_id: int = 0) -> None:
+        assert CHANGELOG in consumer.paused
+        for offset in (8, 9):
+            if offset > self.standby_offsets[CHANGELOG]:
+                self.standby_offsets[CHANGELOG] = offset
+                taken.append(offset)
+        if rebalanced_again:
+            app.consumer_generation_id += 1
+
+    monkeypatch.setattr(Recovery, "on_recovery_completed", faust_end_of_recovery)
+    await recovery.on_recovery_completed(app.consumer_generation_id)
+
+    assert taken == []
+    assert recovery.standby_offsets[CHANGELOG] == 4
+    if rebalanced_again:  # the next recovery seeks and resumes them
+        assert consumer.sought == [] and CHANGELOG in consumer.paused
+    else:  # read on after record 4: 5.. come again
+        assert consumer.sought == [{CHANGELOG: 4}] and CHANGELOG not in consumer.paused
+
+
+def test_records_skipped_across_a_flow_stop_hold_the_persisted_offset_back() -> None:
+    continuity = internals._ChangelogContinuity()
+    continuity.sought(CHANGELOG, 4)
+    continuity.taken(CHANGELOG, 5)
+    continuity.flow_stopped()
+    continuity.taken(CHANGELOG, 9)  # 6..8 were dropped with the stopped flow
+    continuity.taken(CHANGELOG, 12)
+
+    assert continuity.suspect == {CHANGELOG: 5}
+    assert continuity.applied_up_to(CHANGELOG) == 5
+    continuity.sought(CHANGELOG, 7)  # not far enough back
+    assert continuity.applied_up_to(CHANGELOG) == 5
+    continuity.sought(CHANGELOG, 5)  # read again from the first record maybe missing
+    assert continuity.suspect == {} and continuity.applied_up_to(CHANGELOG) is None
+
+
+def test_a_jump_with_no_flow_stop_or_right_after_a_seek_is_trusted() -> None:
+    continuity = internals._ChangelogContinuity()
+    continuity.sought(CHANGELOG, -1)
+    continuity.taken(CHANGELOG, 3)  # a compacted changelog starts at 3
+    continuity.taken(CHANGELOG, 7)  # and has no 4..6
+    continuity.flow_stopped()
+    continuity.sought(CHANGELOG, 7)
+    continuity.taken(CHANGELOG, 10)
+    continuity.flow_stopped()
+    continuity.taken(CHANGELOG, 11)  # the next record: nothing skipped
+
+    assert continuity.suspect == {}
+
+
+class _OffsetStore:
+    """A store that keeps what is persisted (faust's memory store keeps no offsets)."""
+
+    def __init__(self) -> None:
+        self.persisted: dict[TP, int] = {}
+
+    def apply_changelog_batch(self, batch: Any, to_key: Any, to_value: Any) -> None:
+        for event in batch:
+            self.persisted[event.message.tp] = event.message.offset
+
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        self.persisted[tp] = offset
+
+
+def _changelog_event(offset: int) -> Any:
+    return SimpleNamespace(message=SimpleNamespace(tp=CHANGELOG, offset=offset))
+
+
+async def test_a_table_persists_no_offset_past_records_its_recovery_may_have_skipped() -> None:
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+    table = app.Table("probe", partitions=4)
+    table._data = store = _OffsetStore()
+    continuity = app.tables.recovery.continuity
+    continuity.sought(CHANGELOG, 4)
+    await table.on_changelog_event(_changelog_event(5))
+    table.apply_changelog_batch([_changelog_event(5)])
+    assert store.persisted == {CHANGELOG: 5}
+
+    app.tables.changelog_queue.put_nowait(_changelog_event(6))
+    app.flow_control.resume()  # clears the changelog queue: record 6 is dropped
+    await table.on_changelog_event(_changelog_event(7))
+    table.apply_changelog_batch([_changelog_event(7)])
+    assert store.persisted == {CHANGELOG: 5}
+
+    table._on_changelog_sent(SimpleNamespace(result=lambda: SimpleNamespace(
+        topic_partition=CHANGELOG, offset=8)))  # fmt: skip
+    assert store.persisted == {CHANGELOG: 5}
+
+
+def test_a_stop_of_the_consumers_flow_is_a_possible_drop() -> None:
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+    continuity = app.tables.recovery.continuity
+    continuity.sought(CHANGELOG, 4)
+    try:
+        app.consumer.stop_flow()
+    finally:
+        app.consumer._thread.thread_loop.close()  # the consumer thread's loop; never started
+    continuity.taken(CHANGELOG, 6)
+
+    assert continuity.suspect == {CHANGELOG: 4}
+
+
+async def test_a_recovery_seek_back_to_where_records_may_be_missing_clears_the_doubt() -> None:
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+    recovery = app.tables.recovery
+    recovery.continuity.sought(CHANGELOG, 4)
+    recovery.continuity.flow_stopped()
+    recovery.continuity.taken(CHANGELOG, 9)
+    consumer = _StandbyConsumer()
+
+    await recovery._seek_offsets(consumer, {CHANGELOG}, Counter({CHANGELOG: 4}), "active")
+
+    assert consumer.sought == [{CHANGELOG: 4}]
+    assert recovery.continuity.suspect == {}

@@ -485,7 +485,15 @@ def test_topic_partitions_that_differ_from_kafka_partitions_are_refused() -> Non
 
 @pytest.mark.parametrize(
     "setting",
-    ["version", "origin", "autodiscover", "key_serializer", "value_serializer"],
+    [
+        "version",
+        "origin",
+        "autodiscover",
+        "key_serializer",
+        "value_serializer",
+        "Table",
+        "TableManager",
+    ],
 )
 def test_faust_settings_the_engine_owns_are_refused_clearly(setting: str) -> None:
     with pytest.raises(ConfigurationError, match=setting):

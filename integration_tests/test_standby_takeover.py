@@ -1,0 +1,102 @@
+"""A partition taken over by the worker that held it as a standby keeps every changelog record."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from rocksdict import AccessType, Options, Rdict
+
+from dagger.testing import EmbeddedBroker
+from integration_tests._harness import Scenario, Updates, client, read_topic, workers
+
+pytestmark = pytest.mark.integration
+
+TABLES = ("dagger_instances", "dagger_correlation", "dagger_early_messages", "dagger_timers")
+OFFSET_KEY = b"__faust\x00offset__"
+
+
+async def changelog_state(
+    broker: EmbeddedBroker, scenario: Scenario
+) -> dict[tuple[str, bytes], bytes]:
+    """(table, key) -> the latest value in the tables' changelogs (a delete drops the key)."""
+    state: dict[tuple[str, bytes], bytes] = {}
+    for table in TABLES:
+        changelog = f"{scenario.app_id}-{table}-changelog"
+        for record in await read_topic(broker, changelog, settle=0.5):
+            if record.value is None:
+                state.pop((table, record.key), None)
+            else:
+                state[table, record.key] = record.value
+    return state
+
+
+def store_state(datadir: Path, partitions: int) -> dict[tuple[str, bytes], bytes]:
+    """(table, key) -> value in a stopped worker's rocksdb files, for every partition."""
+    state: dict[tuple[str, bytes], bytes] = {}
+    for table in TABLES:
+        for partition in range(partitions):
+            [path] = datadir.glob(f"**/tables/{table}-{partition}.db")
+            db = Rdict(
+                str(path), options=Options(raw_mode=True), access_type=AccessType.read_only()
+            )
+            try:
+                state.update(((table, k), v) for k, v in db.items() if k != OFFSET_KEY)
+            finally:
+                db.close()
+    return state
+
+
+async def test_takeover_by_a_standby_keeps_every_changelog_record(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    scenario = Scenario(tmp_path, store="rocksdb://", task_sleep=0.005)
+    await broker.acreate_topics(scenario.topics())
+    async with (
+        workers(scenario, broker) as start,
+        Updates(broker, scenario.update_topic) as updates,
+        client(scenario, broker) as template,
+    ):
+
+        async def create(first: int, count: int) -> list[str]:
+            return [
+                str(
+                    (
+                        await template.create_instance(
+                            uuid.uuid4(), "order_id", submit_task=True, order_id=f"o-{i}"
+                        )
+                    ).id
+                )
+                for i in range(first, first + count)
+            ]
+
+        first = start("first")
+        await first.wait_ready()
+        ids = await create(0, 60)
+        # The second worker joins while the first works: it takes two partitions and reads
+        # the other two as a standby, from their changelogs' first records.
+        second = start("second")
+        await second.wait_ready()
+        ids += await create(60, 120)
+        await updates.wait_until(lambda u: len(u.finished()) >= 80, 60, "completions")
+        first.stop()  # the second worker takes over the partitions it held as a standby
+        finished = await updates.wait_finished(len(ids), timeout=60)
+        second.stop()
+    changelog = await changelog_state(broker, scenario)
+    store = store_state(tmp_path / "data-second", scenario.partitions)
+    missing = Counter(table for table, key in set(changelog) - set(store))
+    extra = Counter(table for table, key in set(store) - set(changelog))
+    stale = Counter(
+        table
+        for (table, key), value in changelog.items()
+        if store.get((table, key), value) != value
+    )
+    print(
+        f"\nstandby takeover: {len(changelog)} keys in the changelogs, {len(store)} in the "
+        f"store; missing {dict(missing)}, stale {dict(stale)}, not in the changelogs {dict(extra)}"
+    )
+    assert (missing, stale, extra) == (Counter(), Counter(), Counter())
+    assert set(finished) == set(ids)
+    assert all(doc["status"] == "COMPLETED" for doc in finished.values())

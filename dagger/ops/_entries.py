@@ -64,7 +64,11 @@ class DeadLetter:
         }
 
     def summary(self, marks: Marks) -> dict[str, Any]:
-        """Return the entry of a listing."""
+        """Return the entry of a listing; ``key_text`` is the original key as UTF-8 text.
+
+        The key names the instance the input was for (its id or partition-key value), so
+        the dashboard links a letter to its instance without reading each one whole.
+        """
         document = self.document
         error_type = document.get("error_type")
         error_message = document.get("error_message")
@@ -86,6 +90,7 @@ class DeadLetter:
             "origin": self.origin,
             "time": time,
             "reinjected": marks.reinjected.get(self.record.position),
+            "key_text": _text(self.original_key()) if self.readable else None,
         }
 
     def detail(self, marks: Marks) -> dict[str, Any]:

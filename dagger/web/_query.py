@@ -126,8 +126,9 @@ def _within(bounds: tuple[float | None, float | None], value: Any) -> bool:
     after, before = bounds
     if after is None and before is None:
         return True
-    time = float(value) if isinstance(value, int | float) else 0.0
-    return (after is None or time >= after) and (before is None or time < before)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return False  # an unset time (never updated) is in no range
+    return (after is None or value >= after) and (before is None or value < before)
 
 
 def sort_key(order: str, partition: int, instance_id: str, lastupdated: Any) -> Ident:

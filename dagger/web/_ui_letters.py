@@ -1,7 +1,7 @@
 """The dashboard's dead-letter inbox: letters grouped by reason and topic, and one letter.
 
-A letter links to the instance it was for when its key says (an instance id or a
-partition-key value: the link searches for both). One letter can be inspected, edited
+A letter links to the instance it was for: the one its worker recorded, else what its
+key names (an instance id or a partition-key value: the link searches for both). One letter can be inspected, edited
 (its value replaced before it goes back), reinjected and purged, through the API's
 dead-letter calls.
 """
@@ -85,6 +85,7 @@ class LetterPages:
 def _row(entry: Mapping[str, Any]) -> dict[str, Any]:
     origin = entry.get("origin") or {}
     key = entry.get("key_text")
+    instance_id = entry.get("instance_id")
     reinjected = entry.get("reinjected")
     if entry.get("id") is None:
         raise ApiError(502, "a dead letter without an id")
@@ -99,7 +100,14 @@ def _row(entry: Mapping[str, Any]) -> dict[str, Any]:
             else "-"
         ),
         "key": key,
-        "instance_link": f"{UI_PATH}/?" + urlencode({"q": key}) if key else None,
+        "instance_id": instance_id,
+        "instance_link": (
+            f"{UI_PATH}/instance/{quote(str(instance_id), safe='')}"
+            if instance_id
+            else f"{UI_PATH}/?" + urlencode({"q": key})
+            if key
+            else None
+        ),
         "reinjected": (
             f"{views.format_time(reinjected.get('time'))} into {reinjected.get('topic')}"
             if isinstance(reinjected, Mapping)

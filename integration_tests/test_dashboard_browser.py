@@ -404,3 +404,15 @@ async def test_a_dead_letter_is_shown_by_its_instance_edited_and_reinjected(
     await expect(page.locator("#notice")).to_contain_text("reinjected into")
 
     await dashboard.until_status("w-letter", "COMPLETED")
+
+
+async def test_the_templates_and_workers_pages(page: Page, dashboard: Dashboard) -> None:
+    await page.goto(dashboard.url + "/ui/templates/orders")
+    nodes = page.locator("svg.graph g.node")
+    await expect(nodes).to_have_count(4)  # the process and its three tasks
+    assert set(await nodes.evaluate_all("ns => ns.map(n => n.dataset.status)")) == {"NOT_STARTED"}
+
+    await page.goto(dashboard.url + "/ui/workers")
+    await expect(page.locator("#own-partitions")).to_have_text("0, 1, 2, 3")
+    lag = page.locator("#lag tbody tr", has_text=dashboard.scenario.tasks_topic)
+    await expect(lag.first).to_be_visible()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dagger.ops._kafka_link import kafka_errors_translated
 
@@ -14,46 +13,52 @@ __all__ = ["consumer_lag"]
 
 
 async def consumer_lag(
-    bootstrap_servers: Sequence[str], group_id: str, *, timeout: float = 10.0
+    bootstrap_servers: Sequence[str],
+    group_id: str,
+    topics: Iterable[str],
+    *,
+    timeout: float = 10.0,
 ) -> list[dict[str, Any]]:
-    """Return ``{"topic", "partition", "committed", "end", "lag"}`` for each committed partition.
+    """Return ``{"topic", "partition", "committed", "end", "lag"}`` per committed partition.
 
-    Read with a group-less consumer and an admin client of their own, so looking never
-    joins, rebalances or commits anything. Sorted by topic and partition.
+    The group's commits are read by a consumer of the group that never subscribes, so
+    it never joins the group nor triggers a rebalance, and commits nothing. Partitions
+    the group has not committed are left out. Sorted by topic and partition.
 
     Raises:
         BrokerUnavailableError: the broker cannot be reached.
     """
     servers = list(bootstrap_servers)
-    timeout_ms = int(timeout * 1000)
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=timeout_ms)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=servers, group_id=None, request_timeout_ms=timeout_ms
+        bootstrap_servers=servers,
+        group_id=group_id,
+        enable_auto_commit=False,
+        request_timeout_ms=int(timeout * 1000),
     )
+    rows: list[dict[str, Any]] = []
     with kafka_errors_translated(servers):
-        await admin.start()
+        await consumer.start()
         try:
-            await consumer.start()
-            try:
-                committed = await admin.list_consumer_group_offsets(group_id)
-                positions = {
-                    partition: meta.offset
-                    for partition, meta in committed.items()
-                    if meta is not None and meta.offset >= 0
-                }
-                ends = await consumer.end_offsets(list(positions)) if positions else {}
-            finally:
-                await consumer.stop()
+            partitions = [
+                TopicPartition(topic, partition)
+                for topic in sorted(set(topics))
+                for partition in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            committed = {tp: await consumer.committed(tp) for tp in partitions}
+            kept = [tp for tp, offset in committed.items() if offset is not None]
+            ends = await consumer.end_offsets(kept) if kept else {}
         finally:
-            await admin.close()
-    rows = [
-        {
-            "topic": partition.topic,
-            "partition": partition.partition,
-            "committed": offset,
-            "end": ends.get(partition),
-            "lag": max(0, ends[partition] - offset) if partition in ends else None,
-        }
-        for partition, offset in positions.items()
-    ]
-    return sorted(rows, key=lambda row: (row["topic"], row["partition"]))
+            await consumer.stop()
+    for tp in kept:
+        offset = int(committed[tp] or 0)
+        end = ends.get(tp)
+        rows.append(
+            {
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "committed": offset,
+                "end": end,
+                "lag": None if end is None else max(0, end - offset),
+            }
+        )
+    return rows

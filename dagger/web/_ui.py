@@ -21,8 +21,6 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 from dagger.web import _ui_access as access
@@ -79,6 +77,11 @@ class Dashboard:
 
     def install(self, app: web.Application) -> None:
         """Add the dashboard's routes and its template environment to ``app``."""
+        # Jinja2 is imported when a web server installs the dashboard, not whenever the
+        # engine is imported (the CLI, a client that only sends): it costs ~0.2 s.
+        import aiohttp_jinja2
+        import jinja2
+
         environment = aiohttp_jinja2.setup(
             app,
             loader=jinja2.PackageLoader("dagger.web", "_ui_templates"),
@@ -400,4 +403,4 @@ def _to_login(request: web.Request) -> web.StreamResponse:
 
 @functools.lru_cache(maxsize=len(_STATIC_TYPES))
 def _static(name: str) -> bytes:
-    return resources.files("dagger.web").joinpath("_ui_static", name).read_bytes()
+    return resources.files("dagger.web").joinpath("_ui_static").joinpath(name).read_bytes()

@@ -1,9 +1,9 @@
 """The dashboard's dead-letter inbox: letters grouped by reason and topic, and one letter.
 
 A letter links to the instance it was for: the one its worker recorded, else what its
-key names (an instance id or a partition-key value: the link searches for both). One letter can be inspected, edited
-(its value replaced before it goes back), reinjected and purged, through the API's
-dead-letter calls.
+key names (an instance id or a partition-key value: the link searches for both). One
+letter can be inspected, edited (its value replaced before it goes back), reinjected and
+purged, through the API's dead-letter calls.
 """
 
 from __future__ import annotations

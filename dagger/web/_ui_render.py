@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
 UI_PATH = "/ui"
@@ -20,5 +19,7 @@ def render(
     request: web.Request, template: str, context: Mapping[str, Any], status: int = 200
 ) -> web.Response:
     """Render ``template`` (autoescaped) with the CSRF token and the dashboard's prefix."""
+    import aiohttp_jinja2  # imported with the dashboard (see Dashboard.install)
+
     full = {"csrf": CSRF.get(), "ui": UI_PATH, "request_path": request.path}
     return aiohttp_jinja2.render_template(template, request, {**full, **context}, status=status)

@@ -62,7 +62,9 @@ class SystemPages:
         app = self._engine.faust_app
         view = self._instances.local_view
         try:
-            lag = await consumer_lag(settings.bootstrap_servers, str(app.conf.id), timeout=5.0)
+            lag = await consumer_lag(
+                settings.bootstrap_servers, str(app.conf.id), subscribed_topics(app), timeout=5.0
+            )
             lag_problem = ""
         except BrokerUnavailableError as exc:
             lag, lag_problem = [], str(exc)
@@ -77,6 +79,12 @@ class SystemPages:
             "lag_problem": lag_problem,
         }
         return render(request, "workers.html", context)
+
+
+def subscribed_topics(app: Any) -> list[str]:
+    """The topics the faust app's agents read: the engine's and the listeners' topics."""
+    names = {str(name) for channel in app.topics for name in getattr(channel, "topics", ())}
+    return sorted(names)
 
 
 async def preview(template: Any) -> dict[str, Any]:

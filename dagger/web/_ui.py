@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any
@@ -44,6 +45,10 @@ _STATIC_TYPES = {
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
 }
+
+SLOW_LISTING = 1.0
+"""Seconds of listing past which the page starts with its auto-refresh paused: every
+refresh scans every worker's instance table (docs/dashboard.md, "What a page costs")."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -223,7 +228,9 @@ class Dashboard:
 
     async def _listing(self, request: web.Request) -> dict[str, Any]:
         form = views.ListForm.parse(_single(request.query), request.query.getall("status", []))
+        started = time.monotonic()
         reply = _ok(await self._instances.page(form.api_params(), self._caller))
+        took = time.monotonic() - started
         documents = list(reply.body)
         total = int(reply.headers.get("X-Total-Count", "0"))
         if form.q and not form.cursor:
@@ -244,6 +251,8 @@ class Dashboard:
             "page_sizes": views.PAGE_SIZES,
             "next_link": form.link(cursor=cursor, page=str(form.page + 1)) if cursor else None,
             "first_link": form.link() if form.cursor else None,
+            "took": took,
+            "slow": took > SLOW_LISTING,
         }
 
     async def _by_id(self, text: str) -> dict[str, Any] | None:

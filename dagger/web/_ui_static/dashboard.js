@@ -10,7 +10,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("auto-refresh");
     if (box) {
-      box.checked = sessionStorage.getItem(KEY) !== "paused";
+      var chosen = sessionStorage.getItem(KEY) || box.dataset.default;
+      box.checked = chosen !== "paused";
       box.addEventListener("change", function () {
         sessionStorage.setItem(KEY, box.checked ? "on" : "paused");
       });

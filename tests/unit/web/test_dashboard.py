@@ -15,6 +15,7 @@ import pytest
 
 from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
+from dagger.web import _ui as ui
 from dagger.web import _ui_access as access
 from tests.unit._control_flow_workflows import decide, parallel, process, step, workflow
 from tests.unit.web._harness import OUTAGE, ApiServer, orders, waiting
@@ -261,3 +262,20 @@ async def test_a_template_page_draws_its_graph(
     assert status == 200
     assert html.count('<g class="node') == 5  # two processes, three tasks
     assert 'data-status="NOT_STARTED"' in html
+
+
+async def test_a_slow_listing_starts_with_its_auto_refresh_paused(
+    engine: Dagger,
+    server: ApiServer,
+    browser_session: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _start(engine, orders(engine), "one")
+    _, quick = await _page(browser_session, "/ui/")
+    monkeypatch.setattr(ui, "SLOW_LISTING", -1.0)  # every listing counts as slow
+
+    _, slow = await _page(browser_session, "/ui/")
+
+    assert 'id="auto-refresh" data-default="on"' in quick
+    assert 'id="auto-refresh" data-default="paused"' in slow
+    assert "the auto-refresh starts paused" in slow

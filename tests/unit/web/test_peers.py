@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass

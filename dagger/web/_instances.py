@@ -91,7 +91,7 @@ class InstancesApi:
                 raise _peer_failed(url, answer)
             documents.extend(answer.body)
             total += int(answer.headers.get("X-Total-Count", "0"))
-            counts.update(_status_counts(answer.headers.get(STATUS_COUNTS_HEADER)))
+            counts.update(status_counts(answer.headers.get(STATUS_COUNTS_HEADER)))
         documents.sort(key=query.key_of)
         page = documents[query.offset : query.window]
         headers = _count_headers(total, counts)
@@ -204,8 +204,8 @@ def _count_headers(total: int, counts: Mapping[str, int]) -> dict[str, str]:
     }
 
 
-def _status_counts(header: str | None) -> dict[str, int]:
-    """A peer's per-status counts; none from a peer that does not send them."""
+def status_counts(header: str | None) -> dict[str, int]:
+    """The per-status counts of a listing's header; none when it has none."""
     if not header:
         return {}
     try:

@@ -14,8 +14,6 @@ HttpOnly session cookie; every form that changes something carries a CSRF token.
 from __future__ import annotations
 
 import functools
-import json
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
@@ -30,15 +28,13 @@ from dagger.web import _ui_views as views
 from dagger.web._dead_letter_endpoints import DeadLettersApi
 from dagger.web._engine_view import EngineView
 from dagger.web._errors import ApiError, Reply
-from dagger.web._instances import Caller, InstancesApi
+from dagger.web._instances import Caller, InstancesApi, status_counts
 from dagger.web._peers import STATUS_COUNTS_HEADER
 from dagger.web._query import check_id
 from dagger.web._ui_graph import STATUS_COLOURS, Node, graph_of
 from dagger.web._ui_letters import LetterPages
 from dagger.web._ui_render import CSRF, UI_PATH, render
 from dagger.web._ui_system import SystemPages
-
-logger = logging.getLogger(__name__)
 
 _STATIC_TYPES = {
     "htmx.min.js": "text/javascript",
@@ -49,6 +45,14 @@ _STATIC_TYPES = {
 SLOW_LISTING = 1.0
 """Seconds of listing past which the page starts with its auto-refresh paused: every
 refresh scans every worker's instance table (docs/dashboard.md, "What a page costs")."""
+
+NOTICES = {
+    "stop": "stop requested: the instance's owner applies it",
+    "retry": "retry requested: the instance goes on from its failed task",
+    "deliver": "message sent to the listener's topic",
+}
+"""What a page says after an action, by the code its address carries (never free text from
+the address, which anyone can write into a link)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -238,7 +242,7 @@ class Dashboard:
             if found is not None and all(doc.get("id") != found.get("id") for doc in documents):
                 documents.insert(0, found)
                 total += 1
-        counts = _counts(reply.headers.get(STATUS_COUNTS_HEADER))
+        counts = status_counts(reply.headers.get(STATUS_COUNTS_HEADER))
         cursor = reply.headers.get("X-Next-Cursor")
         return {
             "form": form,
@@ -292,7 +296,7 @@ class Dashboard:
             "waits": [w for w in document.get("waiting_for") or [] if w.get("kind") == "message"],
             "can_stop": status not in views.TERMINAL,
             "can_retry": status == "FAILURE",
-            "notice": request.query.get("notice", ""),
+            "notice": NOTICES.get(request.query.get("done", ""), ""),
         }
         return render(request, "instance.html", context)
 
@@ -306,13 +310,13 @@ class Dashboard:
         """Stop the instance (the API's stop), then show it."""
         instance_id = request.match_info["instance_id"]
         await self._instances.stop(instance_id, self._caller)
-        raise _back_to(instance_id, "stop requested")
+        raise _back_to(instance_id, "stop")
 
     async def retry(self, request: web.Request) -> web.StreamResponse:
         """Retry the instance from its failed task (the API's retry), then show it."""
         instance_id = request.match_info["instance_id"]
         await self._instances.retry(instance_id, self._caller)
-        raise _back_to(instance_id, "retry requested")
+        raise _back_to(instance_id, "retry")
 
     async def deliver(self, request: web.Request) -> web.StreamResponse:
         """Send a message a listener of the instance waits for to the listener's topic."""
@@ -335,7 +339,7 @@ class Dashboard:
         await self._engine.faust_app.producer.send_and_wait(
             str(wait["topic"]), key or None, value, None, None, None
         )
-        raise _back_to(instance_id, f"message sent to {wait['topic']}")
+        raise _back_to(instance_id, "deliver")
 
     async def start_bulk(self, request: web.Request) -> web.StreamResponse:
         """Start a bulk stop or retry of the listing's current filter."""
@@ -347,7 +351,9 @@ class Dashboard:
             if name in ("template", "q", *views.TIME_FIELDS)
         }
         listing = views.ListForm.parse(filters, [str(v) for v in form.getall("status", [])])
-        params = {k: v for k, v in listing.api_params().items() if k != "cursor"}
+        # The default order, (owner partition, id), visits every match exactly once even
+        # while instances change; newest-update-first could miss one updated meanwhile.
+        params = {k: v for k, v in listing.api_params().items() if k not in ("cursor", "order")}
         act = self._instances.stop if action == "stop" else self._instances.retry
 
         async def lister(query: Mapping[str, str]) -> Reply:
@@ -374,22 +380,12 @@ def _ok(reply: Reply) -> Reply:
     return reply
 
 
-def _counts(header: str | None) -> dict[str, int]:
-    try:
-        counts = json.loads(header or "{}")
-    except ValueError:
-        return {}
-    return {str(name): int(count) for name, count in counts.items()}
-
-
 def _single(query: Mapping[str, str]) -> dict[str, str]:
     return {name: str(query[name]) for name in query if name != "status"}
 
 
-def _back_to(instance_id: str, notice: str) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(
-        f"{UI_PATH}/instance/{quote(instance_id, safe='')}?notice={quote(notice)}"
-    )
+def _back_to(instance_id: str, done: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"{UI_PATH}/instance/{quote(instance_id, safe='')}?done={done}")
 
 
 def _next_of(request: web.Request, given: Any = None) -> str:

@@ -21,6 +21,12 @@ from dagger.web._ui_render import UI_PATH, render
 
 INBOX_LIMIT = 200
 """Letters read for one page of the inbox."""
+NOTICES = {
+    "reinjected": "reinjected into its original topic (where: see Reinjected)",
+    "reinjected_edited": "the edited value was reinjected into its original topic",
+    "purged": "the letter was purged",
+}
+"""What a page says after an action, by the code its address carries."""
 
 
 class LetterPages:
@@ -47,7 +53,7 @@ class LetterPages:
             ],
             "total": page.get("total", 0),
             "next_cursor": page.get("next_cursor"),
-            "notice": request.query.get("notice", ""),
+            "notice": NOTICES.get(request.query.get("done", ""), ""),
         }
         return render(request, "dead_letters.html", context)
 
@@ -57,7 +63,7 @@ class LetterPages:
         context = {
             "letter": _row(found),
             "detail": found,
-            "notice": request.query.get("notice", ""),
+            "notice": NOTICES.get(request.query.get("done", ""), ""),
         }
         return render(request, "dead_letter.html", context)
 
@@ -69,17 +75,15 @@ class LetterPages:
         value = None
         if isinstance(edited, str) and form.get("edited") == "1":
             value = edited.replace("\r\n", "\n").encode()
-        result = dict((await self._letters.reinject(letter_id, value)).body)
-        where = f"{result.get('topic')} partition {result.get('partition')}"
-        raise _to_letter(letter_id, f"reinjected into {where}")
+        await self._letters.reinject(letter_id, value)
+        done = "reinjected_edited" if value is not None else "reinjected"
+        raise web.HTTPSeeOther(f"{UI_PATH}/dead-letters/{quote(letter_id, safe='')}?done={done}")
 
     async def purge(self, request: web.Request) -> web.StreamResponse:
         """Purge the letter and go back to the inbox."""
         letter_id = request.match_info["letter_id"]
         await self._letters.purge(letter_id)
-        raise web.HTTPSeeOther(
-            f"{UI_PATH}/dead-letters?" + urlencode({"notice": f"{letter_id} purged"})
-        )
+        raise web.HTTPSeeOther(f"{UI_PATH}/dead-letters?done=purged")
 
 
 def _row(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,9 +119,3 @@ def _row(entry: Mapping[str, Any]) -> dict[str, Any]:
         ),
         "quoted_id": quote(str(entry["id"]), safe=""),
     }
-
-
-def _to_letter(letter_id: str, notice: str) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(
-        f"{UI_PATH}/dead-letters/{quote(letter_id, safe='')}?" + urlencode({"notice": notice})
-    )

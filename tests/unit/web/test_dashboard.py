@@ -279,3 +279,15 @@ async def test_a_slow_listing_starts_with_its_auto_refresh_paused(
     assert 'id="auto-refresh" data-default="on"' in quick
     assert 'id="auto-refresh" data-default="paused"' in slow
     assert "the auto-refresh starts paused" in slow
+
+
+async def test_a_page_shows_no_text_its_address_carries(
+    engine: Dagger, server: ApiServer, browser_session: aiohttp.ClientSession
+) -> None:
+    await _start(engine, orders(engine), "quiet")
+
+    _, spoofed = await _page(browser_session, "/ui/instance/quiet?done=Sign+in+at+evil.example")
+    _, known = await _page(browser_session, "/ui/instance/quiet?done=retry")
+
+    assert "evil.example" not in spoofed and 'id="notice"' not in spoofed
+    assert "retry requested" in known

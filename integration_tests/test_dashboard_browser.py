@@ -413,6 +413,6 @@ async def test_the_templates_and_workers_pages(page: Page, dashboard: Dashboard)
     assert set(await nodes.evaluate_all("ns => ns.map(n => n.dataset.status)")) == {"NOT_STARTED"}
 
     await page.goto(dashboard.url + "/ui/workers")
-    await expect(page.locator("#own-partitions")).to_have_text("0, 1, 2, 3")
+    await expect(page.locator("#workers tr.own td.partitions")).to_have_text("0, 1, 2, 3")
     lag = page.locator("#lag tbody tr", has_text=dashboard.scenario.tasks_topic)
     await expect(lag.first).to_be_visible()

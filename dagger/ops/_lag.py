@@ -7,7 +7,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from dagger.ops._kafka_link import kafka_errors_translated
+from dagger.ops._kafka_link import _quietly_stop, kafka_errors_translated
 
 __all__ = ["consumer_lag"]
 
@@ -37,8 +37,8 @@ async def consumer_lag(
     )
     rows: list[dict[str, Any]] = []
     with kafka_errors_translated(servers):
-        await consumer.start()
         try:
+            await consumer.start()
             partitions = [
                 TopicPartition(topic, partition)
                 for topic in sorted(set(topics))
@@ -48,7 +48,8 @@ async def consumer_lag(
             kept = [tp for tp, offset in committed.items() if offset is not None]
             ends = await consumer.end_offsets(kept) if kept else {}
         finally:
-            await consumer.stop()
+            # Stopped even when it never started (no broker), so nothing is left open.
+            await _quietly_stop(consumer, None, None)
     for tp in kept:
         offset = int(committed[tp] or 0)
         end = ends.get(tp)

@@ -63,6 +63,41 @@ class InstancesApi:
         """This worker's store and partitions."""
         return self._local.view
 
+    def worker(self, url: str, topic: str) -> Reply:
+        """This worker: its URL, readiness and the partitions of ``topic`` it owns."""
+        view = self._local.view
+        return Reply(
+            200,
+            {
+                "url": url,
+                "ready": view.is_ready(),
+                "topic": topic,
+                "partitions": sorted(view.owned_partitions()),
+            },
+        )
+
+    async def peer_workers(self, caller: Caller) -> list[dict[str, Any]]:
+        """Each other worker's ``GET /service/worker``, or why it did not answer."""
+        urls = self._peers.urls()
+        results = await asyncio.gather(
+            *(
+                self._client.request(url, "GET", "/service/worker", None, caller.authorization)
+                for url in urls
+            ),
+            return_exceptions=True,
+        )
+        workers: list[dict[str, Any]] = []
+        for url, result in zip(urls, results, strict=True):
+            if isinstance(result, Reply) and result.status == 200:
+                workers.append(dict(result.body))
+            elif isinstance(result, Reply):
+                workers.append({"url": url, "error": str(_peer_failed(url, result))})
+            elif isinstance(result, Exception):
+                workers.append({"url": url, "error": str(result)})
+            else:
+                raise result
+        return workers
+
     def ready(self) -> Reply:
         """``{"is_ready": bool}``: 200 when ready, 503 while not."""
         is_ready = self._local.view.is_ready()

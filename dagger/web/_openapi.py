@@ -59,6 +59,16 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/service/worker": {
+            "get": {
+                "summary": "This worker: its URL, readiness, the engine-topic partitions it owns",
+                "operationId": "worker",
+                "responses": {
+                    "200": _json_response("This worker", {"$ref": "#/components/schemas/Worker"}),
+                    **_errors(401),
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -316,6 +326,15 @@ def _schemas() -> dict[str, Any]:
             "required": ["kind", "task_id", "task_name"],
         },
         "Readiness": {"type": "object", "properties": {"is_ready": {"type": "boolean"}}},
+        "Worker": {
+            "type": "object",
+            "properties": {
+                "url": {"type": "string"},
+                "ready": {"type": "boolean"},
+                "topic": {"type": "string"},
+                "partitions": {"type": "array", "items": {"type": "integer"}},
+            },
+        },
         "Accepted": {
             "type": "object",
             "properties": {

@@ -65,18 +65,18 @@ class WebApi:
         dead_letters: DeadLetterAdmin | None = None,
         token: str | None = None,
     ) -> None:
-        self._engine = engine
+        self.engine = engine
         self._client = PeerClient()
-        directory = peers or AssignmentPeers(engine.faust_app)
         self.instances = InstancesApi(
-            engine, LocalInstances(view or engine.worker_view()), directory, self._client
+            engine,
+            LocalInstances(view or engine.worker_view()),
+            peers or AssignmentPeers(engine.faust_app),
+            self._client,
         )
         self.starts = StartsApi(engine, self.instances)
         self.dead_letters = DeadLettersApi(dead_letters)
         self.token = token if token is not None else engine.settings.api_token
-        self.dashboard = Dashboard(
-            engine, self.instances, self.dead_letters, self.token, directory.urls
-        )
+        self.dashboard = Dashboard(engine, self.instances, self.dead_letters, self.token)
 
     def install(self, web: Any) -> None:
         """Add the routes and the middleware to faust's aiohttp web server, before it starts."""
@@ -178,6 +178,13 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         async def get(self, request: Request) -> Response:
             return await _answer(self, instances.ready())
 
+    class Worker(View):
+        """This worker: its URL, readiness and the engine-topic partitions it owns."""
+
+        async def get(self, request: Request) -> Response:
+            url = str(api.engine.faust_app.conf.canonical_url).rstrip("/")
+            return await _answer(self, instances.worker(url, api.engine.settings.tasks_topic))
+
     class OpenApi(View):
         """The OpenAPI document."""
 
@@ -257,6 +264,7 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
 
     return [
         ("/service/ready", Ready),
+        ("/service/worker", Worker),
         ("/openapi.json", OpenApi),
         (_docs_page.DOCS_PATH, Docs),
         (_docs_page.DOCS_PATH + "/{asset}", DocsAsset),

@@ -65,7 +65,6 @@ class Dashboard:
         instances: The API's instance calls.
         dead_letters: The API's dead-letter calls.
         token: The API token (None: no login).
-        peer_urls: The other workers' base URLs, for the workers page.
     """
 
     def __init__(
@@ -74,7 +73,6 @@ class Dashboard:
         instances: InstancesApi,
         dead_letters: DeadLettersApi,
         token: str | None,
-        peer_urls: Callable[[], list[str]],
     ) -> None:
         self._engine = engine
         self._instances = instances
@@ -82,7 +80,7 @@ class Dashboard:
         self._caller = Caller(authorization=None if token is None else f"Bearer {token}")
         self._jobs = bulk.BulkJobs()
         self._letters = LetterPages(dead_letters)
-        self._system = SystemPages(engine, instances, peer_urls)
+        self._system = SystemPages(engine, instances, self._caller)
 
     def install(self, app: web.Application) -> None:
         """Add the dashboard's routes and its template environment to ``app``."""

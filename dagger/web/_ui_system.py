@@ -2,14 +2,14 @@
 
 A template's graph is drawn from a *preview*: the instance its template would build,
 made in memory the way ``create_instance`` makes one, and never sent. The workers page
-shows this worker's owned partitions, the group's other workers (each serves its own
-dashboard) and the consumer group's lag on the engine and listener topics.
+shows every worker of the group with the engine-topic partitions it owns (each other
+worker asked for its ``GET /service/worker``) and the consumer group's lag on the engine
+and listener topics.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +18,7 @@ from dagger.ops import BrokerUnavailableError, consumer_lag
 from dagger.web._documents import instance_document
 from dagger.web._engine_view import EngineView
 from dagger.web._errors import ApiError
-from dagger.web._instances import InstancesApi
+from dagger.web._instances import Caller, InstancesApi
 from dagger.web._ui_graph import graph_of
 from dagger.web._ui_render import render
 
@@ -28,12 +28,10 @@ PREVIEW_ID = "preview"
 class SystemPages:
     """Handlers of the templates and workers pages."""
 
-    def __init__(
-        self, engine: EngineView, instances: InstancesApi, peer_urls: Callable[[], list[str]]
-    ) -> None:
+    def __init__(self, engine: EngineView, instances: InstancesApi, caller: Caller) -> None:
         self._engine = engine
         self._instances = instances
-        self._peer_urls = peer_urls
+        self._caller = caller
 
     async def templates(self, request: web.Request) -> web.StreamResponse:
         """Every registered template, with its processes."""
@@ -57,10 +55,12 @@ class SystemPages:
         return render(request, "template.html", context)
 
     async def workers(self, request: web.Request) -> web.StreamResponse:
-        """This worker, its partitions, the other workers and the consumer lag."""
+        """Every worker of the group with its partitions, and the consumer lag."""
         settings = self._engine.settings
         app = self._engine.faust_app
-        view = self._instances.local_view
+        own_url = str(app.conf.canonical_url).rstrip("/")
+        own = self._instances.worker(own_url, settings.tasks_topic).body
+        peers = await self._instances.peer_workers(self._caller)
         try:
             lag = await consumer_lag(
                 settings.bootstrap_servers, str(app.conf.id), subscribed_topics(app), timeout=5.0
@@ -69,11 +69,8 @@ class SystemPages:
         except BrokerUnavailableError as exc:
             lag, lag_problem = [], str(exc)
         context = {
-            "own_url": str(app.conf.canonical_url).rstrip("/"),
-            "partitions": sorted(view.owned_partitions()),
-            "ready": view.is_ready(),
+            "workers": [{**own, "own": True}, *sorted(peers, key=lambda peer: peer["url"])],
             "tasks_topic": settings.tasks_topic,
-            "peers": self._peer_urls(),
             "group": str(app.conf.id),
             "lag": lag,
             "lag_problem": lag_problem,

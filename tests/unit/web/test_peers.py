@@ -249,3 +249,24 @@ async def test_the_dashboard_of_either_worker_shows_an_instance_the_other_owns(
     assert page.status == 200, html[:300]
     assert f'<span class="mono">{on_b}</span>' in html
     assert 'data-status="COMPLETED"' in html
+
+
+async def test_each_worker_says_which_partitions_it_owns_and_the_workers_page_asks_all(
+    cluster: Cluster,
+) -> None:
+    own = await cluster.b.get("/service/worker", headers=AUTH)
+    assert own.status == 200
+    assert (own.body["partitions"], own.body["ready"]) == ([2, 3], True)
+
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(base_url=cluster.a.url, cookie_jar=jar) as browser:
+        async with browser.get("/ui/login") as login:
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', await login.text())
+        assert csrf is not None
+        form = {"csrf_token": csrf.group(1), "token": TOKEN, "next": "/ui/workers"}
+        async with browser.post("/ui/login", data=form) as page:
+            html = await page.text()
+
+    assert page.status == 200, html[:300]
+    partitions = re.findall(r'<td class="partitions">([^<]*)</td>', html)
+    assert sorted(partitions) == ["0, 1", "2, 3"]

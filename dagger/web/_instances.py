@@ -25,7 +25,7 @@ from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._documents import instance_document
 from dagger.web._engine_view import InstanceControl
 from dagger.web._errors import ApiError, Reply
-from dagger.web._local import LocalInstances, WorkerView
+from dagger.web._local import LocalInstances
 from dagger.web._peers import STATUS_COUNTS_HEADER, PeerClient, PeerDirectory, PeerUnreachable
 from dagger.web._query import MAX_LIMIT, MAX_WINDOW, check_id, encode_cursor, parse_list_query
 
@@ -57,11 +57,6 @@ class InstancesApi:
         self._local = local
         self._peers = peers
         self._client = client
-
-    @property
-    def local_view(self) -> WorkerView:
-        """This worker's store and partitions."""
-        return self._local.view
 
     def worker(self, url: str, topic: str) -> Reply:
         """This worker: its URL, readiness and the partitions of ``topic`` it owns."""

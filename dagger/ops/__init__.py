@@ -1,4 +1,4 @@
-"""Operating a running engine: the dead-letter tools behind ``dagger dlq``."""
+"""Operating a running engine: the dead-letter tools behind ``dagger dlq``, consumer lag."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dagger.ops._errors import (
     NotReinjectableError,
     UnknownTopicError,
 )
+from dagger.ops._lag import consumer_lag
 
 __all__ = [
     "DEFAULT_DEAD_LETTER_TOPIC",
@@ -26,4 +27,5 @@ __all__ = [
     "InvalidDeadLetterIdError",
     "NotReinjectableError",
     "UnknownTopicError",
+    "consumer_lag",
 ]

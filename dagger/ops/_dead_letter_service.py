@@ -228,8 +228,11 @@ class DeadLetterService:
         return letter.detail(marks)
 
     # -- acting ----------------------------------------------------------------------------
-    async def reinject(self, dead_letter_id: str) -> dict[str, Any]:
+    async def reinject(self, dead_letter_id: str, value: bytes | None = None) -> dict[str, Any]:
         """Re-send a dead letter's original key and value to the topic it came from.
+
+        ``value``, when given, is sent instead of the original value: the letter edited
+        (a malformed field corrected by hand) before it goes back.
 
         The message goes to its original partition when that topic still has it, with the
         headers ``dagger-reinjected: <id>`` and ``dagger-dead-letter-topic: <topic>`` (and
@@ -249,7 +252,7 @@ class DeadLetterService:
         async with self._session():
             letter = await self._fetch(position)
             marks = await self._marks.load()
-            record = self._reinjection(letter, marks)
+            record = self._reinjection(letter, marks, value)
             origin = letter.origin or {}
             topic = str(origin.get("topic"))
             partitions = await self._partitions(topic, "original topic")
@@ -382,7 +385,9 @@ class DeadLetterService:
                         return decode_letter(record)
         raise DeadLetterNotFoundError(self.topic, dead_letter_id, "no record has this offset")
 
-    def _reinjection(self, letter: DeadLetter, marks: Marks) -> OutgoingRecord:
+    def _reinjection(
+        self, letter: DeadLetter, marks: Marks, edited: bytes | None = None
+    ) -> OutgoingRecord:
         """Return the message that reinjects ``letter``, or say why there is none."""
         if letter.record.position in marks.purged:
             raise NotReinjectableError(letter.id, "it is purged")
@@ -390,13 +395,13 @@ class DeadLetterService:
         if not letter.readable or origin is None or not isinstance(origin.get("topic"), str):
             raise NotReinjectableError(letter.id, "it does not say which topic it came from")
         truncated = letter.truncated()
-        if truncated is not None:
+        if truncated is not None and edited is None:
             raise NotReinjectableError(
                 letter.id,
                 f"its value ({truncated['size']} bytes, sha256 {truncated['sha256']}) was too "
                 f"large to keep whole; the original is at {origin}",
             )
-        value = letter.original_value()
+        value = letter.original_value() if edited is None else edited
         if value is None:
             raise NotReinjectableError(letter.id, "it does not hold the original value")
         ours = {REINJECTED_HEADER, DEAD_LETTER_TOPIC_HEADER}

@@ -64,7 +64,13 @@ class DeadLetter:
         }
 
     def summary(self, marks: Marks) -> dict[str, Any]:
-        """Return the entry of a listing."""
+        """Return the entry of a listing, with what names the instance it was for.
+
+        ``instance_id`` is recorded by the worker that could not handle a message for a
+        known instance; ``key_text`` (the original key as UTF-8 text) may be an instance id
+        or a partition-key value. The dashboard links a letter to its instance with them,
+        without reading each letter whole.
+        """
         document = self.document
         error_type = document.get("error_type")
         error_message = document.get("error_message")
@@ -86,6 +92,8 @@ class DeadLetter:
             "origin": self.origin,
             "time": time,
             "reinjected": marks.reinjected.get(self.record.position),
+            "key_text": _text(self.original_key()) if self.readable else None,
+            "instance_id": document.get("instance_id") if self.readable else None,
         }
 
     def detail(self, marks: Marks) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def dead_letter(
     value: bytes | None,
     key: bytes | None = None,
     headers: Headers = None,
+    instance_id: str | None = None,
 ) -> dict[str, Any]:
     """Return the JSON document of a dead letter, bounded in size whatever the input.
 
@@ -58,6 +59,8 @@ def dead_letter(
     says ``value_truncated``/``key_truncated`` and keeps the size, the SHA-256 digest and
     the first KiB, so it stays far below the producer's record limit. The input's
     headers are kept (``[name, base64 value]`` pairs) for a reinjection to restore.
+    ``instance_id``, when the input was for a known instance, lets a reader (the
+    dashboard) show the letter beside the instance it blocked.
     """
     message = str(error)
     if len(message) > MAX_ERROR_MESSAGE_CHARS:
@@ -69,6 +72,8 @@ def dead_letter(
         "origin": origin,
         "time": time.time(),
     }
+    if instance_id is not None:
+        document["instance_id"] = instance_id
     document.update(_bounded("key", key, MAX_INLINE_KEY_BYTES))
     document.update(_bounded("value", value, MAX_INLINE_VALUE_BYTES))
     if headers:
@@ -117,6 +122,7 @@ class DeadLetterWriter:
         value: bytes | None,
         key: bytes | None = None,
         headers: Headers = None,
+        instance_id: str | None = None,
     ) -> None:
         """Record that the input at ``origin`` could not be processed, and why.
 
@@ -129,7 +135,7 @@ class DeadLetterWriter:
         self._telemetry.dead_letter(reason, origin)
         if self._send is None:
             return
-        document = dead_letter(reason, error, origin, value, key, headers)
+        document = dead_letter(reason, error, origin, value, key, headers, instance_id)
         record_key = (key or b"")[:MAX_INLINE_KEY_BYTES]
         try:
             await self._send(record_key, dumps(document))

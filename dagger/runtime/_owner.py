@@ -263,14 +263,18 @@ class InstanceOwner:
         try:
             payload = self._decode_payload(event.topic, event.payload)
         except Exception as exc:
-            await self._dead_letters.publish(UNDECODABLE, exc, event.origin, event.payload)
+            await self._dead_letters.publish(
+                UNDECODABLE, exc, event.origin, event.payload, instance_id=instance.id
+            )
             return None
         task = instance.get_task(event.task_id)
         try:
             with running_hook(instance), self._telemetry.message_handled(instance, task, event):
                 completed = await task.on_message(instance.runtime_parameters, payload)
         except Exception as exc:
-            await self._dead_letters.publish(ON_MESSAGE_RAISED, exc, event.origin, event.payload)
+            await self._dead_letters.publish(
+                ON_MESSAGE_RAISED, exc, event.origin, event.payload, instance_id=instance.id
+            )
             return None
         return MessageHandled(event.task_id, bool(completed))
 

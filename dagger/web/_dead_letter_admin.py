@@ -48,9 +48,11 @@ class KafkaDeadLetters:
         """One dead letter."""
         return await self._with(lambda tool: tool.show(id))
 
-    async def reinject(self, id: str) -> Any:
-        """Send the letter again to its original topic, marked as reinjected."""
-        return await self._with(lambda tool: tool.reinject(id))
+    async def reinject(self, id: str, value: bytes | None = None) -> Any:
+        """Send the letter (or ``value`` in place of its value) again to its original topic."""
+        if value is None:
+            return await self._with(lambda tool: tool.reinject(id))
+        return await self._with(lambda tool: tool.reinject(id, value))
 
     async def purge(self, id: str) -> Any:
         """Hide the letter from listings (a mark: Kafka cannot delete one record)."""

@@ -35,8 +35,11 @@ class DeadLetterAdmin(Protocol):
         """One dead letter."""
         ...
 
-    async def reinject(self, id: str) -> Any:
-        """Send the dead letter again to its original topic, marked as reinjected."""
+    async def reinject(self, id: str, value: bytes | None = None) -> Any:
+        """Send the dead letter again to its original topic, marked as reinjected.
+
+        ``value``, when given, replaces the letter's value (the dashboard's edit).
+        """
         ...
 
     async def purge(self, id: str) -> Any:
@@ -78,10 +81,12 @@ class DeadLettersApi:
         found = await _call(self._admin().show(letter_id), letter_id)
         return Reply(200, dict(found))
 
-    async def reinject(self, letter_id: str) -> Reply:
-        """Reinject one dead letter into its original topic."""
+    async def reinject(self, letter_id: str, value: bytes | None = None) -> Reply:
+        """Reinject one dead letter (with ``value`` in place of its own) into its topic."""
         check_id(letter_id, "dead-letter id")
-        result = await _call(self._admin().reinject(letter_id), letter_id)
+        admin = self._admin()
+        pending = admin.reinject(letter_id) if value is None else admin.reinject(letter_id, value)
+        result = await _call(pending, letter_id)
         body = dict(result) if isinstance(result, Mapping) else {}
         return Reply(200, {"id": letter_id, "reinjected": True, **body})
 

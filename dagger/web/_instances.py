@@ -11,6 +11,8 @@ A peer that cannot be asked makes the answer 503: a 404 or a short list would be
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,7 @@ from dagger.web._documents import instance_document
 from dagger.web._engine_view import InstanceControl
 from dagger.web._errors import ApiError, Reply
 from dagger.web._local import LocalInstances
-from dagger.web._peers import PeerClient, PeerDirectory, PeerUnreachable
+from dagger.web._peers import STATUS_COUNTS_HEADER, PeerClient, PeerDirectory, PeerUnreachable
 from dagger.web._query import MAX_LIMIT, MAX_WINDOW, check_id, encode_cursor, parse_list_query
 
 NOT_READY = (
@@ -56,6 +58,41 @@ class InstancesApi:
         self._peers = peers
         self._client = client
 
+    def worker(self, url: str, topic: str) -> Reply:
+        """This worker: its URL, readiness and the partitions of ``topic`` it owns."""
+        view = self._local.view
+        return Reply(
+            200,
+            {
+                "url": url,
+                "ready": view.is_ready(),
+                "topic": topic,
+                "partitions": sorted(view.owned_partitions()),
+            },
+        )
+
+    async def peer_workers(self, caller: Caller) -> list[dict[str, Any]]:
+        """Each other worker's ``GET /service/worker``, or why it did not answer."""
+        urls = self._peers.urls()
+        results = await asyncio.gather(
+            *(
+                self._client.request(url, "GET", "/service/worker", None, caller.authorization)
+                for url in urls
+            ),
+            return_exceptions=True,
+        )
+        workers: list[dict[str, Any]] = []
+        for url, result in zip(urls, results, strict=True):
+            if isinstance(result, Reply) and result.status == 200:
+                workers.append(dict(result.body))
+            elif isinstance(result, Reply):
+                workers.append({"url": url, "error": str(_peer_failed(url, result))})
+            elif isinstance(result, Exception):
+                workers.append({"url": url, "error": str(result)})
+            else:
+                raise result
+        return workers
+
     def ready(self) -> Reply:
         """``{"is_ready": bool}``: 200 when ready, 503 while not."""
         is_ready = self._local.view.is_ready()
@@ -70,7 +107,7 @@ class InstancesApi:
         if caller.local_only:
             window = await self._local.window(query)
             page = window.documents[query.offset : query.window]
-            return Reply(200, page, {"X-Total-Count": str(window.total)})
+            return Reply(200, page, _count_headers(window.total, window.counts))
         widened = query.widened()
         local, answers = await asyncio.gather(
             self._local.window(widened),
@@ -78,14 +115,16 @@ class InstancesApi:
         )
         documents = list(local.documents)
         total = local.total
+        counts = Counter(local.counts)
         for url, answer in answers:
             if answer.status != 200 or not isinstance(answer.body, list):
                 raise _peer_failed(url, answer)
             documents.extend(answer.body)
             total += int(answer.headers.get("X-Total-Count", "0"))
+            counts.update(status_counts(answer.headers.get(STATUS_COUNTS_HEADER)))
         documents.sort(key=query.key_of)
         page = documents[query.offset : query.window]
-        headers = {"X-Total-Count": str(total)}
+        headers = _count_headers(total, counts)
         if len(documents) > query.window:
             cursor = encode_cursor(query.key_of(page[-1]))
             headers["X-Next-Cursor"] = cursor
@@ -186,6 +225,26 @@ class InstancesApi:
                 raise _peer_failed(url, result)
             answers.append((url, result))
         return answers
+
+
+def _count_headers(total: int, counts: Mapping[str, int]) -> dict[str, str]:
+    return {
+        "X-Total-Count": str(total),
+        STATUS_COUNTS_HEADER: json.dumps(dict(sorted(counts.items())), separators=(",", ":")),
+    }
+
+
+def status_counts(header: str | None) -> dict[str, int]:
+    """The per-status counts of a listing's header; none when it has none."""
+    if not header:
+        return {}
+    try:
+        counts = json.loads(header)
+    except ValueError:
+        return {}
+    if not isinstance(counts, dict):
+        return {}
+    return {str(name): int(count) for name, count in counts.items() if isinstance(count, int)}
 
 
 def undecodable_refusal(action: str, error: UndecodableInstanceError) -> str:

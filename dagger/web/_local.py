@@ -11,7 +11,7 @@ import asyncio
 import heapq
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dagger.core import _codec as codec
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 SCAN_CHUNK = 500
 """Instances read between two yields to the event loop: a long scan must not stall agents."""
 
-_SUMMARY = ("status", "template_name", "owner_partition", "lastupdated")
+_SUMMARY = ("status", "template_name", "owner_partition", "lastupdated", "time_created")
 _KEYED = (*_SUMMARY, "partition_key_lookup", "runtime_parameters")
 """The fields read to filter by partition-key value too."""
 
@@ -50,10 +50,15 @@ class WorkerView(Protocol):
 
 @dataclass
 class Window:
-    """The first instances of a listing on one worker, and how many match in all."""
+    """The first instances of a listing on one worker, and how many match in all.
+
+    ``counts`` is how many match each status when the status filter is left out (the
+    counts beside a listing), read in the same scan.
+    """
 
     documents: list[dict[str, Any]]
     total: int
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class LocalInstances:
@@ -96,6 +101,7 @@ class LocalInstances:
         keys = list(store.keys())
         matches: list[Ident] = []
         total = 0
+        counts: dict[str, int] = {}
         names = _SUMMARY if query.partition_key is None else _KEYED
         for position, key in enumerate(keys):
             if position % SCAN_CHUNK == SCAN_CHUNK - 1:
@@ -111,14 +117,18 @@ class LocalInstances:
             partition = fields["owner_partition"]
             if partition not in owned:
                 continue
-            if query.statuses is not None and fields["status"] not in query.statuses:
-                continue
             if query.template is not None and fields["template_name"] != query.template:
+                continue
+            if not query.in_time_range(fields["time_created"], fields["lastupdated"]):
                 continue
             instance_id = key.decode()
             if query.partition_key is not None and (
                 _partition_key(fields, instance_id) != query.partition_key
             ):
+                continue
+            status = str(fields["status"])
+            counts[status] = counts.get(status, 0) + 1
+            if query.statuses is not None and status not in query.statuses:
                 continue
             total += 1
             ident = sort_key(query.order, int(partition), instance_id, fields["lastupdated"])
@@ -129,7 +139,7 @@ class LocalInstances:
             raw = store.get(instance_id.encode())
             if raw is not None and raw != TOMBSTONE:
                 documents.append(_document_of(raw))
-        return Window(documents, total)
+        return Window(documents, total, counts)
 
 
 def _partition_key(fields: Mapping[str, Any], instance_id: str) -> str | None:

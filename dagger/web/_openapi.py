@@ -8,7 +8,15 @@ from dagger.runtime._intake_schema import intake_schema
 from dagger.runtime._starts import RESERVED_PARAMS
 from dagger.tasks._status import TaskStatusEnum
 from dagger.web._docs_page import openapi_paths as docs_paths
-from dagger.web._query import BY_PARTITION, DEFAULT_LIMIT, ID_RULE, MAX_LIMIT, MAX_WINDOW, ORDERS
+from dagger.web._query import (
+    BY_PARTITION,
+    DEFAULT_LIMIT,
+    ID_RULE,
+    MAX_LIMIT,
+    MAX_WINDOW,
+    ORDERS,
+    TIME_RANGE,
+)
 
 _JSON = "application/json"
 
@@ -51,6 +59,16 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/service/worker": {
+            "get": {
+                "summary": "This worker: its URL, readiness, the engine-topic partitions it owns",
+                "operationId": "worker",
+                "responses": {
+                    "200": _json_response("This worker", {"$ref": "#/components/schemas/Worker"}),
+                    **_errors(401),
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -68,6 +86,10 @@ def _paths() -> dict[str, Any]:
                         "description": "A page of instance documents",
                         "headers": {
                             "X-Total-Count": _header("Instances matching the filters"),
+                            "X-Status-Counts": _header(
+                                'JSON {"STATUS": count}: the matches of each status with '
+                                "the status filter left out (the dashboard's counts)"
+                            ),
                             "X-Next-Cursor": _header("Cursor of the next page, if one follows"),
                             "Link": _header('The next page\'s URL, rel="next"'),
                         },
@@ -217,6 +239,15 @@ def _list_parameters() -> list[dict[str, Any]]:
             ),
             "schema": {"type": "string", "enum": list(ORDERS), "default": BY_PARTITION},
         },
+        *(
+            _query_param(
+                name,
+                "number",
+                f"Only instances {name.split('_')[0]} {name.split('_')[1]} this time (epoch "
+                "seconds; after is inclusive, before exclusive)",
+            )
+            for name in TIME_RANGE
+        ),
     ]
 
 
@@ -295,6 +326,15 @@ def _schemas() -> dict[str, Any]:
             "required": ["kind", "task_id", "task_name"],
         },
         "Readiness": {"type": "object", "properties": {"is_ready": {"type": "boolean"}}},
+        "Worker": {
+            "type": "object",
+            "properties": {
+                "url": {"type": "string"},
+                "ready": {"type": "boolean"},
+                "topic": {"type": "string"},
+                "partitions": {"type": "array", "items": {"type": "integer"}},
+            },
+        },
         "Accepted": {
             "type": "object",
             "properties": {

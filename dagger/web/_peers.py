@@ -25,7 +25,10 @@ SCOPE_HEADER = "X-Dagger-Scope"
 """Request header; ``local`` asks a worker to answer from its own partitions only."""
 PEER_TIMEOUT = 10.0
 """Seconds a peer may take to answer."""
-FORWARDED_HEADERS = ("X-Total-Count",)
+STATUS_COUNTS_HEADER = "X-Status-Counts"
+"""Response header of a listing: ``{"STATUS": n}`` (JSON), the matches of each status when
+the status filter is left out."""
+FORWARDED_HEADERS = ("X-Total-Count", STATUS_COUNTS_HEADER)
 
 
 class PeerDirectory(Protocol):

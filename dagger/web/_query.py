@@ -38,7 +38,18 @@ Ident = tuple[Any, ...]
 """Where an instance sits in the listing order: its sort key, ``(owner partition, id)`` or
 ``(-lastupdated, owner partition, id)``."""
 
-_PARAMS = ("limit", "offset", "cursor", "status", "template", "order", "partition_key")
+TIME_RANGE = ("created_after", "created_before", "updated_after", "updated_before")
+"""Time-range filters, in epoch seconds: after is inclusive, before exclusive."""
+_PARAMS = (
+    "limit",
+    "offset",
+    "cursor",
+    "status",
+    "template",
+    "order",
+    "partition_key",
+    *TIME_RANGE,
+)
 
 
 def check_id(value: str, what: str = "instance id") -> str:
@@ -59,6 +70,14 @@ class ListQuery:
     template: str | None = None
     order: str = BY_PARTITION
     partition_key: str | None = None
+    created: tuple[float | None, float | None] = (None, None)
+    """Created in ``[after, before)``; None leaves that end open."""
+    updated: tuple[float | None, float | None] = (None, None)
+    """Last updated in ``[after, before)``; None leaves that end open."""
+
+    def in_time_range(self, time_created: Any, lastupdated: Any) -> bool:
+        """True when the instance's creation and update times are in the query's ranges."""
+        return _within(self.created, time_created) and _within(self.updated, lastupdated)
 
     def key_of(self, document: Mapping[str, Any]) -> Ident:
         """Where an instance document sits in this query's order."""
@@ -97,7 +116,19 @@ class ListQuery:
             params["order"] = self.order
         if self.partition_key is not None:
             params["partition_key"] = self.partition_key
+        for name, bound in zip(TIME_RANGE, (*self.created, *self.updated), strict=True):
+            if bound is not None:
+                params[name] = repr(bound)
         return params
+
+
+def _within(bounds: tuple[float | None, float | None], value: Any) -> bool:
+    after, before = bounds
+    if after is None and before is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return False  # an unset time (never updated) is in no range
+    return (after is None or value >= after) and (before is None or value < before)
 
 
 def sort_key(order: str, partition: int, instance_id: str, lastupdated: Any) -> Ident:
@@ -115,7 +146,8 @@ def parse_list_query(params: Mapping[str, str], *, max_limit: int = MAX_LIMIT) -
         raise ApiError(
             400,
             f"unknown query parameter(s) {', '.join(unknown)}; "
-            "use limit, offset or cursor, status, template, order, partition_key",
+            "use limit, offset or cursor, status, template, order, partition_key, "
+            f"{', '.join(TIME_RANGE)}",
         )
     order = params.get("order", BY_PARTITION)
     if order not in ORDERS:
@@ -157,7 +189,35 @@ def parse_list_query(params: Mapping[str, str], *, max_limit: int = MAX_LIMIT) -
     partition_key = params.get("partition_key")
     if partition_key is not None and not partition_key:
         raise ApiError(400, "partition_key must be a partition-key value, not empty")
-    return ListQuery(limit, offset, after, statuses, template, order, partition_key)
+    created_after, created_before, updated_after, updated_before = (
+        _time_param(params, name) for name in TIME_RANGE
+    )
+    return ListQuery(
+        limit,
+        offset,
+        after,
+        statuses,
+        template,
+        order,
+        partition_key,
+        (created_after, created_before),
+        (updated_after, updated_before),
+    )
+
+
+def _time_param(params: Mapping[str, str], name: str) -> float | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(
+            400, f"{name} must be a time in epoch seconds (e.g. 1735689600), got {raw[:40]!r}"
+        ) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ApiError(400, f"{name} must be a finite number of epoch seconds, got {raw[:40]!r}")
+    return value
 
 
 def encode_cursor(ident: Ident) -> str:

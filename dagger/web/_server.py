@@ -1,5 +1,7 @@
 """The worker's HTTP API on faust's web server: its views, bearer-token check and JSON errors.
 
+The dashboard (:mod:`dagger.web._ui`) is installed beside it, under ``/ui/``.
+
 The routes are faust views, added to faust's aiohttp web server as it starts. An aiohttp
 middleware in front of every route (faust's own pages included) checks the bearer token,
 when one is configured, on everything but readiness, and turns any error into
@@ -18,7 +20,7 @@ from faust.web import Request, Response, View
 
 from dagger import __version__
 from dagger.core._codec import dumps
-from dagger.web import _docs_page
+from dagger.web import _docs_page, _ui_render
 from dagger.web._dead_letter_endpoints import DeadLetterAdmin, DeadLettersApi
 from dagger.web._engine_view import EngineView
 from dagger.web._errors import ApiError, Reply
@@ -27,13 +29,18 @@ from dagger.web._local import LocalInstances, WorkerView
 from dagger.web._openapi import openapi_document
 from dagger.web._peers import SCOPE_HEADER, AssignmentPeers, PeerClient, PeerDirectory
 from dagger.web._starts import StartsApi
+from dagger.web._ui import Dashboard
 
 logger = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/service/ready", "/service/ready/", _docs_page.DOCS_PATH})
-"""Paths answered without the bearer token: readiness (probes carry none) and the docs page."""
-_OPEN_PREFIXES = (_docs_page.DOCS_PATH + "/",)
-"""Paths under these are open too: the docs page's assets, which hold no data."""
+OPEN_PATHS = frozenset(
+    {"/service/ready", "/service/ready/", _docs_page.DOCS_PATH, _ui_render.UI_PATH}
+)
+"""Paths answered without the bearer token: readiness (probes carry none), the docs page,
+and the dashboard, which asks for the token on its login form (a session cookie)."""
+_OPEN_PREFIXES = (_docs_page.DOCS_PATH + "/", _ui_render.UI_PATH + "/")
+"""Paths under these are open too: the docs page's assets, which hold no data, and the
+dashboard's pages, each checking its session cookie itself."""
 _JSON = "application/json"
 
 
@@ -58,7 +65,7 @@ class WebApi:
         dead_letters: DeadLetterAdmin | None = None,
         token: str | None = None,
     ) -> None:
-        self._engine = engine
+        self.engine = engine
         self._client = PeerClient()
         self.instances = InstancesApi(
             engine,
@@ -69,12 +76,14 @@ class WebApi:
         self.starts = StartsApi(engine, self.instances)
         self.dead_letters = DeadLettersApi(dead_letters)
         self.token = token if token is not None else engine.settings.api_token
+        self.dashboard = Dashboard(engine, self.instances, self.dead_letters, self.token)
 
     def install(self, web: Any) -> None:
         """Add the routes and the middleware to faust's aiohttp web server, before it starts."""
         web_app: aiohttp_web.Application = web.web_app
         web_app.middlewares.append(self._middleware())
         web_app.on_cleanup.append(self._close)
+        self.dashboard.install(web_app)
         for path, view in _views(self):
             view.view_name = f"dagger_api.{view.__name__}"
             view.view_path = path
@@ -169,6 +178,13 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         async def get(self, request: Request) -> Response:
             return await _answer(self, instances.ready())
 
+    class Worker(View):
+        """This worker: its URL, readiness and the engine-topic partitions it owns."""
+
+        async def get(self, request: Request) -> Response:
+            url = str(api.engine.faust_app.conf.canonical_url).rstrip("/")
+            return await _answer(self, instances.worker(url, api.engine.settings.tasks_topic))
+
     class OpenApi(View):
         """The OpenAPI document."""
 
@@ -248,6 +264,7 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
 
     return [
         ("/service/ready", Ready),
+        ("/service/worker", Worker),
         ("/openapi.json", OpenApi),
         (_docs_page.DOCS_PATH, Docs),
         (_docs_page.DOCS_PATH + "/{asset}", DocsAsset),

@@ -209,6 +209,7 @@ def _where_to_look(api_url: str, broker_url: str) -> list[tuple[str, list[str]]]
 async def _show_where_to_look(api_url: str, broker_url: str) -> None:
     """Print the API's address and the operations commands, and run them once."""
     print(f"\nwhere to look while the worker runs (its HTTP API: {api_url}):")
+    print(f"  {api_url}/ui/                       the dashboard: instances, graphs, actions")
     print(f"  {api_url}/tasks/instances?limit=5   the instances, as JSON")
     print(f"  {api_url}/openapi.json              every endpoint")
     for what, arguments in _where_to_look(api_url, broker_url):

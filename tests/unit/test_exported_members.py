@@ -131,6 +131,7 @@ EXPORTS = {
         "InvalidDeadLetterIdError",
         "NotReinjectableError",
         "UnknownTopicError",
+        "consumer_lag",
     ],
     "dagger.web": ["DeadLetterAdmin"],
 }

@@ -35,7 +35,8 @@ async def test_the_document_is_served_and_lists_every_route() -> None:
             for resource in server.web.web_app.router.resources()
             for route in resource
             for method in [route.method.lower()]
-            if method != "head"
+            # The dashboard's HTML pages under /ui are not API operations.
+            if method != "head" and not resource.canonical.startswith("/ui")
         }
 
     assert answer.status == 200

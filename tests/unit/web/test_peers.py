@@ -8,10 +8,13 @@ integration tests cover the group assignment.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+import aiohttp
 import pytest
 
 from dagger.runtime._partitioning import partition_for_key
@@ -212,3 +215,58 @@ async def test_a_peer_that_is_not_ready_makes_the_answer_503(cluster: Cluster) -
 
     assert answer.status == 503
     assert answer.body["error"].startswith(f"worker {cluster.b.url} answered 503: this worker")
+
+
+async def test_the_status_counts_add_up_every_workers_instances(cluster: Cluster) -> None:
+    await _orders(cluster.engine, 8)
+    OUTAGE.add("ship")
+    template = orders(cluster.engine, unique("orders"))
+    for number in range(8, 12):
+        await template.create_instance(
+            f"i-{number:02d}", "order_id", order_id=f"o-{number}", submit_task=True
+        )
+
+    answer = await cluster.a.get("/tasks/instances", params={"status": "FAILURE"}, headers=AUTH)
+
+    assert json.loads(answer.headers["X-Status-Counts"]) == {"COMPLETED": 8, "FAILURE": 4}
+    assert answer.headers["X-Total-Count"] == "4"
+
+
+async def test_the_dashboard_of_either_worker_shows_an_instance_the_other_owns(
+    cluster: Cluster,
+) -> None:
+    ids = await _orders(cluster.engine, 8)
+    on_b = next(i for i in ids if _owner(f"o-{int(i[2:])}") in {2, 3})
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(base_url=cluster.a.url, cookie_jar=jar) as browser:
+        async with browser.get("/ui/login") as login:
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', await login.text())
+        assert csrf is not None
+        form = {"csrf_token": csrf.group(1), "token": TOKEN, "next": f"/ui/instance/{on_b}"}
+        async with browser.post("/ui/login", data=form) as page:
+            html = await page.text()
+
+    assert page.status == 200, html[:300]
+    assert f'<span class="mono">{on_b}</span>' in html
+    assert 'data-status="COMPLETED"' in html
+
+
+async def test_each_worker_says_which_partitions_it_owns_and_the_workers_page_asks_all(
+    cluster: Cluster,
+) -> None:
+    own = await cluster.b.get("/service/worker", headers=AUTH)
+    assert own.status == 200
+    assert (own.body["partitions"], own.body["ready"]) == ([2, 3], True)
+
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(base_url=cluster.a.url, cookie_jar=jar) as browser:
+        async with browser.get("/ui/login") as login:
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', await login.text())
+        assert csrf is not None
+        form = {"csrf_token": csrf.group(1), "token": TOKEN, "next": "/ui/workers"}
+        async with browser.post("/ui/login", data=form) as page:
+            html = await page.text()
+
+    assert page.status == 200, html[:300]
+    partitions = re.findall(r'<td class="partitions">([^<]*)</td>', html)
+    assert sorted(partitions) == ["0, 1", "2, 3"]

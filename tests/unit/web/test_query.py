@@ -90,3 +90,16 @@ def test_a_cursor_with_other_parts_is_malformed(parts: list[object]) -> None:
     cursor = base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
     with pytest.raises(ApiError, match="malformed cursor"):
         decode_cursor(cursor)
+
+
+def test_time_ranges_are_epoch_seconds_and_an_unset_time_is_in_no_range() -> None:
+    query = parse_list_query({"created_after": "100", "updated_before": "200.5"})
+
+    assert query.created == (100.0, None) and query.updated == (None, 200.5)
+    assert query.in_time_range(100.0, 150.0)
+    assert not query.in_time_range(99.9, 150.0)
+    assert not query.in_time_range(150.0, 200.5)
+    assert not query.in_time_range(150.0, 0.0)  # never updated
+    assert query.params()["created_after"] == "100.0"
+    with pytest.raises(ApiError, match="epoch seconds"):
+        parse_list_query({"created_before": "yesterday"})

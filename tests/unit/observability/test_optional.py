@@ -14,7 +14,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
+FRESH_INTERPRETER = pytest.mark.timeout(90)
+"""Each case imports the engine in a new interpreter: 1-2 s on a quiet machine, 9-14 s
+seen on a loaded one, past the unit tests' 10 s bound (the subprocess's own is 60 s)."""
 
 WORKFLOW = """
 import asyncio, json, uuid
@@ -61,6 +66,7 @@ def _run(script: str, prelude: str = "") -> Any:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+@FRESH_INTERPRETER
 def test_without_opentelemetry_installed_the_engine_runs_untraced() -> None:
     result = _run(
         """
@@ -99,6 +105,7 @@ def test_without_opentelemetry_installed_the_engine_runs_untraced() -> None:
     }
 
 
+@FRESH_INTERPRETER
 def test_a_global_provider_set_after_the_engine_turns_tracing_on() -> None:
     result = _run(
         """

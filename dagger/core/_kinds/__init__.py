@@ -5,6 +5,7 @@ Importing this package registers every kind; :mod:`dagger.core._step` does.
 
 from dagger.core._kinds import (
     decision,
+    delay,
     executor,
     interval,
     listener,
@@ -17,6 +18,7 @@ from dagger.core._kinds import (
 
 __all__ = [
     "decision",
+    "delay",
     "executor",
     "interval",
     "listener",

@@ -1,0 +1,276 @@
+"""The task classes of the stage kinds: each runs its stage, found by its ``stage_ref``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from dagger.declarative import _functions as functions
+from dagger.declarative._errors import StageFailed
+from dagger.declarative._runs import Run, run_of, runs
+from dagger.declarative._templating import render
+from dagger.service.services import Dagger
+from dagger.tasks._status import TaskStatus, TaskStatusEnum
+from dagger.tasks.task import (
+    DecisionTask,
+    ExecutorTask,
+    ITemplateDAGInstance,
+    KafkaListenerTask,
+    TaskLookupKey,
+)
+
+
+class StageTask(ExecutorTask[str, Any]):
+    """A stage that runs as an executor: its kind's ``run`` does the work."""
+
+    stage_ref: str | None = None
+
+    async def execute(
+        self,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None = None,
+    ) -> None:
+        """Run the stage with the instance's parameters and outputs."""
+        run = run_of(self.stage_ref)
+        await self.run(run, runtime_parameters, workflow_instance)
+
+    async def run(
+        self,
+        run: Run,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None,
+    ) -> None:
+        """Do the stage's work (each kind's class overrides it)."""
+        raise NotImplementedError(type(self).__name__)
+
+    def body(self, run: Run) -> dict[str, Any]:
+        """The stage's definition."""
+        assert run.stage is not None
+        return run.stage.body
+
+
+class CallStage(StageTask):
+    """``call``: the registered function, with ``with:`` rendered; its result is the outputs."""
+
+    async def run(
+        self,
+        run: Run,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None,
+    ) -> None:
+        body = self.body(run)
+        arguments = render(body.get("with") or {}, run.context(runtime_parameters))
+        result = functions.function(body["call"])(**arguments)
+        if inspect.isawaitable(result):
+            result = await result
+        if result is None:
+            outputs: Mapping[str, Any] = {}
+        elif isinstance(result, Mapping):
+            outputs = result
+        else:
+            outputs = {"result": result}
+        run.record(runtime_parameters, outputs)
+
+
+class RaiseStage(StageTask):
+    """``raise``: fail the stage (and so its job) with the rendered message."""
+
+    async def run(
+        self,
+        run: Run,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None,
+    ) -> None:
+        raise StageFailed(str(render(self.body(run)["raise"], run.context(runtime_parameters))))
+
+
+class SendStage(StageTask):
+    """``send``: a message to a topic, its key, value and headers rendered."""
+
+    async def run(
+        self,
+        run: Run,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None,
+    ) -> None:
+        send = render(self.body(run)["send"], run.context(runtime_parameters))
+        key = send.get("key")
+        headers = [
+            (str(name), str(value).encode()) for name, value in (send.get("headers") or {}).items()
+        ]
+        topic = Dagger.topics[send["topic"]]
+        await topic.send(
+            key=None if key is None else str(key), value=send["value"], headers=headers
+        )
+        run.record(
+            runtime_parameters,
+            {
+                "topic": send["topic"],
+                "key": None if key is None else str(key),
+                "value": send["value"],
+            },
+        )
+
+
+class PrepareStage(StageTask):
+    """Works out what a ``wait`` or a ``sleep`` needs before it starts: key, timeout, seconds."""
+
+    async def run(
+        self,
+        run: Run,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None,
+    ) -> None:
+        assert run.stage is not None
+        context = run.context(runtime_parameters)
+        body = self.body(run)
+        if run.stage.kind == "sleep":
+            runtime_parameters[run.parameter("sleep")] = _seconds(render(body["sleep"], context))
+            return
+        wait = body["wait"]
+        key = render(wait["key"], context)
+        if key is None or key == "":
+            raise StageFailed(f"wait {run.stage.id}: its key {wait['key']!r} is empty")
+        runtime_parameters[run.parameter("wait")] = str(key)
+        if wait.get("timeout") is not None:
+            runtime_parameters[run.parameter("timeout")] = _seconds(
+                render(wait["timeout"], context)
+            )
+
+
+def _seconds(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise StageFailed(f"{value!r} is not a number of seconds") from None
+    if not seconds >= 0:
+        raise StageFailed(f"{value!r} is not a number of seconds >= 0")
+    return seconds
+
+
+class WaitCheck(StageTask):
+    """After a ``wait`` with a timeout: fail unless the message came first."""
+
+    async def run(
+        self,
+        run: Run,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None,
+    ) -> None:
+        assert workflow_instance is not None and run.stage is not None
+        heard = any(
+            isinstance(task, WaitStage)
+            and task.stage_ref == run.ref
+            and task.status.code == TaskStatusEnum.COMPLETED
+            for task in workflow_instance.tasks.values()
+        )
+        if not heard:
+            wait = self.body(run)["wait"]
+            raise TimeoutError(
+                f"wait {run.stage.id}: no message on {wait['topic']} with "
+                f"{wait['match']}={runtime_parameters.get(run.parameter('wait'))!r} within "
+                f"{runtime_parameters.get(run.parameter('timeout'))} seconds"
+            )
+
+
+class WaitStage(KafkaListenerTask[str, Any]):
+    """``wait``: a listener correlated on the rendered key; the message is its outputs.
+
+    Each topic has its own subclass (:func:`wait_class`), whose prototype finds the keys
+    of a message for the ``wait`` stages on that topic only.
+    """
+
+    correlatable_key = "dagger_wait"
+    wait_topic = ""
+    stage_ref: str | None = None
+
+    async def get_correlatable_keys_from_payload(
+        self, payload: Any
+    ) -> list[TaskLookupKey[str, str]]:
+        """One key per ``wait`` stage on this topic whose ``match`` field the message has."""
+        keys: list[TaskLookupKey[str, str]] = []
+        if not isinstance(payload, Mapping):
+            return keys
+        for run in runs():
+            stage = run.stage
+            if (
+                stage is None
+                or stage.kind != "wait"
+                or stage.body["wait"]["topic"] != self.wait_topic
+            ):
+                continue
+            value = payload.get(stage.body["wait"]["match"])
+            if value is not None:
+                keys.append((run.parameter("wait"), str(value)))
+        return keys
+
+    async def on_message(
+        self, runtime_parameters: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> bool:
+        """Keep the message as the stage's outputs and complete."""
+        run_of(self.stage_ref).record(runtime_parameters, {"message": args[0] if args else None})
+        return True
+
+
+_WAIT_CLASSES: dict[str, type[WaitStage]] = {}
+
+
+def wait_class(topic: str) -> type[WaitStage]:
+    """The listener class of ``wait`` stages on ``topic`` (the same name in every process)."""
+    found = _WAIT_CLASSES.get(topic)
+    if found is None:
+        name = "WaitOn_" + "".join(c if c.isalnum() else "_" for c in topic) + f"_{len(topic)}"
+        found = type(name, (WaitStage,), {"__module__": __name__, "__qualname__": name})
+        found.wait_topic = topic
+        _WAIT_CLASSES[topic] = found
+    return found
+
+
+class CaseStage(DecisionTask[str, Any]):
+    """``case``: the branch whose ``case`` equals the rendered value, else ``_``, else none."""
+
+    stage_ref: str | None = None
+
+    async def evaluate(self, **runtime_parameters: Any) -> str | None:
+        """Choose the branch by the rendered ``case`` expression."""
+        run = run_of(self.stage_ref)
+        assert run.stage is not None
+        value = render(run.stage.body["case"], run.context(runtime_parameters))
+        default: str | None = None
+        for label, stages in run.stage.branches:
+            if label == "_":
+                default = stages[0].id
+            elif label == value or str(label) == str(value):
+                return self.branch(stages[0].id)
+        return None if default is None else self.branch(default)
+
+
+class JobGuard(StageTask):
+    """A job's ``if``: when false, the job and its stages are SKIPPED."""
+
+    async def run(
+        self,
+        run: Run,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None,
+    ) -> None:
+        assert workflow_instance is not None and self.parent_id is not None
+        condition = run.workflow.jobs[run.job].condition
+        if render(condition, run.context(runtime_parameters)):
+            return
+        skipped = TaskStatus.of(TaskStatusEnum.SKIPPED)
+        process = workflow_instance.get_task(self.parent_id)
+        for task in workflow_instance.tasks.values():
+            if task.parent_id is not None and _under(workflow_instance, task, process.id):
+                await task.on_complete(workflow_instance, skipped, iterate=False)
+        await process.on_complete(workflow_instance, skipped)
+
+
+def _under(instance: ITemplateDAGInstance[str, Any], task: Any, ancestor: str) -> bool:
+    current = task
+    while current.parent_id is not None:
+        if current.parent_id == ancestor:
+            return True
+        current = instance.get_task(current.parent_id)
+    return False

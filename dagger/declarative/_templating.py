@@ -86,9 +86,9 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
 def render(value: Any, context: Mapping[str, Any]) -> Any:
     """``value`` with every expression in it evaluated (lists and mappings too)."""
     if isinstance(value, str):
-        whole = _EXPRESSION.fullmatch(value.strip())
-        if whole is not None:
-            return evaluate(whole.group(1), context)
+        found = list(_EXPRESSION.finditer(value.strip()))
+        if len(found) == 1 and found[0].group(0) == value.strip():
+            return evaluate(found[0].group(1), context)
         return _EXPRESSION.sub(lambda match: str(evaluate(match.group(1), context)), value)
     if isinstance(value, Mapping):
         return {key: render(item, context) for key, item in value.items()}

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_dlq_parser(commands)
     add_instances_command(commands)
+    from dagger.cli._workflows_command import add_workflows_command
+
+    add_workflows_command(commands)
     return parser
 
 
@@ -65,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_dlq(args)
         if args.command == "instances":
             return run_instances(args)
+        if args.command == "workflows":
+            from dagger.cli._workflows_command import run_workflows
+
+            return run_workflows(args)
         return _worker(args)
     except CommandError as exc:
         print(f"dagger: error: {exc}", file=sys.stderr)

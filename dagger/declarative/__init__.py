@@ -14,11 +14,12 @@ Examples:
 
 from __future__ import annotations
 
+from dagger.declarative._describe import describe, job_order
 from dagger.declarative._errors import DeclarativeError, ParamsError, Problem, StageFailed
 from dagger.declarative._functions import task
 from dagger.declarative._loader import check_files, load
 from dagger.declarative._schema import SCHEMA_PATH, schema
-from dagger.declarative._template import DeclarativeTemplate
+from dagger.declarative._template import DeclarativeTemplate, validate_params
 from dagger.service._workflow_loading import set_workflow_loader
 
 set_workflow_loader(load)
@@ -31,7 +32,10 @@ __all__ = [
     "Problem",
     "StageFailed",
     "check_files",
+    "describe",
+    "job_order",
     "load",
     "schema",
     "task",
+    "validate_params",
 ]

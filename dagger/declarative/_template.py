@@ -52,7 +52,14 @@ class DeclarativeTemplate(TemplateDAG):
 
     def parameters(self, given: dict[str, Any]) -> dict[str, Any]:
         """The runtime parameters for ``given`` (defaults filled in); ParamsError if bad."""
-        values, errors = validate(self.workflow.params, given)
+        values, errors = validate_params(self.workflow, given)
         if errors:
             raise ParamsError(self.workflow.name, errors)
         return values
+
+
+def validate_params(
+    workflow: Workflow, given: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The runtime parameters of ``workflow`` for ``given``, and a message per bad field."""
+    return validate(workflow.params, given)

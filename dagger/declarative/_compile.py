@@ -8,8 +8,8 @@ one task to run is a short chain of its own:
 - ``wait``: ``<id>:prepare`` (the key), then the listener ``<id>``; with a timeout the
   listener races the delay ``<id>:timeout`` in ``<id>:window`` (ATLEAST_ONE), and
   ``<id>:check`` fails the stage when the delay won;
-- ``case``: the decision ``<id>`` inside ``<id>:case``, so the stages after it run
-  whichever branch ran; ``parallel``: the composite ``<id>`` of its branches;
+- ``case``: the decision ``<id>:case`` inside the composite ``<id>``, so the stages after
+  it run whichever branch ran; ``parallel``: the composite ``<id>`` of its branches;
 - a job's ``if``: the guard ``<job>:if`` before its first stage.
 """
 
@@ -150,9 +150,9 @@ def _stage(
         return _StageTemplate(app, PrepareStage, f"{stage.id}:prepare", listener, fields)
     branches = [_chain(app, workflow, job, stages, None) for _, stages in stage.branches]
     if stage.kind == "case":
-        decision = _StageTemplate(app, CaseStage, stage.id, None, fields)
+        decision = _StageTemplate(app, CaseStage, f"{stage.id}:case", None, fields)
         decision.task_dag_template = branches
-        return _composite(app, f"{stage.id}:case", [decision], then, TaskOperator.JOIN_ALL)
+        return _composite(app, stage.id, [decision], then, TaskOperator.JOIN_ALL)
     assert stage.kind == "parallel"
     return _composite(app, stage.id, branches, then, TaskOperator.JOIN_ALL)
 

@@ -408,3 +408,19 @@ async def test_jobs_run_by_needs_if_and_trigger_rules(tmp_path: Path) -> None:
         "SKIPPED",
         "COMPLETED",
     )
+
+
+async def test_a_reply_that_comes_before_the_wait_is_held_for_it(tmp_path: Path) -> None:
+    text = SAGA.replace(
+        "        pay:\n          stages:\n",
+        "        pay:\n          stages:\n            - {id: first, sleep: 5}\n",
+    )
+    engine = engine_with(tmp_path, text)
+    template = engine.get_template("saga")
+    async with LocalEngine(engine, start=START) as local:
+        instance = await template.create_instance(uuid.uuid4(), order="o-5", submit_task=True)
+        await local.send_message("decl-replies", {"order": "o-5", "status": "EARLY"})
+        await local.advance(5)
+    stored = local.get_instance(instance.id)
+    assert stored is not None and stored.status.code == "COMPLETED"
+    assert outputs(stored, "pay", "done") == {"result": "EARLY"}

@@ -66,7 +66,7 @@ def as_process(template: Any, method: str, app: Dagger) -> IProcessTemplateDAG:
     if isinstance(template, IProcessTemplateDAG):
         return template
     if isinstance(template, TaskTemplate):
-        return ProcessTemplateDAG(
+        process = ProcessTemplateDAG(
             next_process_dag=[],
             app=app,
             name=template.name,
@@ -74,6 +74,9 @@ def as_process(template: Any, method: str, app: Dagger) -> IProcessTemplateDAG:
             root_task_dag=template,
             max_run_duration=0,
         )
+        # Its needs are the process's: it is a node among the template's processes.
+        process.needs, process.trigger_rule = template.needs, template.trigger_rule
+        return process
     hint = "; call .build() on the builder first" if hasattr(template, "build") else ""
     raise TypeError(
         f"{method} takes a built process template (or task template), "

@@ -14,6 +14,7 @@ import pytest
 
 from dagger.core._effects import InstanceFinished, RunTask
 from dagger.core._events import InstanceSubmitted, RetryRequested, TaskFailed, TaskSucceeded
+from dagger.core._graph import is_leaf
 from dagger.core._needs import GraphError, Verdict, check_graph, verdict
 from dagger.core._step import step as core_step
 from dagger.modeler.definition import DefaultTemplateBuilder, ProcessTemplateDagBuilder
@@ -79,7 +80,10 @@ async def submitted(template: ITemplateDAG) -> tuple[ITemplateDAGInstance[Any, A
 
 
 def named(instance: ITemplateDAGInstance[Any, Any], name: str) -> ITask[Any, Any]:
-    return next(task for task in instance.tasks.values() if task.task_name == name)
+    """The task (not a process of the same name) called ``name``."""
+    return next(
+        task for task in instance.tasks.values() if task.task_name == name and is_leaf(task)
+    )
 
 
 def succeed(instance: ITemplateDAGInstance[Any, Any], name: str) -> list[str]:
@@ -393,3 +397,19 @@ async def test_a_plain_chain_is_built_as_before(engine: Dagger) -> None:
         "RecordingTask",
     ]
     assert effects == [RunTask(named(instance, "only").id)]
+
+
+async def test_task_templates_given_as_processes_keep_their_needs(engine: Dagger) -> None:
+    """``add_process`` takes a task template as the original's builders did: a process of it."""
+    template = (
+        DefaultTemplateBuilder(engine)
+        .set_name(unique("tasks-as-processes"))
+        .set_root(task(engine, "first"))
+        .add_process(task(engine, "second"))
+        .add_process(task(engine, "join", ["first", "second"]))
+        .build()
+    )
+    instance, effects = await submitted(template)
+    assert names_of(instance, effects) == ["RunTask:first", "RunTask:second"]
+    assert succeed(instance, "first") == []
+    assert succeed(instance, "second") == ["RunTask:join"]

@@ -14,6 +14,7 @@ Examples:
 
 from __future__ import annotations
 
+from dagger.declarative._bash import allow_bash
 from dagger.declarative._describe import describe, job_order
 from dagger.declarative._errors import DeclarativeError, ParamsError, Problem, StageFailed
 from dagger.declarative._functions import task
@@ -31,6 +32,7 @@ __all__ = [
     "ParamsError",
     "Problem",
     "StageFailed",
+    "allow_bash",
     "check_files",
     "describe",
     "job_order",

@@ -10,7 +10,8 @@ one task to run is a short chain of its own:
   ``<id>:check`` fails the stage when the delay won;
 - ``case``: the decision ``<id>:case`` inside the composite ``<id>``, so the stages after
   it run whichever branch ran; ``parallel``: the composite ``<id>`` of its branches;
-- a job's ``if``: the guard ``<job>:if`` before its first stage.
+- a job's ``if``: the guard ``<job>:if`` before its first stage; a stage's ``if``: the
+  decision ``<id>:condition``, whose one branch is the stage, inside ``<id>:if``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import Any
 from dagger.declarative import _runs as runs
 from dagger.declarative._model import Job, Stage, Workflow
 from dagger.declarative._stages import (
+    BashStage,
     CallStage,
     CaseStage,
     JobGuard,
     PrepareStage,
     RaiseStage,
     SendStage,
+    StageGuard,
     WaitCheck,
     wait_class,
 )
@@ -112,10 +115,27 @@ def _chain(
     return then
 
 
-_SIMPLE = {"call": CallStage, "raise": RaiseStage, "send": SendStage}
+_SIMPLE = {"call": CallStage, "raise": RaiseStage, "send": SendStage, "bash": BashStage}
 
 
 def _stage(
+    app: Dagger, workflow: Workflow, job: Job, stage: Stage, then: TaskTemplate | None
+) -> TaskTemplate:
+    if "if" not in stage.body:
+        return _stage_tasks(app, workflow, job, stage, then)
+    # The guard's one branch is the stage; the composite goes on to what follows either way.
+    guard = _StageTemplate(
+        app,
+        StageGuard,
+        f"{stage.id}:condition",
+        None,
+        {"stage_ref": runs.reference(workflow.name, job.name, stage.id)},
+    )
+    guard.task_dag_template = [_stage_tasks(app, workflow, job, stage, None)]
+    return _composite(app, f"{stage.id}:if", [guard], then, TaskOperator.JOIN_ALL)
+
+
+def _stage_tasks(
     app: Dagger, workflow: Workflow, job: Job, stage: Stage, then: TaskTemplate | None
 ) -> TaskTemplate:
     run = runs.Run(workflow, job.name, stage)

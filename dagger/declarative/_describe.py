@@ -40,7 +40,8 @@ def _stages(stages: list[Stage], indent: str) -> list[str]:
     lines: list[str] = []
     for stage in stages:
         detail = _detail(stage)
-        lines.append(f"{indent}- {stage.id}: {stage.kind} {detail}")
+        condition = f" if {stage.body['if']}" if "if" in stage.body else ""
+        lines.append(f"{indent}- {stage.id}: {stage.kind} {detail}{condition}")
         for label, branch in stage.branches:
             lines.append(f"{indent}    {label}:")
             lines.extend(_stages(branch, indent + "      "))
@@ -61,6 +62,8 @@ def _detail(stage: Stage) -> str:
         return f"on {body['wait']['topic']} for {body['wait']['match']}{within}"
     if stage.kind == "sleep":
         return f"{body['sleep']} s"
+    if stage.kind == "bash":
+        return "script"
     if stage.kind == "case":
         return str(body["case"])
     return f"{len(stage.branches)} branches"

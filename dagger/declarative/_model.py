@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagger.core._needs import check_graph
+from dagger.declarative import _bash as bash
 from dagger.declarative import _functions as functions
 from dagger.declarative import _templating as templating
 from dagger.declarative._errors import Path
@@ -19,7 +20,7 @@ from dagger.declarative._params import RESERVED, TYPES, Param, coerce, missing
 from dagger.declarative._yaml import Source
 from dagger.tasks._needs import TriggerRule
 
-STAGE_KINDS = ("call", "raise", "send", "wait", "sleep", "case", "parallel")
+STAGE_KINDS = ("call", "raise", "send", "wait", "sleep", "case", "parallel", "bash")
 """The stage kinds, each named by the key that holds its body."""
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -31,8 +32,9 @@ _STAGE_KEYS = {
     "sleep": {"sleep"},
     "case": {"case", "match"},
     "parallel": {"parallel"},
+    "bash": {"bash"},
 }
-_COMMON_KEYS = {"name", "id"}
+_COMMON_KEYS = {"name", "id", "if"}
 
 
 @dataclass
@@ -244,6 +246,11 @@ def _stage(source: Source, body: Any, path: Path, ids: set[str], index: int) -> 
         source.problem((*path, "id"), f"stage id {stage_id!r} is used twice in this job")
     ids.add(stage_id)
     stage = Stage(kind, stage_id, dict(body), path)
+    if "if" in body:
+        if not isinstance(body["if"], str):
+            source.problem((*path, "if"), "if is an expression, such as ${{ params.full }}")
+            return None
+        _check_expressions(source, body["if"], (*path, "if"))
     checker = _KIND_CHECKS[kind]
     if not checker(source, stage, ids):
         return None
@@ -388,6 +395,26 @@ def _check_parallel(source: Source, stage: Stage, ids: set[str]) -> bool:
     return True
 
 
+def _check_bash(source: Source, stage: Stage, ids: set[str]) -> bool:
+    if not bash.allowed():
+        source.problem((*stage.path, "bash"), bash.REFUSED)
+        return False
+    body = _check_fields(source, stage, {"run"}, {"env", "timeout"})
+    if body is None:
+        return False
+    if not isinstance(body["run"], str) or templating.has_expression(body["run"]):
+        source.problem(
+            (*stage.path, "bash", "run"),
+            "run is the script's literal text: pass values to it through env "
+            "(env: {NAME: ${{ ... }}}, read as $NAME), never into the script itself",
+        )
+        return False
+    if body.get("env") is not None and not isinstance(body["env"], dict):
+        source.problem((*stage.path, "bash", "env"), "env is a mapping of variable names to values")
+        return False
+    return _check_seconds(source, body.get("timeout"), (*stage.path, "bash", "timeout"))
+
+
 _KIND_CHECKS = {
     "call": _check_call,
     "raise": _check_raise,
@@ -396,6 +423,7 @@ _KIND_CHECKS = {
     "sleep": _check_sleep,
     "case": _check_case,
     "parallel": _check_parallel,
+    "bash": _check_bash,
 }
 
 

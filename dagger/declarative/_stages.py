@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from dagger.declarative import _bash as bash
 from dagger.declarative import _functions as functions
 from dagger.declarative._errors import StageFailed
 from dagger.declarative._runs import Run, run_of, runs
@@ -111,6 +112,37 @@ class SendStage(StageTask):
                 "value": send["value"],
             },
         )
+
+
+class BashStage(StageTask):
+    """``bash``: the script in a subprocess (when allowed), its stdout in the outputs."""
+
+    async def run(
+        self,
+        run: Run,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None,
+    ) -> None:
+        spec = self.body(run)["bash"]
+        context = run.context(runtime_parameters)
+        env = render(spec.get("env") or {}, context)
+        timeout = spec.get("timeout")
+        seconds = bash.DEFAULT_TIMEOUT if timeout is None else _seconds(render(timeout, context))
+        run.record(runtime_parameters, await bash.run_script(spec["run"], env, seconds))
+
+
+class StageGuard(DecisionTask[str, Any]):
+    """A stage's ``if``: runs the stage (its one branch) when true, else SKIPs it."""
+
+    stage_ref: str | None = None
+
+    async def evaluate(self, **runtime_parameters: Any) -> str | None:
+        """The stage's first task when the condition holds, else none."""
+        run = run_of(self.stage_ref)
+        assert run.stage is not None
+        if render(run.stage.body["if"], run.context(runtime_parameters)):
+            return self.next_dags[0]
+        return None
 
 
 class PrepareStage(StageTask):

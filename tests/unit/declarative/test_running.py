@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from dagger.declarative import DeclarativeTemplate, ParamsError
+import dagger.declarative
+from dagger.declarative import DeclarativeError, DeclarativeTemplate, ParamsError
 from dagger.service.services import Dagger
 from dagger.tasks.task import ITemplateDAGInstance
 from dagger.testing import LocalEngine
@@ -424,3 +425,90 @@ async def test_a_reply_that_comes_before_the_wait_is_held_for_it(tmp_path: Path)
     stored = local.get_instance(instance.id)
     assert stored is not None and stored.status.code == "COMPLETED"
     assert outputs(stored, "pay", "done") == {"result": "EARLY"}
+
+
+async def test_a_stage_if_skips_only_that_stage(tmp_path: Path) -> None:
+    text = """
+        guarded:
+          type: Workflow
+          params:
+            loud: bool
+          jobs:
+            one:
+              stages:
+                - {id: shout, if: "${{ params.loud }}", call: test-echo, with: {value: HEY}}
+                - {id: after, call: test-echo, with: {value: after}}
+    """
+    engine = engine_with(tmp_path, text)
+    _, quiet = await run(engine, "guarded", loud=False)
+    _, loud = await run(engine, "guarded", loud=True)
+    assert quiet.status.code == loud.status.code == "COMPLETED"
+    assert statuses(quiet)["shout"] == "SKIPPED"
+    assert outputs(quiet, "one", "after") == {"result": "after"}
+    assert outputs(loud, "one", "shout") == {"result": "HEY"}
+
+
+BASH = """
+    scripts:
+      type: Workflow
+      params:
+        who: str
+      jobs:
+        one:
+          stages:
+            - id: greet
+              bash:
+                run: 'printf "hello %s" "$WHO"; echo warn >&2'
+                env: {WHO: "${{ params.who }}"}
+            - id: fail
+              if: "${{ params.who == 'fail' }}"
+              bash: {run: "echo broken >&2; exit 3"}
+            - id: slow
+              if: "${{ params.who == 'slow' }}"
+              bash: {run: "sleep 5", timeout: 0.2}
+"""
+
+
+@pytest.fixture
+def bash_allowed() -> Any:
+    dagger.declarative.allow_bash()
+    yield
+    dagger.declarative.allow_bash(False)
+
+
+async def test_bash_runs_its_script_with_rendered_env_and_keeps_stdout(
+    tmp_path: Path, bash_allowed: None
+) -> None:
+    engine = engine_with(tmp_path, BASH)
+    _, done = await run(engine, "scripts", who="ada; rm -rf /")
+    assert done.status.code == "COMPLETED"
+    assert outputs(done, "one", "greet") == {
+        "stdout": "hello ada; rm -rf /",
+        "stderr": "warn\n",
+        "returncode": 0,
+    }
+    _, failed = await run(engine, "scripts", who="fail")
+    assert (failed.error_type, failed.error_message) == (
+        "ScriptFailed",
+        "one: fail:if: fail: the script exited with 3: broken",
+    )
+    _, slow = await run(engine, "scripts", who="slow")
+    assert (
+        slow.error_message
+        == "one: slow:if: slow: the script ran longer than 0.2 seconds and was killed"
+    )
+
+
+def test_bash_is_off_unless_allowed_and_never_takes_expressions(tmp_path: Path) -> None:
+    dagger.declarative.allow_bash(False)
+    with pytest.raises(DeclarativeError, match="bash stages are off: allow them"):
+        engine_with(tmp_path, BASH)
+    dagger.declarative.allow_bash()
+    try:
+        spliced = BASH.replace(
+            '\'printf "hello %s" "$WHO"; echo warn >&2\'', "echo ${{ params.who }}"
+        )
+        with pytest.raises(DeclarativeError, match="run is the script's literal text"):
+            engine_with(tmp_path, spliced)
+    finally:
+        dagger.declarative.allow_bash(False)

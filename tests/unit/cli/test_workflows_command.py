@@ -146,3 +146,33 @@ async def test_run_starts_an_instance_through_the_api_which_checks_the_params(
     out = capsys.readouterr().out
     assert out.startswith("refused (HTTP 422): template 'report' refused the params:")
     assert "tabel: is not a parameter of this workflow" in out
+
+
+def test_a_worker_loads_the_workflows_it_is_given_before_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``dagger worker -A module --workflows DIR``.
+
+    The worker itself is replaced (here it would start faust and connect to a broker);
+    what it is handed is the engine with the workflows loaded.
+    """
+    from dagger.cli import _main
+    from dagger.service import _worker
+
+    (tmp_path / "plain_engine.py").write_text(
+        "from dagger.service.services import Dagger\n"
+        "engine = Dagger(broker='kafka://127.0.0.1:9', store='memory://')\n"
+    )
+    write(tmp_path, FLOWS)
+    monkeypatch.chdir(tmp_path)
+    ran: list[list[str]] = []
+    monkeypatch.setattr(_main, "check_broker_reachable", lambda *args, **kwargs: None)
+    monkeypatch.setattr(
+        _worker, "run_worker", lambda engine, **_: ran.append(sorted(engine.template_dags))
+    )
+    assert main(["worker", "-A", "plain_engine", "--workflows", str(tmp_path)]) == 0
+    assert ran == [["report"]]
+    write(tmp_path, FLOWS.replace("needs: [extract]", "needs: [nope]"))
+    assert main(["worker", "-A", "plain_engine", "--workflows", str(tmp_path)]) == 2
+    assert "cannot load the workflows:" in capsys.readouterr().err
+    assert ran == [["report"]]

@@ -29,6 +29,7 @@ from dagger.declarative._stages import (
     RaiseStage,
     SendStage,
     StageGuard,
+    UntilStage,
     WaitCheck,
     wait_class,
 )
@@ -36,7 +37,7 @@ from dagger.declarative._template import DeclarativeTemplate
 from dagger.modeler.definition import DefaultTemplateBuilder, ProcessTemplateDagBuilder
 from dagger.service.services import Dagger
 from dagger.tasks._delay import DelayTask
-from dagger.tasks.task import ITask, ParallelCompositeTask, TaskOperator
+from dagger.tasks.task import ITask, ParallelCompositeTask, RetryPolicy, TaskOperator
 from dagger.templates._parallel import ParallelCompositeTaskTemplate
 from dagger.templates._task_templates import (
     DefaultKafkaTaskTemplate,
@@ -145,6 +146,16 @@ def _stage_tasks(
         if stage.kind == "send":
             Dagger.create_topic(stage.body["send"]["topic"], value_serializer="json")
         return _StageTemplate(app, _SIMPLE[stage.kind], stage.id, then, fields)
+    if stage.kind == "until":
+        until = stage.body["until"]
+        template = _StageTemplate(app, UntilStage, stage.id, then, fields)
+        template.retry_policy = RetryPolicy(
+            max_attempts=until["max-tries"],
+            initial_backoff=float(until["every"]),
+            multiplier=1.0,
+            max_backoff=float(until["every"]),
+        )
+        return template
     if stage.kind == "sleep":
         delay = _StageTemplate(
             app, DelayTask, stage.id, then, {"delay_key": run.parameter("sleep")}

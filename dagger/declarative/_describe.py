@@ -62,6 +62,9 @@ def _detail(stage: Stage) -> str:
         return f"on {body['wait']['topic']} for {body['wait']['match']}{within}"
     if stage.kind == "sleep":
         return f"{body['sleep']} s"
+    if stage.kind == "until":
+        until = body["until"]
+        return f"{until['call']} every {until['every']} s, at most {until['max-tries']} tries"
     if stage.kind == "bash":
         return "script"
     if stage.kind == "case":

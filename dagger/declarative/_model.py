@@ -20,7 +20,7 @@ from dagger.declarative._params import RESERVED, TYPES, Param, coerce, missing
 from dagger.declarative._yaml import Source
 from dagger.tasks._needs import TriggerRule
 
-STAGE_KINDS = ("call", "raise", "send", "wait", "sleep", "case", "parallel", "bash")
+STAGE_KINDS = ("call", "raise", "send", "wait", "sleep", "until", "case", "parallel", "bash")
 """The stage kinds, each named by the key that holds its body."""
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -30,6 +30,7 @@ _STAGE_KEYS = {
     "send": {"send"},
     "wait": {"wait"},
     "sleep": {"sleep"},
+    "until": {"until"},
     "case": {"case", "match"},
     "parallel": {"parallel"},
     "bash": {"bash"},
@@ -271,24 +272,52 @@ def _check_expressions(source: Source, value: Any, path: Path) -> None:
 
 
 def _check_call(source: Source, stage: Stage, ids: set[str]) -> bool:
-    name = stage.body["call"]
-    arguments = stage.body.get("with", {}) or {}
+    return _check_function(source, stage.body, stage.path)
+
+
+def _check_function(source: Source, body: dict[str, Any], path: Path) -> bool:
+    """``call`` and ``with`` of ``body`` (a stage, or an ``until``) against the function."""
+    name = body["call"]
+    arguments = body.get("with", {}) or {}
     if not isinstance(arguments, dict):
-        source.problem((*stage.path, "with"), "with is a mapping of argument names to values")
+        source.problem((*path, "with"), "with is a mapping of argument names to values")
         return False
     if not isinstance(name, str) or name not in functions.registered():
         known = ", ".join(functions.registered()) or "none"
         source.problem(
-            (*stage.path, "call"),
+            (*path, "call"),
             f"no function is registered as {name!r} (registered: {known}); "
             "decorate it with @dagger.declarative.task(name) before loading",
         )
         return False
     for argument, message in functions.check_arguments(name, arguments):
-        where = (*stage.path, "with", argument) if argument else (*stage.path, "with")
+        where = (*path, "with", argument) if argument else (*path, "with")
         source.problem(where, message)
-    _check_expressions(source, arguments, (*stage.path, "with"))
+    _check_expressions(source, arguments, (*path, "with"))
     return True
+
+
+def _check_until(source: Source, stage: Stage, ids: set[str]) -> bool:
+    body = stage.body["until"]
+    path = (*stage.path, "until")
+    if not isinstance(body, dict):
+        source.problem(path, "until is a mapping of call, with, every and max-tries")
+        return False
+    allowed = {"call", "with", "every", "max-tries"}
+    for key in sorted(set(map(str, body)) - allowed):
+        source.problem((*path, key), f"unknown field of until ({', '.join(sorted(allowed))})")
+    for key in ("call", "every", "max-tries"):
+        if key not in body:
+            source.problem(path, f"until needs {key}")
+            return False
+    every, tries = body["every"], body["max-tries"]
+    if isinstance(every, bool) or not isinstance(every, int | float) or every <= 0:
+        source.problem((*path, "every"), f"every is a number of seconds > 0, got {every!r}")
+        return False
+    if isinstance(tries, bool) or not isinstance(tries, int) or tries < 1:
+        source.problem((*path, "max-tries"), f"max-tries is an integer >= 1, got {tries!r}")
+        return False
+    return _check_function(source, body, path)
 
 
 def _check_raise(source: Source, stage: Stage, ids: set[str]) -> bool:
@@ -421,6 +450,7 @@ _KIND_CHECKS = {
     "send": _check_send,
     "wait": _check_wait,
     "sleep": _check_sleep,
+    "until": _check_until,
     "case": _check_case,
     "parallel": _check_parallel,
     "bash": _check_bash,

@@ -74,6 +74,37 @@ class CallStage(StageTask):
         run.record(runtime_parameters, outputs)
 
 
+class NotYet(Exception):
+    """An ``until`` function's answer was not yet truthy: the stage tries again later."""
+
+
+class UntilStage(StageTask):
+    """``until``: the function, tried again every ``every`` seconds until it is truthy.
+
+    Each falsy answer fails the attempt with :class:`NotYet`; the task's retry policy
+    (``max-tries`` attempts, ``every`` seconds apart, on the timer index) tries again, so
+    the last falsy answer fails the stage. An exception counts as a failed try too.
+    """
+
+    async def run(
+        self,
+        run: Run,
+        runtime_parameters: dict[str, Any],
+        workflow_instance: ITemplateDAGInstance[str, Any] | None,
+    ) -> None:
+        until = self.body(run)["until"]
+        arguments = render(until.get("with") or {}, run.context(runtime_parameters))
+        result = functions.function(until["call"])(**arguments)
+        if inspect.isawaitable(result):
+            result = await result
+        if not result:
+            tries = until["max-tries"]
+            raise NotYet(f"{until['call']} answered {result!r} (at most {tries} tries)")
+        run.record(
+            runtime_parameters, result if isinstance(result, Mapping) else {"result": result}
+        )
+
+
 class RaiseStage(StageTask):
     """``raise``: fail the stage (and so its job) with the rendered message."""
 

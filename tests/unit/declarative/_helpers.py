@@ -24,6 +24,17 @@ async def echo(value: Any) -> Any:
     return value
 
 
+TRIES: dict[str, int] = {}
+"""How often ``test-ready`` was asked, by key."""
+
+
+@dagger.declarative.task("test-ready")
+def ready(key: str, after: int) -> dict[str, int] | None:
+    """Ready (``{"tries": n}``) from the ``after``-th call with ``key`` on; None before."""
+    TRIES[key] = TRIES.get(key, 0) + 1
+    return {"tries": TRIES[key]} if TRIES[key] >= after else None
+
+
 def write(folder: Path, text: str, name: str = "flows.yaml") -> Path:
     """Write the YAML ``text`` (dedented) to ``folder/name``."""
     path = folder / name

@@ -94,9 +94,9 @@ def test_each_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
         "FILE:16: bad.jobs.one.stages[3].sleep: a number of seconds >= 0, or an expression; got -1",
         "FILE:17: bad.jobs.one.stages[4].wait: wait needs match",
         "FILE:18: bad.jobs.one.stages[5]: a stage has exactly one of call, raise, send, wait, "
-        "sleep, case, parallel, bash (found call, raise)",
+        "sleep, until, case, parallel, bash (found call, raise)",
         "FILE:20: bad.jobs.one.stages[6]: a stage has exactly one of call, raise, send, wait, "
-        "sleep, case, parallel, bash (found none)",
+        "sleep, until, case, parallel, bash (found none)",
     ]
 
 

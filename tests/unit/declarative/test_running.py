@@ -13,7 +13,7 @@ from dagger.declarative import DeclarativeError, DeclarativeTemplate, ParamsErro
 from dagger.service.services import Dagger
 from dagger.tasks.task import ITemplateDAGInstance
 from dagger.testing import LocalEngine
-from tests.unit.declarative._helpers import engine_with
+from tests.unit.declarative._helpers import TRIES, engine_with
 
 START = 1_000_000.0
 
@@ -512,3 +512,46 @@ def test_bash_is_off_unless_allowed_and_never_takes_expressions(tmp_path: Path) 
             engine_with(tmp_path, spliced)
     finally:
         dagger.declarative.allow_bash(False)
+
+
+UNTIL = """
+    polls:
+      type: Workflow
+      params:
+        key: str
+        after: int
+      jobs:
+        one:
+          stages:
+            - id: ready
+              until:
+                call: test-ready
+                with: {key: "${{ params.key }}", after: "${{ params.after }}"}
+                every: 10
+                max-tries: 3
+"""
+
+
+async def test_until_tries_again_on_the_timer_until_truthy_or_out_of_tries(
+    tmp_path: Path,
+) -> None:
+    engine = engine_with(tmp_path, UNTIL)
+    template = engine.get_template("polls")
+    async with LocalEngine(engine, start=START) as local:
+        soon = await template.create_instance(uuid.uuid4(), key="soon", after=3, submit_task=True)
+        never = await template.create_instance(uuid.uuid4(), key="never", after=9, submit_task=True)
+        await local.advance(9)
+        waiting = local.get_instance(soon.id)
+        assert waiting is not None and waiting.status.code == "EXECUTING"
+        await local.advance(1)
+        await local.advance(10)
+    done, failed = local.get_instance(soon.id), local.get_instance(never.id)
+    assert done is not None and failed is not None
+    assert done.status.code == "COMPLETED"
+    assert outputs(done, "one", "ready") == {"tries": 3}
+    assert failed.status.code == "FAILURE"
+    assert (failed.error_type, failed.error_message) == (
+        "NotYet",
+        "one: ready: test-ready answered None (at most 3 tries)",
+    )
+    assert TRIES["never"] == 3

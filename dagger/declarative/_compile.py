@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from dagger.declarative import _runs as runs
+from dagger.declarative._foreach import ForeachTemplate, current_item
 from dagger.declarative._model import Job, Stage, Workflow
 from dagger.declarative._stages import (
     BashStage,
@@ -61,7 +62,15 @@ class _StageTemplate(DefaultTaskTemplate):
         self.fields = fields
 
     def _task_fields(self, runtime_parameters: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.fields)
+        fields = dict(self.fields)
+        item = current_item()
+        if item is not None:
+            # In a foreach branch: the task knows its item, and keeps its values apart.
+            if hasattr(self._type, "stage_item"):
+                fields["stage_item"] = dict(item)
+            if "delay_key" in fields:
+                fields["delay_key"] += f"[{item['index']}]"
+        return fields
 
 
 class _WaitTemplate(DefaultKafkaTaskTemplate):
@@ -179,6 +188,9 @@ def _stage_tasks(
                 TaskOperator.ATLEAST_ONE,
             )
         return _StageTemplate(app, PrepareStage, f"{stage.id}:prepare", listener, fields)
+    if stage.kind == "foreach":
+        ((_, body),) = stage.branches
+        return ForeachTemplate(app, run, _chain(app, workflow, job, body, None), then)
     branches = [_chain(app, workflow, job, stages, None) for _, stages in stage.branches]
     if stage.kind == "case":
         decision = _StageTemplate(app, CaseStage, f"{stage.id}:case", None, fields)

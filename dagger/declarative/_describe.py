@@ -65,6 +65,10 @@ def _detail(stage: Stage) -> str:
     if stage.kind == "until":
         until = body["until"]
         return f"{until['call']} every {until['every']} s, at most {until['max-tries']} tries"
+    if stage.kind == "foreach":
+        window = body.get("max-parallel")
+        bound = f", at most {window} at a time" if window else ""
+        return f"over {body['foreach']}{bound}"
     if stage.kind == "bash":
         return "script"
     if stage.kind == "case":

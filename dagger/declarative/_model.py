@@ -20,7 +20,18 @@ from dagger.declarative._params import RESERVED, TYPES, Param, coerce, missing
 from dagger.declarative._yaml import Source
 from dagger.tasks._needs import TriggerRule
 
-STAGE_KINDS = ("call", "raise", "send", "wait", "sleep", "until", "case", "parallel", "bash")
+STAGE_KINDS = (
+    "call",
+    "raise",
+    "send",
+    "wait",
+    "sleep",
+    "until",
+    "case",
+    "parallel",
+    "foreach",
+    "bash",
+)
 """The stage kinds, each named by the key that holds its body."""
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -33,6 +44,7 @@ _STAGE_KEYS = {
     "until": {"until"},
     "case": {"case", "match"},
     "parallel": {"parallel"},
+    "foreach": {"foreach", "stages", "max-parallel", "fail-fast"},
     "bash": {"bash"},
 }
 _COMMON_KEYS = {"name", "id", "if"}
@@ -424,6 +436,44 @@ def _check_parallel(source: Source, stage: Stage, ids: set[str]) -> bool:
     return True
 
 
+def _check_foreach(source: Source, stage: Stage, ids: set[str]) -> bool:
+    path = stage.path
+    items = stage.body["foreach"]
+    if not (isinstance(items, list) or templating.has_expression(items)):
+        source.problem((*path, "foreach"), "foreach is a list of items or an expression giving one")
+        return False
+    _check_expressions(source, items, (*path, "foreach"))
+    window = stage.body.get("max-parallel")
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int) or window < 1
+    ):
+        source.problem((*path, "max-parallel"), f"max-parallel is an integer >= 1, got {window!r}")
+        return False
+    if not isinstance(stage.body.get("fail-fast", False), bool):
+        source.problem((*path, "fail-fast"), "fail-fast is true or false")
+        return False
+    stages = _stages(source, stage.body.get("stages"), (*path, "stages"), ids)
+    if stages is None:
+        return False
+    for inner in _walk_stages(stages):
+        if inner.kind in {"foreach", "wait"}:
+            source.problem(
+                inner.path, f"a {inner.kind} stage inside a foreach is not supported yet"
+            )
+            return False
+    stage.branches.append(("items", stages))
+    return True
+
+
+def _walk_stages(stages: list[Stage]) -> list[Stage]:
+    found: list[Stage] = []
+    for stage in stages:
+        found.append(stage)
+        for _, branch in stage.branches:
+            found.extend(_walk_stages(branch))
+    return found
+
+
 def _check_bash(source: Source, stage: Stage, ids: set[str]) -> bool:
     if not bash.allowed():
         source.problem((*stage.path, "bash"), bash.REFUSED)
@@ -453,6 +503,7 @@ _KIND_CHECKS = {
     "until": _check_until,
     "case": _check_case,
     "parallel": _check_parallel,
+    "foreach": _check_foreach,
     "bash": _check_bash,
 }
 

@@ -16,6 +16,9 @@ from dagger.declarative._model import Stage, Workflow
 from dagger.declarative._params import typed
 from dagger.exceptions.exceptions import DaggerError
 
+Item = Mapping[str, Any]
+"""The ``foreach`` item a task runs for: ``{"foreach": <stage id>, "index": n, "value": v}``."""
+
 OUTPUTS_KEY = "jobs"
 """The runtime parameter holding every stage's outputs: ``jobs.<job>.stages.<id>.outputs``."""
 
@@ -33,22 +36,45 @@ class Run:
         """The reference its tasks store."""
         return reference(self.workflow.name, self.job, self.stage.id if self.stage else ":if")
 
-    def parameter(self, purpose: str) -> str:
-        """The runtime parameter where this stage keeps a value it works out (``wait:...``)."""
-        return f"{purpose}:{self.ref}"
+    def parameter(self, purpose: str, item: Item | None = None) -> str:
+        """The runtime parameter where this stage keeps a value it works out (``wait:...``).
 
-    def context(self, runtime_parameters: Mapping[str, Any]) -> dict[str, Any]:
-        """What its expressions see: ``params`` (typed) and ``jobs`` (the outputs so far)."""
-        return {
+        Inside a ``foreach`` each item has its own (``wait:<ref>[<index>]``).
+        """
+        suffix = f"[{item['index']}]" if item else ""
+        return f"{purpose}:{self.ref}{suffix}"
+
+    def context(
+        self, runtime_parameters: Mapping[str, Any], item: Item | None = None
+    ) -> dict[str, Any]:
+        """What its expressions see: ``params`` (typed), ``jobs`` (the outputs so far) and,
+        inside a ``foreach``, ``item`` and ``index``."""
+        context = {
             "params": typed(self.workflow.params, runtime_parameters),
             "jobs": runtime_parameters.get(OUTPUTS_KEY, {}),
         }
+        if item:
+            context["item"], context["index"] = item["value"], item["index"]
+        return context
 
-    def record(self, runtime_parameters: dict[str, Any], outputs: Mapping[str, Any]) -> None:
-        """Keep the stage's outputs with the instance."""
+    def record(
+        self,
+        runtime_parameters: dict[str, Any],
+        outputs: Mapping[str, Any],
+        item: Item | None = None,
+    ) -> None:
+        """Keep the stage's outputs with the instance.
+
+        At ``jobs.<job>.stages.<id>.outputs``; inside a ``foreach``, at
+        ``jobs.<job>.stages.<foreach>.items.<index>.stages.<id>.outputs``.
+        """
         assert self.stage is not None
         jobs = runtime_parameters.setdefault(OUTPUTS_KEY, {})
         stages = jobs.setdefault(self.job, {}).setdefault("stages", {})
+        if item:
+            items = stages.setdefault(item["foreach"], {}).setdefault("items", {})
+            entry = items.setdefault(str(item["index"]), {"item": item["value"]})
+            stages = entry.setdefault("stages", {})
         stages[self.stage.id] = {"outputs": dict(outputs)}
 
 

@@ -26,6 +26,8 @@ class StageTask(ExecutorTask[str, Any]):
     """A stage that runs as an executor: its kind's ``run`` does the work."""
 
     stage_ref: str | None = None
+    stage_item: dict[str, Any] | None = None
+    """The ``foreach`` item it runs for (see :data:`dagger.declarative._runs.Item`)."""
 
     async def execute(
         self,
@@ -61,7 +63,7 @@ class CallStage(StageTask):
         workflow_instance: ITemplateDAGInstance[str, Any] | None,
     ) -> None:
         body = self.body(run)
-        arguments = render(body.get("with") or {}, run.context(runtime_parameters))
+        arguments = render(body.get("with") or {}, run.context(runtime_parameters, self.stage_item))
         result = functions.function(body["call"])(**arguments)
         if inspect.isawaitable(result):
             result = await result
@@ -71,7 +73,7 @@ class CallStage(StageTask):
             outputs = result
         else:
             outputs = {"result": result}
-        run.record(runtime_parameters, outputs)
+        run.record(runtime_parameters, outputs, self.stage_item)
 
 
 class NotYet(Exception):
@@ -93,16 +95,17 @@ class UntilStage(StageTask):
         workflow_instance: ITemplateDAGInstance[str, Any] | None,
     ) -> None:
         until = self.body(run)["until"]
-        arguments = render(until.get("with") or {}, run.context(runtime_parameters))
+        arguments = render(
+            until.get("with") or {}, run.context(runtime_parameters, self.stage_item)
+        )
         result = functions.function(until["call"])(**arguments)
         if inspect.isawaitable(result):
             result = await result
         if not result:
             tries = until["max-tries"]
             raise NotYet(f"{until['call']} answered {result!r} (at most {tries} tries)")
-        run.record(
-            runtime_parameters, result if isinstance(result, Mapping) else {"result": result}
-        )
+        outputs = result if isinstance(result, Mapping) else {"result": result}
+        run.record(runtime_parameters, outputs, self.stage_item)
 
 
 class RaiseStage(StageTask):
@@ -114,7 +117,8 @@ class RaiseStage(StageTask):
         runtime_parameters: dict[str, Any],
         workflow_instance: ITemplateDAGInstance[str, Any] | None,
     ) -> None:
-        raise StageFailed(str(render(self.body(run)["raise"], run.context(runtime_parameters))))
+        context = run.context(runtime_parameters, self.stage_item)
+        raise StageFailed(str(render(self.body(run)["raise"], context)))
 
 
 class SendStage(StageTask):
@@ -126,7 +130,7 @@ class SendStage(StageTask):
         runtime_parameters: dict[str, Any],
         workflow_instance: ITemplateDAGInstance[str, Any] | None,
     ) -> None:
-        send = render(self.body(run)["send"], run.context(runtime_parameters))
+        send = render(self.body(run)["send"], run.context(runtime_parameters, self.stage_item))
         key = send.get("key")
         headers = [
             (str(name), str(value).encode()) for name, value in (send.get("headers") or {}).items()
@@ -142,6 +146,7 @@ class SendStage(StageTask):
                 "key": None if key is None else str(key),
                 "value": send["value"],
             },
+            self.stage_item,
         )
 
 
@@ -155,23 +160,26 @@ class BashStage(StageTask):
         workflow_instance: ITemplateDAGInstance[str, Any] | None,
     ) -> None:
         spec = self.body(run)["bash"]
-        context = run.context(runtime_parameters)
+        context = run.context(runtime_parameters, self.stage_item)
         env = render(spec.get("env") or {}, context)
         timeout = spec.get("timeout")
         seconds = bash.DEFAULT_TIMEOUT if timeout is None else _seconds(render(timeout, context))
-        run.record(runtime_parameters, await bash.run_script(spec["run"], env, seconds))
+        run.record(
+            runtime_parameters, await bash.run_script(spec["run"], env, seconds), self.stage_item
+        )
 
 
 class StageGuard(DecisionTask[str, Any]):
     """A stage's ``if``: runs the stage (its one branch) when true, else SKIPs it."""
 
     stage_ref: str | None = None
+    stage_item: dict[str, Any] | None = None
 
     async def evaluate(self, **runtime_parameters: Any) -> str | None:
         """The stage's first task when the condition holds, else none."""
         run = run_of(self.stage_ref)
         assert run.stage is not None
-        if render(run.stage.body["if"], run.context(runtime_parameters)):
+        if render(run.stage.body["if"], run.context(runtime_parameters, self.stage_item)):
             return self.next_dags[0]
         return None
 
@@ -186,10 +194,12 @@ class PrepareStage(StageTask):
         workflow_instance: ITemplateDAGInstance[str, Any] | None,
     ) -> None:
         assert run.stage is not None
-        context = run.context(runtime_parameters)
+        context = run.context(runtime_parameters, self.stage_item)
         body = self.body(run)
         if run.stage.kind == "sleep":
-            runtime_parameters[run.parameter("sleep")] = _seconds(render(body["sleep"], context))
+            runtime_parameters[run.parameter("sleep", self.stage_item)] = _seconds(
+                render(body["sleep"], context)
+            )
             return
         wait = body["wait"]
         key = render(wait["key"], context)
@@ -294,12 +304,13 @@ class CaseStage(DecisionTask[str, Any]):
     """``case``: the branch whose ``case`` equals the rendered value, else ``_``, else none."""
 
     stage_ref: str | None = None
+    stage_item: dict[str, Any] | None = None
 
     async def evaluate(self, **runtime_parameters: Any) -> str | None:
         """Choose the branch by the rendered ``case`` expression."""
         run = run_of(self.stage_ref)
         assert run.stage is not None
-        value = render(run.stage.body["case"], run.context(runtime_parameters))
+        value = render(run.stage.body["case"], run.context(runtime_parameters, self.stage_item))
         default: str | None = None
         for label, stages in run.stage.branches:
             if label == "_":
@@ -320,7 +331,7 @@ class JobGuard(StageTask):
     ) -> None:
         assert workflow_instance is not None and self.parent_id is not None
         condition = run.workflow.jobs[run.job].condition
-        if render(condition, run.context(runtime_parameters)):
+        if render(condition, run.context(runtime_parameters, self.stage_item)):
             return
         skipped = TaskStatus.of(TaskStatusEnum.SKIPPED)
         process = workflow_instance.get_task(self.parent_id)

@@ -67,6 +67,8 @@ class NeedsGraphTask(ITask[KT, VT]):
     graph_nodes: list[str] = []
     graph_needs: dict[str, list[str]] = {}
     graph_rules: dict[str, str] = {}
+    graph_fail_fast: bool = False
+    """True: the first node that fails stops the running nodes and skips the others."""
     task_type: str = TaskType.PARALLEL_COMPOSITE.name
 
     def __post_init__(self) -> None:

@@ -58,7 +58,7 @@ class NeedsGraphRules(KindRules):
         reset: list[ITask[Any, Any]] = []
         for head in task.graph_nodes:
             outcome = graph.chain_outcome(instance, head)
-            if outcome in (Status.FAILURE, Status.STOPPED):
+            if outcome in _FAILED:
                 resumed.append(head)
             elif instance.get_task(head).error_type == NEEDS_NOT_MET:
                 reset.extend(graph.chain_and_below(instance, head))
@@ -68,6 +68,8 @@ class NeedsGraphRules(KindRules):
 def advance(instance: Instance, group: NeedsGraphTask[Any, Any], now: float) -> list[Effect]:
     """Judge every node that has not started; start the ready ones; end the graph when done."""
     outcomes = {head: graph.chain_outcome(instance, head) for head in group.graph_nodes}
+    if group.graph_fail_fast and any(outcome in _FAILED for outcome in outcomes.values()):
+        return _fail_fast(instance, group, outcomes, now)
     effects: list[Effect] = []
     ready: list[str] = []
     judged = True
@@ -107,6 +109,31 @@ def _skip(
     node.error_type = NEEDS_NOT_MET
     node.error_message = f"trigger rule {group.trigger_rule(head).value} not met: {why}"
     return effects
+
+
+_FAILED = (Status.FAILURE, Status.STOPPED)
+
+
+def _fail_fast(
+    instance: Instance,
+    group: NeedsGraphTask[Any, Any],
+    outcomes: dict[str, str | None],
+    now: float,
+) -> list[Effect]:
+    """A node failed in a fail-fast graph: stop what runs, skip what has not started."""
+    failed = next(head for head, outcome in outcomes.items() if outcome in _FAILED)
+    effects: list[Effect] = []
+    for head in group.graph_nodes:
+        if outcomes[head] is not None:
+            continue
+        if instance.get_task(head).status.code == Status.NOT_STARTED:
+            effects.extend(flow.finish_chain(instance, head, Status.SKIPPED, now))
+            node = instance.get_task(head)
+            node.error_type = NEEDS_NOT_MET
+            node.error_message = f"fail-fast: {instance.get_task(failed).task_name} failed"
+        else:
+            effects.extend(flow.finish_chain(instance, head, Status.STOPPED, now))
+    return effects + _end_when_done(instance, group, now)
 
 
 def _shown(outcome: str | None) -> str:

@@ -74,7 +74,7 @@ def test_each_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
                 - wait: {topic: t, key: k}
                 - call: test-load
                   raise: both
-                - foreach: [1, 2]
+                - trigger: other-workflow
     """
     found = problems_of(tmp_path, text)
     assert found == [
@@ -94,9 +94,9 @@ def test_each_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
         "FILE:16: bad.jobs.one.stages[3].sleep: a number of seconds >= 0, or an expression; got -1",
         "FILE:17: bad.jobs.one.stages[4].wait: wait needs match",
         "FILE:18: bad.jobs.one.stages[5]: a stage has exactly one of call, raise, send, wait, "
-        "sleep, until, case, parallel, bash (found call, raise)",
+        "sleep, until, case, parallel, foreach, bash (found call, raise)",
         "FILE:20: bad.jobs.one.stages[6]: a stage has exactly one of call, raise, send, wait, "
-        "sleep, until, case, parallel, bash (found none)",
+        "sleep, until, case, parallel, foreach, bash (found none)",
     ]
 
 
@@ -192,3 +192,25 @@ def test_dagger_workflows_without_the_declarative_package_says_what_to_import(
     monkeypatch.setattr(_workflow_loading, "_loader", [])
     with pytest.raises(ConfigurationError, match=r"import dagger\.declarative"):
         Dagger(broker=OFFLINE, store="memory://", workflows=[str(tmp_path)])
+
+
+def test_a_wait_inside_a_foreach_is_refused(tmp_path: Path) -> None:
+    text = """
+        each:
+          type: Workflow
+          jobs:
+            one:
+              stages:
+                - id: all
+                  foreach: [a, b]
+                  max-parallel: 0
+                  stages:
+                    - {id: w, wait: {topic: t, key: k, match: m}}
+    """
+    assert problems_of(tmp_path, text) == [
+        "FILE:8: each.jobs.one.stages[0].max-parallel: max-parallel is an integer >= 1, got 0"
+    ]
+    assert problems_of(tmp_path, text.replace("max-parallel: 0", "max-parallel: 1")) == [
+        "FILE:10: each.jobs.one.stages[0].stages[0]: a wait stage inside a foreach is not "
+        "supported yet"
+    ]

@@ -555,3 +555,108 @@ async def test_until_tries_again_on_the_timer_until_truthy_or_out_of_tries(
         "one: ready: test-ready answered None (at most 3 tries)",
     )
     assert TRIES["never"] == 3
+
+
+FOREACH = """
+    each:
+      type: Workflow
+      params:
+        tables: {type: array, default: [a, b, c, d, e]}
+      jobs:
+        one:
+          stages:
+            - id: all
+              foreach: "${{ params.tables }}"
+              max-parallel: 2
+              stages:
+                - {id: refuse, if: "${{ item == 'bad' }}", raise: "cannot load ${{ item }}"}
+                - {id: nap, sleep: "${{ 10 * (index + 1) }}"}
+                - {id: load, call: test-echo, with: {value: "${{ item }}-${{ index }}"}}
+            - {id: after, call: test-echo, with: {value: after}}
+"""
+
+
+def napping(instance: ITemplateDAGInstance[Any, Any]) -> list[str]:
+    """The delay keys of the foreach branches sleeping now, one per running branch."""
+    return sorted(
+        str(getattr(task, "delay_key", ""))[-3:]
+        for task in instance.tasks.values()
+        if task.task_name == "nap" and task.status.code == "EXECUTING"
+    )
+
+
+async def test_foreach_runs_each_item_never_more_than_max_parallel_at_once(
+    tmp_path: Path,
+) -> None:
+    engine = engine_with(tmp_path, FOREACH)
+    template = engine.get_template("each")
+    seen: list[list[str]] = []
+    async with LocalEngine(engine, start=START) as local:
+        instance = await template.create_instance(uuid.uuid4(), submit_task=True)
+        for _ in range(12):
+            stored = local.get_instance(instance.id)
+            assert stored is not None
+            seen.append(napping(stored))
+            await local.advance(10)
+    assert max(len(running) for running in seen) == 2
+    assert seen[:3] == [["[0]", "[1]"], ["[1]", "[2]"], ["[2]", "[3]"]]
+    done = local.get_instance(instance.id)
+    assert done is not None and done.status.code == "COMPLETED"
+    items = done.runtime_parameters["jobs"]["one"]["stages"]["all"]["items"]
+    assert {
+        index: entry["stages"]["load"]["outputs"]["result"] for index, entry in items.items()
+    } == {"0": "a-0", "1": "b-1", "2": "c-2", "3": "d-3", "4": "e-4"}
+    assert items["2"]["item"] == "c"
+    assert outputs(done, "one", "after") == {"result": "after"}
+
+
+@pytest.mark.parametrize(
+    ("change", "loads", "others"),
+    [
+        # No bound, fail-fast: the running branches are stopped at once.
+        (("max-parallel: 2", "fail-fast: true"), [], {"STOPPED"}),
+        # A bound, fail-fast: the running ones are stopped, the ones not started skipped.
+        (
+            ("max-parallel: 2", "max-parallel: 2\n              fail-fast: true"),
+            [],
+            {"STOPPED", "SKIPPED"},
+        ),
+        # No fail-fast: every other branch runs; the stage fails once all have ended.
+        (("max-parallel: 2", "max-parallel: 9"), ["a-0", "c-2", "d-3"], {"COMPLETED"}),
+    ],
+)
+async def test_a_failed_item_and_fail_fast(
+    tmp_path: Path, change: tuple[str, str], loads: list[str], others: set[str]
+) -> None:
+    engine = engine_with(tmp_path, FOREACH.replace(*change))
+    template = engine.get_template("each")
+    async with LocalEngine(engine, start=START) as local:
+        instance = await template.create_instance(
+            uuid.uuid4(), tables=["a", "bad", "c", "d"], submit_task=True
+        )
+        await local.advance(100)
+    stored = local.get_instance(instance.id)
+    assert stored is not None and stored.status.code == "FAILURE"
+    assert stored.error_message is not None and "cannot load bad" in stored.error_message
+    items = stored.runtime_parameters.get("jobs", {}).get("one", {}).get("stages", {})
+    found = sorted(
+        entry["stages"]["load"]["outputs"]["result"]
+        for entry in items.get("all", {}).get("items", {}).values()
+        if "load" in entry.get("stages", {})
+    )
+    assert found == loads
+    loads_of_others = {
+        task.status.code
+        for task in stored.tasks.values()
+        if task.task_name == "load" and task.stage_item["value"] != "bad"
+    }
+    assert loads_of_others == others
+    assert statuses(stored)["after"] == "NOT_STARTED"
+
+
+async def test_foreach_items_that_are_not_a_list_are_refused_at_creation(tmp_path: Path) -> None:
+    engine = engine_with(
+        tmp_path, FOREACH.replace("type: array", "type: str").replace("[a, b, c, d, e]", "abc")
+    )
+    with pytest.raises(ValueError, match="foreach 'all' of job 'one' needs a list, got 'abc'"):
+        await engine.get_template("each").create_instance(uuid.uuid4())

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from dagger.declarative import SCHEMA_PATH, schema
-from tests.unit.declarative.test_running import BASH, CASE, ETL, NEEDS, SAGA, UNTIL
+from tests.unit.declarative.test_running import BASH, CASE, ETL, FOREACH, NEEDS, SAGA, UNTIL
 
 
 def parsed(text: str) -> Any:
@@ -22,7 +22,7 @@ def test_the_schema_is_a_valid_draft_2020_12_schema_shipped_with_the_package() -
     assert SCHEMA_PATH.name == "workflow.schema.json"
 
 
-@pytest.mark.parametrize("text", [ETL, SAGA, CASE, NEEDS, BASH, UNTIL])
+@pytest.mark.parametrize("text", [ETL, SAGA, CASE, NEEDS, BASH, UNTIL, FOREACH])
 def test_the_schema_accepts_workflows_the_engine_runs(text: str) -> None:
     jsonschema.validate(parsed(text), schema())
 

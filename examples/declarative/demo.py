@@ -54,8 +54,13 @@ def summary(instance: ITemplateDAGInstance[Any, Any]) -> str:
         lines.append(f"  error: {instance.error_type}: {instance.error_message}")
     for job, found in instance.runtime_parameters.get("jobs", {}).items():
         for stage, values in found.get("stages", {}).items():
-            shown = json.dumps(values["outputs"], sort_keys=True, default=str)
-            lines.append(f"  {job}.{stage}: {shown}")
+            # A foreach keeps its outputs per item.
+            each = values.get("items", {"": values})
+            for index, entry in each.items():
+                for inner, kept in (entry.get("stages") or {stage: entry}).items():
+                    where = f"{job}.{stage}[{index}].{inner}" if index else f"{job}.{stage}"
+                    shown = json.dumps(kept["outputs"], sort_keys=True, default=str)
+                    lines.append(f"  {where}: {shown}")
     return "\n".join(lines)
 
 

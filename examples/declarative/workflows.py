@@ -42,6 +42,12 @@ def load_table(path: str, target: str) -> dict[str, Any]:
     return {"loaded": path, "into": target}
 
 
+@dagger.declarative.task("count-rows")
+def count_rows(table: str) -> dict[str, Any]:
+    """Pretend to count a table's rows."""
+    return {"table": table, "rows": len(table) * 100}
+
+
 @dagger.declarative.task("remove-files")
 def remove_files(prefix: str) -> dict[str, Any]:
     """Pretend to remove the day's temporary files."""

@@ -45,8 +45,12 @@ async def test_the_three_examples_run_and_end_as_their_comments_say() -> None:
         "transform",
         "report",
         "load",
+        "quality",
         "clean-up",
     }
+    checks = etl["quality"]["stages"]["check"]["items"]
+    assert [checks[str(i)]["item"] for i in range(3)] == ["orders", "refunds", "customers"]
+    assert checks["2"]["stages"]["count"]["outputs"]["table"] == "warehouse.bkk.customers"
     declined = found["order-saga o-2 (DECLINED)"]
     assert declined.error_message == "payment: outcome: refused: payment of o-2 refused: DECLINED"
     assert "release" in declined.runtime_parameters["jobs"]

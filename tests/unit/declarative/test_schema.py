@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from dagger.declarative import SCHEMA_PATH, schema
-from tests.unit.declarative.test_running import BASH, CASE, ETL, FOREACH, NEEDS, SAGA, UNTIL
+from tests.unit.declarative.test_repeating_stages import BASH, FOREACH, UNTIL
+from tests.unit.declarative.test_running import CASE, ETL, NEEDS, SAGA
 
 
 def parsed(text: str) -> Any:

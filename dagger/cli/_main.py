@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from dagger import __version__
 from dagger.cli._errors import CommandError
@@ -30,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("-l", "--loglevel", default="info", choices=_LOG_LEVELS)
     worker.add_argument(
+        "--workflows",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="declarative workflow files, globs or folders to load (repeatable)",
+    )
+    worker.add_argument(
         "--web-port", type=int, default=None, help="port of the worker's web server and API"
     )
     worker.add_argument(
@@ -50,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_dlq_parser(commands)
     add_instances_command(commands)
+    from dagger.cli._workflows_command import add_workflows_command
+
+    add_workflows_command(commands)
     return parser
 
 
@@ -65,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_dlq(args)
         if args.command == "instances":
             return run_instances(args)
+        if args.command == "workflows":
+            from dagger.cli._workflows_command import run_workflows
+
+            return run_workflows(args)
         return _worker(args)
     except CommandError as exc:
         print(f"dagger: error: {exc}", file=sys.stderr)
@@ -88,6 +103,8 @@ def _worker(args: argparse.Namespace) -> int:
 
     _embedded_default.enable_on_demand()
     engine = find_engine(args.app)
+    if args.workflows:
+        _load_workflows(engine, args.workflows)
     conf = engine.faust_app.conf
     # A TLS listener would take the plain Kafka request for a bad handshake: connect only.
     plain = conf.broker_credentials is None and conf.ssl_context is None
@@ -103,6 +120,16 @@ def _worker(args: argparse.Namespace) -> int:
     except WebPortError as exc:  # raised before the worker starts
         raise CommandError(str(exc)) from exc
     return 0
+
+
+def _load_workflows(engine: Any, patterns: list[str]) -> None:
+    """Load declarative workflow files onto the worker's engine (``--workflows``)."""
+    from dagger import declarative
+
+    try:
+        declarative.load(engine, patterns)
+    except declarative.DeclarativeError as exc:
+        raise CommandError(f"cannot load the workflows:\n{exc}") from exc
 
 
 def find_engine(app: str):  # type: ignore[no-untyped-def]

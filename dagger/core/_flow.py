@@ -141,6 +141,8 @@ def finish_chain(instance: Instance, head: str, status: str, now: float) -> list
 
 def error_of(task: Task) -> tuple[str, str]:
     """The error a container records when the chain that ended with ``task`` failed it."""
+    if not rules_for(task).names_errors:
+        return (task.error_type or task.status.code, task.error_message or task.status.code)
     return (
         task.error_type or task.status.code,
         f"{task.task_name}: {task.error_message or task.status.code}",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dagger.core._rules import Instance, Task, rules_for
 from dagger.exceptions.exceptions import InvalidTaskType
+from dagger.tasks._status import TERMINAL_STATUSES
+from dagger.tasks._status import TaskStatusEnum as Status
 
 
 def parent_of(instance: Instance, task: Task) -> Task:
@@ -92,3 +94,21 @@ def in_order(instance: Instance) -> list[Task]:
 def is_leaf(task: Task) -> bool:
     """True for a task with nothing under it."""
     return not rules_for(task).container
+
+
+def chain_outcome(instance: Instance, head: str) -> str | None:
+    """How the chain starting at ``head`` ended; None while it runs or has not started.
+
+    FAILURE or STOPPED when one of its tasks ended so; otherwise, once every task ended,
+    COMPLETED when one completed (a decision skips the branches it did not choose) and
+    SKIPPED when all were skipped.
+    """
+    statuses = {task.status.code for task in chain(instance, head)}
+    if Status.EXECUTING in statuses:
+        return None
+    for final in (Status.FAILURE, Status.STOPPED):
+        if final in statuses:
+            return final
+    if not statuses <= TERMINAL_STATUSES:
+        return None
+    return Status.COMPLETED if Status.COMPLETED in statuses else Status.SKIPPED

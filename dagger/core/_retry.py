@@ -11,7 +11,9 @@ tasks to the task where it stood:
 - a failed or stopped task becomes NOT_STARTED and starts again;
 - what follows that point in the chain and was stopped with it becomes NOT_STARTED, so the
   chain reaches it; the branches a failed decision skipped become NOT_STARTED, so the
-  decision can choose one of them when it runs again.
+  decision can choose one of them when it runs again;
+- in a graph of needs, the nodes that failed or were stopped by the failure are resumed,
+  and the nodes skipped because of them become NOT_STARTED and wait for their needs again.
 
 A part stopped on purpose (its error type is ``Stopped``) stays stopped. Only a FAILURE
 instance with a failed task on the way down from its root can be retried; :func:`refusal`
@@ -105,8 +107,10 @@ def _resume(instance: Instance, node: ITask[Any, Any], plan: _Plan) -> None:
     rules = rules_for(node)
     if rules.container:
         plan.resumed.append(node)
-        for head in rules.heads(node):
+        heads, reset = rules.retry_chains(instance, node)
+        for head in heads:
             _resume_chain(instance, head, plan)
+        plan.reset.extend(reset)
         return
     plan.reset.append(node)
     plan.started.append(node)

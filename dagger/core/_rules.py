@@ -1,7 +1,7 @@
 """Task kinds: the rules each kind of task follows, and the registry that finds them.
 
 Every task kind (executor, listener, decision, trigger, interval, monitoring, process,
-parallel composite) has one module under :mod:`dagger.core._kinds` with a
+parallel composite, graph of needs) has one module under :mod:`dagger.core._kinds` with a
 :class:`KindRules` subclass registered for its task class. The generic flow
 (:mod:`dagger.core._flow`) asks the rules of a task how it starts, what its timer does,
 what is under it and what a child chain's end does to it; nothing else in the core
@@ -27,6 +27,9 @@ class KindRules:
     """True for kinds with tasks under them (processes, parallel composites)."""
     moves_on = True
     """False for kinds whose end never moves the workflow on (a monitoring task)."""
+    names_errors = True
+    """False for kinds whose failure passes on the error of the node that failed as it is,
+    without its own name before it (a graph of needs, which is only a way to run nodes)."""
 
     def start(self, instance: Instance, task: Task, now: float) -> list[Effect]:
         """``task`` just became EXECUTING: what it does first."""
@@ -73,6 +76,14 @@ class KindRules:
     def retry_resets(self, instance: Instance, task: Task) -> list[Task]:
         """What else becomes NOT_STARTED when the failed ``task`` runs again."""
         return []
+
+    def retry_chains(self, instance: Instance, task: Task) -> tuple[list[str], list[Task]]:
+        """A retried container: the chains under it to resume, and what becomes NOT_STARTED.
+
+        Each resumed chain goes on from where it stood (its first task that did not end
+        well starts again); the reset tasks wait to be started by the container's rules.
+        """
+        return self.heads(task), []
 
 
 def container_hook(task: Task, base: type[Task]) -> list[Effect]:

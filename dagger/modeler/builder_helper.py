@@ -11,11 +11,8 @@ from dagger.tasks._base import (
     ITemplateDAGInstance,
 )
 from dagger.templates._dynamic import DynamicProcessTemplateDagBuilder
-from dagger.templates._process_templates import (
-    IProcessTemplateDAG,
-    IProcessTemplateDAGBuilder,
-    ProcessTemplateDagBuilder,
-)
+from dagger.templates._process_builder import ProcessTemplateDagBuilder
+from dagger.templates._process_templates import IProcessTemplateDAG, IProcessTemplateDAGBuilder
 from dagger.templates._task_builders import (
     DefaultTaskTemplateBuilder,
     IntervalTaskTemplateBuilder,

@@ -7,7 +7,8 @@ from dagger.templates._parallel import (
     ParallelCompositeProcessTemplateDAG,
     ParallelCompositeProcessTemplateDagBuilder,
 )
-from dagger.templates._process_templates import ProcessTemplateDAG, ProcessTemplateDagBuilder
+from dagger.templates._process_builder import ProcessTemplateDagBuilder
+from dagger.templates._process_templates import ProcessTemplateDAG
 from dagger.templates._workflow_templates import DefaultTemplateBuilder, TemplateDAG
 
 __all__ = [

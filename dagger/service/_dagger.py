@@ -36,6 +36,7 @@ from dagger.service._instance_starts import InstanceStarts
 from dagger.service._registration import TemplatesAndTopics
 from dagger.service._settings import resolve_settings
 from dagger.service._worker_view import EngineWorkerView
+from dagger.service._workflow_loading import load_workflows
 from dagger.service.engineconfig import AerospikeConfig, EngineConfig, StoreEnum
 from dagger.tasks._base import ITask, ITemplateDAGInstance, MonitoringTask, SensorTask
 from dagger.tasks._engine_link import bind_engine
@@ -113,6 +114,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
         telemetry: Any = None,
         retry_policy: RetryPolicy | None = None,
         intake_topic: str | None = "dagger_intake",
+        workflows: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         """Create the engine.
@@ -193,6 +195,9 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
             intake_topic: JSON topic on which any producer starts instances
                 (``{"template", "id"?, "partition_key"?, "params"}``, see
                 ``docs/intake.md``); None: no intake agent.
+            workflows: Declarative workflow files (paths, globs or folders) compiled into
+                templates of this engine (``docs/declarative.md``); needs
+                ``import dagger.declarative`` first.
             **kwargs: Further faust settings, passed to ``faust.App``. A name faust does
                 not know is ignored with a warning (faust ignores it too);
                 ``topic_partitions`` must equal ``kafka_partitions``.
@@ -269,6 +274,8 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
         self.message_serializer = self.settings.serialization.message_serializer
         self.schema_registry_client = self.settings.serialization.schema_registry_client
         super().__init__(beacon=beacon, loop=loop)
+        if workflows:
+            load_workflows(self, workflows)
 
     def __post_init__(self) -> None:
         """Create the faust app, the engine topic, the instance table and the owner agent."""

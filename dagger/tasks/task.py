@@ -26,6 +26,7 @@ from dagger.tasks._base import (
     SystemTimerTask,
     TriggerTask,
 )
+from dagger.tasks._needs import TriggerRule
 from dagger.tasks._retry_policy import RetryPolicy
 from dagger.tasks._status import (
     KT,
@@ -74,6 +75,7 @@ __all__ = [
     "TaskStatusEnum",
     "TaskType",
     "Trigger",
+    "TriggerRule",
     "TriggerTask",
     "register_alias",
 ]

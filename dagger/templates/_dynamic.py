@@ -132,7 +132,7 @@ class DynamicProcessTemplateDagBuilder(NamedProcessBuilder):
         self._max_run_duration = check_max_run_duration(max_run_duration)
         return self
 
-    def build(self) -> IProcessTemplateDAG:
+    def _build(self) -> IProcessTemplateDAG:
         """Build the dynamic process's template."""
         if self._name is None:
             raise ValueError("a dynamic process needs set_name() before build()")

@@ -173,7 +173,7 @@ class ParallelCompositeTaskTemplateBuilder(DefaultTaskTemplateBuilder):
             "set_retry_policy on the tasks of its branches"
         )
 
-    def build(self) -> TaskTemplate:
+    def _build(self) -> TaskTemplate:
         """Build the composite's template."""
         if self._name is None:
             raise ValueError("a parallel composite needs set_name() before build()")
@@ -348,7 +348,7 @@ class ParallelCompositeProcessTemplateDagBuilder(NamedProcessBuilder):
         self._operator = check_operator(operator_type)
         return self
 
-    def build(self) -> IProcessTemplateDAG:
+    def _build(self) -> IProcessTemplateDAG:
         """Build the composite's template.
 
         It may be built without processes when each instance's are chosen before it is

@@ -19,6 +19,7 @@ from dagger.tasks._base import (
 )
 from dagger.tasks._status import TaskType
 from dagger.templates._ids import new_id
+from dagger.templates._needs_builder import NeedsBuilder
 from dagger.templates._task_templates import (
     TaskTemplate,
     check_task_class,
@@ -65,7 +66,7 @@ def as_process(template: Any, method: str, app: Dagger) -> IProcessTemplateDAG:
     if isinstance(template, IProcessTemplateDAG):
         return template
     if isinstance(template, TaskTemplate):
-        return ProcessTemplateDAG(
+        process = ProcessTemplateDAG(
             next_process_dag=[],
             app=app,
             name=template.name,
@@ -73,6 +74,9 @@ def as_process(template: Any, method: str, app: Dagger) -> IProcessTemplateDAG:
             root_task_dag=template,
             max_run_duration=0,
         )
+        # Its needs are the process's: it is a node among the template's processes.
+        process.needs, process.trigger_rule = template.needs, template.trigger_rule
+        return process
     hint = "; call .build() on the builder first" if hasattr(template, "build") else ""
     raise TypeError(
         f"{method} takes a built process template (or task template), "
@@ -223,8 +227,8 @@ class IProcessTemplateDAGBuilder(abc.ABC):
         """Build the process template."""
 
 
-class NamedProcessBuilder(IProcessTemplateDAGBuilder):
-    """What every process builder shares: a name and the processes after it."""
+class NamedProcessBuilder(NeedsBuilder, IProcessTemplateDAGBuilder):
+    """What every process builder shares: a name, the processes after it, its needs."""
 
     def __init__(self, app: Dagger) -> None:
         super().__init__(app)
@@ -247,56 +251,12 @@ class NamedProcessBuilder(IProcessTemplateDAGBuilder):
         self._next.append(as_process(task, "set_next_process", self.app))
         return self
 
-
-class ProcessTemplateDagBuilder(NamedProcessBuilder):
-    """Builds a process template.
-
-    Examples:
-        >>> process = (
-        ...     ProcessTemplateDagBuilder(engine)
-        ...     .set_name("payment")
-        ...     .set_root_task(first_task_template)
-        ...     .set_type(DefaultProcessTemplateDAGInstance)
-        ...     .build()
-        ... )  # doctest: +SKIP
-    """
-
-    def __init__(self, app: Dagger) -> None:
-        super().__init__(app)
-        self._root_task: TaskTemplate | None = None
-        self._type: type[ITask[Any, Any]] = DefaultProcessTemplateDAGInstance
-        self._max_run_duration = 0
-
-    def set_root_task(self, task: TaskTemplate) -> Self:
-        """Set the first task of the process."""
-        if not isinstance(task, TaskTemplate):
-            raise TypeError(
-                f"set_root_task takes a built TaskTemplate, got {type(task).__name__}; "
-                "call .build() on the task builder first"
-            )
-        self._root_task = task
-        return self
-
-    def set_type(self, process_type: type[ITask[Any, Any]]) -> Self:
-        """Set the class instantiated for this process."""
-        check_task_class(process_type, IProcessTemplateDAGInstance, "process")
-        self._type = process_type
-        return self
-
-    def set_max_run_duration(self, max_run_duration: int) -> Self:
-        """Set how long the process may run, in seconds (0: no limit)."""
-        self._max_run_duration = check_max_run_duration(max_run_duration)
-        return self
-
     def build(self) -> IProcessTemplateDAG:
-        """Build the process template."""
-        if self._name is None:
-            raise ValueError("a process needs set_name() before build()")
-        return ProcessTemplateDAG(
-            next_process_dag=self._next,
-            app=self.app,
-            name=self._name,
-            process_type=self._type,
-            root_task_dag=self._root_task,
-            max_run_duration=self._max_run_duration,
-        )
+        """Build the process template (with the needs and trigger rule set on this builder)."""
+        built = self._mark(self._build())
+        assert isinstance(built, IProcessTemplateDAG)
+        return built
+
+    @abc.abstractmethod
+    def _build(self) -> IProcessTemplateDAG:
+        """Build the template of this builder's kind of process."""

@@ -14,6 +14,7 @@ from dagger.tasks._base import (
     TriggerTask,
 )
 from dagger.tasks._retry_policy import RetryPolicy
+from dagger.templates._needs_builder import NeedsBuilder
 from dagger.templates._task_templates import (
     DefaultIntervalTaskTemplate,
     DefaultKafkaTaskTemplate,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
 
 
-class TaskTemplateBuilder(abc.ABC):
+class TaskTemplateBuilder(NeedsBuilder, abc.ABC):
     """Builds the definition of one task in a process."""
 
     def __init__(self, app: Dagger) -> None:
@@ -51,11 +52,11 @@ class TaskTemplateBuilder(abc.ABC):
         """Set the class instantiated for this task."""
 
     def build(self) -> TaskTemplate:
-        """Build the task template (with the retry policy set on this builder, if any)."""
+        """Build the task template (with the retry policy, needs and trigger rule set here)."""
         template = self._build()
         if self._retry_policy is not None:
             template.retry_policy = self._retry_policy
-        return template
+        return self._mark(template)
 
     @abc.abstractmethod
     def _build(self) -> TaskTemplate:

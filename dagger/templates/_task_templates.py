@@ -19,6 +19,7 @@ from dagger.tasks._base import (
     SensorTask,
     TriggerTask,
 )
+from dagger.tasks._needs import TriggerRule
 from dagger.tasks._retry_policy import NO_RETRY_ATTEMPTS, RetryPolicy
 from dagger.tasks._status import TaskType
 from dagger.templates._ids import new_id
@@ -42,6 +43,10 @@ class TaskTemplate(abc.ABC):
     name: str
     retry_policy: RetryPolicy | None = None
     """Set by the builder's ``set_retry_policy``; None: the engine's default policy."""
+    needs: tuple[str, ...] = ()
+    """The names of the sibling nodes this one waits for (the builder's ``set_needs``)."""
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    """When it runs, judged on how its needs ended (the builder's ``set_trigger_rule``)."""
 
     @abc.abstractmethod
     async def create_instance(

@@ -14,6 +14,7 @@ from dagger.tasks._status import TaskType
 from dagger.templates import _shapes as shapes
 from dagger.templates._dynamic import IDynamicProcessTemplateDAG, build_processes
 from dagger.templates._ids import new_id
+from dagger.templates._needs import needs_graph
 from dagger.templates._parallel import ParallelCompositeProcessTemplateDAG, check_processes
 from dagger.templates._process_templates import (
     IProcessTemplateDAG,
@@ -285,6 +286,7 @@ class DefaultTemplateBuilder(ITemplateDAGBuilder):
         super().__init__(app)
         self._name: str | None = None
         self._root: IProcessTemplateDAG | None = None
+        self._added: list[IProcessTemplateDAG] = []
         self._type: type[ITemplateDAGInstance[Any, Any]] = DefaultTemplateDAGInstance
 
     def set_name(self, name: str) -> Self:
@@ -299,6 +301,18 @@ class DefaultTemplateBuilder(ITemplateDAGBuilder):
         self._root = as_process(template, "set_root", self.app)
         return self
 
+    def add_process(self, template: IProcessTemplateDAG | TaskTemplate) -> Self:
+        """Add a process beside the root process; it runs by its needs (``set_needs``).
+
+        With more than one process (the root counts), or a root that declares needs, the
+        template's processes run as a graph: each starts when its trigger rule is met,
+        every ready one at the same time, and the workflow ends when all have ended. The
+        graph is checked by ``build()``: unknown names, cycles and processes that only a
+        cycle leads to raise a ``GraphError`` naming them.
+        """
+        self._added.append(as_process(template, "add_process", self.app))
+        return self
+
     def set_type(self, template_type: type[ITemplateDAGInstance[Any, Any]]) -> Self:
         """Set the class instantiated for workflow instances."""
         check_task_class(template_type, ITemplateDAGInstance, "template")
@@ -307,6 +321,9 @@ class DefaultTemplateBuilder(ITemplateDAGBuilder):
 
     def build(self) -> ITemplateDAG:
         """Build the template."""
-        if self._name is None or self._root is None:
+        nodes = [self._root] if self._root is not None else []
+        if self._name is None or not (nodes or self._added):
             raise ValueError("a template needs set_name() and set_root() before build()")
-        return TemplateDAG(dag=self._root, name=self._name, app=self.app, template_type=self._type)
+        root = needs_graph(self.app, self._name, [*nodes, *self._added], "process")
+        assert isinstance(root, IProcessTemplateDAG)
+        return TemplateDAG(dag=root, name=self._name, app=self.app, template_type=self._type)

@@ -34,7 +34,8 @@ class EngineView(InstanceControl, InstanceStarter, Protocol):
     settings: EngineSettings
     faust_app: Any
     template_dags: dict[str, Any]
-    """The registered templates by name (the dashboard lists and draws them)."""
+    """The registered templates by name (the dashboard draws them; ``GET /workflows`` lists
+    the declarative ones)."""
 
     def get_template(self, template_name: str) -> Any:
         """The registered template ``template_name``; TemplateDoesNotExist otherwise."""

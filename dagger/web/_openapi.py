@@ -152,6 +152,40 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/workflows": {
+            "get": {
+                "summary": "List the declarative workflows",
+                "description": "Each YAML workflow: its params and its jobs (docs/declarative.md).",
+                "operationId": "listWorkflows",
+                "responses": {
+                    "200": _json_response("The workflows", {"type": "object"}),
+                    **_errors(401),
+                },
+            }
+        },
+        "/workflows/{name}/execute": {
+            "post": {
+                "summary": "Start a declarative workflow",
+                "description": (
+                    "Starts an instance as POST /templates/{name}/instances does (same body "
+                    "and id rules; the workflow checks its params, 422 naming each bad one) "
+                    "and answers 202 with its id; 200 when the id was in use with these params."
+                ),
+                "operationId": "executeWorkflow",
+                "parameters": [_path_param("name", "A declarative workflow's name.")],
+                "requestBody": {
+                    "required": False,
+                    "content": {_JSON: {"schema": {"$ref": "#/components/schemas/StartRequest"}}},
+                },
+                "responses": {
+                    "202": _json_response("Started: the instance's id", {"type": "object"}),
+                    "200": _json_response(
+                        "The id was in use with these params", {"type": "object"}
+                    ),
+                    **_errors(400, 401, 404, 409, 422, 503),
+                },
+            }
+        },
         "/dead-letters": {
             "get": {
                 "summary": "List dead letters",

@@ -30,6 +30,7 @@ from dagger.web._openapi import openapi_document
 from dagger.web._peers import SCOPE_HEADER, AssignmentPeers, PeerClient, PeerDirectory
 from dagger.web._starts import StartsApi
 from dagger.web._ui import Dashboard
+from dagger.web._workflows import WorkflowsApi
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class WebApi:
             self._client,
         )
         self.starts = StartsApi(engine, self.instances)
+        self.workflows = WorkflowsApi(engine, self.starts)
         self.dead_letters = DeadLettersApi(dead_letters)
         self.token = token if token is not None else engine.settings.api_token
         self.dashboard = Dashboard(engine, self.instances, self.dead_letters, self.token)
@@ -241,6 +243,19 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
             body = await request.read()
             return await _answer(self, api.starts.start(template, body, _caller(request)))
 
+    class Workflows(View):
+        """The declarative workflows."""
+
+        async def get(self, request: Request) -> Response:
+            return await _answer(self, api.workflows.list())
+
+    class ExecuteWorkflow(View):
+        """Start a declarative workflow (202 with the instance id)."""
+
+        async def post(self, request: Request, name: str) -> Response:
+            body = await request.read()
+            return await _answer(self, api.workflows.execute(name, body, _caller(request)))
+
     class DeadLetterWriter(View):
         """A page of dead letters."""
 
@@ -273,6 +288,8 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         ("/tasks/instance/{instance_id}/stop", Stop),
         ("/tasks/instance/{instance_id}/retry", Retry),
         ("/templates/{template}/instances", StartInstance),
+        ("/workflows", Workflows),
+        ("/workflows/{name}/execute", ExecuteWorkflow),
         ("/dead-letters", DeadLetterWriter),
         ("/dead-letters/{letter_id}", DeadLetter),
         ("/dead-letters/{letter_id}/reinject", Reinject),

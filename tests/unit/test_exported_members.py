@@ -43,6 +43,7 @@ EXPORTS = {
         "TaskStatusEnum",
         "TaskType",
         "Trigger",
+        "TriggerRule",
         "TriggerTask",
         "register_alias",
     ],

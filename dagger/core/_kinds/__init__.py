@@ -5,10 +5,12 @@ Importing this package registers every kind; :mod:`dagger.core._step` does.
 
 from dagger.core._kinds import (
     decision,
+    delay,
     executor,
     interval,
     listener,
     monitoring,
+    needs,
     parallel,
     process,
     trigger,
@@ -16,10 +18,12 @@ from dagger.core._kinds import (
 
 __all__ = [
     "decision",
+    "delay",
     "executor",
     "interval",
     "listener",
     "monitoring",
+    "needs",
     "parallel",
     "process",
     "trigger",

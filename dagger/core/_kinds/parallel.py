@@ -7,7 +7,7 @@ from dagger.core import _graph as graph
 from dagger.core._effects import Effect
 from dagger.core._rules import Instance, KindRules, Task, container_hook, register
 from dagger.tasks._base import ParallelCompositeTask
-from dagger.tasks._status import TERMINAL_STATUSES, TaskOperator
+from dagger.tasks._status import TaskOperator
 from dagger.tasks._status import TaskStatusEnum as Status
 
 
@@ -43,7 +43,7 @@ class ParallelRules(KindRules):
         if container.is_terminal():
             return []
         heads = container.parallel_child_task_list
-        outcomes = {head: _chain_outcome(instance, head) for head in heads}
+        outcomes = {head: graph.chain_outcome(instance, head) for head in heads}
         ended = all(outcome is not None for outcome in outcomes.values())
         final: str | None = None
         if container.operator_type == TaskOperator.ATLEAST_ONE.name:
@@ -64,19 +64,6 @@ class ParallelRules(KindRules):
                 effects.extend(flow.finish_chain(instance, head, Status.STOPPED, now))
         error = None if final == Status.COMPLETED else flow.error_of(last)
         return effects + flow.finish_task(instance, container.id, final, now, error=error)
-
-
-def _chain_outcome(instance: Instance, head: str) -> str | None:
-    """How the chain starting at ``head`` ended; None while it runs."""
-    statuses = {task.status.code for task in graph.chain(instance, head)}
-    if Status.EXECUTING in statuses:
-        return None
-    for final in (Status.FAILURE, Status.STOPPED):
-        if final in statuses:
-            return final
-    if not statuses <= TERMINAL_STATUSES:
-        return None
-    return Status.COMPLETED if Status.COMPLETED in statuses else Status.SKIPPED
 
 
 register(ParallelCompositeTask, ParallelRules())

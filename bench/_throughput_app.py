@@ -4,7 +4,7 @@ Names and the store come from the environment so each run gets its own topics, g
 data directory:
 
 - ``BENCH_APP_ID`` (``bench``), ``BENCH_STORE`` (``memory://``), ``BENCH_DATADIR``,
-  ``BENCH_PARTITIONS`` (4);
+  ``BENCH_PARTITIONS`` (4), ``BENCH_EARLY_MESSAGE_WINDOW`` (300 s, the engine's default);
 - ``BENCH_TASKS_TOPIC``, ``BENCH_UPDATES_TOPIC``, ``BENCH_DEAD_LETTER_TOPIC``,
   ``BENCH_ORDERS_TOPIC``, ``BENCH_READY_TOPIC``;
 """
@@ -24,6 +24,7 @@ engine = Dagger(
     tasks_topic=os.environ.get("BENCH_TASKS_TOPIC", "bench_tasks"),
     task_update_topic=os.environ.get("BENCH_UPDATES_TOPIC", "bench_updates"),
     dead_letter_topic=os.environ.get("BENCH_DEAD_LETTER_TOPIC", "bench_dead_letters"),
+    early_message_window=float(os.environ.get("BENCH_EARLY_MESSAGE_WINDOW", "300")),
 )
 engine.template_dags.update(
     build_templates(

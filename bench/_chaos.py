@@ -141,9 +141,16 @@ class ChaosRun:
 
 
 @contextlib.asynccontextmanager
-async def chaos_run(run_name: str, quiet: bool) -> AsyncIterator[tuple[ChaosRun, Submit]]:
-    """A fresh broker, topics, the simulated service and an update log; stopped at exit."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"dagger-chaos-{run_name}-"))
+async def chaos_run(
+    run_name: str, quiet: bool, workdir: Path | None = None
+) -> AsyncIterator[tuple[ChaosRun, Submit]]:
+    """A fresh broker, topics, the simulated service and an update log; stopped at exit.
+
+    The worker logs stay in ``workdir`` (a new temporary directory if None, deleted when
+    ``quiet``).
+    """
+    keep = workdir is not None or not quiet
+    workdir = workdir or Path(tempfile.mkdtemp(prefix=f"dagger-chaos-{run_name}-"))
     names = engine_names(run_name, workdir, store="rocksdb://")
     async with EmbeddedBroker() as broker:
         await broker.acreate_topics(engine_topics(names))
@@ -164,10 +171,10 @@ async def chaos_run(run_name: str, quiet: bool) -> AsyncIterator[tuple[ChaosRun,
                     await task
             for process in [*run.workers.values(), *run.others]:
                 kill(process)
-            if run.quiet:
-                shutil.rmtree(workdir, ignore_errors=True)
-            else:
+            if keep:
                 print(f"worker logs kept in {workdir}", flush=True)
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
 def kill_schedule(seed: int, loop_seconds: float) -> list[tuple[float, bool]]:
@@ -186,11 +193,16 @@ def kill_schedule(seed: int, loop_seconds: float) -> list[tuple[float, bool]]:
 
 
 async def kill_loop(
-    instances: int, loop_seconds: float, seed: int, baseline: int, quiet: bool = False
+    instances: int,
+    loop_seconds: float,
+    seed: int,
+    baseline: int,
+    quiet: bool = False,
+    workdir: Path | None = None,
 ) -> tuple[list[Criterion], dict[str, Any]]:
     """The kill-loop scenario; its criteria and figures."""
     schedule = kill_schedule(seed, loop_seconds)
-    async with chaos_run("chaos_kill", quiet) as (run, submit):
+    async with chaos_run("chaos_kill", quiet, workdir) as (run, submit):
         run.start("w")
         await run.submit_all(submit, ["warm"])
         await run.log.until(1, timeout=180)
@@ -255,28 +267,44 @@ async def kill_loop(
 
 
 async def rebalance(
-    instances: int, down_seconds: float, kill_at: float, quiet: bool = False
+    instances: int,
+    down_seconds: float,
+    kill_at: float,
+    quiet: bool = False,
+    workdir: Path | None = None,
 ) -> tuple[list[Criterion], dict[str, Any]]:
-    """The rebalance scenario; its criteria and figures."""
-    async with chaos_run("chaos_rebalance", quiet) as (run, submit):
+    """The rebalance scenario; its criteria and figures.
+
+    The instances go in three waves, so that each fault lands mid-run however fast the
+    machine is: 40 % at the start (worker a is killed once ``kill_at`` of them are
+    done), 30 % while a is down, and 30 % once a is back (worker b is stopped as soon as
+    the first of those completes).
+    """
+    waves = [f"reb-{n}" for n in range(instances)]
+    first, second = int(instances * 0.4), int(instances * 0.7)
+    async with chaos_run("chaos_rebalance", quiet, workdir) as (run, submit):
         run.start("a")
         run.start("b")
         await run.submit_all(submit, ["warm"])
         await run.log.until(1, timeout=180)
-        await run.submit_all(submit, [f"reb-{n}" for n in range(instances)])
-        await run.log.until(1 + int(instances * kill_at), timeout=600)
+        await run.submit_all(submit, waves[:first])
+        await run.log.until(1 + int(first * kill_at), timeout=600)
         kill(run.workers["a"])
         run.say(f"killed worker a at {len(run.log.done):,} done; back in {down_seconds:.0f} s")
+        await run.submit_all(submit, waves[first:second])
         await asyncio.sleep(down_seconds)
         restarted_at = time.time()
         run.start("a")
-        await _ready(run.started[-1][2], timeout=120)
-        run.say("worker a is back; stopping worker b (SIGTERM)")
+        await _ready(run.started[-1][2], timeout=180)
+        done_before = len(run.log.done)
+        await run.submit_all(submit, waves[second:])
+        await run.log.until(done_before + 1, timeout=600)
+        run.say(f"worker a is back, {len(run.log.done):,} done; stopping worker b (SIGTERM)")
+        term_at, left_at_term = time.time(), len(run.ids) - len(run.log.done)
         began = time.monotonic()
         stop(run.workers.pop("b"))
         b_stop = time.monotonic() - began
         run.say(f"worker b stopped in {b_stop:.1f} s")
-        term_at = time.time()
         all_done = await run.finish()
         criteria, figures = await run.verdicts("a")
     figures.update(
@@ -284,6 +312,7 @@ async def rebalance(
         down_seconds=down_seconds,
         kill_at_fraction=kill_at,
         sigterm_stop_s=b_stop,
+        unfinished_at_sigterm=left_at_term,
         restart_to_all_done_s=max(0.0, all_done - restarted_at),
         sigterm_to_all_done_s=max(0.0, all_done - term_at),
         restarts=restart_phases(run.started),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from rocksdict import AccessType, Rdict
 
 from bench._update_log import UpdateLog
 from bench._workflows import APPLIED
@@ -99,8 +100,6 @@ async def _replay(
 
 def disk_state(datadir: Path, table: str) -> dict[bytes, bytes]:
     """The live keys of a stopped worker's rocksdb table (its partition files under ``datadir``)."""
-    from rocksdict import AccessType, Rdict  # the bench extra; only rocksdb:// runs read it
-
     state: dict[bytes, bytes] = {}
     for path in sorted(datadir.rglob(f"{table}-*.db")):
         db = Rdict(str(path), access_type=AccessType.read_only())

@@ -57,8 +57,14 @@ def phases_of(log_path: Path, spawned: float) -> dict[str, float]:
 
 
 def restart_phases(started: Sequence[tuple[str, float, Path]]) -> list[dict[str, Any]]:
-    """The phases of every start after the first (the restarts), in order."""
-    return [{"worker": name, **phases_of(path, spawned)} for name, spawned, path in started[1:]]
+    """The phases of every restart (a start of a worker started before), in order."""
+    seen: set[str] = set()
+    restarts = []
+    for name, spawned, path in started:
+        if name in seen:
+            restarts.append({"worker": name, **phases_of(path, spawned)})
+        seen.add(name)
+    return restarts
 
 
 def phase_medians(restarts: Sequence[dict[str, Any]]) -> dict[str, float]:

@@ -499,7 +499,7 @@ class EngineFaustApp(faust.App):
         self.broker_identified: list[Callable[[str | None], None]] = []
         kwargs.setdefault("TableManager", EngineTableManager)
         if str(kwargs.get("store", "")).startswith("rocksdb:"):
-            from faust.stores import rocksdb  # needs rocksdict, there with rocksdb:// only
+            from faust.stores import rocksdb  # loads rocksdict: only for a rocksdb:// app
 
             collect_only_after_closing(rocksdb.Store)
         super().__init__(*args, **kwargs)

@@ -62,6 +62,7 @@ class ChaosRun:
     names: dict[str, str]
     log: UpdateLog
     quiet: bool = False
+    session_timeout: float = 6.0
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     others: list[subprocess.Popen[bytes]] = field(default_factory=list)
     started: list[tuple[str, float, Path]] = field(default_factory=list)
@@ -84,6 +85,7 @@ class ChaosRun:
             "BENCH_DATADIR": str(self.datadir(worker)),
             HOOK_LOG_ENV: str(self.hook_log),
             "BENCH_EARLY_MESSAGE_WINDOW": str(EARLY_MESSAGE_WINDOW),
+            "BENCH_SESSION_TIMEOUT": str(self.session_timeout),
             # faust's and aiokafka's start-up lines, with timestamps (bench._restart_times)
             "DAGGER_LIBRARY_LOG_LEVEL": "info",
         }
@@ -142,7 +144,7 @@ class ChaosRun:
 
 @contextlib.asynccontextmanager
 async def chaos_run(
-    run_name: str, quiet: bool, workdir: Path | None = None
+    run_name: str, quiet: bool, workdir: Path | None = None, session_timeout: float = 6.0
 ) -> AsyncIterator[tuple[ChaosRun, Submit]]:
     """A fresh broker, topics, the simulated service and an update log; stopped at exit.
 
@@ -156,7 +158,7 @@ async def chaos_run(
         await broker.acreate_topics(engine_topics(names))
         log = UpdateLog(update_consumer(broker.bootstrap_servers, names["BENCH_UPDATES_TOPIC"]))
         reading = asyncio.create_task(log.run())
-        run = ChaosRun(broker, workdir, names, log, quiet=quiet)
+        run = ChaosRun(broker, workdir, names, log, quiet=quiet, session_timeout=session_timeout)
         run.others.append(
             start_service(broker, names["BENCH_ORDERS_TOPIC"], names["BENCH_READY_TOPIC"], workdir)
         )
@@ -199,10 +201,11 @@ async def kill_loop(
     baseline: int,
     quiet: bool = False,
     workdir: Path | None = None,
+    session_timeout: float = 6.0,
 ) -> tuple[list[Criterion], dict[str, Any]]:
     """The kill-loop scenario; its criteria and figures."""
     schedule = kill_schedule(seed, loop_seconds)
-    async with chaos_run("chaos_kill", quiet, workdir) as (run, submit):
+    async with chaos_run("chaos_kill", quiet, workdir, session_timeout) as (run, submit):
         run.start("w")
         await run.submit_all(submit, ["warm"])
         await run.log.until(1, timeout=180)
@@ -234,6 +237,7 @@ async def kill_loop(
         criteria, figures = await run.verdicts("w")
     figures.update(
         scenario="kill-loop",
+        session_timeout_s=session_timeout,
         seed=seed,
         loop_seconds=loop_seconds,
         kills=len(schedule),

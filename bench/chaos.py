@@ -37,6 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop.add_argument("--loop-seconds", type=float, default=120.0)
     loop.add_argument("--seed", type=int, default=1)
     loop.add_argument("--baseline", type=int, default=1000, help="no-fault instances first")
+    loop.add_argument(
+        "--session-timeout",
+        type=float,
+        default=6.0,
+        help="the workers' broker_session_timeout (s); a restart after a SIGKILL waits "
+        "for the killed member's session to expire before the group rebalances",
+    )
     moves = scenarios.add_parser("rebalance", help="two workers: SIGKILL one, SIGTERM the other")
     moves.add_argument("--instances", type=int, default=5000)
     moves.add_argument("--down-seconds", type=float, default=10.0)
@@ -50,7 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.scenario == "kill-loop":
         criteria, figures = asyncio.run(
             kill_loop(
-                arguments.instances, arguments.loop_seconds, arguments.seed, arguments.baseline
+                arguments.instances,
+                arguments.loop_seconds,
+                arguments.seed,
+                arguments.baseline,
+                session_timeout=arguments.session_timeout,
             )
         )
         return 0 if report("chaos_kill_loop", criteria, figures) else 1

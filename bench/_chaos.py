@@ -229,10 +229,11 @@ async def kill_loop(
             run.say(f"killed the worker ({'kept' if keep else 'deleted'} its data); restarted")
         last_kill = time.time()
         done_in_loop = len(run.log.done) - done_at_start
-        loop_rate = ratio(
-            done_in_loop, min(last_kill, run.log.last_done_at) - loop_start if done_in_loop else 1
-        )
-        run.say(f"loop over: {done_in_loop:,} completed during it ({loop_rate:.0f}/s)")
+        # Over the whole loop, or until the last instance finished if it finished first.
+        finished_in_loop = len(run.log.done) == len(run.ids)
+        busy = (run.log.last_done_at if finished_in_loop else last_kill) - loop_start
+        loop_rate = ratio(done_in_loop, busy)
+        run.say(f"loop over: {done_in_loop:,} completed during it ({loop_rate:.1f}/s)")
         all_done = await run.finish()
         criteria, figures = await run.verdicts("w")
     figures.update(
@@ -262,7 +263,7 @@ async def kill_loop(
         Criterion(
             "progress during the loop (reported, not a pass criterion)",
             True,
-            f"{loop_rate:.0f} instances/s during the loop vs {baseline_rate:.0f}/s without "
+            f"{loop_rate:.1f} instances/s during the loop vs {baseline_rate:.1f}/s without "
             f"faults ({figures['loop_to_baseline']:.2f}, target >= 0.5)",
         )
     )

@@ -435,7 +435,7 @@ class _Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
 
 
-class EngineTableManager(TableManager):  # type: ignore[misc]  # faust is untyped here
+class EngineTableManager(TableManager):
     """faust's table manager without its 1 s sleep at start.
 
     Why: faust's ``TableManager.on_start`` sleeps 1 s before it registers the tables'

@@ -152,6 +152,33 @@ def stored_completions(
     return completions
 
 
+@dataclass
+class _Run:
+    """What one check reads: the expected ids and the run's evidence."""
+
+    expected: set[str]
+    log: UpdateLog
+    changelogs: Mapping[str, Changelog]
+    hooks: Mapping[str, Counter[str]]
+    figures: dict[str, Any]
+
+    @property
+    def tables(self) -> dict[str, TableState]:
+        return {name: changelog.state for name, changelog in self.changelogs.items()}
+
+    @property
+    def latest(self) -> dict[str, dict[str, Any] | None]:
+        return {i: self.log.latest.get(i) for i in self.expected}
+
+    @property
+    def stored(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Instance id -> (status, runtime parameters) as the instance changelog leaves it."""
+        return {
+            key.decode(): _stored_parameters(value)
+            for key, (_, value) in self.changelogs["dagger_instances"].state.items()
+        }
+
+
 def check(
     ids: Iterable[str],
     log: UpdateLog,
@@ -161,138 +188,138 @@ def check(
 ) -> tuple[list[Criterion], dict[str, Any]]:
     """Every pass criterion of a finished run, and the figures behind them."""
     expected = set(ids)
-    tables = {name: changelog.state for name, changelog in changelogs.items()}
-    owners = changelogs["dagger_instances"].owners
-    criteria: list[Criterion] = []
-    figures: dict[str, Any] = {"instances": len(expected)}
+    run = _Run(expected, log, changelogs, hooks, {"instances": len(expected)})
+    criteria = [
+        _all_completed(run),
+        _one_owner(run),
+        *_each_task_once_and_in_order(run),
+        _applied_once(run),
+        _nothing_left(run),
+    ]
+    if disk is not None:
+        criteria.append(_disk_agrees(run.tables, disk, run.figures))
+    criteria.append(_executor_runs(run))
+    return criteria, run.figures
 
-    latest = {i: log.latest.get(i) for i in expected}
-    not_completed = sorted(
-        i for i, doc in latest.items() if not doc or doc["status"] != "COMPLETED"
-    )
-    stored = tables["dagger_instances"]
-    stored_status = {key.decode(): _stored_parameters(value) for key, (_, value) in stored.items()}
-    stored_not_completed = sorted(
-        i for i in expected if stored_status.get(i, ("missing", {}))[0] != "COMPLETED"
-    )
-    figures.update(not_completed=len(not_completed), stored_not_completed=len(stored_not_completed))
-    criteria.append(
-        Criterion(
-            "every instance COMPLETED",
-            not not_completed and not stored_not_completed,
-            f"{len(expected) - len(not_completed)}/{len(expected)} by their updates, "
-            f"{len(expected) - len(stored_not_completed)}/{len(expected)} in the stored state"
-            + (
-                f" (e.g. {(not_completed or stored_not_completed)[:3]})"
-                if not_completed or stored_not_completed
-                else ""
-            ),
-        )
-    )
 
-    two_owners = sorted(k.decode() for k in expected_keys(expected) if len(owners.get(k, ())) > 1)
-    figures["instances_on_two_partitions"] = len(two_owners)
-    criteria.append(
-        Criterion(
-            "one owner per instance",
-            not two_owners,
-            f"{len(two_owners)} ids stored on more than one partition"
-            + (f" (e.g. {two_owners[:3]})" if two_owners else ""),
-        )
+def _examples_of(found: list[str]) -> str:
+    return f" (e.g. {found[:3]})" if found else ""
+
+
+def _all_completed(run: _Run) -> Criterion:
+    total = len(run.expected)
+    by_updates = sorted(
+        i for i, doc in run.latest.items() if not doc or doc["status"] != "COMPLETED"
+    )
+    stored = run.stored
+    by_store = sorted(i for i in run.expected if stored.get(i, ("missing", {}))[0] != "COMPLETED")
+    run.figures.update(not_completed=len(by_updates), stored_not_completed=len(by_store))
+    return Criterion(
+        "every instance COMPLETED",
+        not by_updates and not by_store,
+        f"{total - len(by_updates)}/{total} by their updates, "
+        f"{total - len(by_store)}/{total} in the stored state"
+        + _examples_of(by_updates or by_store),
     )
 
+
+def _one_owner(run: _Run) -> Criterion:
+    owners = run.changelogs["dagger_instances"].owners
+    two = sorted(i for i in run.expected if len(owners.get(i.encode(), ())) > 1)
+    run.figures["instances_on_two_partitions"] = len(two)
+    return Criterion(
+        "one owner per instance",
+        not two,
+        f"{len(two)} ids stored on more than one partition" + _examples_of(two),
+    )
+
+
+def _each_task_once_and_in_order(run: _Run) -> list[Criterion]:
+    history = run.changelogs["dagger_instances"].history
     twice = sorted(
         f"{i}/task {position}"
-        for (i, position), times in stored_completions(
-            changelogs["dagger_instances"].history
-        ).items()
-        if i in expected and len(times) > 1
+        for (i, position), times in stored_completions(history).items()
+        if i in run.expected and len(times) > 1
     )
     superseded = sum(
-        1 for (i, _), times in log.completions.items() if i in expected and len(times) > 1
+        1 for (i, _), times in run.log.completions.items() if i in run.expected and len(times) > 1
     )
-    skipped = sorted(i for i, doc in latest.items() if doc and not _chain_in_order(doc))
-    figures.update(
+    skipped = sorted(i for i, doc in run.latest.items() if doc and not _chain_in_order(doc))
+    run.figures.update(
         tasks_completed_twice=len(twice),
         update_documents_superseded=superseded,
         instances_with_a_task_skipped=len(skipped),
     )
-    criteria.append(
+    return [
         Criterion(
             "no task completed twice",
             not twice,
             f"{len(twice)} tasks stored COMPLETED with two completion times"
-            + (f" (e.g. {twice[:3]})" if twice else "")
+            + _examples_of(twice)
             + f"; {superseded} tasks whose update documents showed a completion that a "
             "replay after a kill made again (updates are at-least-once)",
-        )
-    )
-    criteria.append(
+        ),
         Criterion(
             "no task skipped over",
             not skipped,
             f"{len(skipped)} instances whose {' -> '.join(CHAIN)} did not all complete in order"
-            + (f" (e.g. {skipped[:3]})" if skipped else ""),
-        )
-    )
+            + _examples_of(skipped),
+        ),
+    ]
 
+
+def _applied_once(run: _Run) -> Criterion:
+    total = len(run.expected)
     applied = Counter(
-        (doc["runtime_parameters"].get(APPLIED, 0) if doc else 0) for doc in latest.values()
+        (doc["runtime_parameters"].get(APPLIED, 0) if doc else 0) for doc in run.latest.values()
     )
-    stored_applied = Counter(stored_status.get(i, ("", {}))[1].get(APPLIED, 0) for i in expected)
-    on_message_runs = hooks.get("on_message", Counter())
-    figures.update(
-        on_message_applied_not_once=len(expected) - applied[1],
-        on_message_runs=sum(on_message_runs[i] for i in expected),
+    stored = run.stored
+    stored_applied = Counter(stored.get(i, ("", {}))[1].get(APPLIED, 0) for i in run.expected)
+    runs = run.hooks.get("on_message", Counter())
+    run.figures.update(
+        on_message_applied_not_once=total - applied[1],
+        on_message_runs=sum(runs[i] for i in run.expected),
     )
-    criteria.append(
-        Criterion(
-            "on_message applied once per instance",
-            applied[1] == len(expected) and stored_applied[1] == len(expected),
-            f"applied once in {applied[1]}/{len(expected)} (updates), "
-            f"{stored_applied[1]}/{len(expected)} (stored); counts seen {dict(applied)}; "
-            f"on_message ran {figures['on_message_runs']} times",
-        )
+    return Criterion(
+        "on_message applied once per instance",
+        applied[1] == total and stored_applied[1] == total,
+        f"applied once in {applied[1]}/{total} (updates), "
+        f"{stored_applied[1]}/{total} (stored); counts seen {dict(applied)}; "
+        f"on_message ran {run.figures['on_message_runs']} times",
     )
 
+
+def _nothing_left(run: _Run) -> Criterion:
     held_ever = {
         key
-        for _, key, value in changelogs["dagger_early_messages"].history
+        for _, key, value in run.changelogs["dagger_early_messages"].history
         if value is not None and MESSAGE_MARK.encode() in key
     }
-    figures["messages_held_during_the_run"] = len(held_ever)
+    run.figures["messages_held_during_the_run"] = len(held_ever)
+    tables = run.tables
     left = {table: len(tables[table]) for table in TABLES[1:]}
-    figures.update({f"left_in_{table}": count for table, count in left.items()})
-    criteria.append(
-        Criterion(
-            "no index entry, timer or held message left (changelogs)",
-            not any(left.values()),
-            ", ".join(f"{table}: {count}" for table, count in left.items())
-            + _examples(tables, TABLES[1:])
-            + f"; {len(held_ever)} messages were held during the run (replies read again "
-            "after a kill, whose listener had completed) and expired",
-        )
+    run.figures.update({f"left_in_{table}": count for table, count in left.items()})
+    return Criterion(
+        "no index entry, timer or held message left (changelogs)",
+        not any(left.values()),
+        ", ".join(f"{table}: {count}" for table, count in left.items())
+        + _examples(tables, TABLES[1:])
+        + f"; {len(held_ever)} messages were held during the run (replies read again "
+        "after a kill, whose listener had completed) and expired",
     )
-    if disk is not None:
-        criteria.append(_disk_agrees(tables, disk, figures))
 
-    completes = hooks.get("complete", Counter())
-    missing_runs = sum(1 for i in expected if completes[i] == 0)
-    figures["executor_runs"] = sum(completes[i] for i in expected)
-    figures["executor_re_executions"] = sum(max(0, completes[i] - 1) for i in expected)
-    criteria.append(
-        Criterion(
-            "executor ran for every instance (re-executions allowed)",
-            missing_runs == 0,
-            f"{figures['executor_runs']} runs, {figures['executor_re_executions']} re-executions, "
-            f"{missing_runs} instances never ran it",
-        )
+
+def _executor_runs(run: _Run) -> Criterion:
+    completes = run.hooks.get("complete", Counter())
+    never = sum(1 for i in run.expected if completes[i] == 0)
+    run.figures["executor_runs"] = sum(completes[i] for i in run.expected)
+    run.figures["executor_re_executions"] = sum(max(0, completes[i] - 1) for i in run.expected)
+    return Criterion(
+        "executor ran for every instance (re-executions allowed)",
+        never == 0,
+        f"{run.figures['executor_runs']} runs, "
+        f"{run.figures['executor_re_executions']} re-executions, {never} instances never ran it",
     )
-    return criteria, figures
-
-
-def expected_keys(ids: Iterable[str]) -> list[bytes]:
-    return [i.encode() for i in ids]
 
 
 def _chain_in_order(document: Mapping[str, Any]) -> bool:

@@ -124,7 +124,10 @@ class ChaosRun:
         """
         # Replies read again by the last worker are held from when it starts processing.
         await _ready(self.started[-1][2], timeout=120)
-        self.say(f"all done; waiting {HELD_WAIT:.0f} s for the held-message window to pass")
+        self.say(
+            f"{len(self.log.done):,}/{len(self.ids):,} done; waiting {HELD_WAIT:.0f} s for "
+            "the held-message window to pass"
+        )
         await asyncio.sleep(HELD_WAIT)
         for name, process in self.workers.items():
             began = time.monotonic()

@@ -99,11 +99,13 @@ def free_port() -> int:
         return port
 
 
-def start_worker(module: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start `dagger worker -A module` with ``env`` on top of this environment."""
+def start_worker(
+    module: str, env: dict[str, str], log_path: Path, level: str = "warning"
+) -> subprocess.Popen[bytes]:
+    """Start `dagger worker -A module -l level` with ``env`` on top of this environment."""
     return start_module(
         "dagger",
-        ["worker", "-A", module, "-l", "warning", "--web-port", str(free_port()),
+        ["worker", "-A", module, "-l", level, "--web-port", str(free_port()),
          "--web-bind", "127.0.0.1"],
         env,
         log_path,

@@ -4,10 +4,17 @@
 simulated service replies READY on the ready topic; ``AwaitReady`` (a listener task)
 correlates on ``order_id``; ``Complete`` (an executor task) completes the instance.
 ``one_step``: the ``Complete`` executor task alone.
+
+For the chaos suite the hooks leave evidence: ``AwaitReady`` counts the replies applied to
+its instance in the runtime parameter ``ready_applied`` (a replayed event, run again from
+the stored state, does not add one), and with ``BENCH_HOOK_LOG`` set each ``on_message``
+and ``Complete.execute`` run appends a line ``<hook> <instance id> <pid>`` to that file
+(at-least-once effects: a run repeated after a crash shows as a second line).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from dagger.modeler.builder_helper import DAGBuilderHelper
@@ -23,6 +30,22 @@ from dagger.templates.template import ITemplateDAG
 
 THREE_STEP = "three_step"
 ONE_STEP = "one_step"
+HOOK_LOG_ENV = "BENCH_HOOK_LOG"
+"""Names the file each hook run is appended to (unset: none is written)."""
+APPLIED = "ready_applied"
+"""The runtime parameter counting the READY replies applied to an instance."""
+
+
+def log_hook(hook: str, instance_id: object) -> None:
+    """Append ``<hook> <instance id> <pid>`` to the hook log, if one is named."""
+    path = os.environ.get(HOOK_LOG_ENV)
+    if path:
+        # One O_APPEND write per line: whole lines even from processes killed mid-run.
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(descriptor, f"{hook} {instance_id} {os.getpid()}\n".encode())
+        finally:
+            os.close(descriptor)
 
 
 class SendOrder(KafkaCommandTask[str, str]):
@@ -54,6 +77,8 @@ class AwaitReady(KafkaListenerTask[str, str]):
     async def on_message(
         self, runtime_parameters: dict[str, Any], *args: Any, **kwargs: Any
     ) -> bool:
+        log_hook("on_message", runtime_parameters.get("order_id"))
+        runtime_parameters[APPLIED] = runtime_parameters.get(APPLIED, 0) + 1
         return bool(args[0]["status"] == "READY")
 
 
@@ -65,6 +90,7 @@ class Complete(ExecutorTask[str, str]):
         runtime_parameters: dict[str, Any],
         workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
     ) -> None:
+        log_hook("complete", runtime_parameters.get("order_id"))
         runtime_parameters["done"] = True
 
 

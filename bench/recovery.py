@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import shutil
 import subprocess
 import tempfile
@@ -25,10 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from bench._common import (
-    TERMINAL,
     kill,
     medians,
     record,
@@ -36,6 +32,7 @@ from bench._common import (
     stop_all,
     update_consumer,
 )
+from bench._update_log import UpdateLog
 from bench._workflows import THREE_STEP
 from bench.throughput import engine_client, engine_names, engine_topics, start_service
 from dagger.testing import EmbeddedBroker
@@ -45,59 +42,6 @@ STUCK_AFTER = 60.0
 """Seconds without a completion after which the instances still running count as stuck."""
 CHUNK = 1000
 MODES = ("kept", "deleted")
-
-
-class UpdateLog:
-    """Reads the update topic: completed ids, and when updates were published."""
-
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
-        self._consumer = consumer
-        self.done: set[str] = set()
-        self.first_update_after: float | None = None
-        self.last_done_at = 0.0
-        self._since: float | None = None
-
-    def watch_after(self, since: float) -> None:
-        """Record the first update published after ``since`` (epoch seconds)."""
-        self._since, self.first_update_after = since, None
-
-    async def run(self) -> None:
-        await self._consumer.start()
-        try:
-            while True:
-                for messages in (await self._consumer.getmany(timeout_ms=100)).values():
-                    for message in messages:
-                        self._see(json.loads(message.value))
-        finally:
-            await self._consumer.stop()
-
-    def _see(self, document: dict[str, Any]) -> None:
-        published = document["time_updated"]
-        if (
-            self._since is not None
-            and published > self._since
-            and (self.first_update_after is None or published < self.first_update_after)
-        ):
-            self.first_update_after = published
-        if document["status"] in TERMINAL and document["id"] not in self.done:
-            self.done.add(document["id"])
-            self.last_done_at = time.time()
-
-    async def until(self, done: int, timeout: float) -> None:
-        """Wait until ``done`` instances have completed."""
-        deadline = time.monotonic() + timeout
-        while len(self.done) < done:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self.done)}/{done} completed")
-            await asyncio.sleep(0.05)
-
-    async def settle(self, done: int, idle: float) -> None:
-        """Wait until ``done`` instances have completed, or none has for ``idle`` seconds."""
-        seen, quiet_since = len(self.done), time.monotonic()
-        while len(self.done) < done and time.monotonic() - quiet_since < idle:
-            await asyncio.sleep(0.1)
-            if len(self.done) != seen:
-                seen, quiet_since = len(self.done), time.monotonic()
 
 
 async def recovery_run(instances: int, kill_at: float, mode: str) -> dict[str, Any]:

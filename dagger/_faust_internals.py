@@ -55,6 +55,15 @@ The engine's app also recovers its tables with two corrections of faust's recove
    reads again from there instead of trusting an offset that covers records never
    applied. A jump without a stop in between (a compacted changelog) is left alone.
 
+Two more cut a worker's start, which the chaos suite's kill loop measures
+(``bench/chaos.py``): faust's table manager sleeps 1 s at start so that tables defined
+late are registered (the engine defines its tables with the app), and faust's rocksdb
+store runs a full ``gc.collect()`` for each table at each assignment, even when it closed
+no database (a few tenths of a second each in a worker's heap, 4 tables: 1-2 s before
+recovery starts). :class:`EngineTableManager` starts without the sleep and
+:func:`collect_only_after_closing` makes the store collect only when it closed one (what
+the collection is for: releasing the closed databases' locks).
+
 Not here: the Tansu end-offset correction, a patch of aiokafka's ``Fetcher`` that is all
 its module :mod:`dagger.broker._tansu_compat` does (a development and test aid for the
 embedded broker's bug); the test of this module checks what it relies on too.
@@ -63,6 +72,7 @@ embedded broker's bug); the test of this module checks what it relies on too.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import sys
@@ -86,10 +96,12 @@ __all__ = [
     "CHECKED_AGAINST",
     "PRODUCER_BUFFER_LOGGER",
     "EngineFaustApp",
+    "EngineTableManager",
     "as_current_event",
     "bare_record",
     "broker_cluster_id",
     "codec_registered",
+    "collect_only_after_closing",
     "current_event",
     "fetched_queue",
     "group_member_urls",
@@ -629,14 +641,24 @@ class _ChangelogQueue(ThrowableQueue):  # type: ignore[type-arg]
         super().clear()
 
 
-class _TableManager(TableManager):
-    """faust's table manager, with the engine's :class:`_Recovery` and changelog queue.
+class EngineTableManager(TableManager):
+    """faust's table manager, with the engine's :class:`_Recovery` and changelog queue,
+    and without its 1 s sleep at start.
 
     Why: the manager builds its recovery service in its ``recovery`` property and its
     changelog queue in ``changelog_queue``, caching them in the private ``_recovery`` and
-    ``_changelog_queue``. Checked against faust-streaming 0.15.3 /
-    aiokafka 0.14.0 / mode-streaming 0.7.1.
+    ``_changelog_queue``. Its ``on_start`` sleeps 1 s before it registers the tables'
+    changelog channels, so that tables defined while the app starts are in; the engine
+    defines its tables with the app, and every worker start (a restart after a crash
+    too) waited that second for nothing. The rest of ``on_start`` is faust's. Checked
+    against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
     """
+
+    async def on_start(self) -> None:
+        """Register the changelog channels and start recovery at once."""
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
     @property
     def recovery(self) -> Recovery:
@@ -663,6 +685,35 @@ class _TableManager(TableManager):
             recovery.continuity.flow_stopped()
 
 
+def collect_only_after_closing(store_class: Any) -> None:
+    """Make ``store_class.revoke_partitions`` collect garbage only when it closed a database.
+
+    Why: faust's rocksdb ``Store.revoke_partitions`` drops the databases of the revoked
+    partitions and then always runs ``gc.collect()``, so that the dropped handles release
+    their locks; it is called for every table at every assignment, with nothing to
+    revoke at a worker's start. This keeps faust's body (pop each revoked partition's
+    database from the private ``_dbs``) and collects only when one was dropped. Idempotent.
+    Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+    original = store_class.revoke_partitions
+    if hasattr(original, "faust_original"):
+        return
+
+    def revoke_partitions(self: Any, table: Any, tps: Any) -> None:
+        closed = False
+        for tp in tps:
+            if tp.topic in table.changelog_topic.topics:
+                db = self._dbs.pop(tp.partition, None)
+                if db is not None:
+                    self.logger.info(f"closing db {tp.topic} partition {tp.partition}")
+                    closed = True
+        if closed:
+            gc.collect()
+
+    revoke_partitions.faust_original = original  # type: ignore[attr-defined]
+    store_class.revoke_partitions = revoke_partitions
+
+
 class EngineFaustApp(faust.App):
     """A faust app whose Kafka consumer waits at most ``consumer_fetch_max_wait`` seconds.
 
@@ -671,7 +722,7 @@ class EngineFaustApp(faust.App):
     broker's cluster id (or None) once the consumer has connected, in the consumer's
     thread, before it reads a record.
 
-    Its tables are :class:`_Table` and recover through :class:`_TableManager`
+    Its tables are :class:`_Table` and recover through :class:`EngineTableManager`
     (corrections 4 and 5), through faust's documented ``Table`` and ``TableManager``
     settings, unless the caller names others.
 
@@ -683,8 +734,12 @@ class EngineFaustApp(faust.App):
         self.consumer_fetch_max_wait_ms = max(1, round(consumer_fetch_max_wait * 1000))
         self.webserver_installers: list[Callable[[Any], None]] = []
         self.broker_identified: list[Callable[[str | None], None]] = []
-        kwargs.setdefault("TableManager", _TableManager)
+        kwargs.setdefault("TableManager", EngineTableManager)
         kwargs.setdefault("Table", _Table)
+        if str(kwargs.get("store", "")).startswith("rocksdb:"):
+            from faust.stores import rocksdb  # loads rocksdict: only for a rocksdb:// app
+
+            collect_only_after_closing(rocksdb.Store)
         super().__init__(*args, **kwargs)
 
     def on_webserver_init(self, web: Any) -> None:

@@ -457,3 +457,116 @@ async def test_a_recovery_seek_back_to_where_records_may_be_missing_clears_the_d
 
     assert consumer.sought == [{CHANGELOG: 4}]
     assert recovery.continuity.suspect == {}
+
+
+def test_faust_s_table_manager_sleeps_at_start_and_the_engine_s_does_not() -> None:
+    from faust.tables.manager import TableManager
+
+    # What EngineTableManager.on_start leaves out, and what it keeps.
+    faust_start = inspect.getsource(TableManager.on_start)
+    assert "await self.sleep(1.0)" in faust_start
+    assert "await self._update_channels()" in faust_start
+    assert "await self.recovery.start()" in faust_start
+    assert "sleep" not in inspect.getsource(internals.EngineTableManager.on_start)
+
+
+async def test_the_engine_app_registers_its_tables_without_waiting_a_second() -> None:
+    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
+    manager = app.tables
+    assert isinstance(manager, internals.EngineTableManager)
+    calls: list[Any] = []
+
+    async def sleep(seconds: float) -> None:
+        calls.append(("sleep", seconds))
+
+    async def update_channels() -> None:
+        calls.append("channels")
+
+    class Recovery:
+        async def start(self) -> None:
+            calls.append("recovery")
+
+    manager.sleep = sleep
+    manager._update_channels = update_channels
+    manager._recovery = Recovery()
+    await manager.on_start()
+
+    assert calls == ["channels", "recovery"]
+
+
+def test_faust_s_rocksdb_store_pops_revoked_databases_and_always_collects() -> None:
+    from faust.stores import rocksdb
+
+    internals.collect_only_after_closing(rocksdb.Store)
+    # The body the patch re-implements, as faust has it (kept on the replacement).
+    faust_source = inspect.getsource(rocksdb.Store.revoke_partitions.faust_original)
+    assert _parameters(rocksdb.Store.revoke_partitions.faust_original) == ["self", "table", "tps"]
+    assert "self._dbs.pop(tp.partition, None)" in faust_source
+    assert "tp.topic in table.changelog_topic.topics" in faust_source
+    assert "gc.collect()" in faust_source
+
+
+class _Logger:
+    def info(self, *args: Any) -> None:
+        pass
+
+
+class _RevokingStore:
+    """A stand-in with the attributes faust's rocksdb store's revoke_partitions uses."""
+
+    def __init__(self, dbs: dict[int, object]) -> None:
+        self._dbs = dbs
+        self.logger = _Logger()
+
+    def revoke_partitions(self, table: Any, tps: Any) -> None:
+        raise AssertionError("replaced by collect_only_after_closing")
+
+
+def _table(topic: str) -> Any:
+    class Changelog:
+        topics = frozenset({topic})
+
+    class Table:
+        changelog_topic = Changelog()
+
+    return Table()
+
+
+@pytest.mark.parametrize(
+    ("dbs", "revoked", "collections", "left"),
+    [
+        ({}, [], 0, {}),  # a worker's start: nothing to revoke, nothing to collect
+        ({0: "db0"}, [("other", 0)], 0, {0: "db0"}),  # another table's partition
+        ({0: "db0", 1: "db1"}, [("log", 1)], 1, {0: "db0"}),  # one closed: collect
+    ],
+)
+def test_the_rocksdb_store_collects_only_when_it_closed_a_database(
+    monkeypatch: pytest.MonkeyPatch,
+    dbs: dict[int, object],
+    revoked: list[tuple[str, int]],
+    collections: int,
+    left: dict[int, object],
+) -> None:
+    from faust.types import TP
+
+    internals.collect_only_after_closing(_RevokingStore)
+    internals.collect_only_after_closing(_RevokingStore)  # idempotent
+    counted: list[int] = []
+    monkeypatch.setattr(internals.gc, "collect", lambda: counted.append(1) or 0)
+    store = _RevokingStore(dict(dbs))
+
+    store.revoke_partitions(_table("log"), {TP(topic, partition) for topic, partition in revoked})
+
+    assert len(counted) == collections
+    assert store._dbs == left
+
+
+def test_a_rocksdb_engine_app_patches_faust_s_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faust.stores import rocksdb
+
+    faust_own = getattr(
+        rocksdb.Store.revoke_partitions, "faust_original", rocksdb.Store.revoke_partitions
+    )
+    monkeypatch.setattr(rocksdb.Store, "revoke_partitions", faust_own)
+    Dagger(broker=OFFLINE_BROKER, store="rocksdb://")
+    assert hasattr(rocksdb.Store.revoke_partitions, "faust_original")

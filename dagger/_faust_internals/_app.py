@@ -1,0 +1,176 @@
+"""The engine's faust app and its Kafka consumer and transport (corrections 1-3).
+
+Part of :mod:`dagger._faust_internals`; see its docstring for why each use is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from dagger._faust_internals._recovery import (
+    EngineTableManager,
+    _continuity,
+    _Table,
+    collect_only_after_closing,
+)
+from dagger._faust_internals._worker_state import broker_cluster_id
+
+logger = logging.getLogger("dagger._faust_internals")
+
+
+# -- the engine's faust app and its consumer -------------------------------------------
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """faust's aiokafka consumer thread with corrections 1 and 2 (see the module).
+
+    It also reads the broker's cluster id once it has connected (see
+    :func:`broker_cluster_id`), for the app's ``broker_identified`` listeners.
+
+    Why: ``_create_worker_consumer``, ``_ensure_consumer``, ``call_thread``, the thread's
+    ``on_start`` and aiokafka's ``_fetch_max_wait_ms`` are private; they are where faust
+    builds and drives the consumer. Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 /
+    mode-streaming 0.7.1.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        app = self.app
+        if isinstance(app, EngineFaustApp):
+            consumer._fetch_max_wait_ms = app.consumer_fetch_max_wait_ms
+        return consumer
+
+    async def on_start(self) -> None:
+        """Start the consumer, then tell the app's ``broker_identified`` the cluster id.
+
+        faust's consumer waits for this before it subscribes, so a listener acts before
+        the consumer first asks for an offset.
+        """
+        await super().on_start()
+        app = self.app
+        if isinstance(app, EngineFaustApp) and app.broker_identified:
+            cluster_id = await broker_cluster_id(self._ensure_consumer())
+            for listener in app.broker_identified:
+                listener(cluster_id)
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        result: Mapping[Any, int] = await self.call_thread(self._seek_to_committed_or_start)
+        return result
+
+    async def _seek_to_committed_or_start(self) -> Mapping[Any, int]:
+        consumer = self._ensure_consumer()
+        committed: Mapping[Any, int] = await consumer.seek_to_committed()
+        if self.app.conf.consumer_auto_offset_reset != "earliest":
+            return committed
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        uncommitted = [
+            tp
+            for tp, offset in committed.items()
+            if (offset is None or offset <= 0) and acks_enabled_for(tp.topic)
+        ]
+        if uncommitted:
+            await consumer.seek_to_beginning(*uncommitted)
+        return committed
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    """faust's aiokafka consumer with correction 3 (see the module), telling correction 5
+    when its flow stops.
+
+    Why: ``_new_consumer_thread``, ``getmany``, ``perform_seek`` and ``stop_flow`` are
+    faust's undocumented consumer internals; the lost records happen between them.
+    Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Cleared while a record handed out by getmany is being put in the agents' queues.
+        self._handed_back = asyncio.Event()
+        self._handed_back.set()
+
+    def stop_flow(self) -> None:
+        """faust's stop of the flow, which drops fetched records: tell the recovery's check."""
+        continuity = _continuity(self.app)
+        if continuity is not None:
+            continuity.flow_stopped()
+        super().stop_flow()
+
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        """faust's getmany, noting while a record it handed out is being queued."""
+        async for tp, message in super().getmany(timeout):
+            self._handed_back.clear()
+            try:
+                yield tp, message
+            finally:
+                # The caller has queued the record and set its read offset.
+                self._handed_back.set()
+
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets with the flow stopped, and leave it stopped.
+
+        Stopping the flow makes getmany drop the rest of what it fetched; the record being
+        queued is waited for, so its read offset is set before the seek resets the read
+        offsets. Every caller resumes the flow itself: faust's recovery clears the queues
+        and resumes it right after the seek, and getmany seeks only while it is stopped.
+        """
+        self.stop_flow()
+        await self._handed_back.wait()
+        await super().perform_seek()
+
+
+class _Transport(faust_aiokafka.Transport):
+    """faust's aiokafka transport with the engine's consumer.
+
+    Why: the transport's ``Consumer`` class attribute is how faust picks its consumer.
+    Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+
+    Consumer = _Consumer
+
+
+class EngineFaustApp(faust.App):
+    """A faust app whose Kafka consumer waits at most ``consumer_fetch_max_wait`` seconds.
+
+    ``webserver_installers`` are called with faust's web server as it starts, before it
+    serves: the engine adds its HTTP API there. ``broker_identified`` are called with the
+    broker's cluster id (or None) once the consumer has connected, in the consumer's
+    thread, before it reads a record.
+
+    Its tables are :class:`_Table` and recover through :class:`EngineTableManager`
+    (corrections 4 and 5), through faust's documented ``Table`` and ``TableManager``
+    settings, unless the caller names others.
+
+    Why here: it chooses its transport through faust's private ``_new_transport``.
+    Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    """
+
+    def __init__(self, *args: Any, consumer_fetch_max_wait: float, **kwargs: Any) -> None:
+        self.consumer_fetch_max_wait_ms = max(1, round(consumer_fetch_max_wait * 1000))
+        self.webserver_installers: list[Callable[[Any], None]] = []
+        self.broker_identified: list[Callable[[str | None], None]] = []
+        kwargs.setdefault("TableManager", EngineTableManager)
+        kwargs.setdefault("Table", _Table)
+        if str(kwargs.get("store", "")).startswith("rocksdb:"):
+            from faust.stores import rocksdb  # loads rocksdict: only for a rocksdb:// app
+
+            collect_only_after_closing(rocksdb.Store)
+        super().__init__(*args, **kwargs)
+
+    def on_webserver_init(self, web: Any) -> None:
+        """Run the ``webserver_installers`` on the web server that is starting."""
+        super().on_webserver_init(web)
+        for install in self.webserver_installers:
+            install(web)
+
+    def _new_transport(self) -> Any:
+        url = self.conf.broker_consumer[0]
+        if url.scheme in ("kafka", "aiokafka"):
+            return _Transport(self.conf.broker_consumer, self)
+        return super()._new_transport()

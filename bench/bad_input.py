@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ TARGET_DEAD_LETTERS_PER_S = 5000.0
 TARGET_FLOOD_RATIO = 0.5
 EARLY_BUFFER_FULL = "early_buffer_full"
 WARM_UP = 10
+READY_TIMEOUT_S = 10.0
+"""A ``/service/ready`` answer slower than this counts as not ready."""
 SETTLE_S = 30.0
 """Seconds without a new dead letter after which the flood counts as fully handled."""
 
@@ -90,7 +93,7 @@ class Watch:
 
 async def _watch(worker: subprocess.Popen[bytes], url: str, watch: Watch) -> None:
     """Poll ``url`` (``/service/ready``) and the worker's RSS every 0.25 s until cancelled."""
-    timeout = aiohttp.ClientTimeout(total=5)
+    timeout = aiohttp.ClientTimeout(total=READY_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while True:
             if worker.poll() is not None:
@@ -339,7 +342,7 @@ async def run(
 ) -> tuple[list[Criterion], dict[str, Any]]:
     """One run of the suite on a fresh broker and worker: the criteria and the figures."""
     workdir = Path(tempfile.mkdtemp(prefix="dagger-bench-bad-input-"))
-    names = engine_names("badinput", workdir, store="rocksdb://")
+    names = engine_names(f"badinput{uuid.uuid4().hex[:6]}", workdir, store="rocksdb://")
     env = {**names, "BENCH_METRICS": "1"}
     port = free_port()
     base = f"http://127.0.0.1:{port}"

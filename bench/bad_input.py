@@ -227,6 +227,26 @@ async def _metrics(session: aiohttp.ClientSession, url: str) -> dict[str, dict[s
         return body
 
 
+async def _settled_metrics(url: str, flood_sent: Flood) -> dict[str, dict[str, float]]:
+    """The worker's metrics once the held and dropped counts reach what was sent, or have
+    not moved for ``SETTLE_S`` (the engine topic's events may lag the dead letters)."""
+    expected = flood_sent.expected()
+    wanted = sum(count for outcome, count in expected.items() if outcome == HELD or
+                 outcome.startswith(DROPPED))  # fmt: skip
+    seen, quiet_since = -1, time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        while True:
+            metrics = await _metrics(session, url)
+            counted = _counter(metrics, "dagger.messages_held")[""] + sum(
+                _counter(metrics, "dagger.inputs_dropped").values()
+            )
+            if counted >= wanted or time.monotonic() - quiet_since >= SETTLE_S:
+                return metrics
+            if counted != seen:
+                seen, quiet_since = counted, time.monotonic()
+            await asyncio.sleep(1.0)
+
+
 def _counter(metrics: dict[str, dict[str, float]], name: str) -> Counter[str]:
     """A metric's sums by its ``dagger.reason`` (or the whole sum under ``""``)."""
     counts: Counter[str] = Counter()
@@ -400,7 +420,7 @@ async def run(
                     orders_done_at = time.time()
                     progress(f"  {stormy['instances_per_s']:.1f} orders/s")
                     while not sending.done():
-                        await asyncio.sleep(0.5)
+                        await asyncio.sleep(2.0)
                         progress(f"  {len(letters.by_origin):,} dead letters so far")
                     await sending
                 wanted = sum(
@@ -411,9 +431,7 @@ async def run(
                 await letters.settle(wanted, idle=SETTLE_S)
                 flood_cpu = cpu_seconds(worker.pid) - cpu_before[0]
                 broker_cpu = cpu_seconds(broker.pid) - cpu_before[1]
-                await asyncio.sleep(1.0)  # the last records of the flood's engine events
-                async with aiohttp.ClientSession() as session:
-                    metrics = await _metrics(session, f"{base}/bench/metrics")
+                metrics = await _settled_metrics(f"{base}/bench/metrics", flood_sent)
             alive = worker.poll() is None and watch.died is None
         finally:
             stop_all(processes)

@@ -41,10 +41,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -63,6 +63,8 @@ from bench._load import Completions, closed_loop
 from bench._workflows import THREE_STEP
 from bench.throughput import engine_client, engine_names, engine_topics, start_service
 from dagger.testing import EmbeddedBroker
+
+T = TypeVar("T")
 
 TARGET_DEAD_LETTERS_PER_S = 5000.0
 TARGET_FLOOD_RATIO = 0.5
@@ -341,6 +343,18 @@ def dead_letter_rate(flood_sent: Flood, letters: DeadLetters) -> tuple[float, fl
     return (len(times) - 1) / span if span > 0 else 0.0, span
 
 
+async def _while_alive(work: Awaitable[T], watching: asyncio.Task[None], watch: Watch) -> T:
+    """Await ``work``, unless the worker dies first (``watching`` returns): then raise."""
+    task = asyncio.ensure_future(work)
+    await asyncio.wait({task, watching}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    raise RuntimeError(f"the worker died ({watch.died}): the run cannot go on")
+
+
 @contextlib.asynccontextmanager
 async def _task(coroutine: Any) -> AsyncIterator[asyncio.Task[Any]]:
     task = asyncio.create_task(coroutine)
@@ -394,12 +408,20 @@ async def run(
             async with (
                 engine_client(broker, names, THREE_STEP) as submit,
                 Completions(updates) as completions,
-                _task(_watch(worker, f"{base}/service/ready", watch)),
+                _task(_watch(worker, f"{base}/service/ready", watch)) as watching,
                 _task(letters.run()),
             ):
-                await closed_loop(submit, completions, WARM_UP, WARM_UP, "warm", timeout=180)
+                await _while_alive(
+                    closed_loop(submit, completions, WARM_UP, WARM_UP, "warm", timeout=180),
+                    watching,
+                    watch,
+                )
                 progress(f"{orders} orders without a flood")
-                calm = (await closed_loop(submit, completions, orders, orders, "calm")).figures()
+                calm = (
+                    await _while_alive(
+                        closed_loop(submit, completions, orders, orders, "calm"), watching, watch
+                    )
+                ).figures()
                 progress(f"  {calm['instances_per_s']:.1f} orders/s")
                 done = [f"calm-{n}" for n in range(orders)]
                 malformed = list(flood(records, done, kinds=kinds))
@@ -415,7 +437,11 @@ async def run(
                         await asyncio.sleep(0.05)
                     progress(f"{orders} orders during the flood")
                     stormy = (
-                        await closed_loop(submit, completions, orders, orders, "flood")
+                        await _while_alive(
+                            closed_loop(submit, completions, orders, orders, "flood"),
+                            watching,
+                            watch,
+                        )
                     ).figures()
                     orders_done_at = time.time()
                     progress(f"  {stormy['instances_per_s']:.1f} orders/s")

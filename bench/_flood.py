@@ -23,6 +23,8 @@ LISTENER = "listener"
 ENGINE = "engine"
 HELD = "held"
 DROPPED = "dropped:"
+ALREADY_HELD = f"{DROPPED}already_held"
+"""A repeat of a held message: not held again, counted as dropped."""
 HUGE_VALUE_BYTES = 900 * 1024
 DEEP = 10_000
 
@@ -98,7 +100,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("unicode_key", LISTENER, 3, HELD,
          lambda n, rnd, _: _no_headers(_ready(f"{_UNICODE[n % len(_UNICODE)]}-{n}"))),
     Kind("no_instance", LISTENER, 8, HELD, lambda n, rnd, _: _no_headers(_ready(f"ghost-{n}"))),
-    Kind("duplicate_reply", LISTENER, 4, f"{DROPPED}already_held",
+    Kind("duplicate_reply", LISTENER, 4, ALREADY_HELD,
          lambda n, rnd, done: (
              _ready(done[n % len(done)]),
              [("message-id", f"{done[n % len(done)]}-READY".encode())],
@@ -137,7 +139,8 @@ def flood(
     ``done_orders`` are ids of orders that completed: their replies, sent again with the
     same ``message-id``, are held once (the listener is gone) and dropped after that.
     The first record of a duplicated reply is therefore ``held``, the later ones
-    ``dropped:already_held``.
+    ``dropped:already_held`` (held again if the first has expired meanwhile: a run
+    longer than ``early_message_window``).
     """
     rnd = random.Random(seed)
     chosen = [kind for kind in KINDS if kinds is None or kind.name in kinds]

@@ -100,16 +100,26 @@ def free_port() -> int:
 
 
 def start_worker(
-    module: str, env: dict[str, str], log_path: Path, level: str = "warning"
+    module: str,
+    env: dict[str, str],
+    log_path: Path,
+    level: str = "warning",
+    web_port: int | None = None,
+    profile: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `dagger worker -A module -l level` with ``env`` on top of this environment."""
-    return start_module(
-        "dagger",
-        ["worker", "-A", module, "-l", level, "--web-port", str(free_port()),
-         "--web-bind", "127.0.0.1"],
-        env,
-        log_path,
-    )  # fmt: skip
+    """Start `dagger worker -A module -l level` with ``env`` on top of this environment.
+
+    Its HTTP API listens on 127.0.0.1 at ``web_port`` (default: a free port). With
+    ``profile``, the worker runs under cProfile and writes its statistics there when it
+    stops.
+    """
+    port = web_port if web_port is not None else free_port()
+    arguments = ["worker", "-A", module, "-l", level, "--web-port", str(port),
+                 "--web-bind", "127.0.0.1"]  # fmt: skip
+    if profile is not None:
+        return start_module("cProfile", ["-o", str(profile), "-m", "dagger", *arguments], env,
+                            log_path)  # fmt: skip
+    return start_module("dagger", arguments, env, log_path)
 
 
 def start_module(

@@ -11,10 +11,9 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -23,74 +22,14 @@ from dagger.runtime._partitioning import partition_for_key
 from dagger.service.services import Dagger
 from dagger.testing import EmbeddedBroker
 from dagger.web._peers import SCOPE_HEADER
-from integration_tests._harness import REPO_ROOT, Scenario, client, free_port, terminate
+from integration_tests._api_worker import ApiWorker, until
+from integration_tests._harness import REPO_ROOT, Scenario, client
 from integration_tests.apps.api_workflows import build_api_orders
 from integration_tests.apps.listener_workflows import build_listener_templates
 
 pytestmark = pytest.mark.integration
 
-APP = "integration_tests.apps.api_app"
 TOKEN = "it-token-7f3a"
-T = TypeVar("T")
-
-
-class ApiWorker:
-    """A ``dagger worker`` subprocess serving the API on 127.0.0.1:<free port>."""
-
-    def __init__(self, scenario: Scenario, broker: EmbeddedBroker, name: str, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = scenario.tmp_path / f"api-worker-{name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        # No --web-bind: the API must bind 127.0.0.1 by default.
-        command = [
-            sys.executable,
-            "-m",
-            "dagger",
-            "worker",
-            "-A",
-            APP,
-            "--web-port",
-            str(self.port),
-        ]
-        self.process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=dict(scenario.env(broker, name), **env),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    async def wait_ready(self, session: aiohttp.ClientSession, timeout: float = 90.0) -> None:
-        """Until GET /service/ready says ``{"is_ready": true}``."""
-
-        async def ready() -> bool | None:
-            assert self.process.poll() is None, self.log_text()[-3000:]
-            try:
-                async with session.get(self.url + "/service/ready") as response:
-                    return (await response.json())["is_ready"] is True or None
-            except aiohttp.ClientConnectionError:
-                return None
-
-        await until(ready, timeout, f"{self.url} ready\n{self.log_text()[-2000:]}")
-
-    def stop(self) -> None:
-        terminate(self.process)
-        self._log.close()
-
-
-async def until(check: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.3)
 
 
 async def call(

@@ -96,6 +96,10 @@ class Step:
     """Why an ignored input was ignored, for the log."""
     level: int = logging.NOTSET
     """The log level of ``reason`` (NOTSET: not worth a line)."""
+    drop: str = ""
+    """Why an event changed nothing, as a short name for the ``dagger.inputs_dropped``
+    metric (``unknown_instance``, ``replayed``, ``not_waiting``...); empty: not counted
+    (an event sent to every partition, ignored where the instance does not live)."""
 
 
 def step(
@@ -128,6 +132,7 @@ def _event(
             None,
             f"{type(event).__name__} for unknown instance {event.instance_id} dropped",
             logging.WARNING,
+            "unknown_instance",
         )
     owned_elsewhere = partition is not None and instance.owner_partition != partition
     if owned_elsewhere and not isinstance(event, InstanceCreated):
@@ -141,21 +146,23 @@ def _event(
             f"{type(event).__name__} for instance {event.instance_id} reached partition "
             f"{partition}, not its owner {instance.owner_partition}; dropped",
             logging.WARNING,
+            "not_owner",
         )
     if event.event_id in instance.applied_events:
-        return Step(instance, verdict=Verdict.REPLAYED)
+        return Step(instance, verdict=Verdict.REPLAYED, drop="replayed")
     if isinstance(event, InstanceCreated):
         return _ignored(
             instance,
             f"instance {event.instance_id} already exists; create event dropped",
             logging.WARNING,
+            "already_exists",
         )
     if isinstance(event, StopRequested):
         return _stop(instance, event, now)
     if isinstance(event, RetryRequested):
         refused = retry.refusal(instance)
         if refused is not None:
-            return _ignored(instance, f"retry ignored: {refused}", logging.WARNING)
+            return _ignored(instance, f"retry ignored: {refused}", logging.WARNING, "retry_refused")
         flow.remember_event(instance, event.event_id)
         return Step(instance, retry.retry(instance, now))
     if isinstance(event, InstanceSubmitted):
@@ -164,6 +171,7 @@ def _event(
                 instance,
                 f"instance {instance.id} is already {instance.status.code}; submit ignored",
                 logging.INFO,
+                "already_started",
             )
         flow.remember_event(instance, event.event_id)
         return Step(instance, submit(instance, now))
@@ -196,6 +204,7 @@ def _stop(instance: Instance, event: StopRequested, now: float) -> Step:
             instance,
             f"instance {instance.id}: {target} is finished or unknown; stop ignored",
             logging.INFO,
+            "nothing_to_stop",
         )
     flow.remember_event(instance, event.event_id)
     return Step(instance, flow.stop_task(instance, target, now))
@@ -205,7 +214,7 @@ def _timer(instance: Instance, event: TimerFired, now: float) -> Step:
     """Apply a due timer; a timer that was cancelled or replaced since changes nothing."""
     task = instance.tasks.get(event.task_id)
     if task is None or task.is_terminal() or task.timer_due != event.due:
-        return _ignored(instance)
+        return _ignored(instance, drop="stale_timer")
     flow.remember_event(instance, event.event_id)
     task.timer_due = None
     rules = rules_for(task)
@@ -225,6 +234,7 @@ def _delivered(instance: Instance, event: MessageDelivered, now: float) -> Step:
             f"message {event.event_id} for task {event.task_id} of instance {instance.id} "
             f"ignored: the task is {state}",
             logging.INFO,
+            "not_waiting",
         )
     flow.remember_event(instance, event.event_id)
     return Step(instance, [RunMessageHook(event), *skipped])
@@ -289,5 +299,7 @@ def _is_plain(value: Any) -> bool:
     return True
 
 
-def _ignored(instance: Instance | None, reason: str = "", level: int = logging.NOTSET) -> Step:
-    return Step(instance, verdict=Verdict.IGNORED, reason=reason, level=level)
+def _ignored(
+    instance: Instance | None, reason: str = "", level: int = logging.NOTSET, drop: str = ""
+) -> Step:
+    return Step(instance, verdict=Verdict.IGNORED, reason=reason, level=level, drop=drop)

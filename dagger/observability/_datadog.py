@@ -26,6 +26,8 @@ from dagger.tasks._base import ITask, ITemplateDAGInstance
 TRANSITIONS = "dagger.status.transitions"
 DEAD_LETTERS = "dagger.dead_letters"
 BATCH_COMMIT_FAILURES = "dagger.batch_commit_failures"
+INPUTS_DROPPED = "dagger.inputs_dropped"
+MESSAGES_HELD = "dagger.messages_held"
 STEP_DURATION = "dagger.step.duration"
 
 
@@ -130,6 +132,14 @@ class Datadog(NoTelemetry):
     def batch_commit_failed(self, error_type: str) -> None:
         """Count the failed commit."""
         self.statsd.increment(BATCH_COMMIT_FAILURES, tags=[f"error_type:{error_type}"])
+
+    def input_dropped(self, reason: str, count: int = 1) -> None:
+        """Count inputs dropped on purpose."""
+        self.statsd.increment(INPUTS_DROPPED, value=count, tags=[f"reason:{reason}"])
+
+    def message_held(self) -> None:
+        """Count a held message."""
+        self.statsd.increment(MESSAGES_HELD)
 
 
 class _Timed:

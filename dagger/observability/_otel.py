@@ -35,6 +35,8 @@ SCOPE = "dagger"
 TRANSITIONS = "dagger.status.transitions"
 DEAD_LETTERS = "dagger.dead_letters"
 BATCH_COMMIT_FAILURES = "dagger.batch_commit_failures"
+INPUTS_DROPPED = "dagger.inputs_dropped"
+MESSAGES_HELD = "dagger.messages_held"
 STEP_DURATION = "dagger.step.duration"
 
 TRACEPARENT = "traceparent"
@@ -85,7 +87,10 @@ class OpenTelemetry:
     ``dagger.template``), ``dagger.dead_letters`` (counter; ``dagger.reason``,
     ``dagger.origin.topic``), ``dagger.step.duration`` (histogram, seconds;
     ``dagger.hook``, ``dagger.template``, ``dagger.task.type``, ``dagger.outcome``) and
-    ``dagger.batch_commit_failures`` (counter; ``dagger.error.type``).
+    ``dagger.batch_commit_failures`` (counter; ``dagger.error.type``),
+    ``dagger.inputs_dropped`` (counter; ``dagger.reason``: inputs that changed nothing
+    on purpose, such as a repeated message or an event for an unknown instance) and
+    ``dagger.messages_held`` (counter: messages held for a listener to come).
 
     Examples:
         >>> from opentelemetry.sdk.trace import TracerProvider  # doctest: +SKIP
@@ -114,6 +119,16 @@ class OpenTelemetry:
             BATCH_COMMIT_FAILURES,
             unit="{attempt}",
             description="Batch commits that failed and were tried again.",
+        )
+        self.inputs_dropped = meter.create_counter(
+            INPUTS_DROPPED,
+            unit="{record}",
+            description="Inputs that changed nothing on purpose (duplicates, unknown ids).",
+        )
+        self.messages_held = meter.create_counter(
+            MESSAGES_HELD,
+            unit="{message}",
+            description="Listener messages held for a listener that is not waiting yet.",
         )
 
     def active(self) -> bool:
@@ -239,6 +254,16 @@ class OpenTelemetry:
         """Count the failed commit."""
         if self.active():
             self.batch_commit_failures.add(1, {"dagger.error.type": error_type})
+
+    def input_dropped(self, reason: str, count: int = 1) -> None:
+        """Count inputs dropped on purpose."""
+        if self.active():
+            self.inputs_dropped.add(count, {"dagger.reason": reason})
+
+    def message_held(self) -> None:
+        """Count a held message."""
+        if self.active():
+            self.messages_held.add(1)
 
     # -- propagation ----------------------------------------------------------------
     def inject(self, headers: OpenHeaders) -> None:

@@ -58,6 +58,7 @@ def assemble_owners(
         partitions=partitions,
         dead_letters=dead_letters,
         message_id_header=settings.message_id_header,
+        telemetry=settings.telemetry,
         max_record_bytes=int(
             settings.faust_settings.get("producer_max_request_size", DEFAULT_MAX_RECORD_BYTES)
         ),
@@ -75,6 +76,7 @@ def assemble_owners(
             bytes_per_partition=settings.max_held_bytes,
         ),
         dead_letters=dead_letters,
+        telemetry=settings.telemetry,
     )
     timer_index = TimerIndex(timers)
     owner = InstanceOwner(

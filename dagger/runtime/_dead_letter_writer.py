@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from dagger.core._codec import dumps
+from dagger.runtime._log_limit import LogLimit
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class DeadLetterWriter:
     def __init__(self, send: RawSend | None) -> None:
         self._send = send
         self._telemetry: Telemetry = NO_TELEMETRY
+        self._log = LogLimit(logger)
 
     def observe(self, telemetry: Telemetry) -> None:
         """Tell ``telemetry`` of every dead letter published from now on."""
@@ -127,10 +129,18 @@ class DeadLetterWriter:
         """Record that the input at ``origin`` could not be processed, and why.
 
         A letter that cannot be sent is logged at ERROR with its origin, never raised:
-        the agent that met the bad input goes on.
+        the agent that met the bad input goes on. The letters themselves are logged at
+        WARNING, at most a few per reason every few seconds (:class:`LogLimit`): under a
+        flood of bad input the log would otherwise cost more than the letters.
         """
-        logger.warning(
-            "dead letter (%s) from %s: %s: %.500s", reason, origin, type(error).__name__, error
+        self._log.log(
+            reason,
+            logging.WARNING,
+            "dead letter (%s) from %s: %s: %.500s",
+            reason,
+            origin,
+            type(error).__name__,
+            error,
         )
         self._telemetry.dead_letter(reason, origin)
         if self._send is None:

@@ -87,9 +87,11 @@ class EngineRuntime:
         self._clock = settings.clock
         self._max_timers_per_tick = settings.max_tasks_per_trigger
         self._timers_generation = -1
-        self._dead_letter_topic = faust_app.topic(
-            settings.dead_letter_topic, partitions=partitions, internal=True
-        )
+        # Dead letters go straight to the producer, as the engine's own records do: they
+        # are bytes already, and faust's Topic layer costs more than the letter under a
+        # flood of bad input. faust flushes the producer before it commits an offset, so
+        # a letter is on the broker before the offset of its input is committed.
+        self._dead_letter_records = RecordSender(faust_app, settings.dead_letter_topic)
         self.dead_letters = DeadLetterWriter(self._send_dead_letter)
         owners = assemble_owners(
             settings=settings,
@@ -212,7 +214,7 @@ class EngineRuntime:
         await self._app.producer.flush()
 
     async def _send_dead_letter(self, key: bytes, value: bytes) -> None:
-        await self._dead_letter_topic.send(key=key, value=value)
+        await self._dead_letter_records.send(key=key, value=value)
 
     # -- listener topics ---------------------------------------------------------------
     def add_listener(

@@ -20,7 +20,7 @@ from typing import Any
 from dagger.core._codec import dumps, loads
 from dagger.core._events import MessageReceived
 
-__all__ = ["DEFAULT_HELD_LIMITS", "MESSAGE_MARK", "HeldLimits", "HeldMessages"]
+__all__ = ["ALREADY_HELD", "DEFAULT_HELD_LIMITS", "MESSAGE_MARK", "HeldLimits", "HeldMessages"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ MESSAGE_MARK = "\x1e"
 """Between the index key and the message id in a held message's record key."""
 
 Clock = Callable[[], float]
+
+ALREADY_HELD = "a message with this id is held already"
+"""What :meth:`HeldMessages.hold` returns for a repeat of a held message (not held again)."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,10 @@ class HeldMessages:
 
     # -- holding, taking ---------------------------------------------------------------
     def hold(self, message: MessageReceived) -> str | None:
-        """Hold ``message``; return why it cannot be held, or None (held, or held already)."""
+        """Hold ``message``; return None, or :data:`ALREADY_HELD`, or why it cannot be held."""
         entries = self._live_entries(message.index_key)
         if any(entry[0] == message.event_id for entry in entries):
-            return None
+            return ALREADY_HELD
         partition = self._partition_of(message.index_key)
         count, size = self._usage_of(partition)
         payload_size = len(message.payload)

@@ -26,8 +26,17 @@ from dagger.core._events import (
     MessageReceived,
 )
 from dagger.runtime._dead_letter_writer import EARLY_BUFFER_FULL, DeadLetterWriter
-from dagger.runtime._held import HeldLimits, HeldMessages
+from dagger.runtime._held import ALREADY_HELD, HeldLimits, HeldMessages
 from dagger.runtime._partitioning import partition_for_index_key
+from dagger.runtime._telemetry import (
+    DROPPED_ALREADY_HELD,
+    DROPPED_HELD_EXPIRED,
+    DROPPED_NO_LISTENER,
+    NO_TELEMETRY,
+    Telemetry,
+    report_dropped,
+    report_held,
+)
 from dagger.tasks._status import CorreletableKeyTasks, CorreletableLookUpKey
 
 logger = logging.getLogger(__name__)
@@ -52,8 +61,10 @@ class KeysOwner:
         partitions: int = 1,
         held_limits: HeldLimits | None = None,
         dead_letters: DeadLetterWriter | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.index = index
+        self._telemetry = telemetry
         self.held = held
         self._send = send
         self.chunk_size = chunk_size
@@ -212,9 +223,14 @@ class KeysOwner:
     async def _hold(self, message: MessageReceived) -> None:
         if self.early_message_window <= 0:
             logger.info("message %s matched no listener and was dropped", message.event_id)
+            report_dropped(self._telemetry, DROPPED_NO_LISTENER)
             return
         refusal = self._held.hold(message)
-        if refusal is not None and self._dead_letters is not None:
+        if refusal is None:
+            report_held(self._telemetry)
+        elif refusal == ALREADY_HELD:
+            report_dropped(self._telemetry, DROPPED_ALREADY_HELD)
+        elif self._dead_letters is not None:
             await self._dead_letters.publish(
                 EARLY_BUFFER_FULL, EarlyBufferFull(refusal), message.origin, message.payload
             )
@@ -232,7 +248,10 @@ class KeysOwner:
 
     def sweep(self, owns: Callable[[bytes], bool]) -> int:
         """Drop expired held messages of the keys ``owns`` accepts; return how many."""
-        return self._held.sweep(owns)
+        dropped = self._held.sweep(owns)
+        if dropped:
+            report_dropped(self._telemetry, DROPPED_HELD_EXPIRED, dropped)
+        return dropped
 
 
 class EarlyBufferFull(Exception):

@@ -20,7 +20,13 @@ from dagger.runtime._dead_letter_writer import (
 )
 from dagger.runtime._keys_owner import Sender
 from dagger.runtime._partitioning import partition_for_index_key
-from dagger.runtime._telemetry import trace_origin
+from dagger.runtime._telemetry import (
+    DROPPED_NO_KEYS,
+    NO_TELEMETRY,
+    Telemetry,
+    report_dropped,
+    trace_origin,
+)
 from dagger.serializers._passthrough import PASSTHROUGH
 from dagger.tasks._base import SensorTask
 
@@ -70,8 +76,10 @@ class ListenerIntake:
         partitions: int,
         dead_letters: DeadLetterWriter,
         message_id_header: str | None,
+        telemetry: Telemetry = NO_TELEMETRY,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
+        self._telemetry = telemetry
         self.topics: dict[str, ListenerTopic] = {}
         # A message travels base64-encoded in an engine event: keep that event under the
         # producer's record limit, with room for its key and origin.
@@ -161,6 +169,9 @@ class ListenerIntake:
             await self._dead_letters.publish(
                 KEY_EXTRACTION_FAILED, exc, origin, raw, headers=headers
             )
+            return 0
+        if not keys:
+            report_dropped(self._telemetry, DROPPED_NO_KEYS)
             return 0
         message_id = self._message_id(origin, headers)
         for key in keys:

@@ -68,9 +68,15 @@ from dagger.runtime._dead_letter_writer import (
 )
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._lifecycle_log import log_instance_change
+from dagger.runtime._log_limit import LogLimit
 from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._starts import created_conflict
-from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry, report_transitions
+from dagger.runtime._telemetry import (
+    NO_TELEMETRY,
+    Telemetry,
+    report_dropped,
+    report_transitions,
+)
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import IntervalTask, ITemplateDAGInstance
@@ -126,6 +132,7 @@ class InstanceOwner:
         self._changed: dict[str, ITemplateDAGInstance[Any, Any]] = {}
         self._sent: set[str] = set()  # the changed ones whose update went to the producer
         self._telemetry = telemetry
+        self._log = LogLimit(logger)
 
     def load(self, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance, or None if this worker does not hold it."""
@@ -197,11 +204,14 @@ class InstanceOwner:
         before = None if instance is None else instance.status.code
         stepped = step(instance, event, self._clock(), partition=partition)
         if stepped.reason:
-            logger.log(stepped.level, "%s", stepped.reason)
+            self._log.log(stepped.drop, stepped.level, "%s", stepped.reason)
         if stepped.verdict is not Verdict.APPLIED or stepped.instance is None:
             self._forget_timer(event)
+            dead_lettered = False
             if isinstance(event, InstanceCreated) and stepped.verdict is Verdict.IGNORED:
-                await self._refuse_reused_id(instance, event)
+                dead_lettered = await self._refuse_reused_id(instance, event)
+            if stepped.drop and not dead_lettered:
+                report_dropped(self._telemetry, stepped.drop)
             if stepped.verdict is Verdict.REPLAYED and stepped.instance is not None:
                 # A replay after a crash: the state is stored, but its changelog record and
                 # its update may not have left the worker, so write and publish it again.
@@ -227,15 +237,20 @@ class InstanceOwner:
 
     async def _refuse_reused_id(
         self, existing: ITemplateDAGInstance[Any, Any] | None, event: InstanceCreated
-    ) -> None:
-        """A ``created`` event for an id in use: dead-letter it unless it is a repeat."""
+    ) -> bool:
+        """A ``created`` event for an id in use: dead-letter it unless it is a repeat.
+
+        Returns whether it was dead-lettered.
+        """
         if existing is None:
-            return
+            return False
         conflict = created_conflict(existing, event.document)
-        if conflict is not None:
-            origin = {"instance_id": existing.id, "event_id": event.event_id}
-            value = codec.dumps(event.document)
-            await self._dead_letters.publish(ID_REUSED, ValueError(conflict), origin, value)
+        if conflict is None:
+            return False
+        origin = {"instance_id": existing.id, "event_id": event.event_id}
+        value = codec.dumps(event.document)
+        await self._dead_letters.publish(ID_REUSED, ValueError(conflict), origin, value)
+        return True
 
     async def _fail_unencodable(
         self, instance: ITemplateDAGInstance[Any, Any], error: Exception

@@ -130,6 +130,12 @@ class NoTelemetry:
     def batch_commit_failed(self, error_type: str) -> None:
         """Nothing to do."""
 
+    def input_dropped(self, reason: str, count: int = 1) -> None:
+        """Nothing to do."""
+
+    def message_held(self) -> None:
+        """Nothing to do."""
+
     def inject(self, headers: OpenHeaders) -> None:
         """Nothing to add."""
 
@@ -196,6 +202,16 @@ class FanOut:
         """Tell each observer that counts failed commits."""
         for observer in self.observers:
             report_commit_failure(observer, error_type)
+
+    def input_dropped(self, reason: str, count: int = 1) -> None:
+        """Tell each observer that counts dropped inputs."""
+        for observer in self.observers:
+            report_dropped(observer, reason, count)
+
+    def message_held(self) -> None:
+        """Tell each observer that counts held messages."""
+        for observer in self.observers:
+            report_held(observer)
 
     def inject(self, headers: OpenHeaders) -> None:
         """Let each observer add its headers."""
@@ -283,3 +299,30 @@ def report_commit_failure(observer: Telemetry, error_type: str) -> None:
     report = getattr(observer, "batch_commit_failed", None)
     if report is not None:
         report(error_type)
+
+
+DROPPED_ALREADY_HELD = "already_held"
+DROPPED_HELD_EXPIRED = "held_expired"
+DROPPED_NO_LISTENER = "no_listener"
+DROPPED_NO_KEYS = "no_keys"
+"""Why an input was dropped on purpose: the ``dagger.inputs_dropped`` metric's reasons
+besides those of :func:`dagger.core.step` (``Step.drop``)."""
+
+
+def report_dropped(observer: Telemetry, reason: str, count: int = 1) -> None:
+    """Tell ``observer`` that ``count`` inputs were dropped on purpose, if it counts them.
+
+    A dropped input changed nothing and is in no dead letter: a duplicate, an event for an
+    instance that does not exist, a held message that expired. ``input_dropped(reason,
+    count)`` is optional, as ``batch_commit_failed`` is.
+    """
+    report = getattr(observer, "input_dropped", None)
+    if report is not None:
+        report(reason, count)
+
+
+def report_held(observer: Telemetry) -> None:
+    """Tell ``observer`` that a message was held for a listener to come, if it counts them."""
+    report = getattr(observer, "message_held", None)
+    if report is not None:
+        report()

@@ -11,6 +11,7 @@ from dagger.web._docs_page import openapi_paths as docs_paths
 from dagger.web._query import (
     BY_PARTITION,
     DEFAULT_LIMIT,
+    ID_PATTERN,
     ID_RULE,
     MAX_LIMIT,
     MAX_WINDOW,
@@ -44,8 +45,8 @@ def openapi_document(version: str, *, token_required: bool) -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    instance_id = _path_param("id", f"The instance id: {ID_RULE}.")
-    letter_id = _path_param("id", f"The dead-letter id: {ID_RULE}.")
+    instance_id = _path_param("id", f"The instance id: {ID_RULE}.", ID_PATTERN)
+    letter_id = _path_param("id", f"The dead-letter id: {ID_RULE}.", ID_PATTERN)
     return {
         "/service/ready": {
             "get": {
@@ -441,13 +442,16 @@ def _header(description: str) -> dict[str, Any]:
     return {"description": description, "schema": {"type": "string"}}
 
 
-def _path_param(name: str, description: str) -> dict[str, Any]:
+def _path_param(name: str, description: str, pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if pattern is not None:
+        schema["pattern"] = pattern
     return {
         "name": name,
         "in": "path",
         "required": True,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": schema,
     }
 
 

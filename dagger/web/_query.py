@@ -25,7 +25,9 @@ MAX_LIMIT = 1000
 MAX_WINDOW = 10_000
 """The largest ``offset + limit``: deeper pages are read with a cursor."""
 
-_ID = re.compile(r"^[A-Za-z0-9._:@+=~-]{1,256}$")
+ID_PATTERN = r"^[A-Za-z0-9._:@+=~-]{1,256}$"
+"""What an id in a path is (instances and dead letters), as the OpenAPI document says."""
+_ID = re.compile(ID_PATTERN)
 ID_RULE = "1 to 256 letters, digits or any of . _ : @ + = ~ -"
 
 BY_PARTITION = "partition"

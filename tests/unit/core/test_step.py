@@ -782,10 +782,11 @@ async def test_a_replayed_event_is_replayed_and_changes_nothing(engine: Dagger) 
 
     for replayed in (InstanceSubmitted("e-1", instance.id), _delivered(instance)):
         stepped = core_step(instance, replayed, LATER + 1)
-        assert (stepped.verdict, stepped.effects, stepped.instance) == (
+        assert (stepped.verdict, stepped.effects, stepped.instance, stepped.drop) == (
             Verdict.REPLAYED,
             [],
             instance,
+            "replayed",
         )
     assert codec.encode(instance) == before
 
@@ -834,11 +835,14 @@ async def test_an_event_for_an_unknown_instance_is_ignored(engine: Dagger) -> No
         logging.WARNING,
     )
     assert unknown.reason == "InstanceSubmitted for unknown instance nobody dropped"
-    # A stop goes to every partition: the ones that do not hold the instance say nothing.
-    assert (broadcast.verdict, broadcast.reason, broadcast.level) == (
+    assert unknown.drop == "unknown_instance"  # counted by dagger.inputs_dropped
+    # A stop goes to every partition: the ones that do not hold the instance say nothing,
+    # and do not count it as dropped.
+    assert (broadcast.verdict, broadcast.reason, broadcast.level, broadcast.drop) == (
         Verdict.IGNORED,
         "",
         logging.NOTSET,
+        "",
     )
 
 

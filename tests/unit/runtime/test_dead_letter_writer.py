@@ -15,6 +15,7 @@ from dagger.runtime._dead_letter_writer import (
     MAX_ERROR_MESSAGE_CHARS,
     MAX_INLINE_KEY_BYTES,
     MAX_INLINE_VALUE_BYTES,
+    TOO_LARGE,
     UNDECODABLE,
     DeadLetterWriter,
     dead_letter,
@@ -163,6 +164,21 @@ async def test_a_letter_without_a_key_is_sent_under_an_empty_one_and_a_long_key_
     await letters.publish(UNDECODABLE, ValueError("x"), ORIGIN, b"", key=b"k" * 20_000)
 
     assert [key for key, _document in sent.records] == [b"", b"k" * MAX_INLINE_KEY_BYTES]
+
+
+async def test_a_flood_of_letters_is_all_sent_but_logged_only_a_few_lines_per_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sent = Sent()
+    letters = DeadLetterWriter(sent)
+    with caplog.at_level(logging.WARNING, logger="dagger.runtime._dead_letter_writer"):
+        for n in range(500):
+            await letters.publish(UNDECODABLE, ValueError(f"bad {n}"), ORIGIN, b"")
+            await letters.publish(TOO_LARGE, ValueError(f"big {n}"), ORIGIN, b"")
+
+    assert len(sent.records) == 1000
+    assert sum("dead letter (undecodable)" in line for line in caplog.messages) <= 10
+    assert sum("dead letter (too_large)" in line for line in caplog.messages) <= 10
 
 
 async def test_every_letter_is_logged_and_told_to_the_telemetry_observed(

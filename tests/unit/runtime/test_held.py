@@ -8,7 +8,7 @@ import pytest
 
 from dagger.core._events import MessageReceived
 from dagger.core._keys import index_key
-from dagger.runtime._held import MESSAGE_MARK, HeldLimits, HeldMessages
+from dagger.runtime._held import ALREADY_HELD, MESSAGE_MARK, HeldLimits, HeldMessages
 
 KEY = index_key("status", "order_id", "o-1")
 OTHER = index_key("status", "order_id", "o-2")
@@ -66,7 +66,7 @@ def test_a_message_held_again_is_kept_once() -> None:
     held = Held()
 
     assert held.held.hold(_message("m-1")) is None
-    assert held.held.hold(_message("m-1")) is None
+    assert held.held.hold(_message("m-1")) == ALREADY_HELD
 
     assert held.held.listed(KEY) == [("m-1", 1060.0)]
 

@@ -17,11 +17,13 @@ from dagger.core import _codec as codec
 from dagger.core._events import (
     InstanceCreated,
     InstanceEvent,
+    InstanceSubmitted,
     MessageDelivered,
     TimerFired,
 )
 from dagger.runtime._dead_letter_writer import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetterWriter
 from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._telemetry import NO_TELEMETRY, NoTelemetry, Telemetry
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 from dagger.service.services import Dagger
@@ -75,7 +77,7 @@ class WriteCountingStore(dict[bytes, bytes]):
 class Harness:
     """An :class:`InstanceOwner` over dict stores, with what it sends and publishes recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self, telemetry: Telemetry = NO_TELEMETRY) -> None:
         self.store = WriteCountingStore()
         self.timer_store: dict[bytes, bytes] = {}
         self.timers = TimerIndex(self.timer_store)
@@ -103,6 +105,7 @@ class Harness:
             dead_letters=DeadLetterWriter(send_letter),
             timers=self.timers,
             clock=self.clock,
+            telemetry=telemetry,
         )
 
     async def apply(self, event: InstanceEvent) -> None:
@@ -296,3 +299,32 @@ async def test_a_stale_timer_changes_nothing(engine: Dagger) -> None:
     assert harness.timer_store == timers_before
     assert harness.timers.next_due(PARTITION) == NOW + 60
     assert harness.published == []
+
+
+class DropCounter(NoTelemetry):
+    """Counts the inputs the owner reports dropped, by reason."""
+
+    def __init__(self) -> None:
+        self.dropped: list[tuple[str, int]] = []
+
+    def input_dropped(self, reason: str, count: int = 1) -> None:
+        self.dropped.append((reason, count))
+
+
+async def test_events_that_change_nothing_are_counted_as_dropped_with_their_reason(
+    engine: Dagger,
+) -> None:
+    counter = DropCounter()
+    harness = Harness(telemetry=counter)
+    instance = await _listening(engine, harness)
+
+    await harness.apply(InstanceSubmitted("e-1", "nobody"))  # a forged or stale event
+    await harness.apply(InstanceSubmitted("e-2", instance.id))  # started already
+    await harness.apply(InstanceCreated("c-1", "i-1", codec.to_document(instance), False))
+
+    assert counter.dropped == [
+        ("unknown_instance", 1),
+        ("already_started", 1),
+        ("replayed", 1),  # the create event applied already
+    ]
+    assert harness.letters == []

@@ -243,6 +243,32 @@ async def test_dead_letters_are_reported_with_their_reason() -> None:
     )
 
 
+class Counter(Recorder):
+    """A recorder that also counts dropped inputs and held messages (optional methods)."""
+
+    def input_dropped(self, reason: str, count: int = 1) -> None:
+        self.calls.append(("dropped", reason, count))
+
+    def message_held(self) -> None:
+        self.calls.append(("held",))
+
+
+async def test_held_messages_and_inputs_dropped_on_purpose_are_counted() -> None:
+    counter = Counter()
+    status_topic = unique("status")
+    engine = new_engine(telemetry=[counter])  # through FanOut, as a worker has it
+    order_template(engine, status_topic=status_topic)
+    early = {"order_id": "nobody-yet", "status": "PAID"}
+    async with LocalEngine(engine) as local:
+        await local.send_message(status_topic, early, headers={"message-id": b"m-1"})
+        await local.send_message(status_topic, early, headers={"message-id": b"m-1"})
+        await local.send_message(status_topic, early, headers={"message-id": b"m-2"})
+
+    assert counter.of("held") == [(), ()]
+    assert counter.of("dropped") == [("already_held", 1)]
+    assert local.dead_letters == []
+
+
 async def test_fan_out_tells_every_observer_and_nests_their_contexts() -> None:
     first, second = Recorder("first"), Recorder("second", active=False)
     engine = new_engine(telemetry=[first, second])

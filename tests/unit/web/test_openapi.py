@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from dagger.testing import LocalEngine
+from dagger.web._openapi import openapi_document
+from dagger.web._query import ID_PATTERN, check_id
 from tests.unit._listener_workflows import new_engine
 from tests.unit.web._harness import ApiServer
 
@@ -67,3 +69,22 @@ async def test_with_a_token_the_document_declares_bearer_security_except_readine
     assert document["security"] == [{"bearer": []}]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert document["paths"]["/service/ready"]["get"]["security"] == []
+
+
+def test_every_id_in_a_path_declares_the_pattern_the_server_accepts() -> None:
+    # A client (or a fuzzer: integration_tests/test_http_fuzz.py) reading the document
+    # makes ids the server takes, rather than strings it can only refuse with a 400.
+    document = openapi_document("test", token_required=False)
+    ids = [
+        parameter
+        for path, operations in document["paths"].items()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter.get("in") == "path" and parameter["name"] == "id"
+    ]
+
+    assert len(ids) >= 6
+    for parameter in ids:
+        pattern = re.compile(parameter["schema"]["pattern"])
+        assert pattern.match("order-1:a_b") and not pattern.match("order/1")
+        assert check_id("order-1:a_b") and pattern.pattern == ID_PATTERN

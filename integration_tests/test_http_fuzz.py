@@ -5,7 +5,7 @@ failed, some waiting, some done) and a dead letter serves the API; schemathesis 
 ``GET /openapi.json`` and sends generated requests to every operation. The checks: no
 answer is a 5xx, and none takes longer than the per-request timeout (a hang fails the
 test). The number of examples per operation is bounded (``DAGGER_FUZZ_EXAMPLES``,
-default 25) so the suite stays fast; a longer run is in docs/reliability.md.
+default 10) so the suite stays fast; a longer run is in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from integration_tests.test_http_api import TOKEN, _templates
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = int(os.environ.get("DAGGER_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("DAGGER_FUZZ_EXAMPLES", "10"))
 REQUEST_TIMEOUT_S = 10.0
 """A request not answered in this time fails the test as a hang."""
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

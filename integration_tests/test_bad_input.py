@@ -1,4 +1,4 @@
-"""The bad-input suite's short form: 5,000 malformed records of every kind beside 50 orders.
+"""The bad-input suite's short form: 3,000 malformed records of every kind beside 50 orders.
 
 It runs ``bench.bad_input`` (one worker on ``rocksdb://`` and the embedded broker, the
 simulated order service, a flooder) and asserts its verdicts, not its timings: the worker
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 async def test_a_flood_of_malformed_records_is_accounted_for_and_orders_complete() -> None:
     criteria, figures = await bad_input.run(
-        5000, 2000, 50, timings=False, progress=lambda line: None
+        3000, 2000, 50, timings=False, progress=lambda line: None
     )
 
     failed = [criterion for criterion in criteria if not criterion.passed]

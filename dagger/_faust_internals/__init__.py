@@ -55,14 +55,14 @@ The engine's app also recovers its tables with two corrections of faust's recove
    reads again from there instead of trusting an offset that covers records never
    applied. A jump without a stop in between (a compacted changelog) is left alone.
 
-Two more cut a worker's start, which the chaos suite's kill loop measures
-(``bench/chaos.py``): faust's table manager sleeps 1 s at start so that tables defined
-late are registered (the engine defines its tables with the app), and faust's rocksdb
-store runs a full ``gc.collect()`` for each table at each assignment, even when it closed
-no database (a few tenths of a second each in a worker's heap, 4 tables: 1-2 s before
-recovery starts). :class:`EngineTableManager` starts without the sleep and
-:func:`collect_only_after_closing` makes the store collect only when it closed one (what
-the collection is for: releasing the closed databases' locks).
+One more cuts a worker's start, which the chaos suite's kill loop measures
+(``bench/chaos.py``): faust's rocksdb store runs a full ``gc.collect()`` for each table
+at each assignment, even when it closed no database (a few tenths of a second each in a
+worker's heap). :func:`collect_only_after_closing` makes the store collect only when it
+closed one (what the collection is for: releasing the closed databases' locks). (faust's
+table manager also sleeps 1 s at start so that tables defined late register; the engine
+keeps that sleep: without it, two SIGKILL tests lost instances on a fresh clone, the chaos
+kill loop and the retry-wait test, and both pass with it.)
 
 Not here: the Tansu end-offset correction, a patch of aiokafka's ``Fetcher`` that is all
 its module :mod:`dagger.broker._tansu_compat` does (a development and test aid for the

@@ -193,23 +193,14 @@ class _ChangelogQueue(ThrowableQueue):  # type: ignore[type-arg]
 
 
 class EngineTableManager(TableManager):
-    """faust's table manager, with the engine's :class:`_Recovery` and changelog queue,
-    and without its 1 s sleep at start.
+    """faust's table manager, with the engine's :class:`_Recovery` and changelog queue.
 
     Why: the manager builds its recovery service in its ``recovery`` property and its
     changelog queue in ``changelog_queue``, caching them in the private ``_recovery`` and
-    ``_changelog_queue``. Its ``on_start`` sleeps 1 s before it registers the tables'
-    changelog channels, so that tables defined while the app starts are in; the engine
-    defines its tables with the app, and every worker start (a restart after a crash
-    too) waited that second for nothing. The rest of ``on_start`` is faust's. Checked
-    against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+    ``_changelog_queue``. Its ``on_start`` (with the 1 s sleep that lets tables defined
+    while the app starts register) is faust's. Checked against faust-streaming 0.15.3 /
+    aiokafka 0.14.0 / mode-streaming 0.7.1.
     """
-
-    async def on_start(self) -> None:
-        """Register the changelog channels and start recovery at once."""
-        if not self.should_stop:
-            await self._update_channels()
-            await self.recovery.start()
 
     @property
     def recovery(self) -> Recovery:

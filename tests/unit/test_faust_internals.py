@@ -461,41 +461,6 @@ async def test_a_recovery_seek_back_to_where_records_may_be_missing_clears_the_d
     assert recovery.continuity.suspect == {}
 
 
-def test_faust_s_table_manager_sleeps_at_start_and_the_engine_s_does_not() -> None:
-    from faust.tables.manager import TableManager
-
-    # What EngineTableManager.on_start leaves out, and what it keeps.
-    faust_start = inspect.getsource(TableManager.on_start)
-    assert "await self.sleep(1.0)" in faust_start
-    assert "await self._update_channels()" in faust_start
-    assert "await self.recovery.start()" in faust_start
-    assert "sleep" not in inspect.getsource(internals.EngineTableManager.on_start)
-
-
-async def test_the_engine_app_registers_its_tables_without_waiting_a_second() -> None:
-    app = Dagger(broker=OFFLINE_BROKER, store="memory://").faust_app
-    manager = app.tables
-    assert isinstance(manager, internals.EngineTableManager)
-    calls: list[Any] = []
-
-    async def sleep(seconds: float) -> None:
-        calls.append(("sleep", seconds))
-
-    async def update_channels() -> None:
-        calls.append("channels")
-
-    class Recovery:
-        async def start(self) -> None:
-            calls.append("recovery")
-
-    manager.sleep = sleep
-    manager._update_channels = update_channels
-    manager._recovery = Recovery()
-    await manager.on_start()
-
-    assert calls == ["channels", "recovery"]
-
-
 def test_faust_s_rocksdb_store_pops_revoked_databases_and_always_collects() -> None:
     from faust.stores import rocksdb
 

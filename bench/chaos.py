@@ -1,21 +1,7 @@
 """The chaos suite (issue 15): workers killed and rebalanced while instances run.
 
-Both scenarios run on a fresh embedded broker, real `dagger worker` processes over
-``rocksdb://`` with 4 partitions, the simulated service and the 3-step workflow (command
--> simulated service -> listener -> executor, :mod:`bench._workflows`):
-
-- ``kill-loop``: a no-fault baseline first (``--baseline`` instances with one worker, for
-  the throughput to compare with); then ``--instances`` instances are submitted and the
-  worker is SIGKILLed every 4-8 s (seeded by ``--seed``) for ``--loop-seconds``, a new
-  one started at once; half the restarts keep the data directory, half delete it. Then
-  the last worker finishes alone.
-- ``rebalance``: two workers in one group and ``--instances`` instances; one is
-  SIGKILLed mid-run and started again ``--down-seconds`` later; once it is back, the
-  other is stopped with SIGTERM and the first finishes alone.
-
-Then the last worker is stopped and the pass criteria are checked
-(:mod:`bench._chaos_checks`); each is printed with its figure, the figures go to
-``bench/results/results.jsonl``, and the exit status is non-zero if one failed.
+The scenarios (``kill-loop``, ``rebalance``) and how their criteria are checked are
+described in :mod:`bench._chaos`.
 
 Run: ``python -m bench.chaos kill-loop --instances 10000 --loop-seconds 120 --seed 1``,
 ``python -m bench.chaos rebalance --instances 5000``.

@@ -299,15 +299,20 @@ async def read_topic(broker: EmbeddedBroker, topic: str, settle: float = 1.0) ->
 
 
 async def index_entries(broker: EmbeddedBroker, scenario: Scenario) -> dict[str, list[list[Any]]]:
-    """The worker's correlation index, rebuilt from its changelog: key -> entries."""
+    """The worker's correlation index, rebuilt from its changelog: key -> entries.
+
+    A key with no entry left is not in it (its head record may stay a while, remembering
+    the messages it delivered: see ``dagger.runtime._keys_owner``).
+    """
     changelog = f"{scenario.app_id}-dagger_correlation-changelog"
     state: dict[str, list[list[Any]]] = {}
     for record in await read_topic(broker, changelog, settle=0.5):
         key = record.key.decode()
-        if record.value is None:
-            state.pop(key, None)
+        entries = None if record.value is None else json.loads(record.value)["l"]
+        if entries:
+            state[key] = entries
         else:
-            state[key] = json.loads(record.value)["l"]
+            state.pop(key, None)
     return state
 
 

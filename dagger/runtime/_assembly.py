@@ -24,6 +24,17 @@ if TYPE_CHECKING:
 
 Store = MutableMapping[bytes, bytes]
 
+COMMIT_RANKS = {"index": 0, "timers": 0, "instances": 1, "held": 2}
+"""The order in which a batch's writes reach the tables (a crash can stop it anywhere).
+
+The index and the timers go first: they are derived from the instances, so a crash that
+stops the commit before an instance is written leaves the instance as it was, and its
+event, applied again, writes them again (an entry or a timer written twice changes
+nothing). The held messages go last: a message held or handed to a listener is stored
+only once the instance that took it is, so a replayed event never finds messages held
+after it (nor misses messages taken before the crash).
+"""
+
 
 @dataclass
 class Owners:

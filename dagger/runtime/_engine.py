@@ -25,7 +25,7 @@ from dagger import _faust_internals as faust_internals
 from dagger.core._events import HeldMessagesSwept, LogEvent
 from dagger.core._wire import MalformedEvent, encode_event
 from dagger.exceptions.exceptions import UndecodableInstanceError
-from dagger.runtime._assembly import assemble_owners
+from dagger.runtime._assembly import COMMIT_RANKS, assemble_owners
 from dagger.runtime._dead_letter_writer import (
     ENGINE_ERROR,
     MALFORMED_ENGINE_EVENT,
@@ -83,7 +83,9 @@ class EngineRuntime:
         self._rocksdb_options = settings.rocksdb_options
         self._staging = StagingArea(self._flush_producer)
         self._max_events_per_batch = settings.max_events_per_batch
-        self.instances = self._table("dagger_instances", partitions, "Workflow instances by id.")
+        self.instances = self._table(
+            "dagger_instances", partitions, "Workflow instances by id.", "instances"
+        )
         self._clock = settings.clock
         self._max_timers_per_tick = settings.max_tasks_per_trigger
         self._timers_generation = -1
@@ -96,9 +98,13 @@ class EngineRuntime:
         owners = assemble_owners(
             settings=settings,
             instances=self.instances,
-            index=self._table("dagger_correlation", partitions, "Waiting listeners by key."),
-            held=self._table("dagger_early_messages", partitions, "Messages held for listeners."),
-            timers=self._table("dagger_timers", partitions, "Due timers by task."),
+            index=self._table(
+                "dagger_correlation", partitions, "Waiting listeners by key.", "index"
+            ),
+            held=self._table(
+                "dagger_early_messages", partitions, "Messages held for listeners.", "held"
+            ),
+            timers=self._table("dagger_timers", partitions, "Due timers by task.", "timers"),
             send=self._append,
             publisher=publisher,
             dead_letters=self.dead_letters,
@@ -169,9 +175,10 @@ class EngineRuntime:
         """The engine-topic partitions this worker owns now (actively, not as standby)."""
         return faust_internals.owned_partitions(self._app, self._tasks_topic_name)
 
-    def _table(self, name: str, partitions: int, help_text: str) -> StagedStore:
+    def _table(self, name: str, partitions: int, help_text: str, role: str) -> StagedStore:
+        rank = COMMIT_RANKS[role]
         if self._aerospike is not None:
-            return self._staging.stage(self._aerospike.store(name))
+            return self._staging.stage(self._aerospike.store(name), rank=rank)
         table = self._app.Table(
             name,
             partitions=partitions,
@@ -181,7 +188,10 @@ class EngineRuntime:
             options=dict(self._rocksdb_options),
         )
         return self._staging.stage(
-            table, capture=faust_internals.current_event, within=faust_internals.as_current_event
+            table,
+            capture=faust_internals.current_event,
+            within=faust_internals.as_current_event,
+            rank=rank,
         )
 
     # -- sending -----------------------------------------------------------------------

@@ -126,6 +126,18 @@ class HeldMessages:
         self._write_entries(index_key, [])
         return taken
 
+    def drop(self, index_key: str, handled: Callable[[str], bool]) -> int:
+        """Drop the messages held for ``index_key`` whose id ``handled`` accepts; how many."""
+        entries = self._entries(index_key)
+        kept = [entry for entry in entries if not handled(str(entry[0]))]
+        if len(kept) == len(entries):
+            return 0
+        for message_id, _expires, size in entries:
+            if handled(str(message_id)):
+                self._drop_message(index_key, message_id, size)
+        self._write_entries(index_key, kept)
+        return len(entries) - len(kept)
+
     def sweep(self, owns: Callable[[bytes], bool]) -> int:
         """Drop expired messages of the keys ``owns`` accepts; return how many.
 

@@ -6,6 +6,15 @@ Listeners waiting under a key are stored as a chain of
 waiting and removed when it stops, so a message costs as much as the listeners waiting
 for its key. A message whose key has no listener is held for ``early_message_window``
 seconds and delivered to the first listener that registers for the key.
+
+A key also remembers, in its head chunk, the messages it delivered in the last
+``early_message_window`` seconds and to which listeners (:data:`REMEMBERED_MESSAGES` of
+them at most). A message read again (its batch replayed after a crash, or a listener
+agent that read it twice) is delivered to the same listeners again, which drop it as
+applied, instead of being held for listeners to come: the listener that took it may
+have left the index since; one that was held and then taken by a registering listener
+is held again, for that listener alone. The memory and the index entries it explains are
+one record, so a crash cannot keep one without the other.
 """
 
 from __future__ import annotations
@@ -40,6 +49,19 @@ from dagger.runtime._telemetry import (
 from dagger.tasks._status import CorreletableKeyTasks, CorreletableLookUpKey
 
 logger = logging.getLogger(__name__)
+
+REMEMBERED_MESSAGES = 32
+"""How many delivered messages a key remembers (the newest are kept)."""
+REMEMBERED_TARGETS = 64
+"""The most listeners a remembered message keeps; beyond, it is delivered again to the
+listeners waiting when it is read again."""
+
+
+class Taken:
+    """A remembered message was held when it came, then taken by a listener."""
+
+
+TAKEN = Taken()
 
 Sender = Callable[[LogEvent, str, int], Awaitable[None]]
 """Append an event to the engine topic: (event, record key, partition)."""
@@ -99,19 +121,41 @@ class KeysOwner:
             return []
         if not isinstance(event, MessageReceived):
             return []
-        lookups = self.lookups(event.index_key)
-        if not lookups:
+        remembered = self._remembered(event.index_key, event.event_id)
+        if isinstance(remembered, Taken):
+            # Held when it came, and taken by a listener that registered later: held
+            # again, for that listener's registration, applied again too, to take.
             await self._hold(event)
             return []
-        chosen = lookups[:1] if event.match_only_one else lookups
+        chosen = remembered
+        if chosen is None:
+            lookups = self.lookups(event.index_key)
+            if not lookups:
+                await self._hold(event)
+                return []
+            chosen = lookups[:1] if event.match_only_one else lookups
+            self._remember(event.index_key, [(event.event_id, chosen)], taken=False)
         return await self._route(
             [(lookup.owner_partition, _delivery(event, lookup)) for lookup in chosen], partition
         )
 
     def register(self, key: str, lookup: CorreletableLookUpKey) -> list[MessageDelivered]:
-        """Add ``lookup`` under ``key``; return the deliveries of the messages held for it."""
+        """Add ``lookup`` under ``key``; return the deliveries of the messages held for it.
+
+        The listener may be in the index already (a replayed event registers it again):
+        messages still held for the key are its all the same.
+        """
         self.add(key, lookup)
-        return [_delivery(message, lookup) for message in self._take_held(key)]
+        remembered = {str(entry[0]): entry[2] for entry in self._memory(key)}  # -> targets
+        taken = [
+            message
+            for message in self._held.take(key)
+            if message.event_id not in remembered or _went_to(remembered[message.event_id], lookup)
+        ]
+        fresh = [message for message in taken if message.event_id not in remembered]
+        if fresh:
+            self._remember(key, [(message.event_id, [lookup]) for message in fresh], taken=True)
+        return [_delivery(message, lookup) for message in taken]
 
     async def _route(
         self, deliveries: list[tuple[int, MessageDelivered]], partition: int
@@ -174,8 +218,8 @@ class KeysOwner:
             if len(kept) == len(chunk.lookup_keys):
                 continue
             chunk.lookup_keys = kept
-            if kept:
-                self._write_chunk(chunk)
+            if kept or (position == 0 and self._memory(chunk.key)):
+                self._write_chunk(chunk)  # an empty head stays while it remembers messages
             elif position == 0:
                 self._drop_head(chunk)
             else:
@@ -186,16 +230,15 @@ class KeysOwner:
         return False
 
     def _drop_head(self, head: CorreletableKeyTasks) -> None:
-        if head.overflow_key is None:
-            del self.index[head.key.encode()]
-            return
-        successor = self._read_chunk(head.overflow_key)
+        successor = None if head.overflow_key is None else self._read_chunk(head.overflow_key)
         if successor is None:
             del self.index[head.key.encode()]
             return
-        del self.index[head.overflow_key.encode()]
-        successor.key = head.key
+        # The head takes the successor's place before the successor goes: a crash in
+        # between leaves a record no chain reaches, never listeners no chain reaches.
+        overflow_key, successor.key = successor.key, head.key
         self._write_chunk(successor)
+        del self.index[overflow_key.encode()]
 
     def _read_chunk(self, chunk_key: str) -> CorreletableKeyTasks | None:
         raw = self.index.get(chunk_key.encode())
@@ -211,13 +254,100 @@ class KeysOwner:
             overflow_key=body.get("o"),
         )
 
-    def _write_chunk(self, chunk: CorreletableKeyTasks) -> None:
+    def _write_chunk(
+        self, chunk: CorreletableKeyTasks, memory: list[list[Any]] | None = None
+    ) -> None:
+        """Store ``chunk``, keeping the messages its record remembers (or ``memory``)."""
         body: dict[str, Any] = {
             "l": [[lk.workflow_id, lk.task_id, lk.owner_partition] for lk in chunk.lookup_keys]
         }
         if chunk.overflow_key is not None:
             body["o"] = chunk.overflow_key
+        remembered = self._memory(chunk.key) if memory is None else memory
+        if remembered:
+            body["d"] = remembered
         self.index[chunk.key.encode()] = dumps(body)
+
+    # -- delivered messages ----------------------------------------------------------------
+    def _memory(self, key: str) -> list[list[Any]]:
+        """The ``[message id, expires, targets(, taken)]`` the record of ``key`` remembers."""
+        raw = self.index.get(key.encode())
+        if raw is None:
+            return []
+        remembered = loads(raw).get("d")
+        return remembered if isinstance(remembered, list) else []
+
+    def _remembered(self, key: str, message_id: str) -> list[CorreletableLookUpKey] | Taken | None:
+        """How the message ``message_id`` of ``key`` went, if it is remembered.
+
+        The listeners it was delivered to when it came; :data:`TAKEN` when it was held
+        then and a listener that registered later took it; None when not remembered.
+        """
+        for entry in self._memory(key):
+            if entry[0] != message_id:
+                continue
+            if len(entry) > 3 and entry[3]:
+                return TAKEN
+            if entry[2] is None:  # too many to keep: those waiting now
+                return self.lookups(key)
+            return [
+                CorreletableLookUpKey(workflow_id=wf, task_id=task, owner_partition=owner)
+                for wf, task, owner in entry[2]
+            ]
+        return None
+
+    def _remember(
+        self,
+        key: str,
+        delivered: list[tuple[str, list[CorreletableLookUpKey]]],
+        *,
+        taken: bool,
+    ) -> None:
+        """Remember that each message of ``delivered`` went to its listeners.
+
+        ``taken``: they were held when they came, and taken by a listener registering.
+        """
+        if self.early_message_window <= 0:
+            return  # nothing is held, so a message read again is never held either
+        head = self._read_chunk(key)
+        if head is None:
+            return
+        expires = self._clock() + self.early_message_window
+        memory = [entry for entry in self._memory(key) if entry[1] > self._clock()]
+        known = {entry[0] for entry in memory}
+        for message_id, targets in delivered:
+            if message_id in known:
+                continue
+            kept = (
+                None
+                if len(targets) > REMEMBERED_TARGETS
+                else [[lk.workflow_id, lk.task_id, lk.owner_partition] for lk in targets]
+            )
+            memory.append([message_id, expires, kept, 1] if taken else [message_id, expires, kept])
+        self._write_chunk(head, memory[-REMEMBERED_MESSAGES:])
+
+    def _forget_expired(self, owns: Callable[[bytes], bool]) -> int:
+        """Drop the expired memories of the keys ``owns`` accepts; return how many."""
+        now = self._clock()
+        forgotten = 0
+        for key, raw in list(self.index.items()):
+            if b'"d"' not in raw or not owns(key):
+                continue
+            body = loads(raw)
+            memory = body.get("d") or []
+            live = [entry for entry in memory if entry[1] > now]
+            if len(live) == len(memory):
+                continue
+            forgotten += len(memory) - len(live)
+            if live:
+                body["d"] = live
+            else:
+                body.pop("d", None)
+            if body["l"] or "o" in body or "d" in body:
+                self.index[key] = dumps(body)
+            else:
+                del self.index[key]
+        return forgotten
 
     # -- early messages --------------------------------------------------------------------
     async def _hold(self, message: MessageReceived) -> None:
@@ -235,19 +365,37 @@ class KeysOwner:
                 EARLY_BUFFER_FULL, EarlyBufferFull(refusal), message.origin, message.payload
             )
 
+    def _delivered_ids(self, index_key: str) -> set[str]:
+        """The ids of the messages ``index_key`` remembers delivering.
+
+        Such a message is not held, even if its held record is still there: a crash after
+        the listener that took it was stored and before the record was removed leaves it
+        (the held messages are written last). It is handed out again only to the
+        listeners it went to (a replay), and the sweep removes it.
+        """
+        return {str(entry[0]) for entry in self._memory(index_key)}
+
     def held_keys(self) -> list[str]:
         """The index keys that have messages held for a listener to come."""
-        return self._held.keys()
+        stored = self._held.keys()
+        return [key for key in stored if self.held_ids(key)]
 
     def held_ids(self, index_key: str) -> list[tuple[str, float]]:
         """The ids and expiry times of the messages held for ``index_key``."""
-        return self._held.listed(index_key)
-
-    def _take_held(self, index_key: str) -> list[MessageReceived]:
-        return self._held.take(index_key)
+        delivered = self._delivered_ids(index_key)
+        return [entry for entry in self._held.listed(index_key) if entry[0] not in delivered]
 
     def sweep(self, owns: Callable[[bytes], bool]) -> int:
-        """Drop expired held messages of the keys ``owns`` accepts; return how many."""
+        """Drop expired held messages of the keys ``owns`` accepts; return how many.
+
+        The expired memories of delivered messages go too (an empty head with them).
+        """
+        self._forget_expired(owns)
+        stored = self._held.keys()
+        for index_key in stored:
+            delivered = self._delivered_ids(index_key)
+            if delivered and owns(index_key.encode()):
+                self._held.drop(index_key, delivered.__contains__)
         dropped = self._held.sweep(owns)
         if dropped:
             report_dropped(self._telemetry, DROPPED_HELD_EXPIRED, dropped)
@@ -268,3 +416,10 @@ def _delivery(message: MessageReceived, lookup: CorreletableLookUpKey) -> Messag
         payload=message.payload,
         origin=message.origin,
     )
+
+
+def _went_to(targets: list[list[Any]] | None, lookup: CorreletableLookUpKey) -> bool:
+    """Whether a remembered message's ``targets`` include the listener ``lookup``."""
+    if targets is None:  # too many were kept to remember them
+        return True
+    return any((wf, task) == (lookup.workflow_id, lookup.task_id) for wf, task, _owner in targets)

@@ -191,6 +191,7 @@ class InstanceOwner:
         instance = self._working.pop(key, None)
         stored = None if instance is not None else self.instances.get(key)
         if stored == TOMBSTONE:
+            self._forget_timer(event)  # a deleted instance's timer left by a crash
             return
         if stored is not None:
             try:
@@ -214,8 +215,9 @@ class InstanceOwner:
                 report_dropped(self._telemetry, stepped.drop)
             if stepped.verdict is Verdict.REPLAYED and stepped.instance is not None:
                 # A replay after a crash: the state is stored, but its changelog record and
-                # its update may not have left the worker, so write and publish it again.
-                self._repair_own_index_entries(stepped.instance)
+                # its update may not have left the worker, so write and publish it again,
+                # and make what is derived from it agree with it.
+                await self._repair_derived_state(stepped.instance)
                 self._store(key, stepped.instance, finished=False)
             return
         instance = stepped.instance
@@ -401,23 +403,36 @@ class InstanceOwner:
             partition_for_index_key(effect.index_key, self._partitions),
         )
 
-    def _repair_own_index_entries(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
-        """Make the instance's own-partition index entries agree with it again.
+    async def _repair_derived_state(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
+        """Make the index entries and timers of ``instance`` agree with it again.
 
-        The entries and the instance are two table writes of one batch: after a crash
-        between them, the replayed event finds the instance stored but maybe not the
-        entries of its waiting listeners (written again here; adding one that is there
-        changes nothing), or still the entries of listeners that stopped waiting
-        (removed here; removing one that is gone changes nothing).
+        A batch writes the index and the timers before the instance, and the held
+        messages after it (``COMMIT_RANKS``); and each table has its own changelog, whose
+        record can be lost where the instance's reached the broker. So a replayed event,
+        which finds the instance stored, writes again the index entries of its waiting
+        listeners (taking what is held for them) and its pending timers, removes what
+        waits no more, and sends the ``index_add``/``index_remove`` events of the keys of
+        other partitions again. Each of these changes nothing when it is done already.
         """
         for task_id, key in registered_index_keys(instance):
             keys = self._own_keys(instance, key)
             if keys is not None:
-                keys.add(key, _lookup(instance, task_id))
+                self._local.extend(keys.register(key, _lookup(instance, task_id)))
+            else:
+                await self._register(instance, Register(task_id, key))
         for task_id, key in released_index_keys(instance):
             keys = self._own_keys(instance, key)
             if keys is not None:
                 keys.remove(key, instance.id, task_id)
+            else:
+                await self._unregister(instance, Unregister(task_id, key))
+        for task in instance.tasks.values():
+            if task.timer_due is not None:
+                self._timers.schedule(
+                    instance.owner_partition, instance.id, task.id, task.timer_due
+                )
+            else:
+                self._timers.cancel(instance.id, task.id)
 
     async def _interval_execute(
         self, instance: ITemplateDAGInstance[Any, Any], task_id: str

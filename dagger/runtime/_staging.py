@@ -60,7 +60,11 @@ class StagedStore(MutableMapping[bytes, bytes]):
         return len(self._staged)
 
     def commit(self) -> int:
-        """Apply the staged writes to the backing store, in the order of their keys' first write.
+        """Apply the staged writes to the backing store, in the order of their keys' last write.
+
+        So writes that depend on each other keep the order the code made them in: a
+        chunk of the index replaces the head of its chain before it goes, a held message
+        is stored before the list that names it.
 
         A write that raises stops the commit with it and every later write still staged,
         so committing again carries on where it stopped (a write applied twice changes
@@ -102,11 +106,13 @@ class StagedStore(MutableMapping[bytes, bytes]):
         return staged[0] is not _DELETED
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._staged.pop(key, None)  # to the end: keys commit in the order of their last write
         self._staged[key] = (value, self._capture())
 
     def __delitem__(self, key: bytes) -> None:
         if key not in self:
             raise KeyError(key)
+        self._staged.pop(key, None)
         self._staged[key] = (_DELETED, self._capture())
 
     def __iter__(self) -> Iterator[bytes]:
@@ -127,6 +133,7 @@ class StagingArea:
     def __init__(self, flush: Callable[[], Awaitable[None]]) -> None:
         self._flush = flush
         self.stores: list[StagedStore] = []
+        self._ranks: list[int] = []
 
     def stage(
         self,
@@ -134,10 +141,16 @@ class StagingArea:
         *,
         capture: Callable[[], Any] = _no_capture,
         within: WriteContext = _no_context,
+        rank: int = 0,
     ) -> StagedStore:
-        """Return a staged view of ``backing`` that :meth:`commit` applies."""
+        """Return a staged view of ``backing`` that :meth:`commit` applies.
+
+        :meth:`commit` applies the stores by ascending ``rank``, those of one rank in
+        the order they were staged (see :data:`dagger.runtime._assembly.COMMIT_RANKS`).
+        """
         store = StagedStore(backing, capture=capture, within=within)
         self.stores.append(store)
+        self._ranks.append(rank)
         return store
 
     @property
@@ -150,7 +163,8 @@ class StagingArea:
         if not self.pending:
             return 0
         await self._flush()
-        return sum(store.commit() for store in self.stores)
+        order = sorted(range(len(self.stores)), key=self._ranks.__getitem__)
+        return sum(self.stores[position].commit() for position in order)
 
     def discard(self) -> int:
         """Drop every staged write; return how many."""

@@ -8,8 +8,9 @@ listener (waits for ``{"order_id": ..., "status": "READY"}`` on its topic) -> ``
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagger.modeler.builder_helper import DAGBuilderHelper
@@ -220,3 +221,13 @@ def order_template(
         template_name=name or unique("orders"),
         root_process=helper.build_and_link_processes(processes),
     )
+
+
+def index_entries(index: Mapping[bytes, bytes]) -> dict[bytes, list[Any]]:
+    """The index records that hold waiting listeners, with their entries.
+
+    A key's head record may hold no entry and only remember the messages it delivered
+    (for ``early_message_window``, see ``dagger.runtime._keys_owner``): left out here.
+    """
+    entries = {key: json.loads(raw)["l"] for key, raw in index.items()}
+    return {key: listeners for key, listeners in entries.items() if listeners}

@@ -15,7 +15,9 @@ from dagger.runtime._dead_letter_writer import DeadLetterWriter
 from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._partitioning import partition_for_index_key
+from dagger.runtime._staging import StagedStore
 from dagger.tasks.task import CorreletableKeyTasks, CorreletableLookUpKey
+from tests.unit._listener_workflows import index_entries
 
 KEY = index_key("status", "order_id", "o-1")
 OTHER = index_key("status", "order_id", "o-2")
@@ -117,7 +119,7 @@ def test_listeners_fill_one_chunk_up_to_the_chunk_size() -> None:
     assert isinstance(chunk, CorreletableKeyTasks)
     assert chunk.key == KEY and chunk.overflow_key is None
     assert keys.waiting() == _pairs(3)
-    assert list(keys.index) == [KEY.encode()]
+    assert list(index_entries(keys.index)) == [KEY.encode()]
 
 
 def test_a_full_chunk_overflows_into_a_chain() -> None:
@@ -132,7 +134,7 @@ def test_a_full_chunk_overflows_into_a_chain() -> None:
         assert chunk.overflow_key == following.key
         assert following.key.startswith(f"{KEY}#")
     assert chunks[-1].overflow_key is None
-    assert len(keys.index) == 4
+    assert len(index_entries(keys.index)) == 4
     assert keys.waiting() == _pairs(10)
 
 
@@ -204,7 +206,7 @@ def test_removing_the_last_listener_deletes_the_key() -> None:
 
     keys.owner.remove(KEY, "i-1", "t-1")
 
-    assert keys.index == {}
+    assert index_entries(keys.index) == {}
     assert keys.owner.chunks(KEY) == []
 
 
@@ -218,8 +220,8 @@ def test_an_emptied_head_takes_over_its_successor() -> None:
 
     assert keys.sizes() == [2, 2]
     assert keys.waiting() == _pairs(6)[2:]
-    assert successor_key.encode() not in keys.index
-    assert len(keys.index) == 2
+    assert successor_key.encode() not in index_entries(keys.index)
+    assert len(index_entries(keys.index)) == 2
 
 
 def test_an_emptied_middle_chunk_is_unlinked() -> None:
@@ -233,7 +235,7 @@ def test_an_emptied_middle_chunk_is_unlinked() -> None:
     chunks = keys.owner.chunks(KEY)
     assert [len(chunk.lookup_keys) for chunk in chunks] == [2, 2]
     assert chunks[0].overflow_key == chunks[1].key != middle
-    assert middle.encode() not in keys.index
+    assert middle.encode() not in index_entries(keys.index)
     assert keys.waiting() == [*_pairs(2), ("i-4", "t-4"), ("i-5", "t-5")]
 
 
@@ -245,7 +247,7 @@ def test_an_emptied_tail_chunk_is_unlinked() -> None:
 
     [head] = keys.owner.chunks(KEY)
     assert head.overflow_key is None
-    assert list(keys.index) == [KEY.encode()]
+    assert list(index_entries(keys.index)) == [KEY.encode()]
 
 
 def test_a_new_listener_fills_the_first_chunk_with_room() -> None:
@@ -256,7 +258,7 @@ def test_a_new_listener_fills_the_first_chunk_with_room() -> None:
     keys.add(KEY, ("i-new", "t-new"))
 
     assert keys.sizes() == [2, 2]
-    assert len(keys.index) == 2
+    assert len(index_entries(keys.index)) == 2
 
 
 def test_removing_every_listener_in_any_order_empties_the_index() -> None:
@@ -269,9 +271,9 @@ def test_removing_every_listener_in_any_order_empties_the_index() -> None:
         remaining = len(pairs) - position - 1
         assert len(keys.waiting()) == remaining
         assert sum(keys.sizes()) == remaining
-        assert len(keys.index) == len(keys.owner.chunks(KEY))
+        assert len(index_entries(keys.index)) == len(keys.owner.chunks(KEY))
 
-    assert keys.index == {}
+    assert index_entries(keys.index) == {}
 
 
 # -- index events ------------------------------------------------------------------------
@@ -464,7 +466,7 @@ def test_emptying_a_head_whose_overflow_chunk_is_missing_deletes_the_head() -> N
 
     assert keys.owner.remove(KEY, "i-1", "t-1")
 
-    assert keys.index == {}
+    assert index_entries(keys.index) == {}
 
 
 async def test_deliveries_to_instances_of_the_keys_own_partition_are_returned_not_sent() -> None:
@@ -583,3 +585,102 @@ async def test_a_sweep_counts_the_held_messages_again_from_the_store() -> None:
     assert sorted(keys.owner.held_keys()) == sorted([first, second])
     [letter] = keys.letters
     assert "2 messages are held on partition" in letter["error_message"]
+
+
+# -- a crash part-way through a chain change ----------------------------------------------------
+
+
+def _states_a_crash_can_leave(keys: Keys, change: Any) -> list[dict[bytes, bytes]]:
+    """The index after each prefix of the writes ``change`` makes, as one staged batch."""
+    before = dict(keys.index)
+    staged = StagedStore(before.copy())
+    keys.owner.index = staged
+    change()
+    writes: list[tuple[bytes, bytes | None]] = []
+
+    class Recording(dict[bytes, bytes]):
+        def __setitem__(self, key: bytes, value: bytes) -> None:
+            writes.append((key, value))
+
+        def __delitem__(self, key: bytes) -> None:
+            writes.append((key, None))
+
+        def __contains__(self, key: object) -> bool:
+            return key in before
+
+    staged.backing = Recording()
+    staged.commit()
+    states = []
+    for count in range(len(writes) + 1):
+        state = dict(before)
+        for key, value in writes[:count]:
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = value
+        states.append(state)
+    return states
+
+
+def _waiting_in(state: dict[bytes, bytes]) -> set[str]:
+    reader = KeysOwner(state, {}, send=_no_send, chunk_size=1, early_message_window=0)
+    return {lookup.workflow_id for lookup in reader.lookups(KEY)}
+
+
+async def _no_send(event: Any, key: str, partition: int) -> None:
+    raise AssertionError("nothing is sent here")
+
+
+def test_a_crash_while_the_head_of_a_chain_is_replaced_loses_no_listener() -> None:
+    keys = Keys(chunk_size=1, window=0)
+    keys.add(KEY, ("i-1", "t"), ("i-2", "t"), ("i-3", "t"))
+
+    states = _states_a_crash_can_leave(keys, lambda: keys.owner.remove(KEY, "i-1", "t"))
+
+    assert len(states) == 3  # the successor becomes the head, then goes
+    for state in states:
+        assert _waiting_in(state) >= {"i-2", "i-3"}
+
+
+# -- the messages a key delivered --------------------------------------------------------------
+
+
+async def test_a_message_read_again_goes_to_the_listeners_it_went_to_first() -> None:
+    keys = Keys(window=60)
+    keys.add(KEY, ("i-1", "t"))
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
+    keys.owner.remove(KEY, "i-1", "t")  # i-1 handled it and left
+    keys.add(KEY, ("i-2", "t"))
+
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)  # its batch replayed
+
+    assert keys.delivered() == [("m-1|t", "i-1", "t"), ("m-1|t", "i-1", "t")]
+    assert keys.owner.held_keys() == []
+    assert keys.waiting() == [("i-2", "t")]
+
+
+async def test_a_key_no_listener_waits_under_remembers_until_the_sweep_after_the_window() -> None:
+    keys = Keys(window=60)
+    keys.add(KEY, ("i-1", "t"))
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
+    keys.owner.remove(KEY, "i-1", "t")
+    assert index_entries(keys.index) == {} and list(keys.index) == [KEY.encode()]
+
+    keys.clock.now += 59
+    keys.owner.sweep(lambda key: True)
+    assert list(keys.index) == [KEY.encode()]
+    keys.clock.now += 2
+    keys.owner.sweep(lambda key: True)
+
+    assert keys.index == {}
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)  # forgotten: held now
+    assert [message_id for message_id, _ in keys.owner.held_ids(KEY)] == ["m-1"]
+
+
+async def test_a_key_remembers_nothing_when_no_message_is_ever_held() -> None:
+    keys = Keys(window=0)
+    keys.add(KEY, ("i-1", "t"))
+    await keys.owner.handle(_message("m-1"), KEYS_PARTITION)
+    keys.owner.remove(KEY, "i-1", "t")
+
+    assert keys.index == {}

@@ -91,8 +91,8 @@ def test_each_write_is_applied_in_the_context_captured_when_it_was_made() -> Non
 
     store.commit()
 
-    # One write per key, its last value, in the order keys were first written.
-    assert applied == [("event-3", b"a", b"3"), ("event-2", b"b", b"2"), ("event-4", b"old", None)]
+    # One write per key, its last value, in the order keys were last written.
+    assert applied == [("event-2", b"b", b"2"), ("event-3", b"a", b"3"), ("event-4", b"old", None)]
 
 
 async def test_the_area_flushes_the_sends_before_it_writes_anything() -> None:

@@ -46,7 +46,7 @@ from tests.unit._control_flow_workflows import (
     wait,
     workflow,
 )
-from tests.unit._listener_workflows import new_engine, unique
+from tests.unit._listener_workflows import index_entries, new_engine, unique
 from tests.unit._timed_workflows import START
 from tests.unit._workflows import FailingTask, task_named
 
@@ -70,7 +70,11 @@ def _tasks_of(update: dict[str, Any]) -> dict[str, str]:
 
 def _no_waiting(local: LocalEngine) -> bool:
     """Nothing is left in the correlation index or the timer index."""
-    return local.index == {} and local.timers.pending() == 0 and local.timers_store == {}
+    return (
+        index_entries(local.index) == {}
+        and local.timers.pending() == 0
+        and local.timers_store == {}
+    )
 
 
 # -- decisions ---------------------------------------------------------------------------
@@ -659,7 +663,7 @@ async def test_a_completed_at_least_one_instance_deleted_on_completion_stays_del
 
     assert local.store[instance.id.encode()] == TOMBSTONE
     assert len(local.updates) == 1
-    assert local.index == {}
+    assert index_entries(local.index) == {}
 
 
 # -- known bugs --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from dagger.tasks.task import (
 )
 from dagger.templates.template import ITemplateDAG
 from dagger.testing import LocalEngine
-from tests.unit._listener_workflows import new_engine, unique
+from tests.unit._listener_workflows import index_entries, new_engine, unique
 from tests.unit._timed_workflows import (
     ALARM,
     POLL,
@@ -503,7 +503,7 @@ async def test_an_overdue_process_is_skipped_with_its_waiting_listener() -> None
         assert _code(local, instance, "instance") == "COMPLETED"
         assert _params(local, instance)["ran"] == ["prepare", "after"]
         assert local.keys.lookups(key) == []
-        assert local.index == {}
+        assert index_entries(local.index) == {}
         assert _no_timers(local)
 
         stored = local.store[instance.id.encode()]

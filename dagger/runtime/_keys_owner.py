@@ -330,8 +330,13 @@ class KeysOwner:
         """Drop the expired memories of the keys ``owns`` accepts; return how many."""
         now = self._clock()
         forgotten = 0
-        for key, raw in list(self.index.items()):
-            if b'"d"' not in raw or not owns(key):
+        # Keys first, values of owned keys only: within a partition's event, faust's
+        # rocksdb table reads that partition alone, so another's key read raises KeyError.
+        for key in list(self.index):
+            if not _owned(owns, key):
+                continue
+            raw = self.index.get(key)
+            if raw is None or b'"d"' not in raw:
                 continue
             body = loads(raw)
             memory = body.get("d") or []
@@ -393,8 +398,10 @@ class KeysOwner:
         self._forget_expired(owns)
         stored = self._held.keys()
         for index_key in stored:
+            if not _owned(owns, index_key.encode()):
+                continue  # an unreadable key too: the held sweep drops it
             delivered = self._delivered_ids(index_key)
-            if delivered and owns(index_key.encode()):
+            if delivered:
                 self._held.drop(index_key, delivered.__contains__)
         dropped = self._held.sweep(owns)
         if dropped:
@@ -423,3 +430,11 @@ def _went_to(targets: list[list[Any]] | None, lookup: CorreletableLookUpKey) -> 
     if targets is None:  # too many were kept to remember them
         return True
     return any((wf, task) == (lookup.workflow_id, lookup.task_id) for wf, task, _owner in targets)
+
+
+def _owned(owns: Callable[[bytes], bool], key: bytes) -> bool:
+    """``owns(key)``, False for a key that is no index key (``owns`` cannot read it)."""
+    try:
+        return owns(key)
+    except (ValueError, UnicodeDecodeError):
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -675,6 +676,49 @@ async def test_a_key_no_listener_waits_under_remembers_until_the_sweep_after_the
     assert keys.index == {}
     await keys.owner.handle(_message("m-1"), KEYS_PARTITION)  # forgotten: held now
     assert [message_id for message_id, _ in keys.owner.held_ids(KEY)] == ["m-1"]
+
+
+class PartitionLocalTable(MutableMapping[bytes, bytes]):
+    """Lists every partition's keys but, like faust's rocksdb table within one partition's
+    event, reads only that partition's: another's key raises KeyError."""
+
+    def __init__(self, data: dict[bytes, bytes], foreign: set[bytes]) -> None:
+        self.data = dict(data)
+        self.foreign = foreign
+
+    def __getitem__(self, key: bytes) -> bytes:
+        if key in self.foreign:
+            raise KeyError(key)
+        return self.data[key]
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        del self.data[key]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+async def test_a_sweep_reads_only_the_keys_of_its_partition() -> None:
+    """The sweep of a partition ran inside that partition's event and read every key's
+    value: another partition's key raised KeyError, so every sweep failed and nothing
+    it should forget or expire ever was (the chaos suite's kill loop found it)."""
+    keys = Keys(window=60)
+    for key in (KEY, OTHER):
+        keys.add(key, ("i-1", "t"))
+        await keys.owner.handle(_message(f"m-{key}", key=key), KEYS_PARTITION)
+        keys.owner.remove(key, "i-1", "t")
+    keys.owner.index = PartitionLocalTable(keys.index, foreign={OTHER.encode()})
+    keys.clock.now += 61
+
+    keys.owner.sweep(_owned(KEY))
+
+    assert list(keys.owner.index) == [OTHER.encode()]  # KEY's memory forgotten, OTHER's kept
 
 
 async def test_a_key_remembers_nothing_when_no_message_is_ever_held() -> None:

@@ -34,5 +34,5 @@ async def test_a_flood_of_malformed_records_is_accounted_for_and_orders_complete
         "malformed_engine_event",
         "held",
         "dropped:unknown_instance",
-        "dropped:already_held",
+        "dropped:replayed",
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench._flood import ALREADY_HELD, HELD, KINDS, Record, flood
+from bench._flood import ALREADY_HELD, HELD, KINDS, REPLAYED, Record, flood
 from bench.bad_input import DeadLetters, Flood, reconcile
 
 TOPIC = "ready"
@@ -70,11 +70,20 @@ def test_an_uncounted_held_message_or_drop_fails_and_so_does_an_unexplained_drop
     assert _verdicts(sent, _letters(), unexplained)[2] is False
 
 
-def test_a_flood_has_every_kind_in_its_share_and_each_repeat_after_the_first_is_dropped() -> None:
+def test_a_flood_has_every_kind_in_its_share_and_each_repeated_reply_is_dropped() -> None:
     records = list(flood(2000, ["o-1", "o-2"]))
     kinds = {record.kind for record in records}
     repeats = [record.expected for record in records if record.kind == "duplicate_reply"]
 
     assert kinds == {kind.name for kind in KINDS}
-    assert repeats[:2] == [HELD, HELD] and set(repeats[2:]) == {ALREADY_HELD}
+    assert repeats and set(repeats) == {REPLAYED}
     assert list(flood(50, ["o-1"])) == list(flood(50, ["o-1"]))  # seeded
+
+
+def test_a_repeated_reply_is_dropped_as_replayed_or_held_once_its_key_forgot_it() -> None:
+    sent = _sent(_record(REPLAYED), _record(REPLAYED), _record(REPLAYED))
+    assert _verdicts(sent, _letters(), _metrics(replayed=3)) == [True, True, True, True]
+    # The third came after the key's memory expired: held, not replayed.
+    assert _verdicts(sent, _letters(), _metrics(held=1, replayed=2)) == [True, True, True, True]
+    assert _verdicts(sent, _letters(), _metrics(replayed=2))[1] is False  # one unaccounted
+    assert _verdicts(sent, _letters(), _metrics(replayed=4))[2] is False  # more than sent

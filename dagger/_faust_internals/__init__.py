@@ -13,8 +13,8 @@ It sits outside the layers (the package ``dagger/_faust_internals/``, importing 
 dagger module, which the import contract checks), so the core's instance codec, the serializers
 and the runtime all reach faust's private parts through it.
 
-The engine's faust app, :class:`EngineFaustApp`, is here too, because its three
-corrections to faust's Kafka consumer are made of faust internals:
+The engine's faust app, :class:`EngineFaustApp`, is here too, because its corrections
+to faust's Kafka consumer, recovery and producer are made of faust internals:
 
 1. faust hard-codes aiokafka's ``fetch_max_wait_ms`` to 1,500 ms. A broker answers a
    long-poll fetch when data arrives or the wait ends, and a workflow step crosses several
@@ -54,6 +54,17 @@ The engine's app also recovers its tables with two corrections of faust's recove
    record before the jump, so the next recovery (a rebalance, a takeover, a restart)
    reads again from there instead of trusting an offset that covers records never
    applied. A jump without a stop in between (a compacted changelog) is left alone.
+
+And one correction of faust's producer:
+
+6. faust's table writes put their changelog records in the producer's buffer, and faust
+   flushes the producer before it commits the consumed offsets. faust's buffer flush
+   returns when no record left the buffer for 0.1 s (a loaded machine), and does not
+   count the record its sending task has taken but not yet handed to aiokafka: an offset
+   could be committed before the changelog record its event wrote was sent, and a
+   SIGKILL then lost the write for good (the chaos suite's kill loop found an instance
+   completed in the update topic and not in the changelog). The engine's producer
+   flushes a buffer that waits until every record is handed over.
 
 One more cuts a worker's start, which the chaos suite's kill loop measures
 (``bench/chaos.py``): faust's rocksdb store runs a full ``gc.collect()`` for each table

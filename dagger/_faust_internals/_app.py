@@ -1,4 +1,4 @@
-"""The engine's faust app and its Kafka consumer and transport (corrections 1-3).
+"""The engine's faust app, its Kafka consumer and transport (corrections 1-3 and 6).
 
 Part of :mod:`dagger._faust_internals`; see its docstring for why each use is needed.
 """
@@ -13,6 +13,7 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from dagger._faust_internals._producer import _Producer
 from dagger._faust_internals._recovery import (
     EngineTableManager,
     _continuity,
@@ -126,13 +127,15 @@ class _Consumer(faust_aiokafka.Consumer):
 
 
 class _Transport(faust_aiokafka.Transport):
-    """faust's aiokafka transport with the engine's consumer.
+    """faust's aiokafka transport with the engine's consumer and producer.
 
-    Why: the transport's ``Consumer`` class attribute is how faust picks its consumer.
+    Why: the transport's ``Consumer`` and ``Producer`` class attributes are how faust picks
+    its consumer and producer.
     Checked against faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
     """
 
     Consumer = _Consumer
+    Producer = _Producer
 
 
 class EngineFaustApp(faust.App):

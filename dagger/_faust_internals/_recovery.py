@@ -1,4 +1,4 @@
-"""The engine's table recovery: corrections 4 and 5, and a start without a sleep.
+"""The engine's table recovery: corrections 4 and 5, and fewer garbage collections at start.
 
 Part of :mod:`dagger._faust_internals`; see its docstring for why each use is needed.
 """

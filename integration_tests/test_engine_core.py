@@ -126,12 +126,12 @@ async def test_sigkill_with_200_in_flight_loses_nothing(
     )
 
 
-async def test_two_workers_split_partitions_and_complete_500(
+async def test_two_workers_split_partitions_and_complete_200(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     scenario = Scenario(tmp_path, task_sleep=0.002)
     await broker.acreate_topics(scenario.topics())
-    total = 500
+    total = 200
     async with (
         workers(scenario, broker) as start,
         Updates(broker, scenario.update_topic) as updates,

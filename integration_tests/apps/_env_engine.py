@@ -8,8 +8,20 @@ from typing import Any
 from dagger.service.services import Dagger
 
 
+TEST_SESSION_TIMEOUT = 3.0
+"""The test workers' group session timeout, in seconds (the engine's default is 6 s).
+
+The embedded broker holds a JoinGroup for half the session timeout, and a SIGKILLed
+member's partitions move once its session expires: every worker start and takeover in
+the suite waits on it. The embedded broker accepts 3 s (Apache Kafka's
+``group.min.session.timeout.ms`` refuses under 6 s by default, hence the engine's 6 s).
+"""
+
+
 def engine_from_env(**settings: Any) -> Dagger:
     """A Dagger whose group, topics and store come from the TEST_* variables."""
+    settings.setdefault("broker_session_timeout", TEST_SESSION_TIMEOUT)
+    settings.setdefault("broker_heartbeat_interval", TEST_SESSION_TIMEOUT / 4)
     return Dagger(
         application_name=os.environ.get("TEST_APP_ID", "dagger-test"),
         store=os.environ.get("TEST_STORE", "memory://"),

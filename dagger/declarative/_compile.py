@@ -11,7 +11,9 @@ one task to run is a short chain of its own:
 - ``case``: the decision ``<id>:case`` inside the composite ``<id>``, so the stages after
   it run whichever branch ran; ``parallel``: the composite ``<id>`` of its branches;
 - a job's ``if``: the guard ``<job>:if`` before its first stage; a stage's ``if``: the
-  decision ``<id>:condition``, whose one branch is the stage, inside ``<id>:if``.
+  decision ``<id>:condition``, whose one branch is the stage, inside ``<id>:if``;
+- a job's ``strategy.matrix``: the container ``<job>:matrix`` (after the guard) with a
+  chain of the job's stages per combination.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 from dagger.declarative import _runs as runs
-from dagger.declarative._foreach import ForeachTemplate, current_item
+from dagger.declarative._fanout import current_item
+from dagger.declarative._foreach import ForeachTemplate
+from dagger.declarative._matrix import MatrixTemplate
 from dagger.declarative._model import Job, Stage, Workflow
 from dagger.declarative._stages import (
     BashStage,
@@ -109,6 +113,8 @@ def compile_workflow(app: Dagger, workflow: Workflow) -> DeclarativeTemplate:
 
 def _job(app: Dagger, workflow: Workflow, job: Job) -> Any:
     root = _chain(app, workflow, job, job.stages, None)
+    if job.strategy is not None:
+        root = MatrixTemplate(app, workflow, job, root)
     if job.condition is not None:
         guard = runs.add(runs.Run(workflow, job.name, None))
         root = _StageTemplate(app, JobGuard, f"{job.name}:if", root, {"stage_ref": guard})

@@ -17,6 +17,7 @@ from dagger.declarative import _functions as functions
 from dagger.declarative import _templating as templating
 from dagger.declarative._errors import Path
 from dagger.declarative._params import RESERVED, TYPES, Param, coerce, missing
+from dagger.declarative._strategy import Strategy, check_strategy
 from dagger.declarative._yaml import Source
 from dagger.tasks._needs import TriggerRule
 
@@ -72,6 +73,8 @@ class Job:
     condition: str | None
     stages: list[Stage]
     path: Path
+    strategy: Strategy | None = None
+    """Its ``strategy.matrix``: the job runs once per combination (None: once)."""
 
 
 @dataclass
@@ -197,9 +200,10 @@ def _job(source: Source, name: str, body: Any, path: Path) -> Job | None:
         source.problem(path, "a job is a mapping with stages")
         return None
     for key in body:
-        if str(key) not in {"needs", "trigger-rule", "if", "stages", "desc"}:
+        if str(key) not in {"needs", "trigger-rule", "if", "stages", "desc", "strategy"}:
             source.problem(
-                (*path, str(key)), "unknown field (needs, trigger-rule, if, stages, desc)"
+                (*path, str(key)),
+                "unknown field (needs, trigger-rule, if, stages, desc, strategy)",
             )
     needs = body.get("needs", [])
     if isinstance(needs, str):
@@ -223,7 +227,23 @@ def _job(source: Source, name: str, body: Any, path: Path) -> Job | None:
     stages = _stages(source, body.get("stages"), (*path, "stages"), set())
     if stages is None:
         return None
-    return Job(name, list(needs), rule, condition, stages, path)
+    strategy = _job_strategy(source, body, stages, path)
+    return Job(name, list(needs), rule, condition, stages, path, strategy)
+
+
+def _job_strategy(
+    source: Source, body: dict[Any, Any], stages: list[Stage], path: Path
+) -> Strategy | None:
+    """The job's checked ``strategy``, if it has one; stages a matrix cannot run refused."""
+    if "strategy" not in body:
+        return None
+    strategy = check_strategy(source, body["strategy"], (*path, "strategy"))
+    for inner in _walk_stages(stages):
+        if inner.kind in {"foreach", "wait"}:
+            source.problem(
+                inner.path, f"a {inner.kind} stage in a job with a matrix is not supported yet"
+            )
+    return strategy
 
 
 def _stages(source: Source, body: Any, path: Path, ids: set[str]) -> list[Stage] | None:

@@ -32,6 +32,7 @@ STAGE_KINDS = (
     "parallel",
     "foreach",
     "bash",
+    "trigger",
 )
 """The stage kinds, each named by the key that holds its body."""
 
@@ -47,6 +48,7 @@ _STAGE_KEYS = {
     "parallel": {"parallel"},
     "foreach": {"foreach", "stages", "max-parallel", "fail-fast"},
     "bash": {"bash"},
+    "trigger": {"trigger", "params"},
 }
 _COMMON_KEYS = {"name", "id", "if"}
 
@@ -514,6 +516,26 @@ def _check_bash(source: Source, stage: Stage, ids: set[str]) -> bool:
     return _check_seconds(source, body.get("timeout"), (*stage.path, "bash", "timeout"))
 
 
+def _check_trigger(source: Source, stage: Stage, ids: set[str]) -> bool:
+    name = stage.body["trigger"]
+    path = stage.path
+    if not isinstance(name, str) or not _NAME.match(name):
+        source.problem(
+            (*path, "trigger"),
+            f"trigger names the workflow to start (not an expression), got {name!r}",
+        )
+        return False
+    if name == path[0]:
+        source.problem((*path, "trigger"), f"workflow {name!r} cannot trigger itself")
+        return False
+    params = stage.body.get("params", {})
+    if not isinstance(params, dict):
+        source.problem((*path, "params"), "params is a mapping of the child's params to values")
+        return False
+    _check_expressions(source, params, (*path, "params"))
+    return True
+
+
 _KIND_CHECKS = {
     "call": _check_call,
     "raise": _check_raise,
@@ -525,6 +547,7 @@ _KIND_CHECKS = {
     "parallel": _check_parallel,
     "foreach": _check_foreach,
     "bash": _check_bash,
+    "trigger": _check_trigger,
 }
 
 

@@ -74,17 +74,25 @@ class Run:
         matrix, at ``jobs.<job>.strategies.<index>.stages.<id>.outputs``.
         """
         assert self.stage is not None
+        self._stages(runtime_parameters, item)[self.stage.id] = {"outputs": dict(outputs)}
+
+    def outputs(self, runtime_parameters: dict[str, Any], item: Item | None = None) -> Any:
+        """The outputs the stage recorded (for ``item``), or None."""
+        assert self.stage is not None
+        return self._stages(runtime_parameters, item).get(self.stage.id, {}).get("outputs")
+
+    def _stages(self, runtime_parameters: dict[str, Any], item: Item | None) -> dict[str, Any]:
+        """The mapping of stage ids to outputs the stage's outputs (for ``item``) go to."""
         if item and "matrix" in item:
-            stages = strategy_entry(runtime_parameters, item).setdefault("stages", {})
-            stages[self.stage.id] = {"outputs": dict(outputs)}
-            return
+            found: dict[str, Any] = strategy_entry(runtime_parameters, item)
+            return found.setdefault("stages", {})  # type: ignore[no-any-return]
         jobs = runtime_parameters.setdefault(OUTPUTS_KEY, {})
-        stages = jobs.setdefault(self.job, {}).setdefault("stages", {})
+        stages: dict[str, Any] = jobs.setdefault(self.job, {}).setdefault("stages", {})
         if item:
             items = stages.setdefault(item["foreach"], {}).setdefault("items", {})
             entry = items.setdefault(str(item["index"]), {"item": item["value"]})
             stages = entry.setdefault("stages", {})
-        stages[self.stage.id] = {"outputs": dict(outputs)}
+        return stages
 
 
 def strategy_entry(runtime_parameters: dict[str, Any], item: Item) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dagger.core._kinds.needs import NeedsGraphRules
 from dagger.core._rules import Instance, Task, register
 from dagger.declarative._fanout import FanOutTemplate
 from dagger.declarative._model import Job, Workflow
-from dagger.declarative._runs import Item, Run, strategy_entry
+from dagger.declarative._runs import OUTPUTS_KEY, Item, Run, strategy_entry
 from dagger.tasks._needs import NeedsGraphTask
 from dagger.tasks._status import TaskStatusEnum
 from dagger.tasks.task import ITemplateDAGInstance
@@ -98,6 +98,10 @@ class MatrixTemplate(FanOutTemplate):
             found = self.job.strategy.combinations(self.run.context(parameters))
         except ValueError as exc:
             raise ValueError(f"job {self.job.name!r}: {exc}") from None
+        # Kept even when no combination is left: later jobs read an empty mapping.
+        parameters.setdefault(OUTPUTS_KEY, {}).setdefault(self.job.name, {}).setdefault(
+            "strategies", {}
+        )
         items: list[Item] = []
         for index, combination in enumerate(found):
             item = {"matrix": self.job.name, "index": index, "value": combination}

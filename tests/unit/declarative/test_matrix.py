@@ -45,7 +45,8 @@ GRID = """
                 value: >-
                   ${{ jobs.load.strategies.values()
                   | map(attribute='stages.count.outputs.rows') | sum }}
-                  rows, first ${{ jobs.load.strategies['0'].stages.count.outputs.table }}
+                  rows, first ${{ jobs.load.strategies['0'].stages.count.outputs.table
+                  if jobs.load.strategies else 'none' }}
 """
 
 
@@ -105,6 +106,20 @@ async def test_the_matrix_is_worked_out_from_the_params_of_each_instance(
         {"table": "z", "part": 9},
         {"table": "a", "part": 1},
     ]
+
+
+async def test_a_matrix_with_no_combination_left_runs_nothing_and_completes(
+    tmp_path: Path,
+) -> None:
+    text = GRID.replace(
+        "include:\n              - {table: z, part: 9}\n              - {table: a, part: 1}",
+        "include: []",
+    )
+    engine = engine_with(tmp_path, text)
+    _, done = await run(engine, "grid", tables=[])
+    assert done.status.code == "COMPLETED"
+    assert strategies(done, "load") == {}
+    assert outputs(done, "report", "total") == {"result": "0 rows, first none"}
 
 
 FAILING = """

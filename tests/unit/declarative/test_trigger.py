@@ -131,3 +131,32 @@ def test_a_trigger_needs_a_task_update_topic_and_a_workflow_name(tmp_path: Path)
             FLOWS.replace("trigger: child", 'trigger: "${{ params.table }}"'),
             task_update_topic=UPDATES,
         )
+
+
+async def test_each_matrix_combination_triggers_a_child_of_its_own(tmp_path: Path) -> None:
+    text = FLOWS.replace(
+        """    run:
+          stages:""",
+        """    run:
+          strategy:
+            max-parallel: 2
+            matrix: {suffix: [one, two]}
+          stages:""",
+    ).replace("params.table | upper", "params.table ~ '-' ~ matrix.suffix")
+    text = text.replace("jobs.run.stages.child.outputs.status", "matrix.suffix")
+    app = engine(tmp_path, text, task_update_topic=UPDATES)
+    async with LocalEngine(app, start=START) as local:
+        parent = await app.get_template("parent").create_instance(
+            uuid.uuid4(), submit_task=True, table="t"
+        )
+        await local.advance(5)
+    done = local.get_instance(parent.id)
+    assert done is not None and done.status.code == "COMPLETED"
+    runs = done.runtime_parameters["jobs"]["run"]["strategies"]
+    children = [runs[index]["stages"]["child"]["outputs"] for index in ("0", "1")]
+    assert [child["status"] for child in children] == ["COMPLETED", "COMPLETED"]
+    assert [child["jobs"]["load"]["stages"]["count"]["outputs"]["table"] for child in children] == [
+        "t-one",
+        "t-two",
+    ]
+    assert len({child["id"] for child in children}) == 2

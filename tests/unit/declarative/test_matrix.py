@@ -94,6 +94,8 @@ async def test_a_matrix_runs_each_combination_never_more_than_max_parallel_at_on
     assert found["5"]["stages"]["count"]["outputs"] == {"rows": 9, "table": "z-9"}
     # A later job reads the outputs of every combination.
     assert outputs(done, "report", "total") == {"result": "16 rows, first a-1"}
+    # They are in the update document, as the API and `dagger instances show` show them.
+    assert local.updates[-1]["runtime_parameters"]["jobs"]["load"]["strategies"] == found
 
 
 async def test_the_matrix_is_worked_out_from_the_params_of_each_instance(
@@ -225,3 +227,22 @@ def test_a_bad_strategy_is_refused_at_its_path(tmp_path: Path, strategy: str, me
     assert [str(problem) for problem in raised.value.problems] == [
         str(tmp_path / message.split(":", 1)[0]) + ":" + message.split(":", 1)[1]
     ]
+
+
+def test_a_wait_in_a_job_with_a_matrix_is_refused(tmp_path: Path) -> None:
+    text = """
+        waits:
+          type: Workflow
+          jobs:
+            load:
+              strategy: {matrix: {table: [a, b]}}
+              stages:
+                - id: reply
+                  wait: {topic: replies, key: "${{ matrix.table }}", match: table}
+    """
+    with pytest.raises(DeclarativeError) as raised:
+        engine_with(tmp_path, text)
+    assert [problem.message for problem in raised.value.problems] == [
+        "a wait stage in a job with a matrix is not supported yet"
+    ]
+    assert raised.value.problems[0].path == "waits.jobs.load.stages[0]"

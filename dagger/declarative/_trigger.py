@@ -93,7 +93,7 @@ class ChildWait(KafkaListenerTask[str, Any]):
         document = args[0] if args and isinstance(args[0], Mapping) else {}
         parameters = document.get("runtime_parameters") or {}
         outputs = {
-            "workflow": self_name(run),
+            "workflow": _child_workflow(run),
             "id": document.get("id"),
             "status": document.get("status"),
             "error_type": document.get("error_type"),
@@ -104,7 +104,7 @@ class ChildWait(KafkaListenerTask[str, Any]):
         return True
 
 
-def self_name(run: Run) -> str:
+def _child_workflow(run: Run) -> str:
     """The name of the workflow the stage starts."""
     assert run.stage is not None
     return str(run.stage.body["trigger"])
@@ -124,6 +124,6 @@ class TriggerCheck(StageTask):
         if outputs.get("status") != "COMPLETED":
             why = outputs.get("error_message") or outputs.get("error_type") or "no error given"
             raise StageFailed(
-                f"trigger {run.stage.id}: workflow {self_name(run)!r} (instance "
+                f"trigger {run.stage.id}: workflow {_child_workflow(run)!r} (instance "
                 f"{outputs.get('id')}) ended {outputs.get('status')}: {why}"
             )

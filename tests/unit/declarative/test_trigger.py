@@ -160,3 +160,40 @@ async def test_each_matrix_combination_triggers_a_child_of_its_own(tmp_path: Pat
         "t-two",
     ]
     assert len({child["id"] for child in children}) == 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        (
+            "trigger: child",
+            "trigger: no-such-flow",
+            (
+                "StageFailed",
+                "run: child:start: trigger child: no declarative workflow 'no-such-flow' is loaded",
+            ),
+        ),
+        (
+            'params: {table: "${{ params.table | upper }}"}',
+            "params: {tabel: x}",
+            (
+                "ParamsError",
+                "run: child:start: workflow 'child': bad params: tabel: is not a parameter "
+                "of this workflow (its params: table); table: is required (str)",
+            ),
+        ),
+    ],
+)
+async def test_a_child_that_cannot_start_fails_the_stage(
+    tmp_path: Path, old: str, new: str, error: tuple[str, str]
+) -> None:
+    assert old in FLOWS
+    app = engine(tmp_path, FLOWS.replace(old, new), task_update_topic=UPDATES)
+    async with LocalEngine(app, start=START) as local:
+        parent = await app.get_template("parent").create_instance(
+            uuid.uuid4(), submit_task=True, table="t"
+        )
+    done = local.get_instance(parent.id)
+    assert done is not None and done.status.code == "FAILURE"
+    assert (done.error_type, done.error_message) == error
+    assert not [update for update in local.updates if update["template"] == "child"]

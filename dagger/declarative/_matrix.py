@@ -41,19 +41,21 @@ class MatrixRules(NeedsGraphRules):
         self, instance: Instance, container: Task, last: Task, status: str, now: float
     ) -> list[Effect]:
         effects = super().chain_ended(instance, container, last, status, now)
-        _record_outcomes(instance, container)
+        _record_outcomes(instance, container, None)
         return effects
 
     def on_finish(self, instance: Instance, task: Task, status: str, now: float) -> list[Effect]:
-        # Combinations stopped or skipped by fail-fast end with the container, not by a chain.
-        _record_outcomes(instance, task)
+        # Combinations stopped or skipped by fail-fast end before the container, without a
+        # chain_ended; those of a job skipped by its if (or stopped) end with the container.
+        _record_outcomes(instance, task, status)
         return super().on_finish(instance, task, status, now)
 
 
-def _record_outcomes(instance: Instance, container: Task) -> None:
+def _record_outcomes(instance: Instance, container: Task, ended: str | None) -> None:
+    """Each ended combination's outcome; ``ended``: the container's, for those still open."""
     assert isinstance(container, MatrixTask)
     for index, head in enumerate(container.graph_nodes):
-        outcome = graph.chain_outcome(instance, head)
+        outcome = graph.chain_outcome(instance, head) or ended
         if outcome is not None:
             item = {"matrix": container.matrix_job, "index": index, "value": {}}
             strategy_entry(instance.runtime_parameters, item)["status"] = TaskStatusEnum(

@@ -246,3 +246,28 @@ def test_a_wait_in_a_job_with_a_matrix_is_refused(tmp_path: Path) -> None:
         "a wait stage in a job with a matrix is not supported yet"
     ]
     assert raised.value.problems[0].path == "waits.jobs.load.stages[0]"
+
+
+async def test_the_combinations_of_a_job_skipped_by_its_if_are_skipped(tmp_path: Path) -> None:
+    text = """
+        guarded:
+          type: Workflow
+          params: {go: bool}
+          jobs:
+            load:
+              if: "${{ params.go }}"
+              strategy: {matrix: {table: [a, b]}}
+              stages:
+                - {id: count, call: test-load, with: {table: "${{ matrix.table }}"}}
+    """
+    engine = engine_with(tmp_path, text)
+    _, skipped = await run(engine, "guarded", go=False)
+    _, ran = await run(engine, "guarded", go=True)
+    assert skipped.status.code == ran.status.code == "COMPLETED"
+    assert [entry["status"] for entry in strategies(skipped, "load").values()] == [
+        "SKIPPED",
+        "SKIPPED",
+    ]
+    assert [
+        entry["stages"]["count"]["outputs"]["table"] for entry in strategies(ran, "load").values()
+    ] == ["a", "b"]

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from bench._common import median, record
 from dagger.core._codec import dumps
@@ -48,8 +49,9 @@ async def _measure(documents: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         engine = _engine(Path(folder))
         async with LocalEngine(engine, start=1_800_000_000.0) as local:
+            params: dict[str, Any] = {"run-date": dt.date(2027, 1, 31)}
             etl = await engine.get_template("daily-etl").create_instance(
-                uuid.uuid4(), submit_task=True, **{"run-date": dt.date(2027, 1, 31)}
+                uuid.uuid4(), submit_task=True, **params
             )
             instance = local.get_instance(etl.id)
             assert instance is not None and instance.status.code == "COMPLETED"

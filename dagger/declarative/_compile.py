@@ -11,7 +11,11 @@ one task to run is a short chain of its own:
 - ``case``: the decision ``<id>:case`` inside the composite ``<id>``, so the stages after
   it run whichever branch ran; ``parallel``: the composite ``<id>`` of its branches;
 - a job's ``if``: the guard ``<job>:if`` before its first stage; a stage's ``if``: the
-  decision ``<id>:condition``, whose one branch is the stage, inside ``<id>:if``.
+  decision ``<id>:condition``, whose one branch is the stage, inside ``<id>:if``;
+- ``trigger``: ``<id>:start`` (creates the child), the listener ``<id>`` (its end, on
+  the task update topic), then ``<id>:check`` (fails the stage unless it COMPLETED);
+- a job's ``strategy.matrix``: the container ``<job>:matrix`` (after the guard) with a
+  chain of the job's stages per combination.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from __future__ import annotations
 from typing import Any
 
 from dagger.declarative import _runs as runs
-from dagger.declarative._foreach import ForeachTemplate, current_item
+from dagger.declarative._errors import DeclarativeError, Problem, dotted
+from dagger.declarative._fanout import current_item
+from dagger.declarative._foreach import ForeachTemplate
+from dagger.declarative._matrix import MatrixTemplate
 from dagger.declarative._model import Job, Stage, Workflow
 from dagger.declarative._stages import (
     BashStage,
@@ -35,6 +42,7 @@ from dagger.declarative._stages import (
     wait_class,
 )
 from dagger.declarative._template import DeclarativeTemplate
+from dagger.declarative._trigger import ChildWait, TriggerCheck, TriggerStart
 from dagger.modeler.definition import DefaultTemplateBuilder, ProcessTemplateDagBuilder
 from dagger.service.services import Dagger
 from dagger.tasks._delay import DelayTask
@@ -73,23 +81,44 @@ class _StageTemplate(DefaultTaskTemplate):
         return fields
 
 
-class _WaitTemplate(DefaultKafkaTaskTemplate):
-    """A ``wait`` listener: correlated on the runtime parameter its prepare task sets."""
+class _ListenerTemplate(DefaultKafkaTaskTemplate):
+    """A stage's listener: correlated on the runtime parameter the task before it sets.
 
-    def __init__(self, app: Dagger, run: runs.Run, topic: str, then: TaskTemplate | None) -> None:
+    ``purpose`` names that parameter (``wait:<ref>``, ``trigger:<ref>``); a listener in a
+    ``foreach`` branch or a matrix combination has its item's own (``...[<index>]``).
+    """
+
+    def __init__(
+        self,
+        app: Dagger,
+        run: runs.Run,
+        task_type: type[ITask[Any, Any]],
+        topic: str,
+        purpose: str,
+        then: TaskTemplate | None,
+    ) -> None:
         assert run.stage is not None
         super().__init__(
             app,
-            wait_class(topic),
+            task_type,
             run.stage.id,
             Dagger.create_topic(topic, value_serializer="json"),
             [then] if then else [],
             allow_skip_to=False,
         )
-        self.fields = {"stage_ref": run.ref, "correlatable_key": run.parameter("wait")}
+        self.run = run
+        self.purpose = purpose
 
     def _task_fields(self, runtime_parameters: dict[str, Any]) -> dict[str, Any]:
-        return {**super()._task_fields(runtime_parameters), **self.fields}
+        item = current_item()
+        fields = {
+            **super()._task_fields(runtime_parameters),
+            "stage_ref": self.run.ref,
+            "correlatable_key": self.run.parameter(self.purpose, item),
+        }
+        if item is not None and hasattr(self._type, "stage_item"):
+            fields["stage_item"] = dict(item)
+        return fields
 
     def _check_parameters(self, runtime_parameters: dict[str, Any]) -> None:
         """The key is worked out when the stage runs, not when the instance is created."""
@@ -109,6 +138,8 @@ def compile_workflow(app: Dagger, workflow: Workflow) -> DeclarativeTemplate:
 
 def _job(app: Dagger, workflow: Workflow, job: Job) -> Any:
     root = _chain(app, workflow, job, job.stages, None)
+    if job.strategy is not None:
+        root = MatrixTemplate(app, workflow, job, root)
     if job.condition is not None:
         guard = runs.add(runs.Run(workflow, job.name, None))
         root = _StageTemplate(app, JobGuard, f"{job.name}:if", root, {"stage_ref": guard})
@@ -174,7 +205,9 @@ def _stage_tasks(
         wait = stage.body["wait"]
         listener: TaskTemplate
         if wait.get("timeout") is None:
-            listener = _WaitTemplate(app, run, wait["topic"], then)
+            listener = _ListenerTemplate(
+                app, run, wait_class(wait["topic"]), wait["topic"], "wait", then
+            )
         else:
             check = _StageTemplate(app, WaitCheck, f"{stage.id}:check", then, fields)
             timeout = _StageTemplate(
@@ -183,11 +216,18 @@ def _stage_tasks(
             listener = _composite(
                 app,
                 f"{stage.id}:window",
-                [_WaitTemplate(app, run, wait["topic"], None), timeout],
+                [
+                    _ListenerTemplate(
+                        app, run, wait_class(wait["topic"]), wait["topic"], "wait", None
+                    ),
+                    timeout,
+                ],
                 check,
                 TaskOperator.ATLEAST_ONE,
             )
         return _StageTemplate(app, PrepareStage, f"{stage.id}:prepare", listener, fields)
+    if stage.kind == "trigger":
+        return _trigger(app, workflow, run, then)
     if stage.kind == "foreach":
         ((_, body),) = stage.branches
         return ForeachTemplate(app, run, _chain(app, workflow, job, body, None), then)
@@ -198,6 +238,30 @@ def _stage_tasks(
         return _composite(app, stage.id, [decision], then, TaskOperator.JOIN_ALL)
     assert stage.kind == "parallel"
     return _composite(app, stage.id, branches, then, TaskOperator.JOIN_ALL)
+
+
+def _trigger(
+    app: Dagger, workflow: Workflow, run: runs.Run, then: TaskTemplate | None
+) -> TaskTemplate:
+    """``<id>:start`` creates the child, ``<id>`` waits for its end, ``<id>:check`` judges it."""
+    assert run.stage is not None
+    topic = app.settings.task_update_topic
+    if topic is None:
+        raise DeclarativeError(
+            [
+                Problem(
+                    workflow.file,
+                    None,
+                    dotted((*run.stage.path, "trigger")),
+                    "a trigger stage waits for the child's end on the engine's task update "
+                    "topic: give the engine one (Dagger(task_update_topic=...))",
+                )
+            ]
+        )
+    fields = {"stage_ref": run.ref}
+    check = _StageTemplate(app, TriggerCheck, f"{run.stage.id}:check", then, fields)
+    wait = _ListenerTemplate(app, run, ChildWait, topic, "trigger", check)
+    return _StageTemplate(app, TriggerStart, f"{run.stage.id}:start", wait, fields)
 
 
 def _composite(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagger.core._needs import topological_order
 from dagger.declarative._model import Stage, Workflow
+from dagger.declarative._strategy import Strategy
 from dagger.tasks._needs import TriggerRule
 
 
@@ -32,8 +33,17 @@ def describe(workflow: Workflow) -> str:
         )
         condition = f" if {job.condition}" if job.condition else ""
         lines.append(f"    {name}{needs}{rule}{condition}")
+        if job.strategy is not None:
+            lines.append(f"      {_matrix(job.strategy)}")
         lines.extend(_stages(job.stages, "      "))
     return "\n".join(lines)
+
+
+def _matrix(strategy: Strategy) -> str:
+    """``matrix: table x part, at most 2 at a time, fail-fast``."""
+    keys = " x ".join(strategy.matrix)
+    fast = ", fail-fast" if strategy.fail_fast else ""
+    return f"matrix: {keys}, at most {strategy.max_parallel} at a time{fast}"
 
 
 def _stages(stages: list[Stage], indent: str) -> list[str]:
@@ -71,6 +81,8 @@ def _detail(stage: Stage) -> str:
         return f"over {body['foreach']}{bound}"
     if stage.kind == "bash":
         return "script"
+    if stage.kind == "trigger":
+        return f"workflow {body['trigger']}"
     if stage.kind == "case":
         return str(body["case"])
     return f"{len(stage.branches)} branches"

@@ -17,6 +17,7 @@ from dagger.declarative import _functions as functions
 from dagger.declarative import _templating as templating
 from dagger.declarative._errors import Path
 from dagger.declarative._params import RESERVED, TYPES, Param, coerce, missing
+from dagger.declarative._strategy import Strategy, check_strategy
 from dagger.declarative._yaml import Source
 from dagger.tasks._needs import TriggerRule
 
@@ -31,6 +32,7 @@ STAGE_KINDS = (
     "parallel",
     "foreach",
     "bash",
+    "trigger",
 )
 """The stage kinds, each named by the key that holds its body."""
 
@@ -46,6 +48,7 @@ _STAGE_KEYS = {
     "parallel": {"parallel"},
     "foreach": {"foreach", "stages", "max-parallel", "fail-fast"},
     "bash": {"bash"},
+    "trigger": {"trigger", "params"},
 }
 _COMMON_KEYS = {"name", "id", "if"}
 
@@ -72,6 +75,8 @@ class Job:
     condition: str | None
     stages: list[Stage]
     path: Path
+    strategy: Strategy | None = None
+    """Its ``strategy.matrix``: the job runs once per combination (None: once)."""
 
 
 @dataclass
@@ -197,9 +202,10 @@ def _job(source: Source, name: str, body: Any, path: Path) -> Job | None:
         source.problem(path, "a job is a mapping with stages")
         return None
     for key in body:
-        if str(key) not in {"needs", "trigger-rule", "if", "stages", "desc"}:
+        if str(key) not in {"needs", "trigger-rule", "if", "stages", "desc", "strategy"}:
             source.problem(
-                (*path, str(key)), "unknown field (needs, trigger-rule, if, stages, desc)"
+                (*path, str(key)),
+                "unknown field (needs, trigger-rule, if, stages, desc, strategy)",
             )
     needs = body.get("needs", [])
     if isinstance(needs, str):
@@ -223,7 +229,23 @@ def _job(source: Source, name: str, body: Any, path: Path) -> Job | None:
     stages = _stages(source, body.get("stages"), (*path, "stages"), set())
     if stages is None:
         return None
-    return Job(name, list(needs), rule, condition, stages, path)
+    strategy = _job_strategy(source, body, stages, path)
+    return Job(name, list(needs), rule, condition, stages, path, strategy)
+
+
+def _job_strategy(
+    source: Source, body: dict[Any, Any], stages: list[Stage], path: Path
+) -> Strategy | None:
+    """The job's checked ``strategy``, if it has one; stages a matrix cannot run refused."""
+    if "strategy" not in body:
+        return None
+    strategy = check_strategy(source, body["strategy"], (*path, "strategy"))
+    for inner in _walk_stages(stages):
+        if inner.kind in {"foreach", "wait"}:
+            source.problem(
+                inner.path, f"a {inner.kind} stage in a job with a matrix is not supported yet"
+            )
+    return strategy
 
 
 def _stages(source: Source, body: Any, path: Path, ids: set[str]) -> list[Stage] | None:
@@ -494,6 +516,26 @@ def _check_bash(source: Source, stage: Stage, ids: set[str]) -> bool:
     return _check_seconds(source, body.get("timeout"), (*stage.path, "bash", "timeout"))
 
 
+def _check_trigger(source: Source, stage: Stage, ids: set[str]) -> bool:
+    name = stage.body["trigger"]
+    path = stage.path
+    if not isinstance(name, str) or not _NAME.match(name):
+        source.problem(
+            (*path, "trigger"),
+            f"trigger names the workflow to start (not an expression), got {name!r}",
+        )
+        return False
+    if name == path[0]:
+        source.problem((*path, "trigger"), f"workflow {name!r} cannot trigger itself")
+        return False
+    params = stage.body.get("params", {})
+    if not isinstance(params, dict):
+        source.problem((*path, "params"), "params is a mapping of the child's params to values")
+        return False
+    _check_expressions(source, params, (*path, "params"))
+    return True
+
+
 _KIND_CHECKS = {
     "call": _check_call,
     "raise": _check_raise,
@@ -505,6 +547,7 @@ _KIND_CHECKS = {
     "parallel": _check_parallel,
     "foreach": _check_foreach,
     "bash": _check_bash,
+    "trigger": _check_trigger,
 }
 
 

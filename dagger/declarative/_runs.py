@@ -17,7 +17,9 @@ from dagger.declarative._params import typed
 from dagger.exceptions.exceptions import DaggerError
 
 Item = Mapping[str, Any]
-"""The ``foreach`` item a task runs for: ``{"foreach": <stage id>, "index": n, "value": v}``."""
+"""The item a task runs for: ``{"foreach": <stage id>, "index": n, "value": v}`` in a
+``foreach``, ``{"matrix": <job>, "index": n, "value": {<key>: <value>, ...}}`` in a job
+with a matrix."""
 
 OUTPUTS_KEY = "jobs"
 """The runtime parameter holding every stage's outputs: ``jobs.<job>.stages.<id>.outputs``."""
@@ -48,12 +50,14 @@ class Run:
         self, runtime_parameters: Mapping[str, Any], item: Item | None = None
     ) -> dict[str, Any]:
         """What its expressions see: ``params`` (typed), ``jobs`` (the outputs so far) and,
-        inside a ``foreach``, ``item`` and ``index``."""
+        inside a ``foreach``, ``item`` and ``index``; in a job with a matrix, ``matrix``."""
         context = {
             "params": typed(self.workflow.params, runtime_parameters),
             "jobs": runtime_parameters.get(OUTPUTS_KEY, {}),
         }
-        if item:
+        if item and "matrix" in item:
+            context["matrix"] = item["value"]
+        elif item:
             context["item"], context["index"] = item["value"], item["index"]
         return context
 
@@ -66,16 +70,40 @@ class Run:
         """Keep the stage's outputs with the instance.
 
         At ``jobs.<job>.stages.<id>.outputs``; inside a ``foreach``, at
-        ``jobs.<job>.stages.<foreach>.items.<index>.stages.<id>.outputs``.
+        ``jobs.<job>.stages.<foreach>.items.<index>.stages.<id>.outputs``; in a job with a
+        matrix, at ``jobs.<job>.strategies.<index>.stages.<id>.outputs``.
         """
         assert self.stage is not None
+        self._stages(runtime_parameters, item)[self.stage.id] = {"outputs": dict(outputs)}
+
+    def outputs(self, runtime_parameters: dict[str, Any], item: Item | None = None) -> Any:
+        """The outputs the stage recorded (for ``item``), or None."""
+        assert self.stage is not None
+        return self._stages(runtime_parameters, item).get(self.stage.id, {}).get("outputs")
+
+    def _stages(self, runtime_parameters: dict[str, Any], item: Item | None) -> dict[str, Any]:
+        """The mapping of stage ids to outputs the stage's outputs (for ``item``) go to."""
+        if item and "matrix" in item:
+            found: dict[str, Any] = strategy_entry(runtime_parameters, item)
+            return found.setdefault("stages", {})  # type: ignore[no-any-return]
         jobs = runtime_parameters.setdefault(OUTPUTS_KEY, {})
-        stages = jobs.setdefault(self.job, {}).setdefault("stages", {})
+        stages: dict[str, Any] = jobs.setdefault(self.job, {}).setdefault("stages", {})
         if item:
             items = stages.setdefault(item["foreach"], {}).setdefault("items", {})
             entry = items.setdefault(str(item["index"]), {"item": item["value"]})
             stages = entry.setdefault("stages", {})
-        stages[self.stage.id] = {"outputs": dict(outputs)}
+        return stages
+
+
+def strategy_entry(runtime_parameters: dict[str, Any], item: Item) -> dict[str, Any]:
+    """Where a matrix combination keeps its ``matrix``, ``status`` and ``stages``:
+    ``jobs.<job>.strategies.<index>``."""
+    jobs = runtime_parameters.setdefault(OUTPUTS_KEY, {})
+    strategies = jobs.setdefault(item["matrix"], {}).setdefault("strategies", {})
+    entry: dict[str, Any] = strategies.setdefault(
+        str(item["index"]), {"matrix": dict(item["value"])}
+    )
+    return entry
 
 
 _RUNS: dict[str, Run] = {}

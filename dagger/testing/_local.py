@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from dagger.core._codec import loads
+from dagger.core._codec import dumps, loads
 from dagger.core._events import LogEvent
 from dagger.core._wire import encode_event
 from dagger.exceptions.exceptions import UndecodableInstanceError
@@ -207,7 +207,13 @@ class LocalEngine:
             self._draining = False
 
     async def _record(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
-        self.updates.append(update_document(instance))
+        document = update_document(instance)
+        self.updates.append(document)
+        topic = self.engine.settings.task_update_topic
+        if topic is not None and topic in self._listeners.topics:
+            # Listeners wait on the update topic (a declarative trigger stage waits for its
+            # child's end there): it carries the document to them, as the broker would.
+            await self.send_message(topic, dumps(document))
 
     async def _collect_dead_letter(self, key: bytes, value: bytes) -> None:
         self.dead_letters.append(loads(value))

@@ -53,15 +53,25 @@ def summary(instance: ITemplateDAGInstance[Any, Any]) -> str:
     if instance.error_message:
         lines.append(f"  error: {instance.error_type}: {instance.error_message}")
     for job, found in instance.runtime_parameters.get("jobs", {}).items():
-        for stage, values in found.get("stages", {}).items():
-            # A foreach keeps its outputs per item.
-            each = values.get("items", {"": values})
-            for index, entry in each.items():
-                for inner, kept in (entry.get("stages") or {stage: entry}).items():
-                    where = f"{job}.{stage}[{index}].{inner}" if index else f"{job}.{stage}"
-                    shown = json.dumps(kept["outputs"], sort_keys=True, default=str)
-                    lines.append(f"  {where}: {shown}")
+        # A job with a matrix keeps its outputs per combination.
+        for index, run in found.get("strategies", {}).items():
+            lines.append(f"  {job}[{index}]: {run['status']} {json.dumps(run['matrix'])}")
+            lines.extend(_stage_lines(f"{job}[{index}]", run.get("stages", {})))
+        lines.extend(_stage_lines(job, found.get("stages", {})))
     return "\n".join(lines)
+
+
+def _stage_lines(where: str, stages: dict[str, Any]) -> list[str]:
+    lines = []
+    for stage, values in stages.items():
+        # A foreach keeps its outputs per item.
+        each = values.get("items", {"": values})
+        for index, entry in each.items():
+            for inner, kept in (entry.get("stages") or {stage: entry}).items():
+                place = f"{where}.{stage}[{index}].{inner}" if index else f"{where}.{stage}"
+                shown = json.dumps(kept["outputs"], sort_keys=True, default=str)
+                lines.append(f"  {place}: {shown}")
+    return lines
 
 
 def main() -> None:

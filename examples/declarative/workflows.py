@@ -1,8 +1,9 @@
 """The engine of the declarative examples and the functions their ``call`` stages run.
 
-The three workflows are YAML files beside this module (``daily_etl.yaml``,
-``order_saga.yaml``, ``rollout.yaml``), loaded by ``Dagger(workflows=[...])``. The
-functions stand in for real work: they compute their outputs instead of calling out.
+The three examples are YAML files beside this module (``daily_etl.yaml``, with the
+child workflow ``etl-publish`` it triggers, ``order_saga.yaml``, ``rollout.yaml``),
+loaded by ``Dagger(workflows=[...])``. The functions stand in for real work: they
+compute their outputs instead of calling out.
 Run them in memory with ``python -m examples.declarative.demo``, or on Kafka with
 ``dagger worker -A examples.declarative.workflows``.
 """
@@ -31,9 +32,9 @@ def extract_table(table: str, day: str, limit: int) -> dict[str, Any]:
 
 
 @dagger.declarative.task("join-tables")
-async def join_tables(left: str, right: str) -> dict[str, Any]:
-    """Pretend to join two extracts (an async function works the same)."""
-    return {"path": left.replace(".parquet", "-joined.parquet"), "rows": 900}
+async def join_tables(paths: list[str]) -> dict[str, Any]:
+    """Pretend to join the extracts (an async function works the same)."""
+    return {"path": paths[0].replace(".parquet", "-joined.parquet"), "rows": 900 * len(paths)}
 
 
 @dagger.declarative.task("load-table")
@@ -46,6 +47,12 @@ def load_table(path: str, target: str) -> dict[str, Any]:
 def count_rows(table: str) -> dict[str, Any]:
     """Pretend to count a table's rows."""
     return {"table": table, "rows": len(table) * 100}
+
+
+@dagger.declarative.task("publish-dataset")
+def publish_dataset(table: str, day: str) -> dict[str, Any]:
+    """Pretend to publish a table as the dataset of ``day``."""
+    return {"dataset": f"{table}@{day}"}
 
 
 @dagger.declarative.task("remove-files")
@@ -90,5 +97,7 @@ os.environ.setdefault("WAREHOUSE", "bkk")
 engine = Dagger(
     application_name="declarative-examples",
     store="memory://",
+    # daily-etl's trigger stage waits for its child's end on the task update topic.
+    task_update_topic="declarative-examples-updates",
     workflows=[str(HERE / "*.yaml")],
 )

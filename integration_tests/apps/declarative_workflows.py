@@ -1,4 +1,4 @@
-"""The declarative integration test's YAML file and the function its ``call`` stage runs."""
+"""The declarative integration tests' YAML files and the function their ``call`` stages run."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import dagger.declarative
 
 FLOWS = Path(__file__).with_name("declarative_flows.yaml")
+TRIGGER_FLOWS = Path(__file__).with_name("declarative_trigger_flows.yaml")
 
 
 @dagger.declarative.task("it-echo")

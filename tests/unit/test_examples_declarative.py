@@ -40,13 +40,27 @@ async def test_the_three_examples_run_and_end_as_their_comments_say() -> None:
     etl = found["daily-etl"].runtime_parameters["jobs"]
     assert etl["load"]["stages"]["load"]["outputs"]["into"] == "warehouse.bkk.daily"
     assert set(etl) == {
-        "extract-orders",
-        "extract-refunds",
+        "extract",
         "transform",
         "report",
         "load",
         "quality",
+        "publish",
         "clean-up",
+    }
+    extracts = etl["extract"]["strategies"]
+    assert [extracts[str(i)]["matrix"]["table"] for i in range(3)] == [
+        "orders",
+        "refunds",
+        "customers",
+    ]
+    assert {extract["status"] for extract in extracts.values()} == {"COMPLETED"}
+    assert etl["transform"]["stages"]["join"]["outputs"]["rows"] == 2700
+    assert etl["report"]["stages"]["publish"]["outputs"]["value"]["rows"] == 3000
+    published = etl["publish"]["stages"]["dataset"]["outputs"]
+    assert (published["workflow"], published["status"]) == ("etl-publish", "COMPLETED")
+    assert published["jobs"]["publish"]["stages"]["dataset"]["outputs"] == {
+        "dataset": "warehouse.bkk.daily@2027-01-31"
     }
     checks = etl["quality"]["stages"]["check"]["items"]
     assert [checks[str(i)]["item"] for i in range(3)] == ["orders", "refunds", "customers"]
@@ -72,6 +86,7 @@ def test_the_demo_prints_each_outcome(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "order-saga o-3 (no reply)\n  status: FAILURE\n  error: TimeoutError" in out
     assert "rollout\n  status: COMPLETED" in out
+    assert '  extract[1]: COMPLETED {"table": "refunds"}' in out
 
 
 def test_the_example_files_pass_the_loader_and_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,6 +94,7 @@ def test_the_example_files_pass_the_loader_and_the_schema(monkeypatch: pytest.Mo
     monkeypatch.setenv("WAREHOUSE", "bkk")
     files = sorted(SCHEMA_PATH.parents[2].joinpath("examples", "declarative").glob("*.yaml"))
     assert [path.name for path in files] == ["daily_etl.yaml", "order_saga.yaml", "rollout.yaml"]
-    assert len(check_files([str(path) for path in files])) == 3
+    # daily_etl.yaml holds the child workflow it triggers beside it.
+    assert len(check_files([str(path) for path in files])) == 4
     for path in files:
         jsonschema.validate(yaml.safe_load(path.read_text()), schema())

@@ -74,7 +74,7 @@ def test_each_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
                 - wait: {topic: t, key: k}
                 - call: test-load
                   raise: both
-                - trigger: other-workflow
+                - start: other-workflow
     """
     found = problems_of(tmp_path, text)
     assert found == [
@@ -94,9 +94,9 @@ def test_each_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
         "FILE:16: bad.jobs.one.stages[3].sleep: a number of seconds >= 0, or an expression; got -1",
         "FILE:17: bad.jobs.one.stages[4].wait: wait needs match",
         "FILE:18: bad.jobs.one.stages[5]: a stage has exactly one of call, raise, send, wait, "
-        "sleep, until, case, parallel, foreach, bash (found call, raise)",
+        "sleep, until, case, parallel, foreach, bash, trigger (found call, raise)",
         "FILE:20: bad.jobs.one.stages[6]: a stage has exactly one of call, raise, send, wait, "
-        "sleep, until, case, parallel, foreach, bash (found none)",
+        "sleep, until, case, parallel, foreach, bash, trigger (found none)",
     ]
 
 

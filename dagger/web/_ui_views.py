@@ -246,7 +246,17 @@ def task_panel(document: Mapping[str, Any], task_id: str) -> dict[str, Any]:
         "traceback": task.get("error_traceback") or "",
         "attempts": attempts,
         "fields_json": to_json(fields),
+        "can_rerun": (document.get("status") or {}).get("code") in TERMINAL,
     }
+
+
+def rerun_body(node: str, parameters: str) -> bytes:
+    """The API's rerun body from the task panel's form; ApiError 400 for bad JSON."""
+    try:
+        edited = json.loads(parameters.strip() or "{}")
+    except ValueError as exc:
+        raise ApiError(400, f"the edited parameters are not JSON: {exc}") from None
+    return json.dumps({"from": node, "parameters": edited}).encode()
 
 
 def gantt(document: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:

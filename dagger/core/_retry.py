@@ -169,6 +169,7 @@ def back_to_not_started(task: ITask[Any, Any], now: float) -> None:
     task.time_submitted = task.time_completed = 0.0
     task.error_type = task.error_message = None
     task.timer_due = None
+    task.parameter_changes = {}
     attempts.forget(task)
 
 

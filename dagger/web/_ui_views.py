@@ -38,6 +38,7 @@ _TASK_SHOWN = frozenset(
         "error_message",
         "error_traceback",
         "attempts",
+        "parameter_changes",
     }
 )
 """Task fields the panel shows in their own place; the others are listed as its fields."""
@@ -247,7 +248,24 @@ def task_panel(document: Mapping[str, Any], task_id: str) -> dict[str, Any]:
         "attempts": attempts,
         "fields_json": to_json(fields),
         "can_rerun": (document.get("status") or {}).get("code") in TERMINAL,
+        "parameter_changes": parameter_changes(task),
     }
+
+
+def parameter_changes(task: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The runtime parameters ``task`` changed, each as its key, before and after (JSON)."""
+    changes = task.get("parameter_changes")
+    if not isinstance(changes, Mapping):
+        return []
+    return [
+        {
+            "key": str(key),
+            "before": to_json(change["before"]) if "before" in change else "(not set)",
+            "after": to_json(change["after"]) if "after" in change else "(removed)",
+        }
+        for key, change in sorted(changes.items(), key=lambda item: str(item[0]))
+        if isinstance(change, Mapping)
+    ]
 
 
 def rerun_body(node: str, parameters: str) -> bytes:

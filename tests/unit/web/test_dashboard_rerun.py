@@ -82,3 +82,21 @@ async def test_the_form_is_only_on_finished_instances_and_bad_json_is_400(
         assert response.status == 403
     document = (await server.get(f"/tasks/instance/{done}")).body
     assert document["runtime_parameters"]["ran"] == ["reserve", "charge", "ship"]
+
+
+async def test_the_panel_shows_the_parameters_a_task_changed_escaped(
+    engine: Dagger,
+    server: ApiServer,
+    browser_session: aiohttp.ClientSession,  # noqa: F811
+) -> None:
+    done = await _start(engine, orders(engine), "changes", note="<b>bold</b>")
+    charge = _task_id((await server.get(f"/tasks/instance/{done}")).body, "charge")
+
+    _, html = await _page(browser_session, f"/ui/instance/{done}?task={charge}")
+
+    table = html[html.index('id="parameter-changes"') :]
+    table = table[: table.index("</table>")]
+    assert 'data-key="ran"' in table
+    assert "&#34;reserve&#34;,\n  &#34;charge&#34;" in table  # after: both names
+    assert 'data-key="note"' not in table  # charge did not change it
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html

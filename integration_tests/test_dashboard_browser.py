@@ -363,6 +363,10 @@ async def test_rerun_from_a_task_panel_with_an_edited_parameter(
     assert after["runtime_parameters"]["note"] == "shipped again"
     reserve = ids["reserve_executor_task"]
     assert after["tasks"][reserve]["time_completed"] == before["tasks"][reserve]["time_completed"]
+    # The panel shows what the task's new run changed: ship added itself to the trail.
+    await page.goto(dashboard.url + f"/ui/instance/o-00?task={ids['ship_executor_task']}")
+    changed = page.locator('#parameter-changes tr[data-key="trail"]')
+    await expect(changed).to_contain_text('"ship"')
 
 
 async def test_a_message_delivered_from_the_dashboard_completes_the_listener(

@@ -2,9 +2,10 @@
 
 Each request is answered from this worker's partitions and, unless it came from a peer
 (:data:`~dagger.web._peers.SCOPE_HEADER`), from every other worker's: a list merges their
-pages in the listing order; show, stop, retry and rerun take the answer of the worker that owns
-the instance (the others say 404). Stop, retry and rerun are events sent to the instance's
-owner partition by the worker that holds it, so they are applied like any other event.
+pages in the listing order; show, stop, retry and rerun take the answer of the worker that
+owns the instance (the others say 404). Stop, retry and rerun are events sent to the
+instance's owner partition by the worker that holds it, so they are applied like any
+other event.
 A peer that cannot be asked makes the answer 503: a 404 or a short list would be wrong.
 """
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dagger.core import _rerun as rerun
-from dagger.core._events import InstanceSubmitted, RerunRequested
+from dagger.core._events import InstanceSubmitted, RerunRequested, StopRequested
 from dagger.core._step import Verdict
 from dagger.core._step import step as core_step
 from dagger.core._wire import decode_event, encode_event
@@ -295,3 +295,51 @@ def test_rerun_requested_travels_on_the_engine_topic() -> None:
     event = RerunRequested("e-1", "instance-1", "charge", {"limit": 3, "tags": ["x"]})
     assert decode_event(encode_event(event)) == event
     assert decode_event(encode_event(RerunRequested("e-2", "i", "t"))).parameters == {}
+
+
+async def test_a_stopped_instance_reruns_and_its_listener_waits_again(engine: Dagger) -> None:
+    template = one_process(engine, flaky(engine, "prepare", wait(engine, "reply", "rerun-stop")))
+    instance = await template.create_instance(
+        "instance-1", "order_id", order_id="o-1", seed=random.Random(0)
+    )
+    instance.owner_partition = 0
+    effects = core_step(instance, InstanceSubmitted("e-1", instance.id), now=NOW).effects
+    instance, _ = await drive(instance, effects, now=NOW)
+    core_step(instance, StopRequested("e-stop", instance.id), NOW)
+    assert instance.status.code == "STOPPED"
+    prepared_at = _completed_at(instance)["prepare"]
+
+    done = core_step(instance, RerunRequested("e-r", instance.id, "reply", {}), RERUN_AT)
+
+    assert done.verdict is Verdict.APPLIED, done.reason
+    assert "Register:reply" in names_of(instance, done.effects)
+    assert statuses(instance)["reply"] == "EXECUTING"
+    assert instance.status.code == "EXECUTING"
+    assert _completed_at(instance)["prepare"] == prepared_at
+
+
+async def test_a_part_stopped_on_purpose_beside_the_node_runs_again_too(engine: Dagger) -> None:
+    template = one_process(
+        engine,
+        parallel(
+            engine,
+            "par",
+            wait(engine, "r1", "rerun-r1"),
+            parallel(engine, "inner", wait(engine, "r2", "rerun-r2")),
+        ),
+    )
+    instance = await template.create_instance(
+        "instance-1", "order_id", order_id="o-1", seed=random.Random(0)
+    )
+    instance.owner_partition = 0
+    core_step(instance, InstanceSubmitted("e-1", instance.id), now=NOW)
+    core_step(instance, StopRequested("e-stop", instance.id, _id(instance, "inner")), NOW)
+    assert instance.status.code == "STOPPED"
+    assert instance.get_task(_id(instance, "inner")).error_type == "Stopped"
+
+    done = core_step(instance, RerunRequested("e-r", instance.id, "r1", {}), RERUN_AT)
+
+    assert done.verdict is Verdict.APPLIED, done.reason
+    # A retry would leave inner stopped; a rerun asked for runs it again with r1.
+    assert statuses(instance)["inner"] == statuses(instance)["r2"] == "EXECUTING"
+    assert {"Register:r1", "Register:r2"} <= set(names_of(instance, done.effects))

@@ -325,6 +325,18 @@ def _schemas() -> dict[str, Any]:
             "time_completed": {"type": "number"},
             "error_type": {"type": "string", "nullable": True},
             "error_message": {"type": "string", "nullable": True},
+            "parameter_changes": {
+                "type": "object",
+                "description": (
+                    "The runtime parameters the task's hooks changed: per key, the value it "
+                    "saw (before, absent for a key it added) and the value it left (after, "
+                    "absent for a key it removed); unchanged keys are not listed"
+                ),
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"before": {}, "after": {}},
+                },
+            },
         },
         "additionalProperties": True,
     }

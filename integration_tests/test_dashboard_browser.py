@@ -339,6 +339,36 @@ async def test_retry_from_the_dashboard_goes_on_from_the_failed_task(
     assert document["runtime_parameters"]["trail"] == ["reserve", "charge", "ship"]
 
 
+async def test_rerun_from_a_task_panel_with_an_edited_parameter(
+    page: Page, dashboard: Dashboard
+) -> None:
+    _, before = await dashboard.api("GET", "/tasks/instance/o-00")
+    ids = {task["task_name"]: key for key, task in before["tasks"].items()}
+    await page.goto(dashboard.url + f"/ui/instance/o-00?task={ids['ship_executor_task']}")
+    await page.locator("form.rerun summary").click()
+    await page.fill("#rerun-parameters", '{"note": "shipped again"}')
+    await page.click("#rerun")
+    await expect(page.locator("#notice")).to_contain_text("rerun requested")
+
+    async def shipped_again() -> bool:
+        _, document = await dashboard.api("GET", "/tasks/instance/o-00")
+        return bool(
+            document["status"]["code"] == "COMPLETED"
+            and len(document["runtime_parameters"]["trail"]) == 4
+        )
+
+    await until(shipped_again, 60, "o-00 to ship again")
+    _, after = await dashboard.api("GET", "/tasks/instance/o-00")
+    assert after["runtime_parameters"]["trail"] == ["reserve", "charge", "ship", "ship"]
+    assert after["runtime_parameters"]["note"] == "shipped again"
+    reserve = ids["reserve_executor_task"]
+    assert after["tasks"][reserve]["time_completed"] == before["tasks"][reserve]["time_completed"]
+    # The panel shows what the task's new run changed: ship added itself to the trail.
+    await page.goto(dashboard.url + f"/ui/instance/o-00?task={ids['ship_executor_task']}")
+    changed = page.locator('#parameter-changes tr[data-key="trail"]')
+    await expect(changed).to_contain_text('"ship"')
+
+
 async def test_a_message_delivered_from_the_dashboard_completes_the_listener(
     page: Page, dashboard: Dashboard
 ) -> None:

@@ -1,4 +1,4 @@
-"""``dagger instances list|show|stop|retry``: see and steer instances through a worker's API.
+"""``dagger instances list|show|stop|retry|rerun``: see and steer instances through the API.
 
 Any worker of the engine answers for every instance (it asks the others), so ``--url``
 names any one of them. Tables are for people; ``--json`` prints JSON for scripts.
@@ -26,7 +26,7 @@ from dagger.cli._output import (
     waits_text,
     when,
 )
-from dagger.cli._start_command import add_start_action, run_start
+from dagger.cli._start_command import add_start_action, parse_params, run_start
 
 FINISHED = frozenset({"COMPLETED", "FAILURE", "SKIPPED", "STOPPED"})
 DEFAULT_LIMIT = 100
@@ -49,7 +49,7 @@ def add_instances_command(commands: Any) -> None:
     add_progress_option(common)
     instances = commands.add_parser(
         "instances",
-        help="start, list, show, stop and retry workflow instances through a worker's API",
+        help="start, list, show, stop, retry and rerun workflow instances through a worker's API",
     )
     actions = instances.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", parents=[common], help="list instances, a page at a time")
@@ -80,9 +80,27 @@ def add_instances_command(commands: Any) -> None:
     for action, what in (
         ("stop", "stop unfinished instances"),
         ("retry", "retry FAILURE instances"),
+        ("rerun", "rerun finished instances from a task, with edited parameters"),
     ):
         parser = actions.add_parser(action, parents=[common], help=what)
         parser.add_argument("ids", nargs="+", metavar="ID", help="instance ids")
+        if action == "rerun":
+            parser.add_argument(
+                "--from",
+                dest="node",
+                required=True,
+                metavar="NODE",
+                help="the task or process to rerun from (its id, or its name when unique); "
+                "it and what depends on it run again, the rest keeps its results",
+            )
+            parser.add_argument(
+                "--param",
+                action="append",
+                default=[],
+                metavar="NAME=VALUE",
+                help="set a runtime parameter first (repeatable); VALUE is JSON when it "
+                "parses, else a string",
+            )
         parser.add_argument(
             "--wait", action="store_true", help="wait until each instance has finished again"
         )
@@ -275,9 +293,13 @@ def _act(client: ApiClient, args: argparse.Namespace, show_progress: bool) -> in
     progress = Progress(
         sys.stderr, f"{action} requests", len(ids), enabled=show_progress and several
     )
+    body = None
+    if action == "rerun":
+        body = {"from": args.node, "parameters": parse_params(args.param)}
     answers: dict[str, ApiResponse] = {}
     for done, instance_id in enumerate(ids, start=1):
-        answers[instance_id] = client.post(instance_path(instance_id, action))
+        path = instance_path(instance_id, action)
+        answers[instance_id] = client.post(path) if body is None else client.post_json(path, body)
         progress.update(done)
     progress.close()
     accepted = {key: answer for key, answer in answers.items() if answer.status == 202}

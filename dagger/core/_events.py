@@ -8,7 +8,7 @@ the owner within the event that ran the hook.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -177,6 +177,20 @@ class RetryRequested:
     instance_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class RerunRequested:
+    """Run a finished instance again from the node ``task`` (an id or a unique name).
+
+    ``parameters`` are merged into the instance's runtime parameters first; see
+    :mod:`dagger.core._rerun`.
+    """
+
+    event_id: str
+    instance_id: str
+    task: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
 InstanceEvent = (
     InstanceCreated
     | InstanceSubmitted
@@ -184,6 +198,7 @@ InstanceEvent = (
     | TimerFired
     | StopRequested
     | RetryRequested
+    | RerunRequested
 )
 """The events an instance's owner applies."""
 

@@ -38,7 +38,7 @@ from dagger.tasks._status import TaskStatusEnum as Status
 
 
 @dataclass
-class _Plan:
+class Plan:
     """What a retry changes, computed before anything is changed."""
 
     resumed: list[ITask[Any, Any]] = field(default_factory=list)
@@ -58,7 +58,7 @@ def refusal(instance: Instance) -> str | None:
             f"instance {instance.id} is {instance.status.code}; only a FAILURE instance can be "
             "retried"
         )
-    if not _plan(instance).failed:
+    if not plan_of(instance).failed:
         return (
             f"instance {instance.id} failed with no failed task to run again "
             f"({instance.error_type}: {instance.error_message}); create a new instance instead"
@@ -76,9 +76,17 @@ def retry(instance: Instance, now: float) -> list[Effect]:
     reason = refusal(instance)
     if reason is not None:
         raise TaskInvalidState(reason, task_id=instance.id)
-    plan = _plan(instance)
+    return run_plan(instance, plan_of(instance), now)
+
+
+def run_plan(instance: Instance, plan: Plan, now: float) -> list[Effect]:
+    """Carry out ``plan`` (from :func:`plan_of`): reset, resume and start; return the effects.
+
+    A rerun (:mod:`dagger.core._rerun`) shares it: it rewinds the instance to a failure
+    of the chosen node and then goes on as a retry does.
+    """
     for task in plan.reset:
-        _back_to_not_started(task, now)
+        back_to_not_started(task, now)
     for container in plan.resumed:
         container.status = TaskStatus.of(Status.EXECUTING)
         container.lastupdated = now
@@ -95,14 +103,15 @@ def retry(instance: Instance, now: float) -> list[Effect]:
     return effects
 
 
-def _plan(instance: Instance) -> _Plan:
-    plan = _Plan()
+def plan_of(instance: Instance) -> Plan:
+    """What a retry of ``instance`` would change, without changing anything."""
+    plan = Plan()
     if _code(instance) == Status.FAILURE:
         _resume(instance, instance, plan)
     return plan
 
 
-def _resume(instance: Instance, node: ITask[Any, Any], plan: _Plan) -> None:
+def _resume(instance: Instance, node: ITask[Any, Any], plan: Plan) -> None:
     """Plan to run ``node`` (failed, or stopped by the failure) again."""
     rules = rules_for(node)
     if rules.container:
@@ -119,7 +128,7 @@ def _resume(instance: Instance, node: ITask[Any, Any], plan: _Plan) -> None:
         plan.reset.extend(rules.retry_resets(instance, node))
 
 
-def _resume_chain(instance: Instance, head: str, plan: _Plan) -> None:
+def _resume_chain(instance: Instance, head: str, plan: Plan) -> None:
     """Follow the chain from ``head`` to where it stood and plan to go on from there."""
     task: ITask[Any, Any] | None = instance.get_task(head)
     while task is not None and _code(task) in flow.SUCCEEDED:
@@ -137,7 +146,7 @@ def _resume_chain(instance: Instance, head: str, plan: _Plan) -> None:
 
 
 def _reset_stopped(
-    node: ITask[Any, Any], plan: _Plan, children: dict[str, list[ITask[Any, Any]]]
+    node: ITask[Any, Any], plan: Plan, children: dict[str, list[ITask[Any, Any]]]
 ) -> None:
     """Plan ``node`` and what the failure stopped under it back to NOT_STARTED."""
     if not _stopped_by_failure(node):
@@ -153,12 +162,14 @@ def _stopped_by_failure(task: ITask[Any, Any]) -> bool:
     return _code(task) == Status.STOPPED and task.error_type is None
 
 
-def _back_to_not_started(task: ITask[Any, Any], now: float) -> None:
+def back_to_not_started(task: ITask[Any, Any], now: float) -> None:
+    """Make ``task`` as it was before it ran: NOT_STARTED, no times, error or attempts."""
     task.status = TaskStatus.of(Status.NOT_STARTED)
     task.lastupdated = now
     task.time_submitted = task.time_completed = 0.0
     task.error_type = task.error_message = None
     task.timer_due = None
+    task.parameter_changes = {}
     attempts.forget(task)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from dagger.core import _attempts as attempts
 from dagger.core import _codec as codec
 from dagger.core import _flow as flow
+from dagger.core import _rerun as rerun
 from dagger.core import _retry as retry
 from dagger.core._effects import CancelTimer, Effect, RunMessageHook
 from dagger.core._events import (
@@ -27,6 +28,7 @@ from dagger.core._events import (
     MessageDelivered,
     MessageHandled,
     ParametersUnserializable,
+    RerunRequested,
     RetryRequested,
     StopRequested,
     TaskDecided,
@@ -36,6 +38,7 @@ from dagger.core._events import (
 )
 from dagger.core._kinds import decision, interval, listener
 from dagger.core._rules import Instance, rules_for
+from dagger.exceptions.exceptions import TaskInvalidState
 from dagger.tasks._intents import FinishTask, Intent, Rekey, StartTask, StopListening, StopTask
 from dagger.tasks._status import TaskStatus
 from dagger.tasks._status import TaskStatusEnum as Status
@@ -50,6 +53,7 @@ _EVENTS = (
     TimerFired,
     StopRequested,
     RetryRequested,
+    RerunRequested,
 )
 """The engine events an instance's owner steps (``InstanceEvent``, as a tuple)."""
 
@@ -70,7 +74,7 @@ _OUTCOMES_AND_INTENTS = (
     StopListening,
 )
 
-_BROADCAST = (StopRequested, RetryRequested)
+_BROADCAST = (StopRequested, RetryRequested, RerunRequested)
 """Events sent to every partition when only the instance id is known: silent elsewhere."""
 
 
@@ -165,6 +169,13 @@ def _event(
             return _ignored(instance, f"retry ignored: {refused}", logging.WARNING, "retry_refused")
         flow.remember_event(instance, event.event_id)
         return Step(instance, retry.retry(instance, now))
+    if isinstance(event, RerunRequested):
+        try:
+            effects = rerun.rerun(instance, event.task, event.parameters, now)
+        except TaskInvalidState as refused:
+            return _ignored(instance, f"rerun ignored: {refused}", logging.WARNING, "rerun_refused")
+        flow.remember_event(instance, event.event_id)
+        return Step(instance, effects)
     if isinstance(event, InstanceSubmitted):
         if instance.status.code not in _NOT_YET_STARTED:
             return _ignored(

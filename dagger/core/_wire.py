@@ -15,6 +15,7 @@ from dagger.core._events import (
     LogEvent,
     MessageDelivered,
     MessageReceived,
+    RerunRequested,
     RetryRequested,
     StopRequested,
     TimerFired,
@@ -86,6 +87,14 @@ def encode_event(event: LogEvent) -> bytes:
         }
     elif isinstance(event, RetryRequested):
         body = {"type": "retry", "id": event.event_id, "instance": event.instance_id}
+    elif isinstance(event, RerunRequested):
+        body = {
+            "type": "rerun",
+            "id": event.event_id,
+            "instance": event.instance_id,
+            "task": event.task,
+            "parameters": event.parameters,
+        }
     else:
         body = {
             "type": "deliver",
@@ -169,6 +178,11 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> LogEvent:
         )
     if kind == "retry":
         return RetryRequested(event_id, _text(body, "instance"))
+    if kind == "rerun":
+        parameters = body.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise MalformedEvent("a rerun event's 'parameters' must be an object")
+        return RerunRequested(event_id, _text(body, "instance"), _text(body, "task"), parameters)
     if kind == "deliver":
         return MessageDelivered(
             event_id,

@@ -1,4 +1,4 @@
-"""One info line per workflow instance created, finished, failed, stopped or retried.
+"""One info line per workflow instance created, finished, failed, stopped, retried or rerun.
 
 The lines go to the ``dagger.instances`` logger, never one per task, so a worker's log
 at info level tells a person what happened to each workflow and nothing more.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dagger.core._events import RetryRequested
+from dagger.core._events import RerunRequested, RetryRequested
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.tasks._status import TaskStatusEnum
 
@@ -42,6 +42,8 @@ def log_instance_change(
         logger.info("Instance %s created (%s)", instance.id, _described(instance))
     elif isinstance(event, RetryRequested):
         logger.info("Instance %s retried (%s)", instance.id, _described(instance))
+    elif isinstance(event, RerunRequested):
+        logger.info("Instance %s rerun from %s (%s)", instance.id, event.task, _described(instance))
     elif status == before:
         return
     ending = _ENDINGS.get(status)  # type: ignore[call-overload]

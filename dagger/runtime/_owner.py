@@ -60,6 +60,7 @@ from dagger.core._events import (
 from dagger.core._kinds.listener import registered_index_keys, released_index_keys
 from dagger.core._step import Verdict, step
 from dagger.exceptions.exceptions import UndecodableInstanceError
+from dagger.runtime import _parameter_changes as parameter_changes
 from dagger.runtime._dead_letter_writer import (
     ID_REUSED,
     ON_MESSAGE_RAISED,
@@ -286,7 +287,11 @@ class InstanceOwner:
             return None
         task = instance.get_task(event.task_id)
         try:
-            with running_hook(instance), self._telemetry.message_handled(instance, task, event):
+            with (
+                running_hook(instance),
+                self._telemetry.message_handled(instance, task, event),
+                parameter_changes.recorded(instance.runtime_parameters, task),
+            ):
                 completed = await task.on_message(instance.runtime_parameters, payload)
         except Exception as exc:
             await self._dead_letters.publish(
@@ -493,6 +498,7 @@ class InstanceOwner:
             with (
                 running_hook(instance),
                 self._telemetry.task_execution(instance, task, "execute"),
+                parameter_changes.recorded(instance.runtime_parameters, task),
             ):
                 await task.execute(
                     runtime_parameters=instance.runtime_parameters, workflow_instance=instance

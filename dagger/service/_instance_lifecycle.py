@@ -1,4 +1,4 @@
-"""Creating, submitting, stopping and retrying instances: the lifecycle half of ``Dagger``.
+"""Creating, submitting, stopping, retrying and rerunning instances: half of ``Dagger``.
 
 Each of these is an event sent to the engine topic's partition that owns the instance;
 the owner applies it. While a :class:`dagger.testing.LocalEngine` runs, the events go to
@@ -14,12 +14,14 @@ from typing import Any
 
 import faust
 
+from dagger.core import _rerun as rerun
 from dagger.core import _retry as retry
 from dagger.core._codec import to_document
 from dagger.core._events import (
     InstanceCreated,
     InstanceSubmitted,
     LogEvent,
+    RerunRequested,
     RetryRequested,
     StopRequested,
 )
@@ -105,6 +107,29 @@ class InstanceLifecycle:
         instance_id, key, partitions = self._event_targets(instance, "retry_instance")
         for partition in partitions:
             await self._send(RetryRequested(str(uuid.uuid4()), instance_id), key, partition)
+
+    async def rerun_instance(
+        self, instance: Any, node: str, parameters: dict[str, Any] | None = None
+    ) -> None:
+        """Run a finished instance again from ``node``, given it or its id.
+
+        ``node`` is a task's (or process's) id or unique name; it and what depends on it
+        run again, with ``parameters`` merged into the runtime parameters first, while
+        the rest keeps its results (see :mod:`dagger.core._rerun`). The rerun is an event
+        applied by the owner, which ignores it, with a warning, when it cannot be done.
+        Given an instance that cannot be rerun so, raises TaskInvalidState saying why.
+        """
+        if not isinstance(node, str) or not node:
+            raise ValueError("rerun_instance() needs the id or name of the node to rerun from")
+        parameters = dict(parameters or {})
+        if isinstance(instance, ITemplateDAGInstance):
+            refused = rerun.refusal(instance, node, parameters)
+            if refused is not None:
+                raise TaskInvalidState(refused, task_id=instance.id)
+        instance_id, key, partitions = self._event_targets(instance, "rerun_instance")
+        for partition in partitions:
+            event = RerunRequested(str(uuid.uuid4()), instance_id, node, parameters)
+            await self._send(event, key, partition)
 
     def _event_targets(self, instance: Any, method: str) -> tuple[str, str, list[int]]:
         """The id, record key and partitions of an event for ``instance`` (or an id)."""

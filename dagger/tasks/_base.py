@@ -68,11 +68,16 @@ class ITask(Record, Generic[KT, VT], abc.ABC, serializer="json"):
     error_traceback: str | None = None
     retry_policy: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = []
+    parameter_changes: dict[str, dict[str, Any]] = {}
+    """The runtime parameters this task's hooks changed: for each key, the value it saw
+    (``before``, absent for a key it added) and the value it left (``after``, absent for a
+    key it removed). Keys it did not change are not kept (``dagger.runtime._parameter_changes``)."""
 
     def __post_init__(self) -> None:
         """Give each instance its own copy of the mutable defaults."""
         self.next_dags = list(self.next_dags)
         self.attempts = list(self.attempts)
+        self.parameter_changes = dict(self.parameter_changes)
 
     # -- hooks users override ------------------------------------------------------------
     @abc.abstractmethod

@@ -17,7 +17,7 @@ __all__ = ["EngineView", "InstanceControl"]
 
 
 class InstanceControl(Protocol):
-    """Stops and retries instances: events the worker that owns the instance applies."""
+    """Stops, retries and reruns instances: events the worker that owns the instance applies."""
 
     async def stop_instance(self, instance: Any, *, task_id: str | None = None) -> None:
         """Stop ``instance`` (a workflow instance or its id), or only ``task_id`` in it."""
@@ -25,6 +25,12 @@ class InstanceControl(Protocol):
 
     async def retry_instance(self, instance: Any) -> None:
         """Run a FAILURE ``instance`` (a workflow instance or its id) again."""
+        ...
+
+    async def rerun_instance(
+        self, instance: Any, node: str, parameters: dict[str, Any] | None = None
+    ) -> None:
+        """Run a finished ``instance`` again from ``node``, with ``parameters`` merged in."""
         ...
 
 

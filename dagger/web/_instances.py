@@ -1,10 +1,11 @@
-"""The instance endpoints, apart from HTTP: list, show, stop and retry, across workers.
+"""The instance endpoints, apart from HTTP: list, show, stop, retry and rerun, across workers.
 
 Each request is answered from this worker's partitions and, unless it came from a peer
 (:data:`~dagger.web._peers.SCOPE_HEADER`), from every other worker's: a list merges their
-pages in the listing order; show, stop and retry take the answer of the worker that owns
-the instance (the others say 404). Stop and retry are events sent to the instance's
-owner partition by the worker that holds it, so they are applied like any other event.
+pages in the listing order; show, stop, retry and rerun take the answer of the worker that
+owns the instance (the others say 404). Stop, retry and rerun are events sent to the
+instance's owner partition by the worker that holds it, so they are applied like any
+other event.
 A peer that cannot be asked makes the answer 503: a 404 or a short list would be wrong.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from dagger.core import _flow as flow
+from dagger.core import _rerun as rerun
 from dagger.core import _retry as retry
 from dagger.exceptions.exceptions import UndecodableInstanceError
 from dagger.tasks._base import ITemplateDAGInstance
@@ -28,6 +30,7 @@ from dagger.web._errors import ApiError, Reply
 from dagger.web._local import LocalInstances
 from dagger.web._peers import STATUS_COUNTS_HEADER, PeerClient, PeerDirectory, PeerUnreachable
 from dagger.web._query import MAX_LIMIT, MAX_WINDOW, check_id, encode_cursor, parse_list_query
+from dagger.web._rerun_request import parse_rerun
 
 NOT_READY = (
     "this worker is not ready: it is joining its group or recovering its state; "
@@ -52,8 +55,11 @@ class InstancesApi:
         local: LocalInstances,
         peers: PeerDirectory,
         client: PeerClient,
+        *,
+        deletes_on_complete: bool = False,
     ) -> None:
         self._engine = engine
+        self._deletes_on_complete = deletes_on_complete
         self._local = local
         self._peers = peers
         self._client = client
@@ -174,6 +180,37 @@ class InstancesApi:
         await self._engine.retry_instance(instance)
         return Reply(202, _accepted("retry", instance))
 
+    async def rerun(self, instance_id: str, body: bytes, caller: Caller) -> Reply:
+        """Ask the owner to rerun a finished instance from a node: 202, or 409 with why not.
+
+        The body is ``{"from": node, "parameters"?: {...}}`` (:mod:`._rerun_request`).
+        """
+        check_id(instance_id)
+        request = parse_rerun(body)
+        self._require_ready()
+        instance = self._load("rerun", instance_id)
+        if instance is None:
+            path = f"/tasks/instance/{quote(instance_id)}/rerun"
+            try:
+                return await self._owner_answer(
+                    "POST", path, instance_id, caller, body=request.body()
+                )
+            except ApiError as exc:
+                if exc.status == 404 and self._deletes_on_complete and not caller.local_only:
+                    raise ApiError(
+                        404,
+                        f"{exc.message}; this engine runs with delete_workflow_on_complete=True, "
+                        "so an instance that completed was removed and cannot be rerun",
+                    ) from None
+                raise
+        refused = rerun.refusal(instance, request.node, request.parameters)
+        if refused is not None:
+            raise ApiError(409, refused)
+        await self._engine.rerun_instance(instance, request.node, request.parameters)
+        accepted = _accepted("rerun", instance)
+        accepted["from"] = request.node
+        return Reply(202, accepted)
+
     def _load(self, action: str, instance_id: str) -> ITemplateDAGInstance[Any, Any] | None:
         """This worker's instance ``instance_id``; ApiError 422 if it cannot be decoded."""
         try:
@@ -186,12 +223,12 @@ class InstancesApi:
             raise ApiError(503, NOT_READY)
 
     async def _owner_answer(
-        self, method: str, path: str, instance_id: str, caller: Caller
+        self, method: str, path: str, instance_id: str, caller: Caller, body: Any = None
     ) -> Reply:
         """The answer of the peer that owns the instance; 404 when no worker does."""
         if caller.local_only:
             raise ApiError(404, f"no instance {instance_id} on this worker")
-        answers = await self._ask_peers(method, path, caller)
+        answers = await self._ask_peers(method, path, caller, body=body)
         for _, answer in answers:
             if answer.status != 404:
                 return answer
@@ -206,11 +243,12 @@ class InstancesApi:
         path: str,
         caller: Caller,
         params: Mapping[str, str] | None = None,
+        body: Any = None,
     ) -> list[tuple[str, Reply]]:
         urls = self._peers.urls()
         results = await asyncio.gather(
             *(
-                self._client.request(url, method, path, params, caller.authorization)
+                self._client.request(url, method, path, params, caller.authorization, body)
                 for url in urls
             ),
             return_exceptions=True,

@@ -126,6 +126,7 @@ def _paths() -> dict[str, Any]:
         "/tasks/instance/{id}/retry": _action(
             "Retry a FAILURE instance from its failed task(s)", "retryInstance", instance_id
         ),
+        "/tasks/instance/{id}/rerun": _rerun_action(instance_id),
         "/templates/{name}/instances": {
             "post": {
                 "summary": "Start an instance of a template",
@@ -251,6 +252,25 @@ def _action(summary: str, operation: str, instance_id: dict[str, Any]) -> dict[s
     }
 
 
+def _rerun_action(instance_id: dict[str, Any]) -> dict[str, Any]:
+    action = _action(
+        "Rerun a finished instance from a chosen task, with edited parameters",
+        "rerunInstance",
+        instance_id,
+    )
+    action["post"]["description"] = (
+        "The task (its id or unique name) and what depends on it run again, with the "
+        "given runtime parameters merged in; completed tasks that do not depend on it keep "
+        "their results. 409 for an instance still running or a task the workflow did not "
+        "reach. The request is an event applied by the instance's owner."
+    )
+    action["post"]["requestBody"] = {
+        "required": True,
+        "content": {_JSON: {"schema": {"$ref": "#/components/schemas/RerunRequest"}}},
+    }
+    return action
+
+
 def _list_parameters() -> list[dict[str, Any]]:
     statuses = ", ".join(status.name for status in TaskStatusEnum)
     return [
@@ -305,6 +325,18 @@ def _schemas() -> dict[str, Any]:
             "time_completed": {"type": "number"},
             "error_type": {"type": "string", "nullable": True},
             "error_message": {"type": "string", "nullable": True},
+            "parameter_changes": {
+                "type": "object",
+                "description": (
+                    "The runtime parameters the task's hooks changed: per key, the value it "
+                    "saw (before, absent for a key it added) and the value it left (after, "
+                    "absent for a key it removed); unchanged keys are not listed"
+                ),
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"before": {}, "after": {}},
+                },
+            },
         },
         "additionalProperties": True,
     }
@@ -374,13 +406,30 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {
                 "id": {"type": "string"},
-                "action": {"type": "string", "enum": ["stop", "retry"]},
+                "action": {"type": "string", "enum": ["stop", "retry", "rerun"]},
                 "accepted": {"type": "boolean"},
                 "status": {"type": "string"},
                 "message": {"type": "string"},
             },
         },
         "StartRequest": _start_request(),
+        "RerunRequest": {
+            "type": "object",
+            "properties": {
+                "from": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 1000,
+                    "description": "The id or unique name of the task or process to rerun from",
+                },
+                "parameters": {
+                    "type": "object",
+                    "description": "Runtime parameters to set before it runs again",
+                },
+            },
+            "required": ["from"],
+            "additionalProperties": False,
+        },
         "Error": {
             "type": "object",
             "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},

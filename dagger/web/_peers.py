@@ -85,8 +85,12 @@ class PeerClient:
         path: str,
         params: Mapping[str, str] | None = None,
         authorization: str | None = None,
+        body: Any = None,
     ) -> Reply:
-        """Ask ``base_url`` for ``path`` with the local scope; raise PeerUnreachable."""
+        """Ask ``base_url`` for ``path`` with the local scope; raise PeerUnreachable.
+
+        ``body``, when not None, goes as JSON (a request forwarded to the owner).
+        """
         headers = {SCOPE_HEADER: "local"}
         if authorization is not None:
             headers["Authorization"] = authorization
@@ -94,7 +98,7 @@ class PeerClient:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
             async with self._session.request(
-                method, base_url + path, params=dict(params or {}), headers=headers
+                method, base_url + path, params=dict(params or {}), headers=headers, json=body
             ) as response:
                 raw = await response.read()
                 body = loads(raw) if raw else None

@@ -73,6 +73,7 @@ class WebApi:
             LocalInstances(view or engine.worker_view()),
             peers or AssignmentPeers(engine.faust_app),
             self._client,
+            deletes_on_complete=engine.settings.delete_workflow_on_complete,
         )
         self.starts = StartsApi(engine, self.instances)
         self.workflows = WorkflowsApi(engine, self.starts)
@@ -236,6 +237,13 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         async def post(self, request: Request, instance_id: str) -> Response:
             return await _answer(self, instances.retry(instance_id, _caller(request)))
 
+    class Rerun(View):
+        """Rerun a finished instance from a node, with edited parameters."""
+
+        async def post(self, request: Request, instance_id: str) -> Response:
+            body = await request.read()
+            return await _answer(self, instances.rerun(instance_id, body, _caller(request)))
+
     class StartInstance(View):
         """Start an instance of a template (201), or name the existing one (200)."""
 
@@ -287,6 +295,7 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         ("/tasks/instance/{instance_id}", Instance),
         ("/tasks/instance/{instance_id}/stop", Stop),
         ("/tasks/instance/{instance_id}/retry", Retry),
+        ("/tasks/instance/{instance_id}/rerun", Rerun),
         ("/templates/{template}/instances", StartInstance),
         ("/workflows", Workflows),
         ("/workflows/{name}/execute", ExecuteWorkflow),

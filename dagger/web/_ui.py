@@ -49,6 +49,7 @@ refresh scans every worker's instance table (docs/dashboard.md, "What a page cos
 NOTICES = {
     "stop": "stop requested: the instance's owner applies it",
     "retry": "retry requested: the instance goes on from its failed task",
+    "rerun": "rerun requested: the task and what depends on it run again",
     "deliver": "message sent to the listener's topic",
 }
 """What a page says after an action, by the code its address carries (never free text from
@@ -109,6 +110,7 @@ class Dashboard:
             ("GET", "/instance/{instance_id}/task/{task_id}", self.task_fragment, True),
             ("POST", "/instance/{instance_id}/stop", self.stop, True),
             ("POST", "/instance/{instance_id}/retry", self.retry, True),
+            ("POST", "/instance/{instance_id}/rerun", self.rerun, True),
             ("POST", "/instance/{instance_id}/deliver", self.deliver, True),
             ("POST", "/bulk", self.start_bulk, True),
             ("GET", "/bulk/{job_id}", self.bulk_progress, True),
@@ -315,6 +317,14 @@ class Dashboard:
         instance_id = request.match_info["instance_id"]
         await self._instances.retry(instance_id, self._caller)
         raise _back_to(instance_id, "retry")
+
+    async def rerun(self, request: web.Request) -> web.StreamResponse:
+        """Rerun the instance from the panel's task (the API's rerun), then show it."""
+        instance_id = request.match_info["instance_id"]
+        form = await request.post()
+        body = views.rerun_body(str(form.get("from", "")), str(form.get("parameters", "")))
+        await self._instances.rerun(instance_id, body, self._caller)
+        raise _back_to(instance_id, "rerun")
 
     async def deliver(self, request: web.Request) -> web.StreamResponse:
         """Send a message a listener of the instance waits for to the listener's topic."""

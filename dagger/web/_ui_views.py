@@ -38,6 +38,7 @@ _TASK_SHOWN = frozenset(
         "error_message",
         "error_traceback",
         "attempts",
+        "parameter_changes",
     }
 )
 """Task fields the panel shows in their own place; the others are listed as its fields."""
@@ -246,7 +247,34 @@ def task_panel(document: Mapping[str, Any], task_id: str) -> dict[str, Any]:
         "traceback": task.get("error_traceback") or "",
         "attempts": attempts,
         "fields_json": to_json(fields),
+        "can_rerun": (document.get("status") or {}).get("code") in TERMINAL,
+        "parameter_changes": parameter_changes(task),
     }
+
+
+def parameter_changes(task: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The runtime parameters ``task`` changed, each as its key, before and after (JSON)."""
+    changes = task.get("parameter_changes")
+    if not isinstance(changes, Mapping):
+        return []
+    return [
+        {
+            "key": str(key),
+            "before": to_json(change["before"]) if "before" in change else "(not set)",
+            "after": to_json(change["after"]) if "after" in change else "(removed)",
+        }
+        for key, change in sorted(changes.items(), key=lambda item: str(item[0]))
+        if isinstance(change, Mapping)
+    ]
+
+
+def rerun_body(node: str, parameters: str) -> bytes:
+    """The API's rerun body from the task panel's form; ApiError 400 for bad JSON."""
+    try:
+        edited = json.loads(parameters.strip() or "{}")
+    except ValueError as exc:
+        raise ApiError(400, f"the edited parameters are not JSON: {exc}") from None
+    return json.dumps({"from": node, "parameters": edited}).encode()
 
 
 def gantt(document: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 ``reserve`` -> ``charge`` -> ``ship``; a step raises while a file named after it exists in
 the directory ``TEST_OUTAGE_DIR``, so a test can make an instance fail, remove the file
-(the service is back) and retry it. Each step appends its name to ``trail``.
+(the service is back) and retry it, or while its name is in the runtime parameter
+``down``, so a rerun with that parameter edited goes through. Each step appends its name
+to ``trail``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dagger.templates.template import ITemplateDAG
 
 
 class ServiceStep(ExecutorTask[str, str]):
-    """Raises while ``$TEST_OUTAGE_DIR/<step>`` exists; appends the step to ``trail``."""
+    """Raises while ``$TEST_OUTAGE_DIR/<step>`` exists or ``down`` names the step; appends
+    the step to ``trail``."""
 
     async def execute(
         self,
@@ -28,6 +31,8 @@ class ServiceStep(ExecutorTask[str, str]):
         outage = os.environ.get("TEST_OUTAGE_DIR")
         if outage and os.path.exists(os.path.join(outage, step)):  # noqa: ASYNC240 - tiny test check
             raise ConnectionError(f"{step} service unavailable")
+        if step in runtime_parameters.get("down", []):
+            raise ConnectionError(f"{step} service is down (parameter 'down')")
         runtime_parameters.setdefault("trail", []).append(step)
 
 

@@ -142,10 +142,11 @@ class ApiServer:
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        json: Any = None,
     ) -> Answer:
         assert self._session is not None
         async with self._session.request(
-            method, self.url + path, params=params, headers=headers
+            method, self.url + path, params=params, headers=headers, json=json
         ) as response:
             assert response.content_type == "application/json", await response.text()
             return Answer(response.status, await response.json(), response.headers)

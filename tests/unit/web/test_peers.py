@@ -270,3 +270,27 @@ async def test_each_worker_says_which_partitions_it_owns_and_the_workers_page_as
     assert page.status == 200, html[:300]
     partitions = re.findall(r'<td class="partitions">([^<]*)</td>', html)
     assert sorted(partitions) == ["0, 1", "2, 3"]
+
+
+async def test_a_rerun_reaches_the_instance_on_the_other_worker_with_its_body(
+    cluster: Cluster,
+) -> None:
+    on_a = next(f"o-{n}" for n in range(50) if _owner(f"o-{n}") in {0, 1})
+    await orders(cluster.engine, unique("orders")).create_instance(
+        "done-on-a", "order_id", order_id=on_a, submit_task=True
+    )
+
+    rerun = await cluster.b.post(
+        "/tasks/instance/done-on-a/rerun",
+        headers=AUTH,
+        json={"from": "ship", "parameters": {"note": "again"}},
+    )
+    refused = await cluster.b.post(
+        "/tasks/instance/done-on-a/rerun", headers=AUTH, json={"from": "nope"}
+    )
+
+    assert rerun.status == 202, rerun.body
+    shown = (await cluster.b.get("/tasks/instance/done-on-a", headers=AUTH)).body
+    assert shown["runtime_parameters"]["ran"] == ["reserve", "charge", "ship", "ship"]
+    assert shown["runtime_parameters"]["note"] == "again"
+    assert refused.status == 409

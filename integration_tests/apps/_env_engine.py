@@ -7,7 +7,6 @@ from typing import Any
 
 from dagger.service.services import Dagger
 
-
 TEST_SESSION_TIMEOUT = 3.0
 """The test workers' group session timeout, in seconds (the engine's default is 6 s).
 

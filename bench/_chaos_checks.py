@@ -219,8 +219,27 @@ def _all_completed(run: _Run) -> Criterion:
         not by_updates and not by_store,
         f"{total - len(by_updates)}/{total} by their updates, "
         f"{total - len(by_store)}/{total} in the stored state"
-        + _examples_of(by_updates or by_store),
+        + _examples_of(by_updates or by_store)
+        + _changelog_versions(run, by_store[:3]),
     )
+
+
+def _changelog_versions(run: _Run, ids: list[str]) -> str:
+    """What the instance changelog recorded of ``ids``: each version's partition, offset
+    in the replay, status and applied-event count (was a completion written, then lost?)."""
+    if not ids:
+        return ""
+    wanted = {i.encode(): i for i in ids}
+    versions: dict[str, list[str]] = {i: [] for i in ids}
+    for position, (partition, key, value) in enumerate(run.changelogs["dagger_instances"].history):
+        if key in wanted:
+            if value is None:
+                versions[wanted[key]].append(f"p{partition}#{position}:deleted")
+                continue
+            fields = json.loads(value)["f"]
+            applied = len(fields.get("applied_events", []))
+            versions[wanted[key]].append(f"p{partition}#{position}:{_code(fields)}/{applied}")
+    return "; changelog versions: " + ", ".join(f"{i}: {v}" for i, v in versions.items())
 
 
 def _one_owner(run: _Run) -> Criterion:

@@ -16,6 +16,7 @@ from dagger.core._events import (
     MessageDelivered,
     MessageReceived,
     RetryRequested,
+    ScheduleDue,
     StopRequested,
     TimerFired,
 )
@@ -86,6 +87,13 @@ def encode_event(event: LogEvent) -> bytes:
         }
     elif isinstance(event, RetryRequested):
         body = {"type": "retry", "id": event.event_id, "instance": event.instance_id}
+    elif isinstance(event, ScheduleDue):
+        body = {
+            "type": "schedule",
+            "id": event.event_id,
+            "workflow": event.workflow,
+            "now": event.now,
+        }
     else:
         body = {
             "type": "deliver",
@@ -169,6 +177,8 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> LogEvent:
         )
     if kind == "retry":
         return RetryRequested(event_id, _text(body, "instance"))
+    if kind == "schedule":
+        return ScheduleDue(event_id, _text(body, "workflow"), float(body["now"]))
     if kind == "deliver":
         return MessageDelivered(
             event_id,

@@ -21,6 +21,7 @@ from typing import Any
 from dagger.declarative import _runs as runs
 from dagger.declarative._foreach import ForeachTemplate, current_item
 from dagger.declarative._model import Job, Stage, Workflow
+from dagger.declarative._schedule import add_schedule
 from dagger.declarative._stages import (
     BashStage,
     CallStage,
@@ -104,6 +105,7 @@ def compile_workflow(app: Dagger, workflow: Workflow) -> DeclarativeTemplate:
     built = builder.build()
     template = DeclarativeTemplate(built.root_process_dag, workflow, app)
     app.template_dags[workflow.name] = template
+    add_schedule(app, workflow.name, workflow.on)
     return template
 
 

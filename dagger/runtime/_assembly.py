@@ -6,7 +6,7 @@ gives dicts and an in-memory queue. Both run the same owners.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,21 +16,31 @@ from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._listeners import DEFAULT_MAX_RECORD_BYTES, ListenerIntake
 from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._schedules import Schedule, ScheduleOwner
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 
 if TYPE_CHECKING:
     from dagger.runtime._settings import EngineSettings
+    from dagger.runtime._starts import InstanceStarter
 
 Store = MutableMapping[bytes, bytes]
 
-COMMIT_RANKS = {"index": 0, "timers": 0, "instances": 1, "held": 2}
+COMMIT_RANKS = {
+    "index": 0,
+    "timers": 0,
+    "instances": 1,
+    "schedules": 1,
+    "releases": 1,
+    "held": 2,
+}
 """The order in which a batch's writes reach the tables (a crash can stop it anywhere).
 
 The index and the timers go first: they are derived from the instances, so a crash that
 stops the commit before an instance is written leaves the instance as it was, and its
 event, applied again, writes them again (an entry or a timer written twice changes
-nothing). The held messages go last: a message held or handed to a listener is stored
+nothing). A schedule's state and its audit are written with the instances: the releases
+they record were sent (and flushed) before any write. The held messages go last: a message held or handed to a listener is stored
 only once the instance that took it is, so a replayed event never finds messages held
 after it (nor misses messages taken before the crash).
 """
@@ -45,6 +55,7 @@ class Owners:
     listeners: ListenerIntake
     dispatcher: EventDispatcher
     timers: TimerIndex
+    schedules: ScheduleOwner
 
 
 def assemble_owners(
@@ -59,6 +70,10 @@ def assemble_owners(
     dead_letters: DeadLetterWriter,
     serializers: Any,
     clock: Clock,
+    schedule_state: Store | None = None,
+    releases: Store | None = None,
+    schedules: Mapping[str, Schedule] | None = None,
+    starter: InstanceStarter | None = None,
 ) -> Owners:
     """Build the owners over the given stores."""
     partitions = settings.kafka_partitions
@@ -103,4 +118,12 @@ def assemble_owners(
         clock=clock,
         telemetry=settings.telemetry,
     )
-    return Owners(owner, keys, listeners, EventDispatcher(owner, keys, partitions), timer_index)
+    schedule_owner = ScheduleOwner(
+        {} if schedules is None else schedules,
+        {} if schedule_state is None else schedule_state,
+        {} if releases is None else releases,
+        starter=starter,
+        partitions=partitions,
+    )
+    dispatcher = EventDispatcher(owner, keys, partitions, schedule_owner)
+    return Owners(owner, keys, listeners, dispatcher, timer_index, schedule_owner)

@@ -34,6 +34,7 @@ from dagger.runtime._dead_letter_writer import (
 )
 from dagger.runtime._intake import InstanceIntake
 from dagger.runtime._records import RecordSender
+from dagger.runtime._schedules import Schedule
 from dagger.runtime._staging import StagedStore, StagingArea
 from dagger.runtime._telemetry import report_commit_failure
 from dagger.runtime._tick import TickSchedule
@@ -77,6 +78,8 @@ class EngineRuntime:
     ) -> None:
         self._app = faust_app
         self._records = RecordSender(faust_app, settings.tasks_topic)
+        self.schedules: dict[str, Schedule] = {}
+        """The workflows' schedules, by workflow (``Dagger.add_schedule`` fills it)."""
         # aerospike://: shared sets written by the owners, no faust table nor changelog.
         self._aerospike = AerospikeConnection(settings.aerospike) if settings.aerospike else None
         partitions = settings.kafka_partitions
@@ -110,12 +113,21 @@ class EngineRuntime:
             dead_letters=self.dead_letters,
             serializers=faust_app.serializers,
             clock=settings.clock,
+            schedule_state=self._table(
+                "dagger_schedules", partitions, "Schedules' last release.", "schedules"
+            ),
+            releases=self._table(
+                "dagger_releases", partitions, "The audit of releases by key.", "releases"
+            ),
+            schedules=self.schedules,
+            starter=starter,
         )
         self.owner = owners.instance_owner
         self.keys = owners.keys
         self.listeners = owners.listeners
         self.dispatcher = owners.dispatcher
         self.timers = owners.timers
+        self.schedule_owner = owners.schedules
         self._open_batch: OpenBatch | None = None
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
         faust_app.task(self._end_idle_batches)
@@ -130,6 +142,7 @@ class EngineRuntime:
         self.commit_failures = 0
         """How many batch commits failed (and were tried again) since the worker started."""
         faust_app.task(self._tick_timers)
+        faust_app.task(self._tick_schedules)
         if settings.intake_topic and starter is not None:
             self._add_intake(settings, starter)
 
@@ -165,6 +178,19 @@ class EngineRuntime:
         for partition, timer in due:
             await self._append(timer.fired(), timer.instance_id, partition)
         return len(due)
+
+    async def _tick_schedules(self) -> None:
+        """Ask the owner of each due schedule to release it (see ``_schedules``)."""
+        while not self._app.should_stop:
+            delay = PARTITIONS_SETTLING_POLL
+            if self.schedules and not faust_internals.partitions_settling(self._app):
+                owned = self.owned_partitions()
+                now = self._clock()
+                for partition, event in self.schedule_owner.due(owned, now):
+                    await self._append(event, event.workflow, partition)
+                next_due = self.schedule_owner.next_due(owned, now)
+                delay = self._tick.delay(next_due)
+            await asyncio.sleep(delay)
 
     async def _sweep_held(self) -> None:
         """Ask each owned partition to drop its expired early messages."""

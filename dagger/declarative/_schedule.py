@@ -1,0 +1,93 @@
+"""A workflow's ``on:``: its cron schedule, checked when the file loads, added when compiled.
+
+```yaml
+on:
+  schedule:
+    cron: "0 6 * * *"          # five fields, or six with seconds last
+    timezone: Asia/Bangkok     # an IANA name; UTC when left out
+  catchup: latest              # latest (the default) | all | none
+  params: {region: eu}         # the params of every release, checked like a run's
+```
+
+The engine's schedules (``dagger.runtime._schedules``) release it; docs/declarative.md,
+"Schedules and releases", says when and how often.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dagger.declarative._errors import Path
+from dagger.declarative._params import Param, validate
+from dagger.declarative._yaml import Source
+from dagger.runtime._cron import CronError, CronTimes
+from dagger.runtime._schedules import CATCHUP_POLICIES, Schedule
+
+if TYPE_CHECKING:
+    from dagger.service._dagger import Dagger
+
+_ON_KEYS = ("schedule", "catchup", "params")
+_SCHEDULE_KEYS = ("cron", "timezone")
+_LATER = {
+    "max-active": "max-active is not supported yet: every fire is released",
+    "release": "on.release (start after another workflow) is not supported yet",
+}
+
+
+@dataclass(frozen=True)
+class On:
+    """The checked ``on:`` of a workflow."""
+
+    times: CronTimes
+    catchup: str = "latest"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def check_on(source: Source, body: Any, path: Path, params: dict[str, Param]) -> On | None:
+    """The ``on:`` mapping at ``path``; problems go to ``source.problems``."""
+    if not isinstance(body, dict):
+        source.problem(path, "on: is a mapping with schedule: {cron, timezone}")
+        return None
+    for key in body:
+        if key in _LATER:
+            source.problem((*path, str(key)), _LATER[key])
+        elif key not in _ON_KEYS:
+            source.problem((*path, str(key)), f"unknown field ({', '.join(_ON_KEYS)})")
+    times = _times(source, body.get("schedule"), (*path, "schedule"))
+    catchup = body.get("catchup", "latest")
+    if catchup not in CATCHUP_POLICIES:
+        source.problem(
+            (*path, "catchup"), f"must be one of {', '.join(CATCHUP_POLICIES)}, got {catchup!r}"
+        )
+    given = body.get("params") or {}
+    if not isinstance(given, dict):
+        source.problem((*path, "params"), "must be a mapping of param names to values")
+        given = {}
+    _, errors = validate(params, given)
+    for name, message in errors.items():
+        source.problem((*path, "params", name), message)
+    if times is None or catchup not in CATCHUP_POLICIES or errors:
+        return None
+    return On(times, catchup, {str(name): value for name, value in given.items()})
+
+
+def _times(source: Source, body: Any, path: Path) -> CronTimes | None:
+    if not isinstance(body, dict) or "cron" not in body:
+        source.problem(path, "schedule: needs cron (and, optionally, timezone)")
+        return None
+    for key in body:
+        if key not in _SCHEDULE_KEYS:
+            source.problem((*path, str(key)), f"unknown field ({', '.join(_SCHEDULE_KEYS)})")
+    timezone = body.get("timezone", "UTC")
+    try:
+        return CronTimes(str(body["cron"]), str(timezone))
+    except CronError as exc:
+        source.problem((*path, exc.field), str(exc))
+        return None
+
+
+def add_schedule(app: Dagger, name: str, on: On | None) -> None:
+    """Schedule the workflow ``name`` on ``app`` (a workflow without ``on:`` has none)."""
+    if on is not None:
+        app.add_schedule(Schedule(name, on.times, on.catchup, on.params))

@@ -40,7 +40,8 @@ The index and the timers go first: they are derived from the instances, so a cra
 stops the commit before an instance is written leaves the instance as it was, and its
 event, applied again, writes them again (an entry or a timer written twice changes
 nothing). A schedule's state and its audit are written with the instances: the releases
-they record were sent (and flushed) before any write. The held messages go last: a message held or handed to a listener is stored
+they record were sent (and flushed) before any write. The held messages go last: a
+message held or handed to a listener is stored
 only once the instance that took it is, so a replayed event never finds messages held
 after it (nor misses messages taken before the crash).
 """

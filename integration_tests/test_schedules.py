@@ -16,11 +16,15 @@ from integration_tests._harness import Scenario, Updates, read_topic, workers
 pytestmark = pytest.mark.integration
 
 APP = "integration_tests.apps.schedule_app"
+PARTITIONS = Scenario.partitions  # the engine topic's, which release ids depend on
 
 
 def released_times(latest: dict[str, Any], since: float, until: float) -> dict[int, str]:
     """The logical times (whole seconds) whose release id is among the instances seen."""
-    ids = {release_id(release_key("ticker", float(t))): t for t in range(int(since), int(until))}
+    ids = {
+        release_id(release_key("ticker", float(t)), PARTITIONS): t
+        for t in range(int(since), int(until))
+    }
     return {ids[key]: doc["status"] for key, doc in latest.items() if key in ids}
 
 
@@ -60,6 +64,6 @@ async def test_a_schedule_releases_every_key_once_across_a_sigkill(
     # fires included; each key has its one instance, and nothing else was started.
     assert times == list(range(times[0], times[-1] + 1))
     assert times[0] < killed_at < times[-1] - 3
-    assert set(latest) == {release_id(release_key("ticker", t)) for t in times}
+    assert set(latest) == {release_id(release_key("ticker", t), PARTITIONS) for t in times}
     assert set(released.values()) == {"COMPLETED"}
     assert await read_topic(broker, scenario.dead_letter_topic, settle=0.5) == []

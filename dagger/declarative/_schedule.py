@@ -6,6 +6,7 @@ on:
     cron: "0 6 * * *"          # five fields, or six with seconds last
     timezone: Asia/Bangkok     # an IANA name; UTC when left out
   catchup: latest              # latest (the default) | all | none
+  max-active: 1                # at most this many releases running; a fire beyond is skipped
   params: {region: eu}         # the params of every release, checked like a run's
 ```
 
@@ -27,12 +28,9 @@ from dagger.runtime._schedules import CATCHUP_POLICIES, Schedule
 if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
 
-_ON_KEYS = ("schedule", "catchup", "params")
+_ON_KEYS = ("schedule", "catchup", "max-active", "params")
 _SCHEDULE_KEYS = ("cron", "timezone")
-_LATER = {
-    "max-active": "max-active is not supported yet: every fire is released",
-    "release": "on.release (start after another workflow) is not supported yet",
-}
+_LATER = {"release": "on.release (start after another workflow) is not supported yet"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,7 @@ class On:
     times: CronTimes
     catchup: str = "latest"
     params: dict[str, Any] = field(default_factory=dict)
+    max_active: int | None = None
 
 
 def check_on(source: Source, body: Any, path: Path, params: dict[str, Param]) -> On | None:
@@ -60,6 +59,12 @@ def check_on(source: Source, body: Any, path: Path, params: dict[str, Param]) ->
         source.problem(
             (*path, "catchup"), f"must be one of {', '.join(CATCHUP_POLICIES)}, got {catchup!r}"
         )
+    max_active = body.get("max-active")
+    bad_bound = max_active is not None and (
+        isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 1
+    )
+    if bad_bound:
+        source.problem((*path, "max-active"), f"must be a whole number >= 1, got {max_active!r}")
     given = body.get("params") or {}
     if not isinstance(given, dict):
         source.problem((*path, "params"), "must be a mapping of param names to values")
@@ -67,9 +72,10 @@ def check_on(source: Source, body: Any, path: Path, params: dict[str, Param]) ->
     _, errors = validate(params, given)
     for name, message in errors.items():
         source.problem((*path, "params", name), message)
-    if times is None or catchup not in CATCHUP_POLICIES or errors:
+    if times is None or catchup not in CATCHUP_POLICIES or errors or bad_bound:
         return None
-    return On(times, catchup, {str(name): value for name, value in given.items()})
+    params_given = {str(name): value for name, value in given.items()}
+    return On(times, catchup, params_given, max_active)
 
 
 def _times(source: Source, body: Any, path: Path) -> CronTimes | None:
@@ -90,4 +96,4 @@ def _times(source: Source, body: Any, path: Path) -> CronTimes | None:
 def add_schedule(app: Dagger, name: str, on: On | None) -> None:
     """Schedule the workflow ``name`` on ``app`` (a workflow without ``on:`` has none)."""
     if on is not None:
-        app.add_schedule(Schedule(name, on.times, on.catchup, on.params))
+        app.add_schedule(Schedule(name, on.times, on.catchup, on.params, on.max_active))

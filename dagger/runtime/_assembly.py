@@ -6,16 +6,18 @@ gives dicts and an in-memory queue. Both run the same owners.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dagger.core import _undecodable as undecodable
 from dagger.runtime._dead_letter_writer import DeadLetterWriter
 from dagger.runtime._dispatch import EventDispatcher
 from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._listeners import DEFAULT_MAX_RECORD_BYTES, ListenerIntake
-from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._owner import TOMBSTONE, InstanceOwner
 from dagger.runtime._schedules import Schedule, ScheduleOwner
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
@@ -125,6 +127,21 @@ def assemble_owners(
         {} if releases is None else releases,
         starter=starter,
         partitions=partitions,
+        status_of=functools.partial(stored_status, instances),
     )
     dispatcher = EventDispatcher(owner, keys, partitions, schedule_owner)
     return Owners(owner, keys, listeners, dispatcher, timer_index, schedule_owner)
+
+
+def stored_status(instances: Store, instance_id: str) -> str | None:
+    """The status code of a stored instance (``DELETED`` once deleted); None if not stored."""
+    raw = instances.get(instance_id.encode())
+    if raw is None:
+        return None
+    if raw == TOMBSTONE:
+        return "DELETED"
+    try:
+        status = undecodable.readable_fields(raw).get("status")
+    except undecodable.DECODE_ERRORS:
+        return None  # unreadable: counted as running, as one not stored yet
+    return None if status is None else str(status)

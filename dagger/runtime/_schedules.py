@@ -19,9 +19,10 @@ is derived from its key (:func:`release_id`), and its owner treats a repeated
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,15 +64,31 @@ _RELEASE_NAMESPACE = uuid.UUID("0c3f1d7e-5a8b-4e62-9f0d-2b7c91e4a6d3")
 
 Store = MutableMapping[bytes, bytes]
 
+InstanceStatus = Callable[[str], "str | None"]
+"""The status code of a stored instance, ``"DELETED"`` once deleted, None if not stored."""
+
+FINISHED = frozenset({"COMPLETED", "FAILURE", "SKIPPED", "STOPPED", "DELETED"})
+
 
 def release_key(workflow: str, logical_time: float) -> str:
     """The key of a release: the workflow and its logical time in UTC."""
     return f"{workflow}@{utc_iso(logical_time)}"
 
 
-def release_id(key: str) -> str:
-    """The instance id of the release ``key`` (UUID 5): the same key, the same instance."""
-    return str(uuid.uuid5(_RELEASE_NAMESPACE, key))
+def release_id(key: str, partitions: int) -> str:
+    """The instance id of the release ``key``: the same key, the same instance.
+
+    A UUID 5 of the key, chosen (with a counter, the first that fits) so that the id
+    hashes to the partition of the key's workflow: a workflow's releases live beside its
+    schedule, whose owner can so tell which of them still run (``max-active``).
+    """
+    workflow = key.rsplit("@", 1)[0]
+    wanted = partition_for_key(workflow, partitions)
+    for attempt in itertools.count():
+        candidate = str(uuid.uuid5(_RELEASE_NAMESPACE, f"{key}#{attempt}"))
+        if partition_for_key(candidate, partitions) == wanted:
+            return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -82,12 +99,20 @@ class Schedule:
     times: CronTimes
     catchup: str = "latest"
     params: Mapping[str, Any] = field(default_factory=dict)
+    max_active: int | None = None
+    """The most of its releases running at once; a fire beyond it is skipped (None: no bound)."""
 
     def __post_init__(self) -> None:
         if self.catchup not in CATCHUP_POLICIES:
             raise ValueError(
                 f"catchup must be one of {', '.join(CATCHUP_POLICIES)}, got {self.catchup!r}"
             )
+        if self.max_active is not None and (
+            isinstance(self.max_active, bool)
+            or not isinstance(self.max_active, int)
+            or self.max_active < 1
+        ):
+            raise ValueError(f"max_active must be a whole number >= 1, got {self.max_active!r}")
 
     def to_release(self, last: float, now: float) -> tuple[list[float], float]:
         """The fires to release at ``now`` after ``last``, and the state to move on to."""
@@ -113,12 +138,14 @@ class ScheduleOwner:
         *,
         starter: InstanceStarter | None,
         partitions: int,
+        status_of: InstanceStatus = lambda instance_id: None,
     ) -> None:
         self.schedules = schedules
         self._state = state
         self.releases = releases
         self._starter = starter
         self._partitions = partitions
+        self._status_of = status_of
         self._asked: dict[str, tuple[float | None, float]] = {}
 
     def partition_of(self, workflow: str) -> int:
@@ -174,20 +201,32 @@ class ScheduleOwner:
             return
         if partition != self.partition_of(event.workflow):
             return  # read on a partition that does not own the schedule
-        last = self.last(event.workflow)
-        if last is None:
+        state = self._load_state(event.workflow)
+        if state is None:
             # First seen: it releases from now on, not what fell due before it existed.
-            self._store_state(event.workflow, event.now)
+            self._store_state(event.workflow, event.now, [])
             return
+        last, running = state
+        # The releases live on this partition (release_id): their owner is this one.
+        running = [rid for rid in running if self._status_of(rid) not in FINISHED]
         fires, moved_to = schedule.to_release(last, event.now)
         for fire in fires:
-            await self._release(schedule, fire, event.now)
-        if moved_to != last:
-            self._store_state(event.workflow, moved_to)
+            key = release_key(schedule.workflow, fire)
+            if schedule.max_active is not None and len(running) >= schedule.max_active:
+                skipped = f"max-active {schedule.max_active}: {len(running)} release(s) running"
+                self.record(key, schedule.workflow, fire, NORMAL, None, event.now, skipped=skipped)
+                continue
+            instance_id = await self._release(schedule, key, fire, event.now)
+            if instance_id is not None and schedule.max_active is not None:
+                running.append(instance_id)
+        if (moved_to, running) != state:
+            self._store_state(event.workflow, moved_to, running)
 
-    async def _release(self, schedule: Schedule, logical_time: float, now: float) -> None:
-        key = release_key(schedule.workflow, logical_time)
-        instance_id = release_id(key)
+    async def _release(
+        self, schedule: Schedule, key: str, logical_time: float, now: float
+    ) -> str | None:
+        """Start the release ``key``; its instance id, or None when it was refused."""
+        instance_id = release_id(key, self._partitions)
         if self._starter is None:
             raise RuntimeError("schedules need an engine that starts instances")
         try:
@@ -199,8 +238,9 @@ class ScheduleOwner:
             # goes on, and the audit says why this fire has no instance.
             logger.exception("could not start release %s", key)
             self.record(key, schedule.workflow, logical_time, NORMAL, None, now, error=exc)
-            return
+            return None
         self.record(key, schedule.workflow, logical_time, NORMAL, instance_id, now)
+        return instance_id
 
     def record(
         self,
@@ -212,6 +252,7 @@ class ScheduleOwner:
         recorded_at: float,
         *,
         error: Exception | None = None,
+        skipped: str | None = None,
     ) -> None:
         """Write the audit record of release ``key`` (written again, it changes nothing)."""
         record = {
@@ -224,6 +265,8 @@ class ScheduleOwner:
         }
         if error is not None:
             record["error"] = f"{type(error).__name__}: {error}"
+        if skipped is not None:
+            record["skipped"] = skipped
         self.releases[key.encode()] = dumps(record)
 
     def releases_of(self, workflow: str) -> list[dict[str, Any]]:
@@ -232,5 +275,12 @@ class ScheduleOwner:
         found = [loads(raw) for key, raw in list(self.releases.items()) if key.startswith(prefix)]
         return sorted(found, key=lambda record: (record["logical_time"], record["key"]))
 
-    def _store_state(self, workflow: str, last: float) -> None:
-        self._state[workflow.encode()] = dumps({"last": last})
+    def _load_state(self, workflow: str) -> tuple[float, list[str]] | None:
+        raw = self._state.get(workflow.encode())
+        if raw is None:
+            return None
+        state = loads(raw)
+        return float(state["last"]), list(state.get("running", []))
+
+    def _store_state(self, workflow: str, last: float, running: list[str]) -> None:
+        self._state[workflow.encode()] = dumps({"last": last, "running": running})

@@ -114,7 +114,9 @@ async def test_each_release_is_an_instance_whose_id_is_derived_from_its_key(
     [record] = local.releases("nightly")
     assert record["key"] == "nightly@2026-05-01T06:00:00Z"
     assert record["kind"] == "normal"
-    assert record["instance_id"] == release_id("nightly@2026-05-01T06:00:00Z")
+    assert record["instance_id"] == release_id(
+        "nightly@2026-05-01T06:00:00Z", engine.settings.kafka_partitions
+    )
     instance = local.get_instance(record["instance_id"])
     assert instance is not None and instance.status.code == "COMPLETED"
     outputs = instance.runtime_parameters["jobs"]["load"]["stages"]["echo"]["outputs"]
@@ -166,3 +168,31 @@ def test_a_schedule_is_added_for_a_registered_template_only() -> None:
 
     with pytest.raises(ValueError, match="no template named 'ghost'"):
         engine.add_schedule(Schedule("ghost", CronTimes("0 6 * * *")))
+
+
+async def test_a_fire_beyond_max_active_is_skipped_and_audited(tmp_path: Path) -> None:
+    text = """
+        slow:
+          type: Workflow
+          on:
+            schedule: {cron: "0 * * * *"}
+            max-active: 1
+          jobs:
+            wait:
+              stages:
+                - {id: nap, sleep: 5400}
+    """
+    engine = engine_with(tmp_path, text)
+    async with LocalEngine(engine, start=at("2026-05-01T00:30:00")) as local:
+        await local.fire_due_timers()
+        for _ in range(6):  # half-hour ticks up to 03:30
+            await local.advance(HOUR / 2)
+        records = local.releases("slow")
+        first = local.get_instance(records[0]["instance_id"])
+    assert [(r["logical_time"][11:16], r.get("skipped")) for r in records] == [
+        ("01:00", None),
+        ("02:00", "max-active 1: 1 release(s) running"),  # 01:00's runs until 02:30
+        ("03:00", None),
+    ]
+    assert records[1]["instance_id"] is None
+    assert first is not None and first.status.code == "COMPLETED"

@@ -77,7 +77,7 @@ async def test_the_releases_of_a_workflow_are_its_audit_oldest_first(server: Api
     assert [r["logical_time"] for r in releases] == [hour(-1), hour(0)]
     assert [r["kind"] for r in releases] == ["normal", "normal"]
     assert releases[0]["key"] == f"hourly@{hour(-1)}"
-    assert releases[0]["instance_id"] == release_id(f"hourly@{hour(-1)}")
+    assert releases[0]["instance_id"] == release_id(f"hourly@{hour(-1)}", 2)
 
 
 async def test_an_unscheduled_workflow_has_no_releases_and_an_unknown_one_is_404(
@@ -123,7 +123,7 @@ async def test_the_commands_print_the_schedules_and_the_releases(
     assert await dagger("releases", "list", "hourly", *connection) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["LOGICAL", "TIME", "(UTC)", "KIND", "INSTANCE", "RECORDED", "(UTC)"]
-    assert lines[1].split()[:3] == [hour(-1), "normal", release_id(f"hourly@{hour(-1)}")]
+    assert lines[1].split()[:3] == [hour(-1), "normal", release_id(f"hourly@{hour(-1)}", 2)]
     assert await dagger("releases", "list", "hourly", "--json", *connection) == 0
     assert [r["logical_time"] for r in json.loads(capsys.readouterr().out)] == [hour(-1), hour(0)]
     assert await dagger("releases", "list", "ghost", *connection) == 2

@@ -7,7 +7,9 @@ on:
     timezone: Asia/Bangkok     # an IANA name; UTC when left out
   catchup: latest              # latest (the default) | all | none
   max-active: 1                # at most this many releases running; a fire beyond is skipped
-  params: {region: eu}         # the params of every release, checked like a run's
+  params:                      # the params of every release, checked like a run's
+    region: eu
+    run-date: "${{ release.date }}"  # the logical time, as in docs/declarative.md
 ```
 
 The engine's schedules (``dagger.runtime._schedules``) release it; docs/declarative.md,
@@ -16,11 +18,15 @@ The engine's schedules (``dagger.runtime._schedules``) release it; docs/declarat
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+from dagger.declarative import _templating as templating
 from dagger.declarative._errors import Path
 from dagger.declarative._params import Param, validate
+from dagger.declarative._templating import render
 from dagger.declarative._yaml import Source
 from dagger.runtime._cron import CronError, CronTimes
 from dagger.runtime._schedules import CATCHUP_POLICIES, Schedule
@@ -69,9 +75,13 @@ def check_on(source: Source, body: Any, path: Path, params: dict[str, Param]) ->
     if not isinstance(given, dict):
         source.problem((*path, "params"), "must be a mapping of param names to values")
         given = {}
-    _, errors = validate(params, given)
+    errors: dict[str, str] = {}
+    try:  # rendered for a sample release, so a bad expression or type is named now
+        _, errors = validate(params, render(given, _context("sample@", _SAMPLE, "UTC")))
+    except templating.ExpressionError as exc:
+        errors = {"": str(exc)}
     for name, message in errors.items():
-        source.problem((*path, "params", name), message)
+        source.problem((*path, "params", name) if name else (*path, "params"), message)
     if times is None or catchup not in CATCHUP_POLICIES or errors or bad_bound:
         return None
     params_given = {str(name): value for name, value in given.items()}
@@ -95,5 +105,28 @@ def _times(source: Source, body: Any, path: Path) -> CronTimes | None:
 
 def add_schedule(app: Dagger, name: str, on: On | None) -> None:
     """Schedule the workflow ``name`` on ``app`` (a workflow without ``on:`` has none)."""
-    if on is not None:
-        app.add_schedule(Schedule(name, on.times, on.catchup, on.params, on.max_active))
+    if on is None:
+        return
+    zone = on.times.timezone
+
+    def params(key: str, logical_time: float) -> dict[str, Any]:
+        return dict(render(on.params, _context(key, logical_time, zone)))
+
+    app.add_schedule(Schedule(name, on.times, on.catchup, params, on.max_active))
+
+
+_SAMPLE = 946_684_800.0
+"""2000-01-01T00:00:00Z: the release the params are checked with when the file loads."""
+
+
+def _context(key: str, logical_time: float, zone: str) -> dict[str, Any]:
+    """What a release's params expressions see: ``release.time`` (in the schedule's
+    timezone), ``release.utc``, ``release.date`` (the local date) and ``release.key``."""
+    local = dt.datetime.fromtimestamp(logical_time, ZoneInfo(zone))
+    release = {
+        "time": local,
+        "utc": dt.datetime.fromtimestamp(logical_time, dt.timezone.utc),
+        "date": local.date(),
+        "key": key,
+    }
+    return {"release": release}

@@ -23,7 +23,7 @@ import itertools
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dagger.core._codec import dumps, loads
@@ -91,6 +91,15 @@ def release_id(key: str, partitions: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+ReleaseParams = Callable[[str, float], Mapping[str, Any]]
+"""The params of a release, from its key and logical time (the same every time asked)."""
+
+
+def no_params(key: str, logical_time: float) -> Mapping[str, Any]:
+    """A release with no params: the workflow's defaults."""
+    return {}
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A workflow's cron schedule: when it fires, what it catches up, its params."""
@@ -98,7 +107,7 @@ class Schedule:
     workflow: str
     times: CronTimes
     catchup: str = "latest"
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: ReleaseParams = no_params
     max_active: int | None = None
     """The most of its releases running at once; a fire beyond it is skipped (None: no bound)."""
 
@@ -230,9 +239,8 @@ class ScheduleOwner:
         if self._starter is None:
             raise RuntimeError("schedules need an engine that starts instances")
         try:
-            await self._starter.start_instance(
-                StartRequest(schedule.workflow, instance_id, dict(schedule.params))
-            )
+            params = dict(schedule.params(key, logical_time))
+            await self._starter.start_instance(StartRequest(schedule.workflow, instance_id, params))
         except Exception as exc:
             # Refused for good (the params were checked when the file loaded): the schedule
             # goes on, and the audit says why this fire has no instance.

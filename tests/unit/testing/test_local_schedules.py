@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from dagger.declarative import DeclarativeError, check_files
 from dagger.runtime._schedules import release_id
 from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
-from tests.unit.declarative._helpers import engine_with, write
+from tests.unit.declarative._helpers import as_editors_read, engine_with, write
 
 HOUR = 3600.0
 
@@ -196,3 +197,52 @@ async def test_a_fire_beyond_max_active_is_skipped_and_audited(tmp_path: Path) -
     ]
     assert records[1]["instance_id"] is None
     assert first is not None and first.status.code == "COMPLETED"
+
+
+async def test_a_release_s_params_may_use_its_logical_time(tmp_path: Path) -> None:
+    text = """
+        report:
+          type: Workflow
+          params:
+            day: date
+            at: datetime
+          on:
+            schedule: {cron: "0 6 * * *", timezone: Asia/Bangkok}
+            params: {day: "${{ release.date }}", at: "${{ release.time }}"}
+          jobs:
+            show:
+              stages:
+                - {id: echo, call: test-echo, with: {value: "${{ params.day }}"}}
+    """
+    engine = engine_with(tmp_path, text)
+    async with LocalEngine(engine, start=at("2026-05-01T12:00:00")) as local:
+        await local.fire_due_timers()
+        await local.advance(24 * HOUR)
+        [record] = local.releases("report")
+        instance = local.get_instance(record["instance_id"])
+    assert record["logical_time"] == "2026-05-01T23:00:00Z"  # 06:00 on the 2nd in Bangkok
+    assert instance is not None
+    assert instance.runtime_parameters["day"] == "2026-05-02"
+    assert instance.runtime_parameters["at"] == "2026-05-02T06:00:00+07:00"
+
+
+def test_a_bad_expression_in_a_release_s_params_is_named(tmp_path: Path) -> None:
+    text = scheduled("0 6 * * *", params='params: {table: "${{ release.dat }}"}')
+    with pytest.raises(DeclarativeError) as raised:
+        check_files([str(write(tmp_path, text))])
+    [problem] = raised.value.problems
+    assert problem.path == "nightly.on.params"
+    assert "dat" in problem.message
+
+
+def test_the_schema_accepts_a_schedule_and_refuses_a_misspelled_field() -> None:
+    import jsonschema
+    import yaml
+
+    from dagger.declarative import schema
+
+    document = as_editors_read(yaml.safe_load(textwrap.dedent(scheduled("0 6 * * *"))))
+    jsonschema.validate(document, schema())
+    document["nightly"]["on"]["catch-up"] = "all"
+    with pytest.raises(jsonschema.ValidationError, match="catch-up"):
+        jsonschema.validate(document, schema())

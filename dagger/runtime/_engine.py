@@ -79,7 +79,8 @@ class EngineRuntime:
         self._app = faust_app
         self._records = RecordSender(faust_app, settings.tasks_topic)
         self.schedules: dict[str, Schedule] = {}
-        """The workflows' schedules, by workflow (``Dagger.add_schedule`` fills it)."""
+        """The workflows' schedules, by workflow (:meth:`add_schedule` fills it)."""
+        self._partitions = settings.kafka_partitions
         # aerospike://: shared sets written by the owners, no faust table nor changelog.
         self._aerospike = AerospikeConnection(settings.aerospike) if settings.aerospike else None
         partitions = settings.kafka_partitions
@@ -113,12 +114,6 @@ class EngineRuntime:
             dead_letters=self.dead_letters,
             serializers=faust_app.serializers,
             clock=settings.clock,
-            schedule_state=self._table(
-                "dagger_schedules", partitions, "Schedules' last release.", "schedules"
-            ),
-            releases=self._table(
-                "dagger_releases", partitions, "The audit of releases by key.", "releases"
-            ),
             schedules=self.schedules,
             starter=starter,
         )
@@ -178,6 +173,23 @@ class EngineRuntime:
         for partition, timer in due:
             await self._append(timer.fired(), timer.instance_id, partition)
         return len(due)
+
+    def add_schedule(self, schedule: Schedule) -> None:
+        """Release ``schedule``'s workflow on its cron (before the worker starts).
+
+        The schedules' tables are made with the first schedule: an engine without one
+        opens no database for them.
+        """
+        if not self.schedules:
+            self.schedule_owner.use_stores(
+                self._table(
+                    "dagger_schedules", self._partitions, "Schedules' last release.", "schedules"
+                ),
+                self._table(
+                    "dagger_releases", self._partitions, "The release audit by key.", "releases"
+                ),
+            )
+        self.schedules[schedule.workflow] = schedule
 
     async def _tick_schedules(self) -> None:
         """Ask the owner of each due schedule to release it (see ``_schedules``)."""

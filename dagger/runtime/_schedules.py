@@ -157,6 +157,11 @@ class ScheduleOwner:
         self._status_of = status_of
         self._asked: dict[str, tuple[float | None, float]] = {}
 
+    def use_stores(self, state: Store, releases: Store) -> None:
+        """Keep the schedules' state and the audit in these stores from now on."""
+        self._state = state
+        self.releases = releases
+
     def partition_of(self, workflow: str) -> int:
         """The partition that owns the schedule (and the audit) of ``workflow``."""
         return partition_for_key(workflow, self._partitions)

@@ -437,7 +437,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
             raise ValueError(
                 f"no template named {schedule.workflow!r} to schedule: register it first"
             )
-        self._runtime.schedules[schedule.workflow] = schedule
+        self._runtime.add_schedule(schedule)
 
     @property
     def schedules(self) -> Mapping[str, Schedule]:

@@ -56,6 +56,9 @@ MAX_BATCH_SECONDS = 0.2
 PARTITIONS_SETTLING_POLL = 0.5
 """How often the timer tick looks again while partitions are rebalanced or recovered."""
 
+SCHEDULE_TICK_GAP = 0.1
+"""The shortest pause of the schedule tick (a fire is released at most this late)."""
+
 IDLE_BATCH_SECONDS = 0.1
 """How often an open batch whose agent waits for no record is looked at (and ended)."""
 
@@ -193,15 +196,18 @@ class EngineRuntime:
 
     async def _tick_schedules(self) -> None:
         """Ask the owner of each due schedule to release it (see ``_schedules``)."""
+        if not self.schedules:
+            return  # schedules are added before the worker starts
         while not self._app.should_stop:
             delay = PARTITIONS_SETTLING_POLL
-            if self.schedules and not faust_internals.partitions_settling(self._app):
+            if not faust_internals.partitions_settling(self._app):
                 owned = self.owned_partitions()
                 now = self._clock()
                 for partition, event in self.schedule_owner.due(owned, now):
                     await self._append(event, event.workflow, partition)
                 next_due = self.schedule_owner.next_due(owned, now)
-                delay = self._tick.delay(next_due)
+                # An overdue schedule waits for its event: look again soon, not at once.
+                delay = max(SCHEDULE_TICK_GAP, self._tick.delay(next_due))
             await asyncio.sleep(delay)
 
     async def _sweep_held(self) -> None:

@@ -57,8 +57,8 @@ MAX_RELEASES_PER_EVENT = 100
 ASK_AGAIN_SECONDS = 5.0
 """How long the tick waits for a requested schedule event to be applied before asking again."""
 
-NORMAL, FORCE, RERUN, DRY_RUN = "normal", "force", "rerun", "dry-run"
-"""The kinds of release the audit records (a scheduled fire is ``normal``)."""
+NORMAL = "normal"
+"""The kind of release the audit records for a scheduled fire."""
 
 _RELEASE_NAMESPACE = uuid.UUID("0c3f1d7e-5a8b-4e62-9f0d-2b7c91e4a6d3")
 
@@ -168,8 +168,8 @@ class ScheduleOwner:
 
     def last(self, workflow: str) -> float | None:
         """The logical time ``workflow``'s schedule last released (None: never looked at)."""
-        raw = self._state.get(workflow.encode())
-        return None if raw is None else float(loads(raw)["last"])
+        state = self._load_state(workflow)
+        return None if state is None else state[0]
 
     def next_fire(self, workflow: str, now: float) -> float:
         """When the schedule of ``workflow`` next releases, as seen at ``now``."""

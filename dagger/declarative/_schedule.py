@@ -12,12 +12,16 @@ on:
     run-date: "${{ release.date }}"  # the logical time, as in docs/declarative.md
 ```
 
+``release: [other-workflow]`` (with or without a schedule) starts the workflow, with its
+params' defaults, each time an instance of one of those workflows completes.
+
 The engine's schedules (``dagger.runtime._schedules``) release it; docs/declarative.md,
 "Schedules and releases", says when and how often.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,31 +38,46 @@ from dagger.runtime._schedules import CATCHUP_POLICIES, Schedule
 if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
 
-_ON_KEYS = ("schedule", "catchup", "max-active", "params")
+_ON_KEYS = ("schedule", "catchup", "max-active", "params", "release")
 _SCHEDULE_KEYS = ("cron", "timezone")
-_LATER = {"release": "on.release (start after another workflow) is not supported yet"}
 
 
 @dataclass(frozen=True)
 class On:
     """The checked ``on:`` of a workflow."""
 
-    times: CronTimes
+    times: CronTimes | None
+    """None for a workflow released only by others (``release:`` without ``schedule:``)."""
     catchup: str = "latest"
     params: dict[str, Any] = field(default_factory=dict)
     max_active: int | None = None
+    after: list[str] = field(default_factory=list)
+    """``on.release``: the workflows whose completed instances start this one."""
 
 
 def check_on(source: Source, body: Any, path: Path, params: dict[str, Param]) -> On | None:
     """The ``on:`` mapping at ``path``; problems go to ``source.problems``."""
     if not isinstance(body, dict):
-        source.problem(path, "on: is a mapping with schedule: {cron, timezone}")
+        source.problem(path, "on: is a mapping with schedule: {cron, timezone}, or release:")
         return None
     for key in body:
-        if key in _LATER:
-            source.problem((*path, str(key)), _LATER[key])
-        elif key not in _ON_KEYS:
+        if key not in _ON_KEYS:
             source.problem((*path, str(key)), f"unknown field ({', '.join(_ON_KEYS)})")
+    after = (
+        _release(source, body["release"], (*path, "release"), params) if "release" in body else []
+    )
+    if "schedule" not in body and "release" in body:
+        return None if after is None else On(None, after=after)
+    scheduled = _scheduled(source, body, path, params)
+    if scheduled is None or after is None:
+        return None
+    return dataclasses.replace(scheduled, after=after)
+
+
+def _scheduled(
+    source: Source, body: dict[Any, Any], path: Path, params: dict[str, Param]
+) -> On | None:
+    """The schedule part of ``on:``: cron, catch-up, max-active and the releases' params."""
     times = _times(source, body.get("schedule"), (*path, "schedule"))
     catchup = body.get("catchup", "latest")
     if catchup not in CATCHUP_POLICIES:
@@ -84,8 +103,18 @@ def check_on(source: Source, body: Any, path: Path, params: dict[str, Param]) ->
         source.problem((*path, "params", name) if name else (*path, "params"), message)
     if times is None or catchup not in CATCHUP_POLICIES or errors or bad_bound:
         return None
-    params_given = {str(name): value for name, value in given.items()}
-    return On(times, catchup, params_given, max_active)
+    return On(times, catchup, {str(name): value for name, value in given.items()}, max_active)
+
+
+def _release(source: Source, body: Any, path: Path, params: dict[str, Param]) -> list[str] | None:
+    """``on.release``: the workflows whose completed instances start this one."""
+    if not isinstance(body, list) or not body or not all(isinstance(n, str) for n in body):
+        source.problem(path, "release: is a list of workflow names")
+        return None
+    _, errors = validate(params, {})
+    for name, message in errors.items():
+        source.problem(path, f"a released run starts with its params' defaults: {name} {message}")
+    return list(body)
 
 
 def _times(source: Source, body: Any, path: Path) -> CronTimes | None:
@@ -106,6 +135,10 @@ def _times(source: Source, body: Any, path: Path) -> CronTimes | None:
 def add_schedule(app: Dagger, name: str, on: On | None) -> None:
     """Schedule the workflow ``name`` on ``app`` (a workflow without ``on:`` has none)."""
     if on is None:
+        return
+    if on.after:
+        app.release_after(name, on.after)
+    if on.times is None:
         return
     zone = on.times.timezone
 

@@ -7,7 +7,7 @@ gives dicts and an in-memory queue. Both run the same owners.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._listeners import DEFAULT_MAX_RECORD_BYTES, ListenerIntake
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
+from dagger.runtime._release_triggers import ReleaseTriggers
 from dagger.runtime._schedules import Schedule, ScheduleOwner
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
@@ -77,6 +78,7 @@ def assemble_owners(
     releases: Store | None = None,
     schedules: Mapping[str, Schedule] | None = None,
     starter: InstanceStarter | None = None,
+    released_after: Mapping[str, Sequence[str]] | None = None,
 ) -> Owners:
     """Build the owners over the given stores."""
     partitions = settings.kafka_partitions
@@ -120,6 +122,7 @@ def assemble_owners(
         keys=keys,
         clock=clock,
         telemetry=settings.telemetry,
+        on_finished=ReleaseTriggers(released_after or {}, starter).finished,
     )
     schedule_owner = ScheduleOwner(
         {} if schedules is None else schedules,

@@ -83,6 +83,8 @@ class EngineRuntime:
         self._records = RecordSender(faust_app, settings.tasks_topic)
         self.schedules: dict[str, Schedule] = {}
         """The workflows' schedules, by workflow (:meth:`add_schedule` fills it)."""
+        self.released_after: dict[str, list[str]] = {}
+        """Upstream workflow -> the workflows its completed instances start (on.release)."""
         self._partitions = settings.kafka_partitions
         # aerospike://: shared sets written by the owners, no faust table nor changelog.
         self._aerospike = AerospikeConnection(settings.aerospike) if settings.aerospike else None
@@ -119,6 +121,7 @@ class EngineRuntime:
             clock=settings.clock,
             schedules=self.schedules,
             starter=starter,
+            released_after=self.released_after,
         )
         self.owner = owners.instance_owner
         self.keys = owners.keys

@@ -31,6 +31,7 @@ from dagger.core._events import ScheduleDue
 from dagger.runtime._cron import CronTimes, utc_iso
 from dagger.runtime._partitioning import partition_for_key
 from dagger.runtime._starts import InstanceStarter, StartRequest
+from dagger.tasks._status import TERMINAL_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ Store = MutableMapping[bytes, bytes]
 InstanceStatus = Callable[[str], "str | None"]
 """The status code of a stored instance, ``"DELETED"`` once deleted, None if not stored."""
 
-FINISHED = frozenset({"COMPLETED", "FAILURE", "SKIPPED", "STOPPED", "DELETED"})
+FINISHED = TERMINAL_STATUSES | {"DELETED"}
 
 
 def release_key(workflow: str, logical_time: float) -> str:

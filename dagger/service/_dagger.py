@@ -439,6 +439,16 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
             )
         self._runtime.add_schedule(schedule)
 
+    def release_after(self, workflow: str, upstream: Sequence[str]) -> None:
+        """Start ``workflow`` (with its default params) when an instance of one of the
+        ``upstream`` templates completes, once per upstream instance."""
+        if workflow not in self.template_dags:
+            raise ValueError(f"no template named {workflow!r} to release: register it first")
+        for name in upstream:
+            released = self._runtime.released_after.setdefault(name, [])
+            if workflow not in released:
+                released.append(workflow)
+
     @property
     def schedules(self) -> Mapping[str, Schedule]:
         """The schedules by workflow name."""

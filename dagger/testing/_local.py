@@ -120,6 +120,7 @@ class LocalEngine:
             releases=self.releases_store,
             schedules=engine._runtime.schedules,
             starter=engine,
+            released_after=engine._runtime.released_after,
         )
         owners.listeners.topics = engine._runtime.listeners.topics
         self._owner = owners.instance_owner

@@ -246,3 +246,69 @@ def test_the_schema_accepts_a_schedule_and_refuses_a_misspelled_field() -> None:
     document["nightly"]["on"]["catch-up"] = "all"
     with pytest.raises(jsonschema.ValidationError, match="catch-up"):
         jsonschema.validate(document, schema())
+
+
+RELEASED = """
+    extract:
+      type: Workflow
+      params:
+        fail: {type: bool, default: false}
+      jobs:
+        load:
+          stages:
+            - {id: check, call: test-echo, with: {value: ok}}
+            - {id: refuse, raise: refused, if: "${{ params.fail }}"}
+    report:
+      type: Workflow
+      on:
+        release: [extract]
+      jobs:
+        show:
+          stages:
+            - {id: echo, call: test-echo, with: {value: done}}
+"""
+
+
+async def test_on_release_starts_a_workflow_once_per_completed_upstream_instance(
+    tmp_path: Path,
+) -> None:
+    from dagger.runtime._release_triggers import triggered_id
+
+    engine = engine_with(tmp_path, RELEASED)
+    extract = engine.get_template("extract")
+    async with LocalEngine(engine) as local:
+        done = await extract.create_instance("e-1", submit_task=True)
+        failed = await extract.create_instance("e-2", submit_task=True, fail=True)
+        # The upstream's create read again (a replayed intake record): nothing new.
+        await extract.create_instance("e-1", submit_task=True)
+    assert local.get_instance(done.id).status.code == "COMPLETED"  # type: ignore[union-attr]
+    assert local.get_instance(failed.id).status.code == "FAILURE"  # type: ignore[union-attr]
+    report = local.get_instance(triggered_id("report", "e-1"))
+    assert report is not None and report.status.code == "COMPLETED"
+    assert local.get_instance(triggered_id("report", "e-2")) is None
+    reports = [u["id"] for u in local.updates if u["template"] == "report"]
+    assert set(reports) == {triggered_id("report", "e-1")}
+    assert local.dead_letters == []
+
+
+def test_on_release_names_workflows_and_needs_params_with_defaults(tmp_path: Path) -> None:
+    text = """
+        report:
+          type: Workflow
+          params: {day: date}
+          on: {release: extract}
+          jobs:
+            show: {stages: [{raise: x}]}
+        again:
+          type: Workflow
+          params: {day: date}
+          on: {release: [extract]}
+          jobs:
+            show: {stages: [{raise: x}]}
+    """
+    with pytest.raises(DeclarativeError) as raised:
+        check_files([str(write(tmp_path, text))])
+    assert [(p.path, p.message.split(":")[0]) for p in raised.value.problems] == [
+        ("report.on.release", "release"),
+        ("again.on.release", "a released run starts with its params' defaults"),
+    ]

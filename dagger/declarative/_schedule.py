@@ -21,16 +21,14 @@ The engine's schedules (``dagger.runtime._schedules``) release it; docs/declarat
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dagger.declarative import _templating as templating
 from dagger.declarative._errors import Path
 from dagger.declarative._params import Param, validate
-from dagger.declarative._templating import render
 from dagger.declarative._yaml import Source
 from dagger.runtime._cron import CronError, CronTimes
 from dagger.runtime._schedules import CATCHUP_POLICIES, Schedule
@@ -71,7 +69,7 @@ def check_on(source: Source, body: Any, path: Path, params: dict[str, Param]) ->
     scheduled = _scheduled(source, body, path, params)
     if scheduled is None or after is None:
         return None
-    return dataclasses.replace(scheduled, after=after)
+    return replace(scheduled, after=after)
 
 
 def _scheduled(
@@ -96,7 +94,7 @@ def _scheduled(
         given = {}
     errors: dict[str, str] = {}
     try:  # rendered for a sample release, so a bad expression or type is named now
-        _, errors = validate(params, render(given, _context("sample@", _SAMPLE, "UTC")))
+        _, errors = validate(params, templating.render(given, _context("sample@", _SAMPLE, "UTC")))
     except templating.ExpressionError as exc:
         errors = {"": str(exc)}
     for name, message in errors.items():
@@ -143,7 +141,7 @@ def add_schedule(app: Dagger, name: str, on: On | None) -> None:
     zone = on.times.timezone
 
     def params(key: str, logical_time: float) -> dict[str, Any]:
-        return dict(render(on.params, _context(key, logical_time, zone)))
+        return dict(templating.render(on.params, _context(key, logical_time, zone)))
 
     app.add_schedule(Schedule(name, on.times, on.catchup, params, on.max_active))
 

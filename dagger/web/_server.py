@@ -77,7 +77,7 @@ class WebApi:
         )
         self.starts = StartsApi(engine, self.instances)
         self.workflows = WorkflowsApi(engine, self.starts)
-        self.releases = ReleasesApi(engine, self.instances)
+        self.releases = ReleasesApi(engine, self.instances, view or engine.worker_view())
         self.dead_letters = DeadLettersApi(dead_letters)
         self.token = token if token is not None else engine.settings.api_token
         self.dashboard = Dashboard(engine, self.instances, self.dead_letters, self.token)
@@ -268,7 +268,8 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         """Every schedule and its next fire."""
 
         async def get(self, request: Request) -> Response:
-            return await _answer(self, api.releases.schedules(api.engine.settings.clock()))
+            now = api.engine.settings.clock()
+            return await _answer(self, api.releases.schedules(now, _caller(request)))
 
     class DeadLetterWriter(View):
         """A page of dead letters."""

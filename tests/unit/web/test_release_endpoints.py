@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +17,10 @@ from dagger.declarative import load
 from dagger.runtime._schedules import release_id
 from dagger.service.services import Dagger
 from dagger.testing import LocalEngine
-from dagger.web._peers import StaticPeers
+from dagger.web._peers import SCOPE_HEADER, StaticPeers
 from tests.unit._listener_workflows import new_engine
 from tests.unit.declarative._helpers import write
-from tests.unit.web._harness import ApiServer
+from tests.unit.web._harness import ApiServer, SplitView
 
 TOKEN = "t0k"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -128,3 +129,30 @@ async def test_the_commands_print_the_schedules_and_the_releases(
     assert [r["logical_time"] for r in json.loads(capsys.readouterr().out)] == [hour(-1), hour(0)]
     assert await dagger("releases", "list", "ghost", *connection) == 2
     assert "no declarative workflow named 'ghost'" in capsys.readouterr().err
+
+
+async def test_a_worker_that_does_not_own_the_schedule_asks_the_one_that_does(
+    engine: Dagger, local: LocalEngine
+) -> None:
+    everything = set(range(engine.settings.kafka_partitions))
+    async with contextlib.AsyncExitStack() as servers:
+        owner = await servers.enter_async_context(
+            ApiServer(engine, token=TOKEN, view=SplitView(local.store, everything))
+        )
+        # This one owns no partition: the schedule and its audit are the other worker's.
+        other = await servers.enter_async_context(
+            ApiServer(
+                engine,
+                token=TOKEN,
+                view=SplitView(local.store, set()),
+                peers=StaticPeers([owner.url]),
+            )
+        )
+        releases = await other.get("/workflows/hourly/releases", headers=AUTH)
+        schedules = await other.get("/schedules", headers=AUTH)
+        local_only = {**AUTH, SCOPE_HEADER: "local"}
+        alone = await other.get("/workflows/hourly/releases", headers=local_only)
+    assert releases.status == 200
+    assert [r["logical_time"] for r in releases.body["releases"]] == [hour(-1), hour(0)]
+    assert schedules.body["schedules"][0]["last_release"] == hour(0)
+    assert alone.status == 404

@@ -54,6 +54,10 @@ class CronTimes:
                 "'minute hour day month weekday', or six with seconds last)",
             )
         try:
+            croniter(self.expression, datetime(2000, 1, 1)).get_next(datetime)
+        except ValueError as exc:  # croniter: CroniterBadDateError, a ValueError
+            raise CronError("cron", f"{self.expression!r} never fires: {exc}") from exc
+        try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
             raise CronError(

@@ -82,7 +82,11 @@ def test_seconds_are_a_sixth_field() -> None:
 
 @pytest.mark.parametrize(
     ("expression", "zone", "field"),
-    [("61 * * * *", "UTC", "cron"), ("0 6 * * *", "Mars/Olympus", "timezone")],
+    [
+        ("61 * * * *", "UTC", "cron"),
+        ("0 0 30 2 *", "UTC", "cron"),  # 30 February: never
+        ("0 6 * * *", "Mars/Olympus", "timezone"),
+    ],
 )
 def test_a_bad_expression_or_timezone_says_which(expression: str, zone: str, field: str) -> None:
     with pytest.raises(CronError) as raised:

@@ -204,14 +204,22 @@ class EngineRuntime:
         while not self._app.should_stop:
             delay = PARTITIONS_SETTLING_POLL
             if not faust_internals.partitions_settling(self._app):
-                owned = self.owned_partitions()
-                now = self._clock()
-                for partition, event in self.schedule_owner.due(owned, now):
-                    await self._append(event, event.workflow, partition)
-                next_due = self.schedule_owner.next_due(owned, now)
-                # An overdue schedule waits for its event: look again soon, not at once.
-                delay = max(SCHEDULE_TICK_GAP, self._tick.delay(next_due))
+                try:
+                    delay = await self._ask_due_schedules()
+                except Exception:
+                    # One bad look (a store read failing) must not end the schedules.
+                    logger.exception("could not look at the schedules; trying again")
             await asyncio.sleep(delay)
+
+    async def _ask_due_schedules(self) -> float:
+        """Append the events of the due schedules; how long to sleep until the next look."""
+        owned = self.owned_partitions()
+        now = self._clock()
+        for partition, event in self.schedule_owner.due(owned, now):
+            await self._append(event, event.workflow, partition)
+        next_due = self.schedule_owner.next_due(owned, now)
+        # An overdue schedule waits for its event: look again soon, not at once.
+        return max(SCHEDULE_TICK_GAP, self._tick.delay(next_due))
 
     async def _sweep_held(self) -> None:
         """Ask each owned partition to drop its expired early messages."""

@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     from dagger.cli._workflows_command import add_workflows_command
 
     add_workflows_command(commands)
+    from dagger.cli._releases_command import add_schedule_commands
+
+    add_schedule_commands(commands)
     return parser
 
 
@@ -80,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dagger.cli._workflows_command import run_workflows
 
             return run_workflows(args)
+        if args.command in ("schedules", "releases"):
+            from dagger.cli._releases_command import run_releases, run_schedules
+
+            return run_schedules(args) if args.command == "schedules" else run_releases(args)
         return _worker(args)
     except CommandError as exc:
         print(f"dagger: error: {exc}", file=sys.stderr)

@@ -202,5 +202,19 @@ InstanceEvent = (
 )
 """The events an instance's owner applies."""
 
-LogEvent = InstanceEvent | KeyEvent
+
+@dataclass(frozen=True, slots=True)
+class ScheduleDue:
+    """Look at the schedule of ``workflow`` at ``now``; sent to the schedule's partition.
+
+    The owner of that partition releases what is due (``dagger.runtime._schedules``);
+    ``now`` travels with the event so a replay decides the same.
+    """
+
+    event_id: str
+    workflow: str
+    now: float
+
+
+LogEvent = InstanceEvent | KeyEvent | ScheduleDue
 """Every event the engine topic carries."""

@@ -17,6 +17,7 @@ from dagger.core._events import (
     MessageReceived,
     RerunRequested,
     RetryRequested,
+    ScheduleDue,
     StopRequested,
     TimerFired,
 )
@@ -94,6 +95,13 @@ def encode_event(event: LogEvent) -> bytes:
             "instance": event.instance_id,
             "task": event.task,
             "parameters": event.parameters,
+        }
+    elif isinstance(event, ScheduleDue):
+        body = {
+            "type": "schedule",
+            "id": event.event_id,
+            "workflow": event.workflow,
+            "now": event.now,
         }
     else:
         body = {
@@ -183,6 +191,8 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> LogEvent:
         if not isinstance(parameters, dict):
             raise MalformedEvent("a rerun event's 'parameters' must be an object")
         return RerunRequested(event_id, _text(body, "instance"), _text(body, "task"), parameters)
+    if kind == "schedule":
+        return ScheduleDue(event_id, _text(body, "workflow"), float(body["now"]))
     if kind == "deliver":
         return MessageDelivered(
             event_id,

@@ -28,6 +28,7 @@ from dagger.declarative._fanout import current_item
 from dagger.declarative._foreach import ForeachTemplate
 from dagger.declarative._matrix import MatrixTemplate
 from dagger.declarative._model import Job, Stage, Workflow
+from dagger.declarative._schedule import add_schedule
 from dagger.declarative._stages import (
     BashStage,
     CallStage,
@@ -133,6 +134,7 @@ def compile_workflow(app: Dagger, workflow: Workflow) -> DeclarativeTemplate:
     built = builder.build()
     template = DeclarativeTemplate(built.root_process_dag, workflow, app)
     app.template_dags[workflow.name] = template
+    add_schedule(app, workflow.name, workflow.on)
     return template
 
 

@@ -18,6 +18,7 @@ from dagger.declarative import _templating as templating
 from dagger.declarative._errors import Path
 from dagger.declarative._params import RESERVED, TYPES, Param, coerce, missing
 from dagger.declarative._strategy import Strategy, check_strategy
+from dagger.declarative._schedule import On, check_on
 from dagger.declarative._yaml import Source
 from dagger.tasks._needs import TriggerRule
 
@@ -89,6 +90,8 @@ class Workflow:
     jobs: dict[str, Job]
     file: str
     line: int | None
+    on: On | None = None
+    """Its schedule (``on:``), if it has one."""
 
 
 def check(source: Source) -> list[Workflow]:
@@ -119,12 +122,8 @@ def _workflow(source: Source, name: str, body: dict[Any, Any], path: Path) -> Wo
     if body.get("type") != "Workflow":
         source.problem((*path, "type"), f"must be Workflow, got {body.get('type')!r}")
     for key in body:
-        if key is True or key == "on":
-            source.problem(
-                (*path, "on"), "schedules (on:) are not supported yet; start it by API or CLI"
-            )
-        elif key not in {"type", "desc", "params", "jobs"}:
-            source.problem((*path, str(key)), "unknown field (type, desc, params, jobs)")
+        if key not in {"type", "desc", "params", "jobs", True, "on"}:
+            source.problem((*path, str(key)), "unknown field (type, desc, params, jobs, on)")
     desc = body.get("desc", "")
     if not isinstance(desc, str):
         source.problem((*path, "desc"), "must be text")
@@ -140,7 +139,14 @@ def _workflow(source: Source, name: str, body: dict[Any, Any], path: Path) -> Wo
         if job is not None:
             jobs[job.name] = job
     _check_needs(source, jobs, path)
-    return Workflow(name, desc, params, jobs, source.file, source.line_of(path))
+    on = _on(source, body, path, params)
+    return Workflow(name, desc, params, jobs, source.file, source.line_of(path), on)
+
+
+def _on(source: Source, body: dict[Any, Any], path: Path, params: dict[str, Param]) -> On | None:
+    """The workflow's ``on:`` (YAML 1.1 reads a bare ``on`` key as True)."""
+    given = body.get("on", body.get(True))
+    return None if given is None else check_on(source, given, (*path, "on"), params)
 
 
 def _params(source: Source, body: Any, path: Path) -> dict[str, Param]:

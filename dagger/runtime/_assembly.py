@@ -6,31 +6,45 @@ gives dicts and an in-memory queue. Both run the same owners.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import functools
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dagger.core import _undecodable as undecodable
 from dagger.runtime._dead_letter_writer import DeadLetterWriter
 from dagger.runtime._dispatch import EventDispatcher
 from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._listeners import DEFAULT_MAX_RECORD_BYTES, ListenerIntake
-from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._owner import TOMBSTONE, InstanceOwner
+from dagger.runtime._release_triggers import ReleaseTriggers
+from dagger.runtime._schedules import Schedule, ScheduleOwner
 from dagger.runtime._timers import Clock, TimerIndex
 from dagger.runtime._updates import UpdatePublisher
 
 if TYPE_CHECKING:
     from dagger.runtime._settings import EngineSettings
+    from dagger.runtime._starts import InstanceStarter
 
 Store = MutableMapping[bytes, bytes]
 
-COMMIT_RANKS = {"index": 0, "timers": 0, "instances": 1, "held": 2}
+COMMIT_RANKS = {
+    "index": 0,
+    "timers": 0,
+    "instances": 1,
+    "schedules": 1,
+    "releases": 1,
+    "held": 2,
+}
 """The order in which a batch's writes reach the tables (a crash can stop it anywhere).
 
 The index and the timers go first: they are derived from the instances, so a crash that
 stops the commit before an instance is written leaves the instance as it was, and its
 event, applied again, writes them again (an entry or a timer written twice changes
-nothing). The held messages go last: a message held or handed to a listener is stored
+nothing). A schedule's state and its audit are written with the instances: the releases
+they record were sent (and flushed) before any write. The held messages go last: a
+message held or handed to a listener is stored
 only once the instance that took it is, so a replayed event never finds messages held
 after it (nor misses messages taken before the crash).
 """
@@ -45,6 +59,7 @@ class Owners:
     listeners: ListenerIntake
     dispatcher: EventDispatcher
     timers: TimerIndex
+    schedules: ScheduleOwner
 
 
 def assemble_owners(
@@ -59,6 +74,11 @@ def assemble_owners(
     dead_letters: DeadLetterWriter,
     serializers: Any,
     clock: Clock,
+    schedule_state: Store | None = None,
+    releases: Store | None = None,
+    schedules: Mapping[str, Schedule] | None = None,
+    starter: InstanceStarter | None = None,
+    released_after: Mapping[str, Sequence[str]] | None = None,
 ) -> Owners:
     """Build the owners over the given stores."""
     partitions = settings.kafka_partitions
@@ -102,5 +122,29 @@ def assemble_owners(
         keys=keys,
         clock=clock,
         telemetry=settings.telemetry,
+        on_finished=ReleaseTriggers(released_after or {}, starter).finished,
     )
-    return Owners(owner, keys, listeners, EventDispatcher(owner, keys, partitions), timer_index)
+    schedule_owner = ScheduleOwner(
+        {} if schedules is None else schedules,
+        {} if schedule_state is None else schedule_state,
+        {} if releases is None else releases,
+        starter=starter,
+        partitions=partitions,
+        status_of=functools.partial(stored_status, instances),
+    )
+    dispatcher = EventDispatcher(owner, keys, partitions, schedule_owner)
+    return Owners(owner, keys, listeners, dispatcher, timer_index, schedule_owner)
+
+
+def stored_status(instances: Store, instance_id: str) -> str | None:
+    """The status code of a stored instance (``DELETED`` once deleted); None if not stored."""
+    raw = instances.get(instance_id.encode())
+    if raw is None:
+        return None
+    if raw == TOMBSTONE:
+        return "DELETED"
+    try:
+        status = undecodable.readable_fields(raw).get("status")
+    except undecodable.DECODE_ERRORS:
+        return None  # unreadable: counted as running, as one not stored yet
+    return None if status is None else str(status)

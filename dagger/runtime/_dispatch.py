@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
-from dagger.core._events import HeldMessagesSwept, IndexAdded, IndexRemoved, MessageReceived
+from dagger.core._events import (
+    HeldMessagesSwept,
+    IndexAdded,
+    IndexRemoved,
+    MessageReceived,
+    ScheduleDue,
+)
 from dagger.core._wire import decode_event
 from dagger.exceptions.exceptions import UndecodableInstanceError
 from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._partitioning import partition_for_index_key
+from dagger.runtime._schedules import ScheduleOwner
 
 
 class EventDispatcher:
     """Applies an engine-topic record with the owner it belongs to."""
 
-    def __init__(self, instance_owner: InstanceOwner, keys: KeysOwner, partitions: int) -> None:
+    def __init__(
+        self,
+        instance_owner: InstanceOwner,
+        keys: KeysOwner,
+        partitions: int,
+        schedules: ScheduleOwner | None = None,
+    ) -> None:
         self.instance_owner = instance_owner
         self.keys = keys
         self._partitions = partitions
+        self.schedules = schedules
 
     def _partition_of(self, key: bytes) -> int:
         return partition_for_index_key(key.decode(), self._partitions)
@@ -28,7 +42,10 @@ class EventDispatcher:
         for cannot be decoded (after applying it to the others a message is for).
         """
         event = decode_event(raw)
-        if isinstance(event, HeldMessagesSwept):
+        if isinstance(event, ScheduleDue):
+            if self.schedules is not None:
+                await self.schedules.handle(event, partition)
+        elif isinstance(event, HeldMessagesSwept):
             self.keys.sweep(lambda key: self._partition_of(key) == partition)
         elif isinstance(event, MessageReceived | IndexAdded | IndexRemoved):
             # Deliveries to this partition's own instances are applied here, in log order.

@@ -34,6 +34,7 @@ from dagger.runtime._dead_letter_writer import (
 )
 from dagger.runtime._intake import InstanceIntake
 from dagger.runtime._records import RecordSender
+from dagger.runtime._schedules import Schedule
 from dagger.runtime._staging import StagedStore, StagingArea
 from dagger.runtime._telemetry import report_commit_failure
 from dagger.runtime._tick import TickSchedule
@@ -54,6 +55,9 @@ MAX_BATCH_SECONDS = 0.2
 
 PARTITIONS_SETTLING_POLL = 0.5
 """How often the timer tick looks again while partitions are rebalanced or recovered."""
+
+SCHEDULE_TICK_GAP = 0.1
+"""The shortest pause of the schedule tick (a fire is released at most this late)."""
 
 IDLE_BATCH_SECONDS = 0.1
 """How often an open batch whose agent waits for no record is looked at (and ended)."""
@@ -77,6 +81,11 @@ class EngineRuntime:
     ) -> None:
         self._app = faust_app
         self._records = RecordSender(faust_app, settings.tasks_topic)
+        self.schedules: dict[str, Schedule] = {}
+        """The workflows' schedules, by workflow (:meth:`add_schedule` fills it)."""
+        self.released_after: dict[str, list[str]] = {}
+        """Upstream workflow -> the workflows its completed instances start (on.release)."""
+        self._partitions = settings.kafka_partitions
         # aerospike://: shared sets written by the owners, no faust table nor changelog.
         self._aerospike = AerospikeConnection(settings.aerospike) if settings.aerospike else None
         partitions = settings.kafka_partitions
@@ -110,12 +119,16 @@ class EngineRuntime:
             dead_letters=self.dead_letters,
             serializers=faust_app.serializers,
             clock=settings.clock,
+            schedules=self.schedules,
+            starter=starter,
+            released_after=self.released_after,
         )
         self.owner = owners.instance_owner
         self.keys = owners.keys
         self.listeners = owners.listeners
         self.dispatcher = owners.dispatcher
         self.timers = owners.timers
+        self.schedule_owner = owners.schedules
         self._open_batch: OpenBatch | None = None
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
         faust_app.task(self._end_idle_batches)
@@ -130,6 +143,7 @@ class EngineRuntime:
         self.commit_failures = 0
         """How many batch commits failed (and were tried again) since the worker started."""
         faust_app.task(self._tick_timers)
+        faust_app.task(self._tick_schedules)
         if settings.intake_topic and starter is not None:
             self._add_intake(settings, starter)
 
@@ -165,6 +179,47 @@ class EngineRuntime:
         for partition, timer in due:
             await self._append(timer.fired(), timer.instance_id, partition)
         return len(due)
+
+    def add_schedule(self, schedule: Schedule) -> None:
+        """Release ``schedule``'s workflow on its cron (before the worker starts).
+
+        The schedules' tables are made with the first schedule: an engine without one
+        opens no database for them.
+        """
+        if not self.schedules:
+            self.schedule_owner.use_stores(
+                self._table(
+                    "dagger_schedules", self._partitions, "Schedules' last release.", "schedules"
+                ),
+                self._table(
+                    "dagger_releases", self._partitions, "The release audit by key.", "releases"
+                ),
+            )
+        self.schedules[schedule.workflow] = schedule
+
+    async def _tick_schedules(self) -> None:
+        """Ask the owner of each due schedule to release it (see ``_schedules``)."""
+        if not self.schedules:
+            return  # schedules are added before the worker starts
+        while not self._app.should_stop:
+            delay = PARTITIONS_SETTLING_POLL
+            if not faust_internals.partitions_settling(self._app):
+                try:
+                    delay = await self._ask_due_schedules()
+                except Exception:
+                    # One bad look (a store read failing) must not end the schedules.
+                    logger.exception("could not look at the schedules; trying again")
+            await asyncio.sleep(delay)
+
+    async def _ask_due_schedules(self) -> float:
+        """Append the events of the due schedules; how long to sleep until the next look."""
+        owned = self.owned_partitions()
+        now = self._clock()
+        for partition, event in self.schedule_owner.due(owned, now):
+            await self._append(event, event.workflow, partition)
+        next_due = self.schedule_owner.next_due(owned, now)
+        # An overdue schedule waits for its event: look again soon, not at once.
+        return max(SCHEDULE_TICK_GAP, self._tick.delay(next_due))
 
     async def _sweep_held(self) -> None:
         """Ask each owned partition to drop its expired early messages."""

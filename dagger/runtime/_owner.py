@@ -87,6 +87,9 @@ from dagger.tasks._status import CorreletableLookUpKey, TaskStatusEnum
 
 logger = logging.getLogger(__name__)
 
+FinishedHook = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
+"""Called when an event finishes an instance, before it is stored (``on.release``)."""
+
 PayloadDecoder = Callable[[str, bytes], Any]
 """Decode a listener topic's message value: (topic, raw value) -> payload."""
 
@@ -117,8 +120,10 @@ class InstanceOwner:
         keys: KeysOwner | None = None,
         clock: Clock = time.time,
         telemetry: Telemetry = NO_TELEMETRY,
+        on_finished: FinishedHook | None = None,
     ) -> None:
         self.instances = store
+        self._on_finished = on_finished
         self._keys = keys
         self._local: deque[MessageDelivered] = deque()
         self._publisher = publisher
@@ -234,6 +239,8 @@ class InstanceOwner:
                 finished = await self._fail_unencodable(instance, encoded) or finished
                 encoded = codec.encode(instance)
             raw = encoded
+        if finished and self._on_finished is not None:
+            await self._on_finished(instance)  # what it sends is flushed before the store
         self._store(key, instance, finished, raw)
         log_instance_change(before, instance, event)
         report_transitions(self._telemetry, instance)

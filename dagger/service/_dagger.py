@@ -26,6 +26,7 @@ from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._records import RecordSender
+from dagger.runtime._schedules import Schedule, ScheduleOwner
 from dagger.runtime._settings import EngineSettings
 from dagger.runtime._telemetry import NO_TELEMETRY
 from dagger.runtime._updates import UpdatePublisher
@@ -337,6 +338,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
         self._local_sink: LocalSink | None = None
         self._local_owners: tuple[InstanceOwner, KeysOwner] | None = None
         self._local_timers: Callable[[], Awaitable[int]] | None = None
+        self._local_schedules: ScheduleOwner | None = None
         self._web_api = WebApi(
             self,
             dead_letters=KafkaDeadLetters(
@@ -424,6 +426,39 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
         if self._local_timers is not None:
             return await self._local_timers()
         return await self._runtime.fire_due()
+
+    def add_schedule(self, schedule: Schedule) -> None:
+        """Release the workflow ``schedule.workflow`` (a template's name) on its cron.
+
+        Each fire starts one instance, whose id is derived from the workflow and the
+        fire's logical time (see docs/declarative.md, "Schedules and releases").
+        """
+        if schedule.workflow not in self.template_dags:
+            raise ValueError(
+                f"no template named {schedule.workflow!r} to schedule: register it first"
+            )
+        self._runtime.add_schedule(schedule)
+
+    def release_after(self, workflow: str, upstream: Sequence[str]) -> None:
+        """Start ``workflow`` (with its default params) when an instance of one of the
+        ``upstream`` templates completes, once per upstream instance."""
+        if workflow not in self.template_dags:
+            raise ValueError(f"no template named {workflow!r} to release: register it first")
+        for name in upstream:
+            released = self._runtime.released_after.setdefault(name, [])
+            if workflow not in released:
+                released.append(workflow)
+
+    @property
+    def schedules(self) -> Mapping[str, Schedule]:
+        """The schedules by workflow name."""
+        return self._runtime.schedules
+
+    def release_owner(self) -> ScheduleOwner:
+        """What applies the schedules and holds the release audit in this process."""
+        if self._local_schedules is not None:
+            return self._local_schedules
+        return self._runtime.schedule_owner
 
     async def get_monitoring_task(
         self, task: ITask[Any, Any], workflow_instance: ITemplateDAGInstance[Any, Any]

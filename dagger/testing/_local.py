@@ -95,6 +95,8 @@ class LocalEngine:
         self.index: dict[bytes, bytes] = {}
         self.held: dict[bytes, bytes] = {}
         self.timers_store: dict[bytes, bytes] = {}
+        self.schedule_state: dict[bytes, bytes] = {}
+        self.releases_store: dict[bytes, bytes] = {}
         self.updates: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
         self.sent: list[SentMessage] = []
@@ -114,6 +116,11 @@ class LocalEngine:
             dead_letters=self._dead_letter_writer,
             serializers=engine.faust_app.serializers,
             clock=self.clock,
+            schedule_state=self.schedule_state,
+            releases=self.releases_store,
+            schedules=engine._runtime.schedules,
+            starter=engine,
+            released_after=engine._runtime.released_after,
         )
         owners.listeners.topics = engine._runtime.listeners.topics
         self._owner = owners.instance_owner
@@ -121,6 +128,7 @@ class LocalEngine:
         self._listeners = owners.listeners
         self._dispatcher = owners.dispatcher
         self.timers = owners.timers
+        self.schedules = owners.schedules
         self._offsets: dict[str, int] = {}
 
     async def __aenter__(self) -> LocalEngine:
@@ -129,6 +137,7 @@ class LocalEngine:
         self.engine._local_sink = self._deliver
         self.engine._local_owners = (self._owner, self.keys)
         self.engine._local_timers = self.fire_due_timers
+        self.engine._local_schedules = self.schedules
         self._saved_topics = dict(self.engine.topics)
         for name in self._saved_topics:
             self.engine.topics[name] = RecordingTopic(name, self.sent)  # type: ignore[assignment]
@@ -143,6 +152,7 @@ class LocalEngine:
         self.engine._local_sink = None
         self.engine._local_owners = None
         self.engine._local_timers = None
+        self.engine._local_schedules = None
         self.engine.topics.update(self._saved_topics)
 
     async def advance(self, seconds: float) -> int:
@@ -156,11 +166,22 @@ class LocalEngine:
             fired += fired_now
 
     async def fire_due_timers(self) -> int:
-        """Fire the timers due at the clock's time, as a worker's tick does."""
+        """Fire the timers and the schedules due at the clock's time, as a worker's ticks do.
+
+        Returns how many timers fired and schedules were looked at.
+        """
         due = self.timers.pop_due_across(self.timers.partitions(), self.clock(), 1_000_000)
         for partition, timer in due:
             await self._append(timer.fired(), timer.instance_id, partition)
-        return len(due)
+        partitions = range(self.engine.settings.kafka_partitions)
+        schedules = self.schedules.due(partitions, self.clock())
+        for partition, event in schedules:
+            await self._append(event, event.workflow, partition)
+        return len(due) + len(schedules)
+
+    def releases(self, workflow: str) -> list[dict[str, Any]]:
+        """The audit records of ``workflow``'s releases, oldest logical time first."""
+        return self.schedules.releases_of(workflow)
 
     def get_instance(self, instance_id: Any) -> ITemplateDAGInstance[Any, Any] | None:
         """Return the stored instance ``instance_id`` (None if deleted or unknown)."""

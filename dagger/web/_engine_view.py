@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from dagger.runtime._schedules import ScheduleOwner
 from dagger.runtime._settings import EngineSettings
 from dagger.runtime._starts import InstanceStarter
 from dagger.web._local import WorkerView
@@ -49,4 +50,8 @@ class EngineView(InstanceControl, InstanceStarter, Protocol):
 
     def worker_view(self) -> WorkerView:
         """This process's instance store and the partitions its worker owns."""
+        ...
+
+    def release_owner(self) -> ScheduleOwner:
+        """What holds the schedules' state and the release audit in this process."""
         ...

@@ -237,6 +237,10 @@ class InstancesApi:
             404, f"no instance with id {instance_id} (asked {asked} worker{'s' * (asked > 1)})"
         )
 
+    async def ask_peers(self, method: str, path: str, caller: Caller) -> list[tuple[str, Reply]]:
+        """Every other worker's answer to ``method path`` (503 if one cannot be reached)."""
+        return await self._ask_peers(method, path, caller)
+
     async def _ask_peers(
         self,
         method: str,

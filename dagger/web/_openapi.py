@@ -188,6 +188,33 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/workflows/{name}/releases": {
+            "get": {
+                "summary": "List a scheduled workflow's releases",
+                "description": (
+                    "The audit of the workflow's releases (key, logical time in UTC, kind, "
+                    "instance id), oldest first, from the worker that owns its schedule "
+                    "(docs/declarative.md, Schedules and releases)."
+                ),
+                "operationId": "listReleases",
+                "parameters": [_path_param("name", "A declarative workflow's name.")],
+                "responses": {
+                    "200": _json_response("The releases", {"type": "object"}),
+                    **_errors(401, 404, 503),
+                },
+            }
+        },
+        "/schedules": {
+            "get": {
+                "summary": "List the schedules",
+                "description": "Each scheduled workflow: cron, timezone, catch-up, next fire.",
+                "operationId": "listSchedules",
+                "responses": {
+                    "200": _json_response("The schedules", {"type": "object"}),
+                    **_errors(401),
+                },
+            }
+        },
         "/dead-letters": {
             "get": {
                 "summary": "List dead letters",

@@ -28,6 +28,7 @@ from dagger.web._instances import Caller, InstancesApi
 from dagger.web._local import LocalInstances, WorkerView
 from dagger.web._openapi import openapi_document
 from dagger.web._peers import SCOPE_HEADER, AssignmentPeers, PeerClient, PeerDirectory
+from dagger.web._releases import ReleasesApi
 from dagger.web._starts import StartsApi
 from dagger.web._ui import Dashboard
 from dagger.web._workflows import WorkflowsApi
@@ -77,6 +78,7 @@ class WebApi:
         )
         self.starts = StartsApi(engine, self.instances)
         self.workflows = WorkflowsApi(engine, self.starts)
+        self.releases = ReleasesApi(engine, self.instances, view or engine.worker_view())
         self.dead_letters = DeadLettersApi(dead_letters)
         self.token = token if token is not None else engine.settings.api_token
         self.dashboard = Dashboard(engine, self.instances, self.dead_letters, self.token)
@@ -264,6 +266,19 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
             body = await request.read()
             return await _answer(self, api.workflows.execute(name, body, _caller(request)))
 
+    class Releases(View):
+        """The audit of a declarative workflow's releases."""
+
+        async def get(self, request: Request, name: str) -> Response:
+            return await _answer(self, api.releases.releases(name, _caller(request)))
+
+    class Schedules(View):
+        """Every schedule and its next fire."""
+
+        async def get(self, request: Request) -> Response:
+            now = api.engine.settings.clock()
+            return await _answer(self, api.releases.schedules(now, _caller(request)))
+
     class DeadLetterWriter(View):
         """A page of dead letters."""
 
@@ -299,6 +314,8 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
         ("/templates/{template}/instances", StartInstance),
         ("/workflows", Workflows),
         ("/workflows/{name}/execute", ExecuteWorkflow),
+        ("/workflows/{name}/releases", Releases),
+        ("/schedules", Schedules),
         ("/dead-letters", DeadLetterWriter),
         ("/dead-letters/{letter_id}", DeadLetter),
         ("/dead-letters/{letter_id}/reinject", Reinject),

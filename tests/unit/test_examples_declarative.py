@@ -12,6 +12,7 @@ import yaml
 from dagger.declarative import SCHEMA_PATH, check_files, schema
 from dagger.service.services import Dagger
 from examples.declarative import demo
+from tests.unit.declarative._helpers import as_editors_read
 
 
 def _engine() -> Dagger:
@@ -97,4 +98,4 @@ def test_the_example_files_pass_the_loader_and_the_schema(monkeypatch: pytest.Mo
     # daily_etl.yaml holds the child workflow it triggers beside it.
     assert len(check_files([str(path) for path in files])) == 4
     for path in files:
-        jsonschema.validate(yaml.safe_load(path.read_text()), schema())
+        jsonschema.validate(as_editors_read(yaml.safe_load(path.read_text())), schema())

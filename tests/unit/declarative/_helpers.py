@@ -46,3 +46,14 @@ def engine_with(folder: Path, text: str) -> Dagger:
     """An offline engine with the workflows of ``text`` loaded."""
     path = write(folder, text)
     return Dagger(broker=OFFLINE, store="memory://", workflows=[str(path)])
+
+
+def as_editors_read(data: dict[str, Any]) -> dict[str, Any]:
+    """A parsed file as a YAML 1.2 editor reads it: PyYAML (YAML 1.1) reads a bare ``on``
+    key as True, a schema-aware editor as the text ``on``."""
+    return {
+        name: {"on" if key is True else key: value for key, value in body.items()}
+        if isinstance(body, dict)
+        else body
+        for name, body in data.items()
+    }

@@ -149,7 +149,7 @@ def test_yaml_that_does_not_parse_names_its_line(tmp_path: Path) -> None:
     ]
 
 
-def test_a_key_given_twice_and_a_schedule_are_refused(tmp_path: Path) -> None:
+def test_a_key_given_twice_and_a_schedule_without_cron_are_refused(tmp_path: Path) -> None:
     text = """
         twice:
           type: Workflow
@@ -160,7 +160,7 @@ def test_a_key_given_twice_and_a_schedule_are_refused(tmp_path: Path) -> None:
     """
     assert problems_of(tmp_path, text) == [
         "FILE:6: twice.jobs.one: appears twice in the same mapping",
-        "FILE:3: twice.on: schedules (on:) are not supported yet; start it by API or CLI",
+        "FILE:3: twice.on.schedule: schedule: needs cron (and, optionally, timezone)",
     ]
 
 

@@ -17,8 +17,8 @@ from dagger.declarative import _functions as functions
 from dagger.declarative import _templating as templating
 from dagger.declarative._errors import Path
 from dagger.declarative._params import RESERVED, TYPES, Param, coerce, missing
-from dagger.declarative._strategy import Strategy, check_strategy
 from dagger.declarative._schedule import On, check_on
+from dagger.declarative._strategy import Strategy, check_strategy
 from dagger.declarative._yaml import Source
 from dagger.tasks._needs import TriggerRule
 

@@ -216,5 +216,25 @@ class ScheduleDue:
     now: float
 
 
-LogEvent = InstanceEvent | KeyEvent | ScheduleDue
+@dataclass(frozen=True, slots=True)
+class ReleaseRequested:
+    """Release ``workflow`` by hand; sent to its schedule's partition, applied by its owner.
+
+    ``kind`` is ``force`` (start the release of ``logical_time`` now, whatever the
+    schedule's max-active and catch-up say), ``dry-run`` (audit what that release would
+    be, start nothing) or ``rerun`` (start the release ``original`` again, as its
+    ``counter``-th rerun). Everything the owner decides from travels with the event, so
+    a replay decides the same (``dagger.runtime._schedules``).
+    """
+
+    event_id: str
+    workflow: str
+    kind: str
+    logical_time: float
+    now: float
+    original: str | None = None
+    counter: int = 0
+
+
+LogEvent = InstanceEvent | KeyEvent | ScheduleDue | ReleaseRequested
 """Every event the engine topic carries."""

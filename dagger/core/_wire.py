@@ -15,6 +15,7 @@ from dagger.core._events import (
     LogEvent,
     MessageDelivered,
     MessageReceived,
+    ReleaseRequested,
     RerunRequested,
     RetryRequested,
     ScheduleDue,
@@ -102,6 +103,17 @@ def encode_event(event: LogEvent) -> bytes:
             "id": event.event_id,
             "workflow": event.workflow,
             "now": event.now,
+        }
+    elif isinstance(event, ReleaseRequested):
+        body = {
+            "type": "release",
+            "id": event.event_id,
+            "workflow": event.workflow,
+            "kind": event.kind,
+            "logical_time": event.logical_time,
+            "now": event.now,
+            "original": event.original,
+            "counter": event.counter,
         }
     else:
         body = {
@@ -193,6 +205,17 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> LogEvent:
         return RerunRequested(event_id, _text(body, "instance"), _text(body, "task"), parameters)
     if kind == "schedule":
         return ScheduleDue(event_id, _text(body, "workflow"), float(body["now"]))
+    if kind == "release":
+        original = body.get("original")
+        return ReleaseRequested(
+            event_id,
+            _text(body, "workflow"),
+            _text(body, "kind"),
+            float(body["logical_time"]),
+            float(body["now"]),
+            None if original is None else _text(body, "original"),
+            int(body.get("counter") or 0),
+        )
     if kind == "deliver":
         return MessageDelivered(
             event_id,

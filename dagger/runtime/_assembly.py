@@ -131,6 +131,7 @@ def assemble_owners(
         starter=starter,
         partitions=partitions,
         status_of=functools.partial(stored_status, instances),
+        clock=clock,
     )
     dispatcher = EventDispatcher(owner, keys, partitions, schedule_owner)
     return Owners(owner, keys, listeners, dispatcher, timer_index, schedule_owner)

@@ -7,6 +7,7 @@ from dagger.core._events import (
     IndexAdded,
     IndexRemoved,
     MessageReceived,
+    ReleaseRequested,
     ScheduleDue,
 )
 from dagger.core._wire import decode_event
@@ -42,7 +43,7 @@ class EventDispatcher:
         for cannot be decoded (after applying it to the others a message is for).
         """
         event = decode_event(raw)
-        if isinstance(event, ScheduleDue):
+        if isinstance(event, ScheduleDue | ReleaseRequested):
             if self.schedules is not None:
                 await self.schedules.handle(event, partition)
         elif isinstance(event, HeldMessagesSwept):

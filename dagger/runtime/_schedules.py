@@ -15,19 +15,28 @@ fire, records each in the audit and moves the state on, all in the batch's commi
 commit replays the event, which picks the same fires again; each release's instance id
 is derived from its key (:func:`release_id`), and its owner treats a repeated
 ``created`` of the same template and params as a no-op, so a key is released once.
+
+Manual releases go the same way: :meth:`ScheduleOwner.request` makes the
+:class:`ReleaseRequested` event (``force``, ``dry-run`` or ``rerun``) that the API appends
+to the schedule's partition, and the owner applies it (:meth:`ScheduleOwner.handle`). A
+force keeps the key of the logical time it releases, so forcing a time already released
+(by the schedule or by hand) changes nothing; a rerun's key is its original's with
+``#rerun-N``; a dry-run is audited under ``#dry-run`` and starts nothing.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dagger.core._codec import dumps, loads
-from dagger.core._events import ScheduleDue
+from dagger.core._events import ReleaseRequested, ScheduleDue
 from dagger.runtime._cron import CronTimes, utc_iso
 from dagger.runtime._partitioning import partition_for_key
 from dagger.runtime._starts import InstanceStarter, StartRequest
@@ -37,8 +46,11 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CATCHUP_POLICIES",
+    "MANUAL_KINDS",
     "MAX_RELEASES_PER_EVENT",
     "MISSED_AFTER_SECONDS",
+    "ManualRelease",
+    "ReleaseRefused",
     "Schedule",
     "ScheduleOwner",
     "release_id",
@@ -60,6 +72,11 @@ ASK_AGAIN_SECONDS = 5.0
 
 NORMAL = "normal"
 """The kind of release the audit records for a scheduled fire."""
+FORCE = "force"
+DRY_RUN = "dry-run"
+RERUN = "rerun"
+MANUAL_KINDS = (FORCE, DRY_RUN, RERUN)
+"""The kinds of release asked for by hand (``POST /workflows/{name}/releases``)."""
 
 _RELEASE_NAMESPACE = uuid.UUID("0c3f1d7e-5a8b-4e62-9f0d-2b7c91e4a6d3")
 
@@ -137,6 +154,26 @@ class Schedule:
         return [newest], newest
 
 
+class ReleaseRefused(ValueError):
+    """A manual release that cannot be made; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ManualRelease:
+    """What a manual release request will do: its event, key and instance id."""
+
+    event: ReleaseRequested
+    key: str
+    instance_id: str | None
+    """None for a dry-run, which starts nothing."""
+    existing: bool
+    """The key is released already: the event changes nothing."""
+
+
 class ScheduleOwner:
     """Applies schedule events, and tells the tick which schedules are due."""
 
@@ -149,6 +186,7 @@ class ScheduleOwner:
         starter: InstanceStarter | None,
         partitions: int,
         status_of: InstanceStatus = lambda instance_id: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.schedules = schedules
         self._state = state
@@ -156,6 +194,8 @@ class ScheduleOwner:
         self._starter = starter
         self._partitions = partitions
         self._status_of = status_of
+        self.clock = clock
+        """The time a manual release is asked at (the engine's clock)."""
         self._asked: dict[str, tuple[float | None, float]] = {}
 
     def use_stores(self, state: Store, releases: Store) -> None:
@@ -208,14 +248,18 @@ class ScheduleOwner:
         return min(fires, default=None)
 
     # -- the owner -----------------------------------------------------------------------
-    async def handle(self, event: ScheduleDue, partition: int) -> None:
-        """Release what is due of ``event.workflow``'s schedule at ``event.now``."""
+    async def handle(self, event: ScheduleDue | ReleaseRequested, partition: int) -> None:
+        """Release what is due of ``event.workflow``'s schedule at ``event.now``, or what
+        a manual release request asks for."""
         schedule = self.schedules.get(event.workflow)
         if schedule is None:
             logger.warning("no schedule for workflow %r is loaded here", event.workflow)
             return
         if partition != self.partition_of(event.workflow):
             return  # read on a partition that does not own the schedule
+        if isinstance(event, ReleaseRequested):
+            await self._handle_manual(schedule, event)
+            return
         state = self._load_state(event.workflow)
         if state is None:
             # First seen: it releases from now on, not what fell due before it existed.
@@ -238,7 +282,13 @@ class ScheduleOwner:
             self._store_state(event.workflow, moved_to, running)
 
     async def _release(
-        self, schedule: Schedule, key: str, logical_time: float, now: float
+        self,
+        schedule: Schedule,
+        key: str,
+        logical_time: float,
+        now: float,
+        kind: str = NORMAL,
+        original: str | None = None,
     ) -> str | None:
         """Start the release ``key``; its instance id, or None when it was refused."""
         instance_id = release_id(key, self._partitions)
@@ -251,10 +301,97 @@ class ScheduleOwner:
             # Refused for good (the params were checked when the file loaded): the schedule
             # goes on, and the audit says why this fire has no instance.
             logger.exception("could not start release %s", key)
-            self.record(key, schedule.workflow, logical_time, NORMAL, None, now, error=exc)
+            self.record(
+                key, schedule.workflow, logical_time, kind, None, now, error=exc, original=original
+            )
             return None
-        self.record(key, schedule.workflow, logical_time, NORMAL, instance_id, now)
+        self.record(key, schedule.workflow, logical_time, kind, instance_id, now, original=original)
         return instance_id
+
+    # -- manual releases -----------------------------------------------------------------
+    def request(
+        self,
+        workflow: str,
+        kind: str,
+        *,
+        logical_time: float | None = None,
+        original: str | None = None,
+    ) -> ManualRelease:
+        """The event of a manual release of ``workflow``, checked against the audit here.
+
+        ``force`` and ``dry-run`` release ``logical_time`` (default: now, to the second);
+        ``rerun`` starts the release ``original`` again. Raises ReleaseRefused for a
+        request that cannot be made (an unknown workflow or original key).
+        """
+        now = self.clock()
+        schedule = self.schedules.get(workflow)
+        if schedule is None:
+            raise ReleaseRefused(404, f"the workflow {workflow!r} has no schedule")
+        if kind not in MANUAL_KINDS:
+            raise ReleaseRefused(
+                400, f"kind must be one of {', '.join(MANUAL_KINDS)}, got {kind!r}"
+            )
+        event_id = str(uuid.uuid4())
+        if kind == RERUN:
+            return self._request_rerun(workflow, original, event_id, now)
+        if original is not None:
+            raise ReleaseRefused(400, f"a {kind} release takes a time, not a key")
+        when = float(int(now if logical_time is None else logical_time))
+        event = ReleaseRequested(event_id, workflow, kind, when, now)
+        key = release_key(workflow, when)
+        if kind == DRY_RUN:
+            return ManualRelease(event, f"{key}#{DRY_RUN}", None, False)
+        return ManualRelease(event, key, release_id(key, self._partitions), self._released(key))
+
+    def _request_rerun(
+        self, workflow: str, original: str | None, event_id: str, now: float
+    ) -> ManualRelease:
+        if original is None:
+            raise ReleaseRefused(400, "a rerun names the key of the release to run again")
+        record = self._record_of(original)
+        if record is None or record["workflow"] != workflow or record["kind"] == DRY_RUN:
+            raise ReleaseRefused(404, f"no release {original!r} of {workflow!r} to rerun")
+        base = record.get("original") or original  # a rerun of a rerun reruns the original
+        counter = 1 + sum(1 for r in self.releases_of(workflow) if r.get("original") == base)
+        logical_time = _parse_utc(record["logical_time"])
+        event = ReleaseRequested(event_id, workflow, RERUN, logical_time, now, base, counter)
+        key = f"{base}#{RERUN}-{counter}"
+        return ManualRelease(event, key, release_id(key, self._partitions), False)
+
+    async def _handle_manual(self, schedule: Schedule, event: ReleaseRequested) -> None:
+        """Apply a manual release; one whose key is released already changes nothing."""
+        key = release_key(schedule.workflow, event.logical_time)
+        if event.kind == DRY_RUN:
+            params = dict(schedule.params(key, event.logical_time))
+            self.record(
+                f"{key}#{DRY_RUN}",
+                schedule.workflow,
+                event.logical_time,
+                DRY_RUN,
+                None,
+                event.now,
+                params=params,
+            )
+            return
+        original = None
+        if event.kind == RERUN:
+            original = event.original
+            key = f"{original}#{RERUN}-{event.counter}"
+        elif event.kind != FORCE:
+            logger.warning("unknown release kind %r for %s; ignored", event.kind, key)
+            return
+        if self._released(key):
+            return  # released already (or this event is a replay): one release per key
+        await self._release(schedule, key, event.logical_time, event.now, event.kind, original)
+
+    def _released(self, key: str) -> bool:
+        """Whether the audit has an instance for ``key`` (a skipped or refused fire has none)."""
+        record = self._record_of(key)
+        return record is not None and record.get("instance_id") is not None
+
+    def _record_of(self, key: str) -> dict[str, Any] | None:
+        raw = self.releases.get(key.encode())
+        return None if raw is None else dict(loads(raw))
 
     def record(
         self,
@@ -267,9 +404,11 @@ class ScheduleOwner:
         *,
         error: Exception | None = None,
         skipped: str | None = None,
+        original: str | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
         """Write the audit record of release ``key`` (written again, it changes nothing)."""
-        record = {
+        record: dict[str, Any] = {
             "key": key,
             "workflow": workflow,
             "logical_time": utc_iso(logical_time),
@@ -281,6 +420,10 @@ class ScheduleOwner:
             record["error"] = f"{type(error).__name__}: {error}"
         if skipped is not None:
             record["skipped"] = skipped
+        if original is not None:
+            record["original"] = original
+        if params is not None:
+            record["params"] = dict(params)
         self.releases[key.encode()] = dumps(record)
 
     def releases_of(self, workflow: str) -> list[dict[str, Any]]:
@@ -298,3 +441,8 @@ class ScheduleOwner:
 
     def _store_state(self, workflow: str, last: float, running: list[str]) -> None:
         self._state[workflow.encode()] = dumps({"last": last, "running": running})
+
+
+def _parse_utc(text: str) -> float:
+    """The instant of a UTC ISO time the audit wrote (:func:`utc_iso`)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

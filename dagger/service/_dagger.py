@@ -26,7 +26,7 @@ from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._records import RecordSender
-from dagger.runtime._schedules import Schedule, ScheduleOwner
+from dagger.runtime._schedules import ManualRelease, Schedule, ScheduleOwner
 from dagger.runtime._settings import EngineSettings
 from dagger.runtime._telemetry import NO_TELEMETRY
 from dagger.runtime._updates import UpdatePublisher
@@ -459,6 +459,30 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
         if self._local_schedules is not None:
             return self._local_schedules
         return self._runtime.schedule_owner
+
+    async def request_release(
+        self,
+        workflow: str,
+        kind: str,
+        *,
+        logical_time: float | None = None,
+        original: str | None = None,
+    ) -> ManualRelease:
+        """Release the scheduled ``workflow`` by hand: ``force``, ``dry-run`` or ``rerun``.
+
+        ``force`` starts the release of ``logical_time`` (default: now) whatever the
+        schedule's max-active and catch-up say; ``dry-run`` audits what it would be and
+        starts nothing; ``rerun`` starts the release keyed ``original`` again as a new
+        instance. The request is an event the owner of the workflow's schedule applies
+        (docs/declarative.md, "Schedules and releases"); it is checked here against the
+        audit this process holds, so ask the worker that owns the schedule. Returns what
+        the release will be (its key and instance id); raises ReleaseRefused, with an
+        HTTP status, for a request that cannot be made.
+        """
+        owner = self.release_owner()
+        release = owner.request(workflow, kind, logical_time=logical_time, original=original)
+        await self._send(release.event, workflow, owner.partition_of(workflow))
+        return release
 
     async def get_monitoring_task(
         self, task: ITask[Any, Any], workflow_instance: ITemplateDAGInstance[Any, Any]

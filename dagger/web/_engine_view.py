@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from dagger.runtime._schedules import ScheduleOwner
+from dagger.runtime._schedules import ManualRelease, ScheduleOwner
 from dagger.runtime._settings import EngineSettings
 from dagger.runtime._starts import InstanceStarter
 from dagger.web._local import WorkerView
@@ -54,4 +54,15 @@ class EngineView(InstanceControl, InstanceStarter, Protocol):
 
     def release_owner(self) -> ScheduleOwner:
         """What holds the schedules' state and the release audit in this process."""
+        ...
+
+    async def request_release(
+        self,
+        workflow: str,
+        kind: str,
+        *,
+        logical_time: float | None = None,
+        original: str | None = None,
+    ) -> ManualRelease:
+        """Ask the owner of ``workflow``'s schedule for a force, dry-run or rerun."""
         ...

@@ -237,9 +237,11 @@ class InstancesApi:
             404, f"no instance with id {instance_id} (asked {asked} worker{'s' * (asked > 1)})"
         )
 
-    async def ask_peers(self, method: str, path: str, caller: Caller) -> list[tuple[str, Reply]]:
+    async def ask_peers(
+        self, method: str, path: str, caller: Caller, body: Any = None
+    ) -> list[tuple[str, Reply]]:
         """Every other worker's answer to ``method path`` (503 if one cannot be reached)."""
-        return await self._ask_peers(method, path, caller)
+        return await self._ask_peers(method, path, caller, body=body)
 
     async def _ask_peers(
         self,

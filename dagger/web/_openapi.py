@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dagger.runtime._intake_schema import intake_schema
+from dagger.runtime._schedules import MANUAL_KINDS
 from dagger.runtime._starts import RESERVED_PARAMS
 from dagger.tasks._status import TaskStatusEnum
 from dagger.web._docs_page import openapi_paths as docs_paths
@@ -20,6 +21,26 @@ from dagger.web._query import (
 )
 
 _JSON = "application/json"
+_RELEASE_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "required": ["kind"],
+    "additionalProperties": False,
+    "properties": {
+        "kind": {"type": "string", "enum": list(MANUAL_KINDS)},
+        "time": {
+            "type": "string",
+            "maxLength": 100,
+            "description": "force and dry-run: the logical time, ISO 8601 (default: now).",
+        },
+        "key": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 1000,
+            "description": "rerun: the key of the release to run again.",
+        },
+    },
+}
+"""The body of ``POST /workflows/{name}/releases`` (``dagger.web._release_request``)."""
 
 
 def openapi_document(version: str, *, token_required: bool) -> dict[str, Any]:
@@ -202,7 +223,30 @@ def _paths() -> dict[str, Any]:
                     "200": _json_response("The releases", {"type": "object"}),
                     **_errors(401, 404, 503),
                 },
-            }
+            },
+            "post": {
+                "summary": "Release a scheduled workflow by hand",
+                "description": (
+                    "force: start the release of a logical time (default: now; a time "
+                    "without an offset is one of the schedule's timezone) whatever max-active "
+                    "and catch-up say, with that time's release key (a time released already "
+                    "is not released again); dry-run: audit what that release would be, start "
+                    "nothing; rerun: start the release 'key' again as a new instance. The "
+                    "owner of the schedule applies it; 202 with the key and instance id."
+                ),
+                "operationId": "requestRelease",
+                "parameters": [_path_param("name", "A scheduled declarative workflow's name.")],
+                "requestBody": {
+                    "required": True,
+                    "content": {_JSON: {"schema": _RELEASE_REQUEST}},
+                },
+                "responses": {
+                    "202": _json_response(
+                        "Asked: the release's key and instance id", {"type": "object"}
+                    ),
+                    **_errors(400, 401, 404, 409, 503),
+                },
+            },
         },
         "/schedules": {
             "get": {

@@ -1,4 +1,7 @@
-"""``GET /workflows/{name}/releases`` and ``GET /schedules``: the schedules and their audit.
+"""``/workflows/{name}/releases`` and ``GET /schedules``: the schedules and their audit.
+
+``GET`` lists a workflow's audit; ``POST`` asks for a manual release (force, dry-run,
+rerun: :mod:`._release_request`), answered 202 with the release's key and instance id.
 
 A workflow's schedule and the audit of its releases belong to the engine-topic partition
 its name hashes to (``dagger.runtime._schedules``). The worker that owns that partition
@@ -11,10 +14,11 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from dagger.runtime._cron import utc_iso
-from dagger.runtime._schedules import Schedule, ScheduleOwner
+from dagger.runtime._schedules import ManualRelease, ReleaseRefused, Schedule, ScheduleOwner
 from dagger.web._errors import ApiError, Reply
 from dagger.web._instances import Caller, InstancesApi
 from dagger.web._local import WorkerView
+from dagger.web._release_request import parse_release
 
 __all__ = ["ReleasesApi"]
 
@@ -28,6 +32,17 @@ class ScheduledEngine(Protocol):
         """What holds the schedules' state and the release audit in this process."""
         ...
 
+    async def request_release(
+        self,
+        workflow: str,
+        kind: str,
+        *,
+        logical_time: float | None = None,
+        original: str | None = None,
+    ) -> ManualRelease:
+        """Ask the owner of ``workflow``'s schedule for a manual release."""
+        ...
+
 
 class ReleasesApi:
     """Answers the schedule and release endpoints for one worker."""
@@ -39,11 +54,7 @@ class ReleasesApi:
 
     async def releases(self, name: str, caller: Caller) -> Reply:
         """The audit of ``name``'s releases, oldest logical time first."""
-        if getattr(self._engine.template_dags.get(name), "workflow", None) is None:
-            known = sorted(
-                n for n, t in self._engine.template_dags.items() if hasattr(t, "workflow")
-            )
-            raise ApiError(404, f"no declarative workflow named {name!r}; workflows: {known}")
+        self._require_workflow(name)
         owner = self._engine.release_owner()
         if owner.partition_of(name) in self._view.owned_partitions():
             return Reply(200, {"workflow": name, "releases": owner.releases_of(name)})
@@ -55,6 +66,54 @@ class ReleasesApi:
             if answer.status != 404:
                 return answer
         raise ApiError(503, f"no worker owns the partition of {name!r} now; try again")
+
+    async def release(self, name: str, body: bytes, caller: Caller) -> Reply:
+        """Ask for a manual release of ``name``: 202 with its key and instance id.
+
+        The worker that owns the schedule checks the request against its audit and
+        appends the event its owner applies; another forwards the request to it.
+        """
+        request = parse_release(body)
+        self._require_workflow(name)
+        owner = self._engine.release_owner()
+        schedule = owner.schedules.get(name)
+        if schedule is None:
+            raise ApiError(409, f"the workflow {name!r} has no schedule to release")
+        if owner.partition_of(name) not in self._view.owned_partitions():
+            if caller.local_only:
+                raise ApiError(404, f"the schedule of {name!r} is not on this worker")
+            for _, answer in await self._instances.ask_peers(
+                "POST", f"/workflows/{quote(name)}/releases", caller, body=request.body()
+            ):
+                if answer.status != 404:
+                    return answer
+            raise ApiError(503, f"no worker owns the partition of {name!r} now; try again")
+        try:
+            release = await self._engine.request_release(
+                name,
+                request.kind,
+                logical_time=request.logical_time(schedule.times.timezone),
+                original=request.key,
+            )
+        except ReleaseRefused as refused:
+            raise ApiError(refused.status, str(refused)) from None
+        accepted = {
+            "workflow": name,
+            "kind": request.kind,
+            "key": release.key,
+            "logical_time": utc_iso(release.event.logical_time),
+            "instance_id": release.instance_id,
+            "existing": release.existing,
+        }
+        return Reply(202, accepted)
+
+    def _require_workflow(self, name: str) -> None:
+        """ApiError 404 unless ``name`` is a declarative workflow."""
+        if getattr(self._engine.template_dags.get(name), "workflow", None) is None:
+            known = sorted(
+                n for n, t in self._engine.template_dags.items() if hasattr(t, "workflow")
+            )
+            raise ApiError(404, f"no declarative workflow named {name!r}; workflows: {known}")
 
     async def schedules(self, now: float, caller: Caller) -> Reply:
         """Every schedule and its next fire after ``now``, each from the worker that owns it.

@@ -267,10 +267,14 @@ def _views(api: WebApi) -> list[tuple[str, type[View]]]:
             return await _answer(self, api.workflows.execute(name, body, _caller(request)))
 
     class Releases(View):
-        """The audit of a declarative workflow's releases."""
+        """The audit of a declarative workflow's releases; a manual release (202)."""
 
         async def get(self, request: Request, name: str) -> Response:
             return await _answer(self, api.releases.releases(name, _caller(request)))
+
+        async def post(self, request: Request, name: str) -> Response:
+            body = await request.read()
+            return await _answer(self, api.releases.release(name, body, _caller(request)))
 
     class Schedules(View):
         """Every schedule and its next fire."""

@@ -156,3 +156,121 @@ async def test_a_worker_that_does_not_own_the_schedule_asks_the_one_that_does(
     assert [r["logical_time"] for r in releases.body["releases"]] == [hour(-1), hour(0)]
     assert schedules.body["schedules"][0]["last_release"] == hour(0)
     assert alone.status == 404
+
+
+async def test_a_force_a_dry_run_and_a_rerun_are_asked_over_http_and_audited(
+    server: ApiServer, local: LocalEngine
+) -> None:
+    path = "/workflows/hourly/releases"
+    forced = await server.post(path, json={"kind": "force", "time": hour(-5)}, headers=AUTH)
+    key = f"hourly@{hour(-5)}"
+    assert (forced.status, forced.body) == (
+        202,
+        {
+            "workflow": "hourly",
+            "kind": "force",
+            "key": key,
+            "logical_time": hour(-5),
+            "instance_id": release_id(key, 2),
+            "existing": False,
+        },
+    )
+    instance = local.get_instance(forced.body["instance_id"])
+    assert instance is not None and instance.status.code == "COMPLETED"
+    again = await server.post(path, json={"kind": "force", "time": hour(0)}, headers=AUTH)
+    assert again.status == 202 and again.body["existing"] is True  # the schedule released it
+    dry = await server.post(path, json={"kind": "dry-run", "time": hour(-5)}, headers=AUTH)
+    assert dry.status == 202
+    assert (dry.body["key"], dry.body["instance_id"]) == (f"{key}#dry-run", None)
+    rerun = await server.post(path, json={"kind": "rerun", "key": key}, headers=AUTH)
+    assert rerun.status == 202 and rerun.body["key"] == f"{key}#rerun-1"
+    listed = await server.get(path, headers=AUTH)
+    kinds = {r["key"]: r["kind"] for r in listed.body["releases"]}
+    assert kinds == {
+        key: "force",
+        f"{key}#dry-run": "dry-run",
+        f"{key}#rerun-1": "rerun",
+        f"hourly@{hour(-1)}": "normal",
+        f"hourly@{hour(0)}": "normal",
+    }
+
+
+async def test_a_time_without_an_offset_is_one_of_the_schedule_s_timezone(
+    server: ApiServer,
+) -> None:
+    answer = await server.post(
+        "/workflows/hourly/releases",
+        json={"kind": "dry-run", "time": "2026-05-02T06:00:00"},  # Bangkok, UTC+7
+        headers=AUTH,
+    )
+    assert answer.status == 202 and answer.body["logical_time"] == "2026-05-01T23:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "message"),
+    [
+        ("hourly", {"kind": "normal"}, 400, "'kind' must be one of force, dry-run, rerun"),
+        ("hourly", {"kind": "force", "time": "soon"}, 400, "not an ISO 8601 time"),
+        ("hourly", {"kind": "rerun"}, 400, "a rerun names the 'key'"),
+        ("hourly", {"kind": "force", "at": "x"}, 400, "unknown field(s) ['at']"),
+        ("hourly", {"kind": "rerun", "key": "hourly@x"}, 404, "no release 'hourly@x'"),
+        ("manual", {"kind": "force"}, 409, "has no schedule to release"),
+        ("ghost", {"kind": "force"}, 404, "no declarative workflow named 'ghost'"),
+    ],
+)
+async def test_a_manual_release_that_cannot_be_made_is_refused_saying_why(
+    server: ApiServer, name: str, body: dict[str, str], status: int, message: str
+) -> None:
+    answer = await server.post(f"/workflows/{name}/releases", json=body, headers=AUTH)
+    assert answer.status == status
+    assert message in answer.body["error"]
+
+
+async def test_a_manual_release_needs_the_token(server: ApiServer) -> None:
+    answer = await server.post("/workflows/hourly/releases", json={"kind": "force"})
+    assert answer.status == 401
+
+
+async def test_a_manual_release_asked_of_another_worker_goes_to_the_owner(
+    engine: Dagger, local: LocalEngine
+) -> None:
+    everything = set(range(engine.settings.kafka_partitions))
+    async with contextlib.AsyncExitStack() as servers:
+        owner = await servers.enter_async_context(
+            ApiServer(engine, token=TOKEN, view=SplitView(local.store, everything))
+        )
+        other = await servers.enter_async_context(
+            ApiServer(
+                engine,
+                token=TOKEN,
+                view=SplitView(local.store, set()),
+                peers=StaticPeers([owner.url]),
+            )
+        )
+        body = {"kind": "force", "time": hour(-3)}
+        forwarded = await other.post("/workflows/hourly/releases", json=body, headers=AUTH)
+        local_only = {**AUTH, SCOPE_HEADER: "local"}
+        alone = await other.post("/workflows/hourly/releases", json=body, headers=local_only)
+    assert forwarded.status == 202 and forwarded.body["key"] == f"hourly@{hour(-3)}"
+    assert alone.status == 404
+    assert [r["kind"] for r in local.releases("hourly")] == ["force", "normal", "normal"]
+
+
+async def test_the_commands_force_dry_run_and_rerun_a_release(
+    server: ApiServer, local: LocalEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    connection = ["--url", server.url, "--token", TOKEN]
+    key = f"hourly@{hour(-4)}"
+    assert await dagger("releases", "force", "hourly", "--time", hour(-4), *connection) == 0
+    assert capsys.readouterr().out.strip() == f"force {key}: starting {release_id(key, 2)}"
+    assert await dagger("releases", "force", "hourly", "--time", hour(-4), *connection) == 0
+    assert "released already" in capsys.readouterr().out
+    dry = ["releases", "force", "hourly", "--time", hour(-4), "--dry-run", "--json"]
+    assert await dagger(*dry, *connection) == 0
+    assert json.loads(capsys.readouterr().out)["key"] == f"{key}#dry-run"
+    assert await dagger("releases", "rerun", "hourly", key, *connection) == 0
+    rerun = f"{key}#rerun-1"
+    assert capsys.readouterr().out.strip() == f"rerun {rerun}: starting {release_id(rerun, 2)}"
+    assert await dagger("releases", "rerun", "hourly", "hourly@x", *connection) == 2
+    assert "no release 'hourly@x'" in capsys.readouterr().err
+    assert {r["kind"] for r in local.releases("hourly")} == {"normal", "force", "dry-run", "rerun"}

@@ -226,9 +226,13 @@ async def test_a_manual_release_that_cannot_be_made_is_refused_saying_why(
     assert message in answer.body["error"]
 
 
-async def test_a_manual_release_needs_the_token(server: ApiServer) -> None:
-    answer = await server.post("/workflows/hourly/releases", json={"kind": "force"})
-    assert answer.status == 401
+async def test_a_manual_release_needs_the_token(server: ApiServer, local: LocalEngine) -> None:
+    body = {"kind": "force", "time": hour(-2)}
+    refused = await server.post("/workflows/hourly/releases", json=body)
+    assert refused.status == 401
+    assert [r["kind"] for r in local.releases("hourly")] == ["normal", "normal"]
+    accepted = await server.post("/workflows/hourly/releases", json=body, headers=AUTH)
+    assert accepted.status == 202
 
 
 async def test_a_manual_release_asked_of_another_worker_goes_to_the_owner(

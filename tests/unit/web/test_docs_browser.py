@@ -6,6 +6,8 @@ missing; Playwright comes with the dev extra. The test fails, never skips, witho
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -28,10 +30,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TOKEN = "s3cret-token"
+DRIVER_EXIT_SECONDS = 10.0
+"""How long Playwright's driver process may take to exit once Playwright has stopped."""
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
+    threads_before = set(threading.enumerate())
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -40,6 +45,26 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+    await _driver_exited(threads_before)
+
+
+async def _driver_exited(threads_before: set[threading.Thread]) -> None:
+    """Wait until asyncio's watcher of Playwright's driver process has seen it exit.
+
+    Playwright's stop returns as it asks the driver (a Node.js process) to exit; asyncio
+    watches the process from a thread that ends once the process has, a moment later on
+    a loaded machine. The unit tests fail any test that leaves a thread running, and a
+    driver that never exits would be a leak worth that failure: the wait is bounded.
+    """
+    watchers = [
+        thread
+        for thread in threading.enumerate()
+        if thread not in threads_before and thread.name.startswith("asyncio-waitpid")
+    ]
+    for _ in range(int(DRIVER_EXIT_SECONDS / 0.05)):
+        if not any(thread.is_alive() for thread in watchers):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def open_docs(browser: Browser, server: ApiServer) -> tuple[Page, list[str]]:

@@ -34,10 +34,10 @@ def _failed(criteria: list[Criterion]) -> list[str]:
     strict=False,
 )
 async def test_a_kill_loop_loses_nothing_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    """1,000 instances; the worker SIGKILLed every 4-8 s for 30 s, half the restarts
+    """1,000 instances; the worker SIGKILLed every 4-8 s for 24 s, half the restarts
     without their data directory; then one worker finishes."""
     criteria, figures = await kill_loop(
-        instances=1000, loop_seconds=30, seed=7, baseline=100, quiet=True, workdir=tmp_path
+        instances=1000, loop_seconds=24, seed=7, baseline=100, quiet=True, workdir=tmp_path
     )
 
     assert figures["kills"] >= 4

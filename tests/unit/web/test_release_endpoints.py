@@ -131,23 +131,23 @@ async def test_the_commands_print_the_schedules_and_the_releases(
     assert "no declarative workflow named 'ghost'" in capsys.readouterr().err
 
 
+@contextlib.asynccontextmanager
+async def owner_and_other(engine: Dagger, local: LocalEngine) -> AsyncIterator[ApiServer]:
+    """Two workers' APIs: one owning every partition, and the other, owning none, that is
+    yielded (the schedule and its audit are the first one's, its only peer)."""
+    everything = set(range(engine.settings.kafka_partitions))
+    async with ApiServer(engine, token=TOKEN, view=SplitView(local.store, everything)) as owner:
+        other = ApiServer(
+            engine, token=TOKEN, view=SplitView(local.store, set()), peers=StaticPeers([owner.url])
+        )
+        async with other as served:
+            yield served
+
+
 async def test_a_worker_that_does_not_own_the_schedule_asks_the_one_that_does(
     engine: Dagger, local: LocalEngine
 ) -> None:
-    everything = set(range(engine.settings.kafka_partitions))
-    async with contextlib.AsyncExitStack() as servers:
-        owner = await servers.enter_async_context(
-            ApiServer(engine, token=TOKEN, view=SplitView(local.store, everything))
-        )
-        # This one owns no partition: the schedule and its audit are the other worker's.
-        other = await servers.enter_async_context(
-            ApiServer(
-                engine,
-                token=TOKEN,
-                view=SplitView(local.store, set()),
-                peers=StaticPeers([owner.url]),
-            )
-        )
+    async with owner_and_other(engine, local) as other:
         releases = await other.get("/workflows/hourly/releases", headers=AUTH)
         schedules = await other.get("/schedules", headers=AUTH)
         local_only = {**AUTH, SCOPE_HEADER: "local"}
@@ -238,19 +238,7 @@ async def test_a_manual_release_needs_the_token(server: ApiServer, local: LocalE
 async def test_a_manual_release_asked_of_another_worker_goes_to_the_owner(
     engine: Dagger, local: LocalEngine
 ) -> None:
-    everything = set(range(engine.settings.kafka_partitions))
-    async with contextlib.AsyncExitStack() as servers:
-        owner = await servers.enter_async_context(
-            ApiServer(engine, token=TOKEN, view=SplitView(local.store, everything))
-        )
-        other = await servers.enter_async_context(
-            ApiServer(
-                engine,
-                token=TOKEN,
-                view=SplitView(local.store, set()),
-                peers=StaticPeers([owner.url]),
-            )
-        )
+    async with owner_and_other(engine, local) as other:
         body = {"kind": "force", "time": hour(-3)}
         forwarded = await other.post("/workflows/hourly/releases", json=body, headers=AUTH)
         local_only = {**AUTH, SCOPE_HEADER: "local"}

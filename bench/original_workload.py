@@ -336,6 +336,9 @@ async def main(
         lines.append(
             f"({total:,} in one burst, {partitions} partition(s), rocksdb://, median of {runs})"
         )
+        if profiles is not None:
+            print("\n".join([*lines, f"(under cProfile: not recorded; profiles in {profiles})"]))
+            continue
         record(
             "original_workload",
             {

@@ -55,7 +55,7 @@ class EventDispatcher:
             if self.schedules is not None:
                 await self.schedules.handle(event, partition)
         elif isinstance(event, HeldMessagesSwept):
-            self.keys.sweep(lambda key: self._partition_of(key) == partition)
+            self.keys.sweep(lambda key: self._partition_of(key) == partition, event.swept_at)
         elif isinstance(event, MessageReceived | IndexAdded | IndexRemoved):
             # Deliveries to this partition's own instances are applied here, in log order.
             # One instance that cannot be decoded does not keep the message from the others.

@@ -228,7 +228,8 @@ class EngineRuntime:
     async def _sweep_held(self) -> None:
         """Ask each owned partition to drop its expired early messages."""
         for partition in sorted(self.owned_partitions()):
-            await self._append(HeldMessagesSwept(str(uuid.uuid4())), "sweep", partition)
+            sweep = HeldMessagesSwept(str(uuid.uuid4()), self._clock())
+            await self._append(sweep, "sweep", partition)
 
     def owned_partitions(self) -> frozenset[int]:
         """The engine-topic partitions this worker owns now (actively, not as standby)."""

@@ -24,15 +24,6 @@ def _failed(criteria: list[Criterion]) -> list[str]:
     return [criterion.line() for criterion in criteria if not criterion.passed]
 
 
-# Open defect (issue 15, docs/reliability.md "Open: completions lost in the kill loop"): on a
-# loaded machine about one run in three loses the completions of one batch. Each lost
-# instance has one version in the changelog (before its reply), its completion is in the
-# update topic, and no later worker applies its reply again. Kept running, not skipped:
-# XPASS when it holds, XFAIL with every failed criterion when it does not.
-@pytest.mark.xfail(
-    reason="open defect: a batch's completions can be lost across a SIGKILL under load",
-    strict=False,
-)
 async def test_a_kill_loop_loses_nothing_and_leaves_nothing_behind(tmp_path: Path) -> None:
     """1,000 instances; the worker SIGKILLed every 4-8 s for 24 s, half the restarts
     without their data directory; then one worker finishes."""

@@ -44,6 +44,12 @@ class _View:
     def is_ready(self) -> bool:
         return True
 
+    def listing_index(self) -> None:
+        return None
+
+    def ownership_generation(self) -> int:
+        return 0
+
 
 async def _one_stored_instance() -> bytes:
     engine = Dagger(

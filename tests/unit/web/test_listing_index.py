@@ -158,9 +158,14 @@ owned_sets = st.frozensets(st.integers(0, PARTITIONS - 1))
 
 
 def build(store: Mapping[bytes, bytes], partitions: frozenset[int]) -> ListingIndex:
+    return asyncio.run(built(store, partitions))
+
+
+async def built(store: Mapping[bytes, bytes], partitions: frozenset[int]) -> ListingIndex:
+    """A fresh index of ``partitions`` built from ``store``."""
     index = ListingIndex()
     index.follow(partitions, 0)
-    asyncio.run(index.build(partitions, store))
+    await index.build(partitions, store)
     assert index.covers(partitions)
     return index
 
@@ -248,8 +253,11 @@ def _partition_of(index: ListingIndex, instance_id: str) -> int:
 
 
 def assert_agrees(index: ListingIndex, store: Mapping[bytes, bytes], owned: Any) -> None:
-    """The index holds what a fresh build of ``store`` holds, run by run."""
-    fresh = build(store, owned)
+    assert_same(index, build(store, owned))
+
+
+def assert_same(index: ListingIndex, fresh: ListingIndex) -> None:
+    """``index`` holds what ``fresh`` (built from the store) holds, run by run."""
     assert set(index.partitions) == set(fresh.partitions)
     for partition, part in index.partitions.items():
         other = fresh.partitions[partition]

@@ -82,23 +82,23 @@ def summary_of_stored(instance_id: str, raw: bytes) -> Summary | None:
         partition = fields["owner_partition"]
         if not isinstance(partition, int | float) or partition != int(partition):
             return None  # not equal to any partition number: the scan lists it nowhere
-        template = fields["template_name"]
-        summary = Summary(
-            int(partition),
-            str(fields["status"]),
-            template if isinstance(template, str) else None,
-            fields["lastupdated"],
-            fields["time_created"],
-            None,
-        )
+        status = str(fields["status"])
     except (*_READ_ERRORS, OverflowError) as exc:
         logger.warning("stored instance %r cannot be read, not indexed: %s", instance_id, exc)
         return None
     try:
         key = _key_of(instance_id, fields["partition_key_lookup"], fields["runtime_parameters"])
     except TypeError:
-        return summary  # parameters that are no mapping: no partition-key value matches
-    return summary._replace(partition_key=key)
+        key = None  # parameters that are no mapping: no partition-key value matches
+    template = fields["template_name"]
+    return Summary(
+        int(partition),
+        status,
+        template if isinstance(template, str) else None,
+        fields["lastupdated"],
+        fields["time_created"],
+        key,
+    )
 
 
 def summary_of(instance: ITemplateDAGInstance[Any, Any], raw: bytes) -> Summary:
@@ -165,14 +165,34 @@ RunName = tuple[str, str | None]
 class PartitionIndex:
     """The summaries of one partition's stored instances, their runs and partition keys."""
 
-    __slots__ = ("keyed", "runs", "summaries")
+    __slots__ = ("keyed", "runs", "sorting", "summaries")
 
-    def __init__(self) -> None:
+    def __init__(self, *, sorting: bool = True) -> None:
         self.summaries: dict[str, Summary] = {}
         self.runs: dict[RunName, Run] = {}
         self.keyed: dict[str, str | set[str]] = {}
         """Partition-key value -> the id (or ids) of the instances that name a parameter;
         an instance that names none has its id as its key, found in ``summaries``."""
+        self.sorting = sorting
+        """False while it is built: the runs are sorted once, by :meth:`sort`."""
+
+    def sort(self) -> None:
+        """Make the runs of the summaries at once (sorting each run once is far cheaper
+        than inserting into it one by one), and keep them sorted from now on."""
+        grouped: dict[RunName, list[str]] = {}
+        for instance_id, summary in self.summaries.items():
+            grouped.setdefault((summary.status, summary.template), []).append(instance_id)
+        summaries = self.summaries
+        for name, ids in grouped.items():
+            run = self.runs[name] = Run()
+            run.by_id = SortedList(ids)
+            run.by_updated = SortedList(
+                (-time_key(summaries[instance_id].lastupdated), instance_id) for instance_id in ids
+            )
+            run.by_created = SortedList(
+                (time_key(summaries[instance_id].time_created), instance_id) for instance_id in ids
+            )
+        self.sorting = True
 
     def put(self, instance_id: str, summary: Summary) -> None:
         """Index ``summary`` as what is stored under ``instance_id`` now."""
@@ -180,6 +200,11 @@ class PartitionIndex:
         if old == summary:
             return
         self.summaries[instance_id] = summary
+        if not self.sorting:
+            if old is not None:
+                self._unkey(instance_id, old.partition_key)
+            self._key(instance_id, summary.partition_key)
+            return
         if old is None:
             self._run(summary).add(instance_id, summary)
             self._key(instance_id, summary.partition_key)
@@ -205,7 +230,8 @@ class PartitionIndex:
         """Forget ``instance_id`` (deleted, or no longer listable)."""
         old = self.summaries.pop(instance_id, None)
         if old is not None:
-            self._unrun(instance_id, old)
+            if self.sorting:
+                self._unrun(instance_id, old)
             self._unkey(instance_id, old.partition_key)
 
     def with_key(self, value: str) -> Iterator[str]:
@@ -341,7 +367,7 @@ class ListingIndex:
                 return
             # Tracked from now on, so that a drop before the scan starts stops it too.
             for partition in missing:
-                self.partitions[partition] = PartitionIndex()
+                self.partitions[partition] = PartitionIndex(sorting=False)
             self._touched = set()
             self._build = asyncio.ensure_future(self._scan(missing, store, self._epoch))
         await asyncio.shield(self._build)
@@ -360,6 +386,8 @@ class ListingIndex:
         finally:
             self._touched = None
             if done:
+                for partition in partitions:
+                    self.partitions[partition].sort()
                 self.ready |= partitions
             else:  # dropped meanwhile, or it raised: half an index answers nothing
                 self.drop(partitions & set(self.partitions))

@@ -288,7 +288,10 @@ class ListingIndex:
     A partition is *tracked* from the start of its build until it is dropped, and
     *ready* once its build has read the whole table; the owner's writes update every
     tracked partition. The listing answers from the index only when every partition it
-    owns is ready, and scans the table otherwise.
+    owns is ready, and scans the table otherwise. Only the owner writes the store while
+    it is kept (recovery writes the table only while the worker settles a rebalance,
+    which drops it); a write that goes round the owner, such as a test writing a
+    LocalEngine's ``store`` by hand after a page was listed, is not seen.
     """
 
     def __init__(self) -> None:

@@ -39,6 +39,7 @@ from bench._restart_times import describe, phase_medians, restart_phases
 from bench._update_log import UpdateLog
 from bench._workflows import HOOK_LOG_ENV, THREE_STEP
 from bench.throughput import engine_client, engine_names, engine_topics, start_service
+from dagger.runtime._held import MESSAGE_MARK
 from dagger.testing import EmbeddedBroker
 
 APP = "bench._throughput_app"
@@ -49,6 +50,9 @@ EARLY_MESSAGE_WINDOW = 10.0
 """The workers' ``early_message_window`` (s): how long a message without a listener is held."""
 HELD_WAIT = EARLY_MESSAGE_WINDOW + 8.0
 """The window and a sweep (every window / 4 s) and some slack."""
+HELD_WAIT_MORE = 60.0
+"""How much longer the check waits while held messages are still in their changelog: a
+loaded last worker reads the replies left before the kills later than it is ready."""
 STUCK_AFTER = 120.0
 """Seconds without a completion after which the run is over and its criteria checked."""
 
@@ -115,6 +119,23 @@ class ChaosRun:
         await self.log.settle(len(self.ids), idle=idle)
         return self.log.last_done_at
 
+    async def _until_nothing_held(self, longest: float) -> None:
+        """Wait (at most ``longest`` s) until the held-message changelog holds no message.
+
+        A message held after the last worker is ready expires a window after it was held,
+        not after the worker was ready; what is still there at the end was never going
+        to go, and the criterion fails on it.
+        """
+        changelog = f"{self.names['BENCH_APP_ID']}-dagger_early_messages-changelog"
+        deadline = time.monotonic() + longest
+        while time.monotonic() < deadline:
+            held = await changelog_state(self.broker.bootstrap_servers, changelog, settle=0.5)
+            waiting = [key for key in held.state if MESSAGE_MARK.encode() in key]
+            if not waiting:
+                return
+            self.say(f"{len(waiting)} messages still held; waiting for them to expire")
+            await asyncio.sleep(EARLY_MESSAGE_WINDOW / 4)
+
     async def verdicts(self, last_worker: str) -> tuple[list[Criterion], dict[str, Any]]:
         """Stop every worker, read what they left and check the pass criteria.
 
@@ -129,6 +150,7 @@ class ChaosRun:
             "the held-message window to pass"
         )
         await asyncio.sleep(HELD_WAIT)
+        await self._until_nothing_held(HELD_WAIT_MORE)
         for name, process in self.workers.items():
             began = time.monotonic()
             stop(process)

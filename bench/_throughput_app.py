@@ -6,7 +6,7 @@ data directory:
 - ``BENCH_APP_ID`` (``bench``), ``BENCH_STORE`` (``memory://``), ``BENCH_DATADIR``,
   ``BENCH_PARTITIONS`` (4), ``BENCH_EARLY_MESSAGE_WINDOW`` (300 s, the engine's default),
   ``BENCH_SESSION_TIMEOUT`` (6 s, the engine's default; the heartbeat is a quarter of it,
-  at most 1 s);
+  at most 1 s); ``BENCH_MAX_CONCURRENT_HOOKS`` (the engine's default, 100);
 - ``BENCH_TASKS_TOPIC``, ``BENCH_UPDATES_TOPIC``, ``BENCH_DEAD_LETTER_TOPIC``,
   ``BENCH_ORDERS_TOPIC``, ``BENCH_READY_TOPIC``;
 - ``BENCH_METRICS=1``: the engine's OpenTelemetry metrics are kept in memory and served
@@ -66,6 +66,7 @@ engine = Dagger(
     broker_session_timeout=_session_timeout,
     broker_heartbeat_interval=min(1.0, _session_timeout / 4),
     telemetry=_telemetry,
+    max_concurrent_hooks=int(os.environ.get("BENCH_MAX_CONCURRENT_HOOKS", "100")),
 )
 engine.template_dags.update(
     build_templates(

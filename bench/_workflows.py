@@ -10,10 +10,13 @@ its instance in the runtime parameter ``ready_applied`` (a replayed event, run a
 the stored state, does not add one), and with ``BENCH_HOOK_LOG`` set each ``on_message``
 and ``Complete.execute`` run appends a line ``<hook> <instance id> <pid>`` to that file
 (at-least-once effects: a run repeated after a crash shows as a second line).
+With ``BENCH_COMPLETE_SECONDS`` set, ``Complete.execute`` first awaits that long, as a
+task calling a remote service does (``bench.io_hooks``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -32,6 +35,8 @@ THREE_STEP = "three_step"
 ONE_STEP = "one_step"
 HOOK_LOG_ENV = "BENCH_HOOK_LOG"
 """Names the file each hook run is appended to (unset: none is written)."""
+COMPLETE_SECONDS_ENV = "BENCH_COMPLETE_SECONDS"
+"""How long ``Complete.execute`` awaits before it returns (unset: not at all)."""
 APPLIED = "ready_applied"
 """The runtime parameter counting the READY replies applied to an instance."""
 
@@ -91,6 +96,9 @@ class Complete(ExecutorTask[str, str]):
         workflow_instance: ITemplateDAGInstance[Any, Any] | None = None,
     ) -> None:
         log_hook("complete", runtime_parameters.get("order_id"))
+        seconds = float(os.environ.get(COMPLETE_SECONDS_ENV) or 0)
+        if seconds:
+            await asyncio.sleep(seconds)
         runtime_parameters["done"] = True
 
 

@@ -104,9 +104,16 @@ def original_python() -> Path:
 
 
 def start_engine_worker(
-    variant: str, python: Path, broker: EmbeddedBroker, run: str, partitions: int, workdir: Path
+    variant: str,
+    python: Path,
+    broker: EmbeddedBroker,
+    run: str,
+    partitions: int,
+    workdir: Path,
+    profile: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``original_app.py worker`` with ``python`` (the original's or ours).
+    """Start ``original_app.py worker`` with ``python`` (the original's or ours); with
+    ``profile``, under cProfile, which writes its statistics there when the worker stops.
 
     The script is run by path, so ``dagger`` is whatever ``python`` has installed: the
     repository root is not on its path. The original runs through
@@ -121,7 +128,8 @@ def start_engine_worker(
         ORIGINAL_BENCH_WEB_PORT=str(free_port()),
     )
     launcher = [str(LAUNCHER)] if variant == ORIGINAL else []
-    command = [str(python), *launcher, str(APP), "worker", "-l", "warning"]
+    profiler = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
+    command = [str(python), *profiler, *launcher, str(APP), "worker", "-l", "warning"]
     with open(workdir / "worker.log", "wb") as log:
         return subprocess.Popen(
             command,
@@ -195,9 +203,14 @@ def peak_rss_mb(pid: int) -> float:
 
 
 async def run_variant(
-    variant: str, partitions: int, total: int, original: Path | None
+    variant: str,
+    partitions: int,
+    total: int,
+    original: Path | None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """One measured burst of ``variant`` on a fresh broker."""
+    """One measured burst of ``variant`` on a fresh broker (an engine under cProfile,
+    writing to ``profile``, when one is named)."""
     run = f"{variant}{partitions}_{uuid.uuid4().hex[:6]}"
     names = topics(run)
     workdir = Path(tempfile.mkdtemp(prefix=f"dagger-bench-original-{variant}-"))
@@ -216,7 +229,9 @@ async def run_variant(
             else:
                 python = original if variant == ORIGINAL else Path(sys.executable)
                 assert python is not None
-                worker = start_engine_worker(variant, python, broker, run, partitions, workdir)
+                worker = start_engine_worker(
+                    variant, python, broker, run, partitions, workdir, profile
+                )
             service = start_service(broker, names["orders"], names["ready"], workdir)
             processes += [worker, service]
             return await _measure(broker, names, total, worker, service, workdir)
@@ -282,7 +297,11 @@ def _line(name: str, figures: dict[str, float]) -> str:
 
 
 async def main(
-    total: int, runs: int, partition_counts: Sequence[int], variants: Sequence[str]
+    total: int,
+    runs: int,
+    partition_counts: Sequence[int],
+    variants: Sequence[str],
+    profiles: Path | None = None,
 ) -> None:
     original = original_python() if ORIGINAL in variants else None
     for partitions in partition_counts:
@@ -290,7 +309,10 @@ async def main(
         for number in range(1, runs + 1):
             for variant in variants:
                 print(f"run {number}/{runs}, {partitions} partition(s): {variant} ...", flush=True)
-                figures = await run_variant(variant, partitions, total, original)
+                profile = None
+                if profiles is not None and variant != LIMIT:
+                    profile = profiles / f"{variant}-{partitions}p-run{number}.prof"
+                figures = await run_variant(variant, partitions, total, original, profile)
                 print(_line(variant, figures), flush=True)
                 results[variant].append(figures)
         summary = {variant: medians(results[variant], FIGURES) for variant in variants}
@@ -314,6 +336,9 @@ async def main(
         lines.append(
             f"({total:,} in one burst, {partitions} partition(s), rocksdb://, median of {runs})"
         )
+        if profiles is not None:
+            print("\n".join([*lines, f"(under cProfile: not recorded; profiles in {profiles})"]))
+            continue
         record(
             "original_workload",
             {
@@ -333,5 +358,21 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--partitions", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run the engines under cProfile, writing <variant>-<P>p-run<N>.prof here "
+        "(the figures then include the profiler's cost: profile, then measure apart)",
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.instances, arguments.runs, arguments.partitions, arguments.variants))
+    if arguments.profile is not None:
+        arguments.profile.mkdir(parents=True, exist_ok=True)
+    asyncio.run(
+        main(
+            arguments.instances,
+            arguments.runs,
+            arguments.partitions,
+            arguments.variants,
+            arguments.profile,
+        )
+    )

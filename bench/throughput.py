@@ -116,8 +116,11 @@ def start_service(broker: EmbeddedBroker, orders: str, ready: str, workdir: Path
     )
 
 
-async def engine_run(template_name: str, total: int, window: int) -> dict[str, Any]:
-    """One closed-loop run of ``template_name`` on a fresh broker and worker."""
+async def engine_run(
+    template_name: str, total: int, window: int, worker_env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One closed-loop run of ``template_name`` on a fresh broker and worker (whose
+    environment ``worker_env`` adds to)."""
     workdir = Path(tempfile.mkdtemp(prefix="dagger-bench-throughput-"))
     names = engine_names(template_name, workdir)
     processes: list[subprocess.Popen[bytes]] = []
@@ -126,7 +129,7 @@ async def engine_run(template_name: str, total: int, window: int) -> dict[str, A
             await broker.acreate_topics(engine_topics(names))
             worker = start_worker(
                 "bench._throughput_app",
-                {"DAGGER_BROKER": broker.url, **names},
+                {"DAGGER_BROKER": broker.url, **names, **(worker_env or {})},
                 workdir / "worker.log",
             )
             processes.append(worker)

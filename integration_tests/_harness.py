@@ -62,6 +62,7 @@ class Scenario:
     store: str = "memory://"
     partitions: int = 4
     task_sleep: float = 0.0
+    max_concurrent_hooks: int | None = None
     trigger_interval: float = 0.25
     # DAGGER_TANSU_COMPAT for the workers; None leaves it unset (the worker recognises
     # the embedded broker by itself).
@@ -109,6 +110,10 @@ class Scenario:
         return f"intake-{self.name}"
 
     @property
+    def hook_spans(self) -> Path:
+        return self.tmp_path / "hook-spans.log"
+
+    @property
     def exec_log(self) -> Path:
         return self.tmp_path / "executions.log"
 
@@ -142,6 +147,8 @@ class Scenario:
             TEST_REQUESTS_TOPIC=self.requests_topic,
             TEST_EXEC_LOG=str(self.exec_log),
             TEST_TASK_SLEEP=str(self.task_sleep),
+            TEST_HOOK_SPANS=str(self.hook_spans),
+            TEST_MAX_CONCURRENT_HOOKS=str(self.max_concurrent_hooks or ""),
             TEST_TRIGGER_INTERVAL=str(self.trigger_interval),
             TEST_LISTEN_TOPIC=self.listen_topic,
             TEST_LISTEN_TOPIC_B=self.listen_topic_b,
@@ -156,6 +163,14 @@ class Scenario:
             PIZZA_ORDERS_TOPIC=self.pizza_orders_topic,
             PIZZA_STATUS_TOPIC=self.pizza_status_topic,
         )
+
+    def most_hooks_at_once(self) -> int:
+        """The most executor hooks that were between their begin and their end at once."""
+        awaiting = most = 0
+        for line in self.hook_spans.read_text().splitlines():
+            awaiting += 1 if line.startswith("begin ") else -1
+            most = max(most, awaiting)
+        return most
 
     def executions(self) -> dict[tuple[str, str], list[int]]:
         """(instance id, task name) -> pids of every execute that ran."""

@@ -124,6 +124,11 @@ class _Consumer(faust_aiokafka.Consumer):
         self.stop_flow()
         await self._handed_back.wait()
         await super().perform_seek()
+        if logger.isEnabledFor(logging.INFO):
+            positions = sorted(
+                (tp.topic, tp.partition, offset) for tp, offset in self._read_offset.items()
+            )
+            logger.info("reading from the committed offsets %s", positions)
 
 
 class _Transport(faust_aiokafka.Transport):

@@ -141,9 +141,17 @@ class MessageDelivered:
 
 @dataclass(frozen=True, slots=True)
 class HeldMessagesSwept:
-    """Drop this partition's early messages whose window has passed."""
+    """Drop this partition's early messages whose window had passed at ``swept_at``.
+
+    The time is the sweep's own, set when it is appended: a sweep applied again after a
+    crash, later, forgets what it forgot the first time and no more. Judged by the clock
+    of the replay, it forgot the memory of a reply read again after it, whose replay
+    then found neither its listener nor its memory, and was held for ever.
+    None (a sweep written by an older version): the clock when it is applied.
+    """
 
     event_id: str
+    swept_at: float | None = None
 
 
 KeyEvent = MessageReceived | IndexAdded | IndexRemoved | HeldMessagesSwept

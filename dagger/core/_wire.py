@@ -80,6 +80,8 @@ def encode_event(event: LogEvent) -> bytes:
         }
     elif isinstance(event, HeldMessagesSwept):
         body = {"type": "sweep", "id": event.event_id}
+        if event.swept_at is not None:
+            body["at"] = event.swept_at
     elif isinstance(event, StopRequested):
         body = {
             "type": "stop",
@@ -190,7 +192,8 @@ def _decode_body(kind: Any, event_id: str, body: dict[str, Any]) -> LogEvent:
             event_id, _text(body, "instance"), _text(body, "task"), float(body["due"])
         )
     if kind == "sweep":
-        return HeldMessagesSwept(event_id)
+        at = body.get("at")
+        return HeldMessagesSwept(event_id, None if at is None else float(at))
     if kind == "stop":
         task = body.get("task")
         return StopRequested(

@@ -22,6 +22,7 @@ from dagger.runtime._owner import TOMBSTONE, InstanceOwner
 from dagger.runtime._release_triggers import ReleaseTriggers
 from dagger.runtime._schedules import Schedule, ScheduleOwner
 from dagger.runtime._timers import Clock, TimerIndex
+from dagger.runtime._turns import Turns
 from dagger.runtime._updates import UpdatePublisher
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ def assemble_owners(
         telemetry=settings.telemetry,
         on_finished=ReleaseTriggers(released_after or {}, starter).finished,
         listing=ListingIndex(),
+        turns=Turns(settings.max_concurrent_hooks),
     )
     schedule_owner = ScheduleOwner(
         {} if schedules is None else schedules,
@@ -135,7 +137,7 @@ def assemble_owners(
         status_of=functools.partial(stored_status, instances),
         clock=clock,
     )
-    dispatcher = EventDispatcher(owner, keys, partitions, schedule_owner)
+    dispatcher = EventDispatcher(owner, keys, partitions, schedule_owner, owner.turns)
     return Owners(owner, keys, listeners, dispatcher, timer_index, schedule_owner)
 
 

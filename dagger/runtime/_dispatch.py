@@ -6,6 +6,7 @@ from dagger.core._events import (
     HeldMessagesSwept,
     IndexAdded,
     IndexRemoved,
+    LogEvent,
     MessageReceived,
     ReleaseRequested,
     ScheduleDue,
@@ -16,6 +17,7 @@ from dagger.runtime._keys_owner import KeysOwner
 from dagger.runtime._owner import InstanceOwner
 from dagger.runtime._partitioning import partition_for_index_key
 from dagger.runtime._schedules import ScheduleOwner
+from dagger.runtime._turns import Turns
 
 
 class EventDispatcher:
@@ -27,11 +29,13 @@ class EventDispatcher:
         keys: KeysOwner,
         partitions: int,
         schedules: ScheduleOwner | None = None,
+        turns: Turns | None = None,
     ) -> None:
         self.instance_owner = instance_owner
         self.keys = keys
         self._partitions = partitions
         self.schedules = schedules
+        self._turns = Turns() if turns is None else turns
 
     def _partition_of(self, key: bytes) -> int:
         return partition_for_index_key(key.decode(), self._partitions)
@@ -43,11 +47,15 @@ class EventDispatcher:
         for cannot be decoded (after applying it to the others a message is for).
         """
         event = decode_event(raw)
+        async with self._turns.turn():
+            await self._apply(event, partition)
+
+    async def _apply(self, event: LogEvent, partition: int) -> None:
         if isinstance(event, ScheduleDue | ReleaseRequested):
             if self.schedules is not None:
                 await self.schedules.handle(event, partition)
         elif isinstance(event, HeldMessagesSwept):
-            self.keys.sweep(lambda key: self._partition_of(key) == partition)
+            self.keys.sweep(lambda key: self._partition_of(key) == partition, event.swept_at)
         elif isinstance(event, MessageReceived | IndexAdded | IndexRemoved):
             # Deliveries to this partition's own instances are applied here, in log order.
             # One instance that cannot be decoded does not keep the message from the others.

@@ -14,10 +14,12 @@ topic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -127,9 +129,11 @@ class EngineRuntime:
         self.keys = owners.keys
         self.listeners = owners.listeners
         self.dispatcher = owners.dispatcher
+        self._turns = owners.instance_owner.turns
         self.timers = owners.timers
         self.schedule_owner = owners.schedules
         self._open_batch: OpenBatch | None = None
+        self._batch_applied = asyncio.Event()  # the open batch's last record is applied
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
         faust_app.task(self._end_idle_batches)
         if settings.early_message_window > 0:
@@ -224,7 +228,8 @@ class EngineRuntime:
     async def _sweep_held(self) -> None:
         """Ask each owned partition to drop its expired early messages."""
         for partition in sorted(self.owned_partitions()):
-            await self._append(HeldMessagesSwept(str(uuid.uuid4())), "sweep", partition)
+            sweep = HeldMessagesSwept(str(uuid.uuid4()), self._clock())
+            await self._append(sweep, "sweep", partition)
 
     def owned_partitions(self) -> frozenset[int]:
         """The engine-topic partitions this worker owns now (actively, not as standby)."""
@@ -335,16 +340,18 @@ class EngineRuntime:
 
     # -- the engine topic ----------------------------------------------------------------
     async def _consume(self, stream: Any) -> None:
-        # Records are acked by hand, once the batch they belong to is committed. A batch
-        # ends when the consumer has nothing more fetched, at max_events_per_batch, or
-        # after MAX_BATCH_SECONDS (slow hooks must not hold every result back): a busy
+        # Records are acked by hand, once the batch they belong to is committed. Each
+        # record is applied in a task of its own (see _turns: its hooks await beside the
+        # next records'). A batch ends when the consumer has nothing more fetched and no
+        # hook awaits, at max_events_per_batch, or after MAX_BATCH_SECONDS (slow hooks
+        # must not hold every result back), once all its records are applied: a busy
         # engine commits big batches and an idle one answers at once. A batch left open
         # while no record comes (faust empties the agents' queues when partitions are
         # revoked) is ended by _end_idle_batches, so nothing unacked holds a rebalance
         # or a stop.
         manual = stream.noack()
         fetched = faust_internals.fetched_queue(stream)
-        self._open_batch = OpenBatch(manual)
+        self._open_batch = OpenBatch(manual, on_applied=self._batch_applied.set)
         batch = self._open_batch
         try:
             async for event in manual.events():
@@ -353,15 +360,16 @@ class EngineRuntime:
                         batch.started = time.monotonic()
                     batch.events.append(event)
                     with faust_internals.as_current_event(event):
-                        await self._apply(event)
+                        batch.track(await self._turns.start(self._apply(event)))
                     if (
-                        fetched.empty()
+                        (fetched.empty() and not batch.busy())
                         or len(batch.events) >= self._max_events_per_batch
-                        or time.monotonic() - batch.started >= MAX_BATCH_SECONDS
+                        or batch.age() >= MAX_BATCH_SECONDS
                     ):
                         await self._close(batch)
         except BaseException:
             # The batch was not acked: whoever owns its partitions next applies it again.
+            await batch.cancel()
             batch.events.clear()
             self._staging.discard()
             self.owner.abandon_batch()
@@ -371,7 +379,8 @@ class EngineRuntime:
                 self._open_batch = None
 
     async def _close(self, batch: OpenBatch) -> None:
-        """Commit ``batch`` and ack its records (its lock held)."""
+        """Commit ``batch`` and ack its records (its lock held), once all are applied."""
+        await batch.applied()
         await self._end_batch()
         for done in batch.events:
             await batch.stream.ack(done)
@@ -380,13 +389,21 @@ class EngineRuntime:
     async def _end_idle_batches(self) -> None:
         """End a batch whose agent waits for a record that does not come."""
         while not self._app.should_stop:
-            await asyncio.sleep(IDLE_BATCH_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._batch_applied.wait(), IDLE_BATCH_SECONDS)
+            self._batch_applied.clear()
             await self.end_idle_batch()
 
     async def end_idle_batch(self) -> bool:
-        """Commit and ack the open batch unless its agent is applying a record."""
+        """Commit and ack the open batch unless its agent is starting a record.
+
+        A batch whose hooks still await is left to them until it is MAX_BATCH_SECONDS
+        old, so the records that come meanwhile join it.
+        """
         batch = self._open_batch
         if batch is None or not batch.events or batch.lock.locked():
+            return False
+        if batch.busy() and batch.age() < MAX_BATCH_SECONDS:
             return False
         async with batch.lock:
             if not batch.events:
@@ -455,6 +472,45 @@ class OpenBatch:
     events: list[Any] = field(default_factory=list)
     started: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    on_applied: Callable[[], None] = lambda: None
+    """Called when the last record being applied is done."""
+    applying: list[asyncio.Task[None]] = field(default_factory=list)
+    """The tasks applying the records (their hooks may still await)."""
+    _pending: int = 0
+
+    def track(self, applying: asyncio.Task[None]) -> None:
+        """Count ``applying`` in the batch until it is done."""
+        self.applying.append(applying)
+        self._pending += 1
+        applying.add_done_callback(self._done)
+
+    def _done(self, applied: asyncio.Task[None]) -> None:
+        self._pending -= 1
+        if not self._pending:
+            self.on_applied()
+
+    def busy(self) -> bool:
+        """True while a record's hook still awaits."""
+        return self._pending > 0
+
+    def age(self) -> float:
+        """Seconds since the batch's first record."""
+        return time.monotonic() - self.started
+
+    async def applied(self) -> None:
+        """Wait until every record is applied; raise what the first that failed raised."""
+        applying, self.applying = self.applying, []
+        outcomes = await asyncio.gather(*applying, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def cancel(self) -> None:
+        """Stop applying the records: the batch is abandoned."""
+        applying, self.applying = self.applying, []
+        for task in applying:
+            task.cancel()
+        await asyncio.gather(*applying, return_exceptions=True)
 
 
 def _origin(message: Any) -> dict[str, Any]:

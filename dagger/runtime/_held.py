@@ -68,7 +68,7 @@ class HeldMessages:
     # -- holding, taking ---------------------------------------------------------------
     def hold(self, message: MessageReceived) -> str | None:
         """Hold ``message``; return None, or :data:`ALREADY_HELD`, or why it cannot be held."""
-        entries = self._live_entries(message.index_key)
+        entries = self._entries(message.index_key)  # the expired ones go with a sweep
         if any(entry[0] == message.event_id for entry in entries):
             return ALREADY_HELD
         partition = self._partition_of(message.index_key)
@@ -104,10 +104,15 @@ class HeldMessages:
         return None
 
     def take(self, index_key: str) -> list[MessageReceived]:
-        """Remove and return the live messages held for ``index_key``, in arrival order."""
+        """Remove and return the messages held for ``index_key``, in arrival order.
+
+        Those past their window and not swept yet are taken too: whether a message is
+        expired is the sweep's to say, at its own time, so that a registration applied
+        again after a crash takes what it took the first time.
+        """
         if index_key.encode() not in self.store:
             return []
-        entries = self._live_entries(index_key)
+        entries = self._entries(index_key)
         taken: list[MessageReceived] = []
         for message_id, _expires, size in entries:
             raw = self._drop_message(index_key, message_id, size)
@@ -138,8 +143,9 @@ class HeldMessages:
         self._write_entries(index_key, kept)
         return len(entries) - len(kept)
 
-    def sweep(self, owns: Callable[[bytes], bool]) -> int:
-        """Drop expired messages of the keys ``owns`` accepts; return how many.
+    def sweep(self, owns: Callable[[bytes], bool], now: float | None = None) -> int:
+        """Drop the messages of the keys ``owns`` accepts expired ``now`` (None: the
+        clock's now); return how many.
 
         A stored key ``owns`` cannot read (not an index key) is dropped with what it
         lists, and logged: it cannot belong to any listener. The usage counts are counted
@@ -160,7 +166,7 @@ class HeldMessages:
                 dropped += 1
                 continue
             entries = self._entries(index_key)
-            dropped += len(entries) - len(self._expire(index_key, entries))
+            dropped += len(entries) - len(self._expire(index_key, entries, now))
         return dropped
 
     def listed(self, index_key: str) -> list[tuple[str, float]]:
@@ -187,13 +193,12 @@ class HeldMessages:
         entries = body.get("m") if isinstance(body, dict) else None
         return [list(entry) for entry in entries or [] if isinstance(entry, list)]
 
-    def _live_entries(self, index_key: str) -> list[list[Any]]:
-        """The entries that have not expired; the expired ones are deleted."""
-        return self._expire(index_key, self._entries(index_key))
-
-    def _expire(self, index_key: str, entries: list[list[Any]]) -> list[list[Any]]:
-        """Delete the expired ``entries`` of ``index_key``; return the live ones."""
-        now = self._clock()
+    def _expire(
+        self, index_key: str, entries: list[list[Any]], now: float | None
+    ) -> list[list[Any]]:
+        """Delete the ``entries`` of ``index_key`` expired ``now``; return the live ones."""
+        if now is None:
+            now = self._clock()
         live = [entry for entry in entries if entry[1] > now]
         if len(live) == len(entries):
             return live

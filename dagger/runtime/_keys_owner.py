@@ -313,7 +313,7 @@ class KeysOwner:
         if head is None:
             return
         expires = self._clock() + self.early_message_window
-        memory = [entry for entry in self._memory(key) if entry[1] > self._clock()]
+        memory = self._memory(key)  # a sweep forgets the expired ones, at its time
         known = {entry[0] for entry in memory}
         for message_id, targets in delivered:
             if message_id in known:
@@ -326,9 +326,8 @@ class KeysOwner:
             memory.append([message_id, expires, kept, 1] if taken else [message_id, expires, kept])
         self._write_chunk(head, memory[-REMEMBERED_MESSAGES:])
 
-    def _forget_expired(self, owns: Callable[[bytes], bool]) -> int:
-        """Drop the expired memories of the keys ``owns`` accepts; return how many."""
-        now = self._clock()
+    def _forget_expired(self, owns: Callable[[bytes], bool], now: float) -> int:
+        """Drop the memories of the keys ``owns`` accepts expired ``now``; return how many."""
         forgotten = 0
         # Keys first, values of owned keys only: within a partition's event, faust's
         # rocksdb table reads that partition alone, so another's key read raises KeyError.
@@ -390,12 +389,16 @@ class KeysOwner:
         delivered = self._delivered_ids(index_key)
         return [entry for entry in self._held.listed(index_key) if entry[0] not in delivered]
 
-    def sweep(self, owns: Callable[[bytes], bool]) -> int:
-        """Drop expired held messages of the keys ``owns`` accepts; return how many.
+    def sweep(self, owns: Callable[[bytes], bool], at: float | None = None) -> int:
+        """Drop the held messages of the keys ``owns`` accepts that had expired ``at``
+        (the sweep's time; None: now); return how many.
 
-        The expired memories of delivered messages go too (an empty head with them).
+        The memories of delivered messages expired then go too (an empty head with them).
+        Only a sweep forgets or expires anything, at its own time, so a record applied
+        again after a crash finds what it found the first time.
         """
-        self._forget_expired(owns)
+        now = self._clock() if at is None else at
+        self._forget_expired(owns, now)
         stored = self._held.keys()
         for index_key in stored:
             if not _owned(owns, index_key.encode()):
@@ -403,7 +406,7 @@ class KeysOwner:
             delivered = self._delivered_ids(index_key)
             if delivered:
                 self._held.drop(index_key, delivered.__contains__)
-        dropped = self._held.sweep(owns)
+        dropped = self._held.sweep(owns, now)
         if dropped:
             report_dropped(self._telemetry, DROPPED_HELD_EXPIRED, dropped)
         return dropped

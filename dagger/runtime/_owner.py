@@ -79,6 +79,7 @@ from dagger.runtime._telemetry import (
     report_transitions,
 )
 from dagger.runtime._timers import Clock, TimerIndex
+from dagger.runtime._turns import Turns
 from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import IntervalTask, ITemplateDAGInstance
 from dagger.tasks._hook_context import running_hook
@@ -125,13 +126,17 @@ class InstanceOwner:
         telemetry: Telemetry = NO_TELEMETRY,
         on_finished: FinishedHook | None = None,
         listing: ListingIndex | None = None,
+        turns: Turns | None = None,
     ) -> None:
         self.instances = store
         self.listing = listing
         """The listing's index of ``store``, told of each write (None: not kept)."""
+        self.turns = Turns() if turns is None else turns
         self._on_finished = on_finished
         self._keys = keys
-        self._local: deque[MessageDelivered] = deque()
+        # Messages held for a listener an event registered, by instance: delivered right
+        # after that event (other instances' events may apply while its hooks await).
+        self._local: dict[str, deque[MessageDelivered]] = {}
         self._publisher = publisher
         self._delete_on_complete = delete_on_complete
         self._send = send
@@ -196,12 +201,15 @@ class InstanceOwner:
         Messages held for a listener this event registered on the instance's own partition
         are delivered right after it, before the partition's next record.
         """
-        try:
-            await self._apply(event, partition)
-            while self._local:
-                await self._apply(self._local.popleft(), partition)
-        finally:
-            self._local.clear()  # left over only when an event raised: never for the next
+        instance_id = event.instance_id
+        async with self.turns.instance(instance_id):
+            try:
+                await self._apply(event, partition)
+                local = self._local.get(instance_id)
+                while local:
+                    await self._apply(local.popleft(), partition)
+            finally:
+                self._local.pop(instance_id, None)  # left over only when an event raised
 
     async def _apply(self, event: InstanceEvent, partition: int) -> None:
         key = event.instance_id.encode()
@@ -312,7 +320,9 @@ class InstanceOwner:
                 self._telemetry.message_handled(instance, task, event),
                 parameter_changes.recorded(instance.runtime_parameters, task),
             ):
-                completed = await task.on_message(instance.runtime_parameters, payload)
+                completed = await self.turns.hook(
+                    task.on_message(instance.runtime_parameters, payload)
+                )
         except Exception as exc:
             await self._dead_letters.publish(
                 ON_MESSAGE_RAISED, exc, event.origin, event.payload, instance_id=instance.id
@@ -386,6 +396,10 @@ class InstanceOwner:
             effects.extend(step(instance, given, self._clock()).effects)
         return effects
 
+    def _held_for(self, instance: ITemplateDAGInstance[Any, Any]) -> deque[MessageDelivered]:
+        """The held messages to deliver to ``instance`` after the event being applied."""
+        return self._local.setdefault(instance.id, deque())
+
     def _own_keys(
         self, instance: ITemplateDAGInstance[Any, Any], index_key: str
     ) -> KeysOwner | None:
@@ -401,7 +415,7 @@ class InstanceOwner:
         keys = self._own_keys(instance, effect.index_key)
         if keys is not None:
             # Written beside the instance, in the same batch: no index event to send.
-            self._local.extend(keys.register(effect.index_key, lookup))
+            self._held_for(instance).extend(keys.register(effect.index_key, lookup))
             return
         await self._send(
             IndexAdded(
@@ -442,7 +456,7 @@ class InstanceOwner:
         for task_id, key in registered_index_keys(instance):
             keys = self._own_keys(instance, key)
             if keys is not None:
-                self._local.extend(keys.register(key, _lookup(instance, task_id)))
+                self._held_for(instance).extend(keys.register(key, _lookup(instance, task_id)))
             else:
                 await self._register(instance, Register(task_id, key))
         for task_id, key in released_index_keys(instance):
@@ -470,7 +484,7 @@ class InstanceOwner:
                 running_hook(instance),
                 self._telemetry.task_execution(instance, task, "interval_execute"),
             ):
-                done = await task.interval_execute(instance.runtime_parameters)
+                done = await self.turns.hook(task.interval_execute(instance.runtime_parameters))
         except Exception as exc:
             logger.warning(
                 "interval_execute of %s (%s) of instance %s raised %s: %s; trying again later",
@@ -492,7 +506,7 @@ class InstanceOwner:
                 running_hook(instance),
                 self._telemetry.task_execution(instance, task, "evaluate"),
             ):
-                chosen = await task.evaluate(**instance.runtime_parameters)
+                chosen = await self.turns.hook(task.evaluate(**instance.runtime_parameters))
         except Exception as exc:
             return _hook_failed("evaluate", instance, task_id, exc)
         return TaskDecided(task.id, None if chosen is None else str(chosen))
@@ -504,9 +518,9 @@ class InstanceOwner:
             with running_hook(instance):
                 stop: Callable[..., Awaitable[None]] = task.stop
                 if takes_no_arguments(stop):
-                    await stop()  # the original's docs write `async def stop(self)`
+                    await self.turns.hook(stop())  # the original's docs: `async def stop(self)`
                 else:
-                    await stop(instance.runtime_parameters, instance)
+                    await self.turns.hook(stop(instance.runtime_parameters, instance))
         except Exception as exc:
             _log_hook_error("stop", instance, task_id, exc)
 
@@ -520,8 +534,11 @@ class InstanceOwner:
                 self._telemetry.task_execution(instance, task, "execute"),
                 parameter_changes.recorded(instance.runtime_parameters, task),
             ):
-                await task.execute(
-                    runtime_parameters=instance.runtime_parameters, workflow_instance=instance
+                await self.turns.hook(
+                    task.execute(
+                        runtime_parameters=instance.runtime_parameters,
+                        workflow_instance=instance,
+                    )
                 )
         except Exception as exc:
             return _hook_failed("execute", instance, task_id, exc)

@@ -16,6 +16,7 @@ from dagger.broker._addresses import broker_hosts
 from dagger.exceptions.exceptions import ConfigurationError
 from dagger.runtime._held import DEFAULT_HELD_LIMITS
 from dagger.runtime._telemetry import NO_TELEMETRY, Telemetry
+from dagger.runtime._turns import DEFAULT_MAX_CONCURRENT_HOOKS
 from dagger.serializers._config import SerializerSettings
 from dagger.stores._aerospike_config import AerospikeSettings
 from dagger.stores._rocksdb_options import DEFAULT_ROCKSDB_OPTIONS
@@ -58,6 +59,8 @@ class EngineSettings:
     api_token: str | None = None
     faust_settings: dict[str, Any] = field(default_factory=dict)
     max_events_per_batch: int = 1000
+    max_concurrent_hooks: int = DEFAULT_MAX_CONCURRENT_HOOKS
+    """How many user hooks of different instances may await at once."""
     max_held_messages: int = DEFAULT_HELD_LIMITS.messages_per_partition
     """The most early messages held per partition."""
     max_held_bytes: int = DEFAULT_HELD_LIMITS.bytes_per_partition

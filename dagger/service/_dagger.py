@@ -29,6 +29,7 @@ from dagger.runtime._records import RecordSender
 from dagger.runtime._schedules import ManualRelease, Schedule, ScheduleOwner
 from dagger.runtime._settings import EngineSettings
 from dagger.runtime._telemetry import NO_TELEMETRY
+from dagger.runtime._turns import DEFAULT_MAX_CONCURRENT_HOOKS
 from dagger.runtime._updates import UpdatePublisher
 from dagger.serializers._passthrough import register_passthrough
 from dagger.serializers._registry_client import SchemaRegistryClient
@@ -108,6 +109,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
         message_id_header: str | None = "message-id",
         clock: Callable[[], float] | None = None,
         max_events_per_batch: int = 1000,
+        max_concurrent_hooks: int = DEFAULT_MAX_CONCURRENT_HOOKS,
         max_held_messages: int = DEFAULT_HELD_LIMITS.messages_per_partition,
         max_held_bytes: int = DEFAULT_HELD_LIMITS.bytes_per_partition,
         rocksdb_options: Mapping[str, int] | None = None,
@@ -179,6 +181,9 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
             max_events_per_batch: Most engine-topic records applied as one batch (a batch
                 is what the consumer has fetched). A batch's sends are flushed once, then
                 its state is stored, and each instance it changed is published once.
+            max_concurrent_hooks: Most user hooks (``execute``, ``on_message``,
+                ``evaluate``, ...) of different instances awaiting at once on this worker.
+                One instance's events still apply one at a time, in log order.
             retry_policy: How a task whose hook raises runs again (a
                 :class:`~dagger.tasks.task.RetryPolicy`), for every task whose builder
                 sets none (``set_retry_policy``); None: a failure is final.
@@ -235,6 +240,7 @@ class Dagger(TemplatesAndTopics, InstanceLifecycle, InstanceStarts, Service):
             api_token=api_token,
             embedded_broker_url=embedded_url,
             max_events_per_batch=max_events_per_batch,
+            max_concurrent_hooks=max_concurrent_hooks,
             max_held_messages=max_held_messages,
             max_held_bytes=max_held_bytes,
             rocksdb_options=rocksdb_options,

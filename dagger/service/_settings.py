@@ -22,6 +22,7 @@ from dagger.exceptions.exceptions import ConfigurationError
 from dagger.observability._config import resolve_telemetry
 from dagger.runtime._held import DEFAULT_HELD_LIMITS
 from dagger.runtime._settings import UNCONFIGURED_BROKER, EngineSettings
+from dagger.runtime._turns import DEFAULT_MAX_CONCURRENT_HOOKS
 from dagger.serializers._config import resolve_serializer
 from dagger.stores._aerospike_config import resolve_aerospike
 from dagger.stores._kinds import AerospikeConfig, StoreEnum
@@ -209,6 +210,7 @@ def resolve_settings(
     api_token: str | None,
     embedded_broker_url: str | None,
     max_events_per_batch: int = 1000,
+    max_concurrent_hooks: int = DEFAULT_MAX_CONCURRENT_HOOKS,
     max_held_messages: int = DEFAULT_HELD_LIMITS.messages_per_partition,
     max_held_bytes: int = DEFAULT_HELD_LIMITS.bytes_per_partition,
     rocksdb_options: Mapping[str, Any] | None = None,
@@ -289,6 +291,7 @@ def resolve_settings(
         api_token=_check_token(api_token),
         faust_settings=_check_faust_settings(faust_kwargs, kafka_partitions),
         max_events_per_batch=_positive(max_events_per_batch, "max_events_per_batch"),
+        max_concurrent_hooks=_positive(max_concurrent_hooks, "max_concurrent_hooks"),
         max_held_messages=_positive(max_held_messages, "max_held_messages"),
         max_held_bytes=_positive(max_held_bytes, "max_held_bytes"),
         serialization=resolve_serializer(schema_registry_url, message_serializer),

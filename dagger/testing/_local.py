@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dagger.core._codec import dumps, loads
-from dagger.core._events import LogEvent
+from dagger.core._events import HeldMessagesSwept, LogEvent
 from dagger.core._wire import encode_event
 from dagger.exceptions.exceptions import UndecodableInstanceError
 from dagger.runtime._assembly import assemble_owners
@@ -156,14 +157,26 @@ class LocalEngine:
         self.engine.topics.update(self._saved_topics)
 
     async def advance(self, seconds: float) -> int:
-        """Move the clock ``seconds`` forward and fire the timers now due; return how many."""
+        """Move the clock ``seconds`` forward, fire the timers now due and drop the early
+        messages whose window has passed, as a worker's ticks and sweeps do; return how
+        many timers fired."""
         self.clock.advance(seconds)
         fired = 0
         while True:
             fired_now = await self.fire_due_timers()
             if not fired_now:
+                await self.sweep_early_messages()
                 return fired
             fired += fired_now
+
+    async def sweep_early_messages(self) -> None:
+        """Drop the held early messages whose window has passed at the clock's time.
+
+        A worker does this every quarter of ``early_message_window``; until a sweep, a
+        message past its window is still delivered to a listener that registers.
+        """
+        for partition in range(self.engine.settings.kafka_partitions):
+            await self._append(HeldMessagesSwept(str(uuid.uuid4()), self.clock()), "", partition)
 
     async def fire_due_timers(self) -> int:
         """Fire the timers and the schedules due at the clock's time, as a worker's ticks do.

@@ -21,6 +21,8 @@ def engine_from_env(**settings: Any) -> Dagger:
     """A Dagger whose group, topics and store come from the TEST_* variables."""
     settings.setdefault("broker_session_timeout", TEST_SESSION_TIMEOUT)
     settings.setdefault("broker_heartbeat_interval", TEST_SESSION_TIMEOUT / 4)
+    if os.environ.get("TEST_MAX_CONCURRENT_HOOKS"):
+        settings.setdefault("max_concurrent_hooks", int(os.environ["TEST_MAX_CONCURRENT_HOOKS"]))
     return Dagger(
         application_name=os.environ.get("TEST_APP_ID", "dagger-test"),
         store=os.environ.get("TEST_STORE", "memory://"),

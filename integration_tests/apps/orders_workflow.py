@@ -12,6 +12,7 @@ from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
 from dagger.templates.template import ITemplateDAG
 
 _EXEC_LOG = os.environ.get("TEST_EXEC_LOG")
+_SPANS = os.environ.get("TEST_HOOK_SPANS")
 _SLEEP = float(os.environ.get("TEST_TASK_SLEEP", "0"))
 
 
@@ -27,12 +28,23 @@ class StepTask(ExecutorTask[str, str]):
         if _EXEC_LOG:
             with open(_EXEC_LOG, "a") as log:  # noqa: ASYNC230 - a tiny test-only append
                 log.write(f"{self.root_id} {step} {os.getpid()}\n")
+        if _SPANS:
+            _span("begin", self.root_id)
         if _SLEEP:
             await asyncio.sleep(_SLEEP)
+        if _SPANS:
+            _span("end", self.root_id)
         if runtime_parameters.get("fail_at") == step:
             raise RuntimeError(f"{self.task_name} refused order {runtime_parameters['order_id']}")
         runtime_parameters.setdefault("trail", []).append(step)
         runtime_parameters[f"{step}_done"] = True
+
+
+def _span(edge: str, instance_id: str) -> None:
+    """Append ``<begin|end> <instance id>`` to the spans file: the order hooks overlap in."""
+    assert _SPANS is not None
+    with open(_SPANS, "a") as spans:
+        spans.write(f"{edge} {instance_id}\n")
 
 
 def build_orders_template(app: Dagger, template_name: str = "orders") -> ITemplateDAG:

@@ -36,6 +36,7 @@ EVENTS: list[Any] = [
     MessageDelivered("d-2", "i-1", "t-1", "pizza_status", b"", {}),
     MessageDelivered("d-3", "i-1", "t-1", "pizza_status", BINARY, {"nested": {"a": [1]}}),
     HeldMessagesSwept("s-1"),
+    HeldMessagesSwept("s-2", 1_700_000_000.25),
 ]
 
 

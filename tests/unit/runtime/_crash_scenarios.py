@@ -38,6 +38,9 @@ REMOTE_TOPIC = unique("remote-replies")
 START = 1_000_000.0
 LONGEST_DELAY = 60
 """The longest a trigger waits after its instance is created, in seconds."""
+EARLY_MESSAGE_WINDOW = 10 * LONGEST_DELAY * 1_000
+"""Far longer than the ticks of a run: a held message or a memory expires only when a
+test advances the clock past it on purpose."""
 PARTS = ("own", "remote", "trigger")
 SHAPES = [
     shape for size in range(1, len(PARTS) + 1) for shape in itertools.permutations(PARTS, size)
@@ -126,7 +129,7 @@ def _engine(delete_on_complete: bool) -> Engine:
     engine = new_engine(
         kafka_partitions=PARTITIONS,
         delete_workflow_on_complete=delete_on_complete,
-        early_message_window=10 * LONGEST_DELAY * 1_000,
+        early_message_window=EARLY_MESSAGE_WINDOW,
     )
 
     async def sent_by_the_test(instance: Any, *, repartition: bool, submit: bool) -> None:

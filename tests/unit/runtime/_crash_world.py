@@ -205,7 +205,7 @@ class CrashWorld:
     def sweep(self, event_id: str) -> None:
         """The held-message sweep timer: one ``sweep`` event per partition."""
         for partition in range(self.partitions):
-            self.append(HeldMessagesSwept(f"{event_id}-{partition}"), partition)
+            self.append(HeldMessagesSwept(f"{event_id}-{partition}", self.clock()), partition)
 
     # -- consuming -----------------------------------------------------------------------
     def unread(self, partition: int) -> int:

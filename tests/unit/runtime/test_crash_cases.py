@@ -16,7 +16,14 @@ import pytest
 
 from dagger.core._events import IndexAdded, IndexRemoved
 from dagger.runtime._owner import TOMBSTONE
-from tests.unit.runtime._crash_scenarios import Scenario, check_rule, run_scenario
+from dagger.runtime._partitioning import partition_for_key
+from tests.unit.runtime._crash_scenarios import (
+    EARLY_MESSAGE_WINDOW,
+    PARTITIONS,
+    Scenario,
+    check_rule,
+    run_scenario,
+)
 
 
 async def crash_each_step(
@@ -233,3 +240,24 @@ async def test_a_timer_left_for_a_deleted_instance_is_dropped_when_it_fires() ->
     await world.drain()
 
     assert world.stored_timers() == {}
+
+
+async def test_a_reply_replayed_after_its_memory_expired_still_reaches_its_instance() -> None:
+    # The kill loop's lost completions: a sweep and then a reply were read in one batch;
+    # the reply's listener-removal and its memory reached the index changelog and the
+    # instance's new state did not. The worker came back after the early-message window:
+    # the replayed sweep, judged by the clock of the replay, forgot the reply's memory,
+    # and the replayed reply found no listener and no memory, and was held. The instance
+    # waited for ever.
+    own = partition_for_key("order-0", PARTITIONS)
+    await crash_each_step(
+        [
+            ("create", ("own",), 0),
+            ("batch", own, 1),
+            ("sweep",),
+            ("reply", 0, 0, False),
+            ("batch", own, 2),
+            ("tick", 100 * EARLY_MESSAGE_WINDOW),
+        ],
+        commit=1,
+    )

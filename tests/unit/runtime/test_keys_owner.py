@@ -389,6 +389,7 @@ async def test_an_expired_held_message_is_not_delivered() -> None:
     keys.clock.now += 30
     await keys.owner.handle(_message("m-new"), KEYS_PARTITION)
     keys.clock.now += 31
+    keys.owner.sweep(lambda key: True)
 
     await keys.owner.handle(IndexAdded("a-1", KEY, "i-1", "t-1", 0), KEYS_PARTITION)
 

@@ -320,6 +320,7 @@ def test_a_custom_bootstrap_topic_is_accepted_and_noted(
         "max_tasks_per_trigger",
         "max_correletable_keys_in_values",
         "max_events_per_batch",
+        "max_concurrent_hooks",
         "max_held_messages",
         "max_held_bytes",
     ],
@@ -345,6 +346,7 @@ def test_numbers_are_kept() -> None:
         max_correletable_keys_in_values=20,
         consumer_fetch_max_wait=0.25,
         max_events_per_batch=50,
+        max_concurrent_hooks=8,
         max_held_messages=7,
         max_held_bytes=4096,
     )
@@ -359,6 +361,8 @@ def test_numbers_are_kept() -> None:
     assert engine.max_correletable_keys_in_values == 20
     assert engine.settings.consumer_fetch_max_wait == 0.25
     assert engine.settings.max_events_per_batch == 50
+    assert engine._runtime.owner.turns.max_concurrent_hooks == 8
+    assert _engine()._runtime.owner.turns.max_concurrent_hooks == 100
     assert engine.faust_app.consumer_fetch_max_wait_ms == 250
 
 

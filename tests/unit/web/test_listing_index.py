@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -180,9 +182,16 @@ def same_page(index: ListingIndex, store: dict[bytes, bytes], query: ListQuery, 
     assert (got.ids, got.total, got.counts) == (expected.ids, expected.total, expected.counts)
 
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("DAGGER_LISTING_EXAMPLES", "60"))
+"""Runs per property: about a second each in the unit suite (its tests get 10 s each on a
+loaded machine); ``DAGGER_LISTING_EXAMPLES=2000`` runs many more (docs/testing.md)."""
+SETTINGS = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+LONGER = pytest.mark.timeout(10 + EXAMPLES / 10)  # more than the unit tests' 10 s: many runs
 
 
+@LONGER
 @SETTINGS
 @given(store=stores, query=queries(), owned=owned_sets)
 def test_a_page_from_the_index_is_the_page_of_the_scan(
@@ -193,6 +202,7 @@ def test_a_page_from_the_index_is_the_page_of_the_scan(
     same_page(index, store, query, owned)
 
 
+@LONGER
 @SETTINGS
 @given(
     store=stores | st.dictionaries(st.sampled_from(IDS[:8]).map(str.encode), narrow),
@@ -215,6 +225,7 @@ def test_writes_deletes_and_status_changes_keep_the_index_the_scan(
     assert_agrees(index, store, owned)
 
 
+@LONGER
 @SETTINGS
 @given(
     store=stores,

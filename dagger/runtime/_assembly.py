@@ -17,6 +17,7 @@ from dagger.runtime._dispatch import EventDispatcher
 from dagger.runtime._held import HeldLimits
 from dagger.runtime._keys_owner import KeysOwner, Sender
 from dagger.runtime._listeners import DEFAULT_MAX_RECORD_BYTES, ListenerIntake
+from dagger.runtime._listing_index import ListingIndex
 from dagger.runtime._owner import TOMBSTONE, InstanceOwner
 from dagger.runtime._release_triggers import ReleaseTriggers
 from dagger.runtime._schedules import Schedule, ScheduleOwner
@@ -124,6 +125,7 @@ def assemble_owners(
         clock=clock,
         telemetry=settings.telemetry,
         on_finished=ReleaseTriggers(released_after or {}, starter).finished,
+        listing=ListingIndex(),
         turns=Turns(settings.max_concurrent_hooks),
     )
     schedule_owner = ScheduleOwner(

@@ -24,7 +24,7 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagger.core import _codec as codec
 from dagger.core import _undecodable as undecodable
@@ -86,6 +86,9 @@ from dagger.tasks._hook_context import running_hook
 from dagger.tasks._intents import Intent
 from dagger.tasks._status import CorreletableLookUpKey, TaskStatusEnum
 
+if TYPE_CHECKING:
+    from dagger.runtime._listing_index import ListingIndex
+
 logger = logging.getLogger(__name__)
 
 FinishedHook = Callable[[ITemplateDAGInstance[Any, Any]], Awaitable[None]]
@@ -122,9 +125,12 @@ class InstanceOwner:
         clock: Clock = time.time,
         telemetry: Telemetry = NO_TELEMETRY,
         on_finished: FinishedHook | None = None,
+        listing: ListingIndex | None = None,
         turns: Turns | None = None,
     ) -> None:
         self.instances = store
+        self.listing = listing
+        """The listing's index of ``store``, told of each write (None: not kept)."""
         self.turns = Turns() if turns is None else turns
         self._on_finished = on_finished
         self._keys = keys
@@ -177,7 +183,14 @@ class InstanceOwner:
             await self._publisher.notify(instance)
 
     def abandon_batch(self) -> None:
-        """Forget the batch's decoded and changed instances: the batch will run again."""
+        """Forget the batch's decoded and changed instances: the batch will run again.
+
+        Called once the store has dropped the batch's staged writes: the listing's index
+        reads the changed instances' stored state again.
+        """
+        if self.listing is not None:
+            for instance_id in self._changed:
+                self.listing.reload(instance_id, self.instances.get(instance_id.encode()))
         self._working.clear()
         self._changed.clear()
         self._sent.clear()
@@ -542,9 +555,15 @@ class InstanceOwner:
         self._changed[instance.id] = instance
         if finished and self._delete_on_complete:
             self.instances[key] = TOMBSTONE
+            if self.listing is not None:
+                self.listing.deleted(instance)
             return
         self._working[key] = instance
-        self.instances[key] = codec.encode(instance) if raw is None else raw
+        if raw is None:
+            raw = codec.encode(instance)
+        self.instances[key] = raw
+        if self.listing is not None:
+            self.listing.stored(instance, raw)
 
 
 def _encoded(instance: ITemplateDAGInstance[Any, Any]) -> bytes | TypeError | ValueError:

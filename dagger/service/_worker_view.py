@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from dagger import _faust_internals as faust_internals
+from dagger.runtime._listing_index import ListingIndex
 
 if TYPE_CHECKING:
     from dagger.service._dagger import Dagger
@@ -26,6 +27,16 @@ class EngineWorkerView:
     def store(self) -> Mapping[bytes, bytes]:
         """The instance table this process reads."""
         return self._engine._owners()[0].instances
+
+    def listing_index(self) -> ListingIndex | None:
+        """The index the instance owner keeps of that table, for the listing."""
+        return self._engine._owners()[0].listing
+
+    def ownership_generation(self) -> int:
+        """The worker's rebalance count (0 under LocalEngine, which owns every partition)."""
+        if self._engine._local_owners is not None:
+            return 0
+        return faust_internals.rebalance_generation(self._engine.faust_app)
 
     def owned_partitions(self) -> frozenset[int]:
         """The engine-topic partitions assigned to this worker (all, under LocalEngine)."""

@@ -3,6 +3,11 @@
 A worker's instance table may also hold standby copies of other workers' partitions;
 only the partitions it owns (actively) are answered for, so that every instance is
 answered for by exactly one worker.
+
+A page is read from the owner's listing index (:mod:`dagger.web._indexed_listing`) once
+it covers every owned partition, and by a scan of the whole table until then (the index
+is built by the first page that finds the worker ready, and a worker settling a
+rebalance scans): both give the same page.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from typing import Any, Protocol
 from dagger.core import _codec as codec
 from dagger.core import _undecodable as undecodable
 from dagger.exceptions.exceptions import DaggerError, UndecodableInstanceError
+from dagger.runtime._listing_index import ListingIndex
 from dagger.runtime._owner import TOMBSTONE
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._documents import instance_document, undecodable_document
+from dagger.web._indexed_listing import Page, indexed_page
 from dagger.web._query import Ident, ListQuery, sort_key
 
 logger = logging.getLogger(__name__)
@@ -45,6 +52,15 @@ class WorkerView(Protocol):
 
     def is_ready(self) -> bool:
         """True once the worker has its partitions and has recovered their state."""
+        ...
+
+    def listing_index(self) -> ListingIndex | None:
+        """The owner's index of the store for listing it; None to scan the store."""
+        ...
+
+    def ownership_generation(self) -> int:
+        """A number that changes whenever the partitions this worker owns may change hands
+        (its rebalance count): the listing index then drops what it has."""
         ...
 
 
@@ -95,6 +111,40 @@ class LocalInstances:
 
     async def window(self, query: ListQuery) -> Window:
         """The first ``query.window`` matching instances (after the cursor), in order."""
+        page = await self._indexed(query)
+        if page is None:
+            page = await self._scanned(query)
+        store = self.view.store()
+        documents = []
+        for instance_id in page.ids:
+            raw = store.get(instance_id.encode())
+            if raw is not None and raw != TOMBSTONE:
+                documents.append(_document_of(raw))
+        return Window(documents, page.total, page.counts)
+
+    async def _indexed(self, query: ListQuery) -> Page | None:
+        """The page read from the listing index; None when it cannot answer (scan)."""
+        index = self.view.listing_index()
+        if index is None:
+            return None
+        owned = self.view.owned_partitions()
+        index.follow(owned, self.view.ownership_generation())
+        if not index.covers(owned):
+            if not self.view.is_ready():
+                return None  # the table is still being recovered: an index would miss it
+            try:
+                await index.build(owned, self.view.store())
+            except Exception:
+                logger.exception("could not build the listing index; scanning the table")
+                return None
+            owned = self.view.owned_partitions()
+            index.follow(owned, self.view.ownership_generation())
+            if not index.covers(owned):
+                return None
+        return indexed_page(index, query, owned)
+
+    async def _scanned(self, query: ListQuery) -> Page:
+        """The page read by a scan of the whole store."""
         store = self.view.store()
         owned = self.view.owned_partitions()
         # A snapshot of the keys: the agents change the store between our chunks.
@@ -134,12 +184,7 @@ class LocalInstances:
             ident = sort_key(query.order, int(partition), instance_id, fields["lastupdated"])
             if query.after is None or ident > query.after:
                 matches.append(ident)
-        documents = []
-        for *_, instance_id in heapq.nsmallest(query.window, matches):
-            raw = store.get(instance_id.encode())
-            if raw is not None and raw != TOMBSTONE:
-                documents.append(_document_of(raw))
-        return Window(documents, total, counts)
+        return Page([ident[-1] for ident in heapq.nsmallest(query.window, matches)], total, counts)
 
 
 def _partition_key(fields: Mapping[str, Any], instance_id: str) -> str | None:

@@ -93,6 +93,12 @@ class SplitView:
     def is_ready(self) -> bool:
         return self.ready
 
+    def listing_index(self) -> None:
+        return None
+
+    def ownership_generation(self) -> int:
+        return 0
+
 
 class Answer:
     """A response: status, decoded JSON body, headers."""

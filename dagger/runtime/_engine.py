@@ -360,7 +360,9 @@ class EngineRuntime:
                         batch.started = time.monotonic()
                     batch.events.append(event)
                     with faust_internals.as_current_event(event):
-                        batch.track(await self._turns.start(self._apply(event)))
+                        waiting = await self._turns.start(self._apply(event))
+                    if waiting is not None:
+                        batch.track(waiting)
                     if (
                         (fetched.empty() and not batch.busy())
                         or len(batch.events) >= self._max_events_per_batch

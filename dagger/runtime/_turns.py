@@ -20,15 +20,44 @@ hooks inline: :meth:`Turns.outside` only leaves a turn the current task holds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+import contextvars
+import inspect
+import sys
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
 DEFAULT_MAX_CONCURRENT_HOOKS = 100
 """How many user hooks of different instances may await at once on one worker."""
+
+
+class _Resumed(Generic[T]):
+    """Awaits the rest of a coroutine that already ran to its first wait (``waiting_for``)."""
+
+    __slots__ = ("_coroutine", "_waiting_for")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, T], waiting_for: Any) -> None:
+        self._coroutine = coroutine
+        self._waiting_for = waiting_for
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        coroutine, waiting_for = self._coroutine, self._waiting_for
+        while True:
+            try:
+                sent = yield waiting_for
+            except BaseException as thrown:  # a cancellation: the coroutine handles it
+                try:
+                    waiting_for = coroutine.throw(thrown)
+                except StopIteration as returned:
+                    return cast(T, returned.value)
+            else:
+                try:
+                    waiting_for = coroutine.send(sent)
+                except StopIteration as returned:
+                    return cast(T, returned.value)
 
 
 @dataclass
@@ -53,19 +82,50 @@ class Turns:
         """True when the current task holds the turn."""
         return self._holder is not None and self._holder is asyncio.current_task()
 
-    async def start(self, applying: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        """Wait for the turn, then apply ``applying`` in a task of its own that holds it.
+    async def start(self, applying: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+        """Wait for the turn, then apply ``applying`` holding it.
 
-        Returns once the task has the turn: a later ``start`` waits until this record is
-        done or awaits outside its turn, so records begin in the order they are started.
+        It runs at once, in a context of its own, up to its first wait: most records
+        never wait, and are done when this returns (None). One that waits (a hook that
+        awaits, an instance busy with an earlier event) goes on in a task of its own,
+        returned. A later ``start`` waits until this record is done or has given up its
+        turn, so records begin in the order they are started. What the record raises
+        before its first wait is raised here.
         """
         await self._turn.acquire()
-        return asyncio.create_task(self._holding(applying))
+        if sys.version_info < (3, 11):  # no task can go on in a given context: one each
+            return asyncio.create_task(self._holding(applying))
+        starter = asyncio.current_task()
+        self._holder = starter
+        context = contextvars.copy_context()
+        try:
+            waiting_for = context.run(applying.send, None)
+        except StopIteration:
+            self._leave()
+            return None
+        except BaseException:
+            self._leave()
+            raise
+        holding = self._holder is starter
+        if holding:
+            self._holder = None  # the task below takes the turn over before anything else
+        return asyncio.create_task(self._rest(applying, waiting_for, holding), context=context)
 
-    async def _holding(self, applying: Coroutine[Any, Any, T]) -> T:
+    async def _holding(self, applying: Coroutine[Any, Any, None]) -> None:
         self._holder = asyncio.current_task()
         try:
-            return await applying
+            await applying
+        finally:
+            self._leave()
+
+    async def _rest(
+        self, applying: Coroutine[Any, Any, None], waiting_for: Any, holding: bool
+    ) -> None:
+        """Go on with a record that waited (holding the turn still, or not)."""
+        if holding:
+            self._holder = asyncio.current_task()
+        try:
+            await _Resumed(applying, waiting_for)
         finally:
             self._leave()
 
@@ -99,13 +159,27 @@ class Turns:
             self._holder = asyncio.current_task()
 
     async def hook(self, running: Awaitable[T]) -> T:
-        """Await a user hook outside the turn, beside at most ``max_concurrent_hooks - 1``."""
+        """Await a user hook outside the turn, beside at most ``max_concurrent_hooks - 1``.
 
-        async def bounded() -> T:
-            async with self._hooks:
-                return await running
+        Most hooks return without waiting for anything. So a hook's first step runs in
+        the turn, once a slot is free: one that returns then costs no change of turns. One
+        that waits is resumed outside the turn, keeping its slot until it returns.
+        """
+        if not self.holds_turn() or not inspect.iscoroutine(running) or self._hooks.locked():
+            return await self.outside(self._bounded(running))
+        await self._hooks.acquire()  # a free slot: taken without a wait
+        try:
+            try:
+                waiting_for = running.send(None)
+            except StopIteration as returned:
+                return cast(T, returned.value)
+            return await self.outside(_Resumed(running, waiting_for))
+        finally:
+            self._hooks.release()
 
-        return await self.outside(bounded())
+    async def _bounded(self, running: Awaitable[T]) -> T:
+        async with self._hooks:
+            return await running
 
     def waiting_instances(self) -> int:
         """How many instances have an event being applied or waiting to be."""

@@ -53,13 +53,14 @@ async def test_an_awaiting_hook_holds_back_its_own_instance_and_no_other(engine:
         create_a = await owner.turns.start(owner.handle(await created("i-a", "A"), PARTITION))
         stop_a = await owner.turns.start(owner.handle(StopRequested("s-a", "i-a"), PARTITION))
         create_b = await owner.turns.start(owner.handle(await created("i-b", "B"), PARTITION))
-        await asyncio.wait_for(create_b, 10)
+        assert create_b is None  # it waited for nothing: applied while A's hook awaits
 
         b = owner.load("i-b")
         assert b is not None and b.status.code == "COMPLETED"
         assert owner.load("i-a") is None  # its first event is not done: nothing stored
         assert not stop_a.done()  # it waits for the create, not reads a state before it
 
+        assert create_a is not None and stop_a is not None
         GATES["A"].set()
         await asyncio.wait_for(asyncio.gather(create_a, stop_a), 10)
     finally:

@@ -8,13 +8,14 @@ through the API is applied at once. Nothing here talks to Kafka.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
+from dagger.runtime._listing_index import ListingIndex
 from dagger.service.services import Dagger
 from dagger.tasks.task import ExecutorTask, ITemplateDAGInstance
 from dagger.templates.template import ITemplateDAG
@@ -77,12 +78,21 @@ def waiting(engine: Dagger, topic: str, name: str = "waiting") -> ITemplateDAG:
 
 
 class SplitView:
-    """A worker that owns only ``owned`` of the partitions of a shared store."""
+    """A worker that owns only ``owned`` of the partitions of a shared store; its listing
+    index is ``index`` (None: it scans the store)."""
 
-    def __init__(self, store: Mapping[bytes, bytes], owned: set[int], ready: bool = True) -> None:
+    def __init__(
+        self,
+        store: Mapping[bytes, bytes],
+        owned: Iterable[int],
+        index: ListingIndex | None = None,
+        ready: bool = True,
+    ) -> None:
         self._store = store
         self.owned = frozenset(owned)
+        self.index = index
         self.ready = ready
+        self.generation = 0
 
     def store(self) -> Mapping[bytes, bytes]:
         return self._store
@@ -93,11 +103,11 @@ class SplitView:
     def is_ready(self) -> bool:
         return self.ready
 
-    def listing_index(self) -> None:
-        return None
+    def listing_index(self) -> ListingIndex | None:
+        return self.index
 
     def ownership_generation(self) -> int:
-        return 0
+        return self.generation
 
 
 class Answer:

@@ -27,6 +27,7 @@ from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._indexed_listing import Page, indexed_page
 from dagger.web._local import LocalInstances
 from dagger.web._query import BY_PARTITION, BY_UPDATE, ListQuery, sort_key
+from tests.unit.web._harness import SplitView
 
 PARTITIONS = 4
 IDS = [f"i{number:02d}" for number in range(24)]
@@ -37,38 +38,6 @@ TIMES = [None, 0, 0.0, 5, 10.0, 10.5, 20, 100.25]
 KEYS = ["k1", "k2", "i03", "i07"]
 """Partition-key values; two are other instances' ids."""
 ROOT = class_key(ITemplateDAGInstance)
-
-
-class View:
-    """A worker over ``store`` owning ``owned``; the index is given (or None: scan)."""
-
-    def __init__(
-        self,
-        store: Mapping[bytes, bytes],
-        owned: frozenset[int],
-        index: ListingIndex | None = None,
-        ready: bool = True,
-    ) -> None:
-        self._store = store
-        self.owned = owned
-        self.index = index
-        self.ready = ready
-        self.generation = 0
-
-    def store(self) -> Mapping[bytes, bytes]:
-        return self._store
-
-    def owned_partitions(self) -> frozenset[int]:
-        return self.owned
-
-    def is_ready(self) -> bool:
-        return self.ready
-
-    def listing_index(self) -> ListingIndex | None:
-        return self.index
-
-    def ownership_generation(self) -> int:
-        return self.generation
 
 
 def stored(
@@ -173,7 +142,7 @@ async def built(store: Mapping[bytes, bytes], partitions: frozenset[int]) -> Lis
 
 
 def scanned(store: Mapping[bytes, bytes], query: ListQuery, owned: frozenset[int]) -> Page:
-    return asyncio.run(LocalInstances(View(store, owned))._scanned(query))
+    return asyncio.run(LocalInstances(SplitView(store, owned))._scanned(query))
 
 
 def same_page(index: ListingIndex, store: dict[bytes, bytes], query: ListQuery, owned: Any) -> None:
@@ -293,7 +262,7 @@ def some_instances(partition: int, count: int, status: str = "COMPLETED") -> dic
 async def test_a_revoked_partition_leaves_and_an_assigned_one_is_built_from_the_table() -> None:
     store = {**some_instances(0, 3), **some_instances(1, 4)}
     index = ListingIndex()
-    view = View(store, frozenset({0}), index)
+    view = SplitView(store, frozenset({0}), index)
     local = LocalInstances(view)
     assert (await local.window(ListQuery())).total == 3
     assert set(index.partitions) == {0}
@@ -314,7 +283,7 @@ async def test_a_revoked_partition_leaves_and_an_assigned_one_is_built_from_the_
 async def test_a_worker_not_ready_scans_and_builds_nothing() -> None:
     store = some_instances(0, 3)
     index = ListingIndex()
-    window = await LocalInstances(View(store, frozenset({0}), index, ready=False)).window(
+    window = await LocalInstances(SplitView(store, frozenset({0}), index, ready=False)).window(
         ListQuery()
     )
 
@@ -338,7 +307,7 @@ class CountingStore(dict[bytes, bytes]):
 
 async def test_once_built_a_page_reads_only_its_own_instances() -> None:
     store = CountingStore({**some_instances(0, 2000), **some_instances(1, 2000, "FAILURE")})
-    local = LocalInstances(View(store, frozenset({0, 1}), ListingIndex()))
+    local = LocalInstances(SplitView(store, frozenset({0, 1}), ListingIndex()))
     await local.window(ListQuery(limit=25))  # builds the index: one read of each
     store.reads = 0
 

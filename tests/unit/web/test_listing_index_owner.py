@@ -31,8 +31,8 @@ from dagger.web._local import LocalInstances
 from dagger.web._query import BY_UPDATE, ListQuery
 from tests.unit._listener_workflows import LISTENER, new_engine, order_template, unique
 from tests.unit._workflows import OfflineEngine, task_named
-from tests.unit.web._harness import OUTAGE, PARTITIONS, orders, waiting
-from tests.unit.web.test_listing_index import View, assert_same, built
+from tests.unit.web._harness import OUTAGE, PARTITIONS, SplitView, orders, waiting
+from tests.unit.web.test_listing_index import assert_same, built
 
 ALL = frozenset(range(PARTITIONS))
 QUERIES = [
@@ -56,7 +56,7 @@ def _no_outage() -> Iterator[None]:
 async def assert_listed_as_scanned(index: ListingIndex, store: Any) -> None:
     assert_same(index, await built(store, ALL))
     for query in QUERIES:
-        expected = await LocalInstances(View(store, ALL))._scanned(query)
+        expected = await LocalInstances(SplitView(store, ALL))._scanned(query)
         got = indexed_page(index, query, ALL)
         assert (got.ids, got.total, got.counts) == (expected.ids, expected.total, expected.counts)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,8 @@ from dagger.service.services import Dagger
 from dagger.tasks.task import ITemplateDAGInstance
 from tests.unit._workflows import OFFLINE_BROKER, OfflineEngine, SentInstance
 
+THREAD_EXIT_GRACE = 2.0
+"""Seconds a thread a test started may take to end after the test before it is a leak."""
 UNIT_TEST_TIMEOUT = 10.0
 """Seconds any one unit test may take; they need no broker, so this is generous."""
 
@@ -38,11 +41,14 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(Dagger, "topics", {})
     threads_before = set(threading.enumerate())
     yield
-    leaked = [
-        thread
-        for thread in threading.enumerate()
-        if thread not in threads_before and thread.is_alive()
-    ]
+    started = [thread for thread in threading.enumerate() if thread not in threads_before]
+    # A thread on its way out is given a moment: asyncio's child watcher ends its
+    # "asyncio-waitpid" thread just after it hands the exit status of a subprocess to the
+    # loop, so the test may already be over (seen once in CI on a bash stage's script).
+    deadline = time.monotonic() + THREAD_EXIT_GRACE
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    leaked = [thread for thread in started if thread.is_alive()]
     assert not leaked, f"test left threads running: {leaked}"
 
 

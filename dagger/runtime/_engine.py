@@ -340,11 +340,12 @@ class EngineRuntime:
 
     # -- the engine topic ----------------------------------------------------------------
     async def _consume(self, stream: Any) -> None:
-        # Records are acked by hand, once the batch they belong to is committed. Each
-        # record is applied in a task of its own (see _turns: its hooks await beside the
-        # next records'). A batch ends when the consumer has nothing more fetched and no
-        # hook awaits, at max_events_per_batch, or after MAX_BATCH_SECONDS (slow hooks
-        # must not hold every result back), once all its records are applied: a busy
+        # Records are acked by hand, once the batch they belong to is committed. A record
+        # that waits (a hook that awaits, see _turns) goes on in a task of its own, beside
+        # the next records; the others are applied before start returns. A batch ends
+        # when the consumer has nothing more fetched and no hook awaits, at
+        # max_events_per_batch, or after MAX_BATCH_SECONDS (slow hooks must not hold
+        # every result back), once all its records are applied: a busy
         # engine commits big batches and an idle one answers at once. A batch left open
         # while no record comes (faust empties the agents' queues when partitions are
         # revoked) is ended by _end_idle_batches, so nothing unacked holds a rebalance

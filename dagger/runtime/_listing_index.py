@@ -68,7 +68,8 @@ def time_key(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def _key_of(instance_id: str, lookup: Any, parameters: Any) -> str | None:
+def partition_key_of(instance_id: str, lookup: Any, parameters: Any) -> str | None:
+    """An instance's partition-key value as text (its id when it names no parameter)."""
     if not lookup:
         return instance_id
     parameters = parameters or {}
@@ -87,7 +88,9 @@ def summary_of_stored(instance_id: str, raw: bytes) -> Summary | None:
         logger.warning("stored instance %r cannot be read, not indexed: %s", instance_id, exc)
         return None
     try:
-        key = _key_of(instance_id, fields["partition_key_lookup"], fields["runtime_parameters"])
+        key = partition_key_of(
+            instance_id, fields["partition_key_lookup"], fields["runtime_parameters"]
+        )
     except TypeError:
         key = None  # parameters that are no mapping: no partition-key value matches
     template = fields["template_name"]

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from dagger.core import _codec as codec
 from dagger.core import _undecodable as undecodable
 from dagger.exceptions.exceptions import DaggerError, UndecodableInstanceError
-from dagger.runtime._listing_index import ListingIndex
+from dagger.runtime._listing_index import ListingIndex, partition_key_of
 from dagger.runtime._owner import TOMBSTONE
 from dagger.tasks._base import ITemplateDAGInstance
 from dagger.web._documents import instance_document, undecodable_document
@@ -173,7 +173,10 @@ class LocalInstances:
                 continue
             instance_id = key.decode()
             if query.partition_key is not None and (
-                _partition_key(fields, instance_id) != query.partition_key
+                partition_key_of(
+                    instance_id, fields["partition_key_lookup"], fields["runtime_parameters"]
+                )
+                != query.partition_key
             ):
                 continue
             status = str(fields["status"])
@@ -185,15 +188,6 @@ class LocalInstances:
             if query.after is None or ident > query.after:
                 matches.append(ident)
         return Page([ident[-1] for ident in heapq.nsmallest(query.window, matches)], total, counts)
-
-
-def _partition_key(fields: Mapping[str, Any], instance_id: str) -> str | None:
-    """An instance's partition-key value as text (its id when it names no parameter)."""
-    lookup = fields["partition_key_lookup"]
-    if not lookup:
-        return instance_id
-    parameters = fields["runtime_parameters"] or {}
-    return str(parameters[lookup]) if lookup in parameters else None
 
 
 def _document_of(raw: bytes) -> dict[str, Any]:

@@ -84,7 +84,9 @@ async def test_raising_task_fails_its_instance_only(broker: EmbeddedBroker, tmp_
 async def test_sigkill_with_200_in_flight_loses_nothing(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    scenario = Scenario(tmp_path, task_sleep=0.01)
+    # One hook at a time, as before hooks ran side by side: 200 instances of 4 tasks
+    # sleeping 10 ms each then take seconds, so the kill lands with work in flight.
+    scenario = Scenario(tmp_path, task_sleep=0.01, max_concurrent_hooks=1)
     await broker.acreate_topics(scenario.topics())
     total = 200
     async with (

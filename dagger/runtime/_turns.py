@@ -23,41 +23,17 @@ import asyncio
 import contextvars
 import inspect
 import sys
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
+
+from dagger._coroutines import Finished, Paused, run_until_first_wait
 
 T = TypeVar("T")
 
 DEFAULT_MAX_CONCURRENT_HOOKS = 100
 """How many user hooks of different instances may await at once on one worker."""
-
-
-class _Resumed(Generic[T]):
-    """Awaits the rest of a coroutine that already ran to its first wait (``waiting_for``)."""
-
-    __slots__ = ("_coroutine", "_waiting_for")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, T], waiting_for: Any) -> None:
-        self._coroutine = coroutine
-        self._waiting_for = waiting_for
-
-    def __await__(self) -> Generator[Any, Any, T]:
-        coroutine, waiting_for = self._coroutine, self._waiting_for
-        while True:
-            try:
-                sent = yield waiting_for
-            except BaseException as thrown:  # a cancellation: the coroutine handles it
-                try:
-                    waiting_for = coroutine.throw(thrown)
-                except StopIteration as returned:
-                    return cast(T, returned.value)
-            else:
-                try:
-                    waiting_for = coroutine.send(sent)
-                except StopIteration as returned:
-                    return cast(T, returned.value)
 
 
 @dataclass
@@ -99,17 +75,17 @@ class Turns:
         self._holder = starter
         context = contextvars.copy_context()
         try:
-            waiting_for = context.run(applying.send, None)
-        except StopIteration:
-            self._leave()
-            return None
+            first_step = run_until_first_wait(applying, context)
         except BaseException:
             self._leave()
             raise
+        if isinstance(first_step, Finished):
+            self._leave()
+            return None
         holding = self._holder is starter
         if holding:
             self._holder = None  # the task below takes the turn over before anything else
-        return asyncio.create_task(self._rest(applying, waiting_for, holding), context=context)
+        return asyncio.create_task(self._rest(first_step, holding), context=context)
 
     async def _holding(self, applying: Coroutine[Any, Any, None]) -> None:
         self._holder = asyncio.current_task()
@@ -118,14 +94,12 @@ class Turns:
         finally:
             self._leave()
 
-    async def _rest(
-        self, applying: Coroutine[Any, Any, None], waiting_for: Any, holding: bool
-    ) -> None:
+    async def _rest(self, applying: Paused[None], holding: bool) -> None:
         """Go on with a record that waited (holding the turn still, or not)."""
         if holding:
             self._holder = asyncio.current_task()
         try:
-            await _Resumed(applying, waiting_for)
+            await applying
         finally:
             self._leave()
 
@@ -169,11 +143,10 @@ class Turns:
             return await self.outside(self._bounded(running))
         await self._hooks.acquire()  # a free slot: taken without a wait
         try:
-            try:
-                waiting_for = running.send(None)
-            except StopIteration as returned:
-                return cast(T, returned.value)
-            return await self.outside(_Resumed(running, waiting_for))
+            first_step = run_until_first_wait(cast(Coroutine[Any, Any, T], running))
+            if isinstance(first_step, Finished):
+                return first_step.value
+            return await self.outside(first_step)
         finally:
             self._hooks.release()
 

@@ -85,8 +85,9 @@ async def test_sigkill_with_200_in_flight_loses_nothing(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     # One hook at a time, as before hooks ran side by side: 200 instances of 4 tasks
-    # sleeping 10 ms each then take seconds, so the kill lands with work in flight.
-    scenario = Scenario(tmp_path, task_sleep=0.01, max_concurrent_hooks=1)
+    # sleeping 30 ms each then take about 24 s, so the kill lands with work in flight
+    # (at 10 ms, 8 s, a fresh-clone CI run saw all 200 finish before the kill).
+    scenario = Scenario(tmp_path, task_sleep=0.03, max_concurrent_hooks=1)
     await broker.acreate_topics(scenario.topics())
     total = 200
     async with (

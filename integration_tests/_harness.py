@@ -181,6 +181,17 @@ class Scenario:
                 runs.setdefault((instance_id, task), []).append(int(pid))
         return runs
 
+    async def wait_for_runs(self, count: int, timeout: float) -> None:
+        """Wait until ``count`` distinct (instance, task) pairs have started ``execute``.
+
+        The execution log is written by the worker's hooks themselves, so this sees
+        progress as it happens, with no lag of a topic reader in between.
+        """
+        deadline = time.monotonic() + timeout
+        while len(self.executions()) < count:
+            assert time.monotonic() < deadline, f"{len(self.executions())} of {count} ran"
+            await asyncio.sleep(0.05)
+
 
 class WorkerProcess:
     """A `dagger worker` subprocess, ended by its pid when the test ends."""

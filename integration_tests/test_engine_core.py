@@ -84,18 +84,17 @@ async def test_raising_task_fails_its_instance_only(broker: EmbeddedBroker, tmp_
 async def test_sigkill_with_200_in_flight_loses_nothing(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    # One hook at a time, as before hooks ran side by side: 200 instances of 4 tasks
-    # sleeping 30 ms each then take about 24 s, so the kill lands with work in flight
-    # (at 10 ms, 8 s, a fresh-clone CI run saw all 200 finish before the kill).
-    scenario = Scenario(tmp_path, task_sleep=0.03, max_concurrent_hooks=1)
+    # All 200 instances are created before the worker starts, and hooks run one at a
+    # time, so its 800 task runs (10 ms each) are queued behind one another. The kill
+    # comes when a quarter of them have started, read from the hooks' own log: at least
+    # 150 instances are then unfinished, however late the update topic is read.
+    scenario = Scenario(tmp_path, task_sleep=0.01, max_concurrent_hooks=1)
     await broker.acreate_topics(scenario.topics())
     total = 200
     async with (
         workers(scenario, broker) as start,
         Updates(broker, scenario.update_topic) as updates,
     ):
-        first = start("first")
-        await first.wait_ready()
         async with client(scenario, broker) as template:
             ids = [
                 (
@@ -105,7 +104,9 @@ async def test_sigkill_with_200_in_flight_loses_nothing(
                 ).id
                 for i in range(total)
             ]
-        await updates.wait_until(lambda u: len(u.finished()) >= 10, 60, "the first completions")
+        first = start("first")
+        await first.wait_ready()
+        await scenario.wait_for_runs(total * len(TRAIL) // 4, timeout=60)
         first.kill()
         killed_at = time.monotonic()
         await updates.poll()

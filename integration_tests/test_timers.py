@@ -242,7 +242,7 @@ async def test_retry_waits_survive_a_sigkill_and_each_attempt_is_applied_once(
                     uuid.uuid4(), "key", submit_task=True, key=f"k-{n}", fail_times=2
                 )
         # Every instance has failed its first attempt and waits 1.5 s for the next.
-        await _wait_for_runs(scenario, total, timeout=120)
+        await scenario.wait_for_runs(total, timeout=120)
         first.kill()
         await updates.poll()
         assert len(updates.finished()) < total, "every retry ran before the kill"
@@ -258,11 +258,3 @@ async def test_retry_waits_survive_a_sigkill_and_each_attempt_is_applied_once(
     print(
         f"\nretry kill test: {total} instances, attempts re-executed after the kill: {reexecuted}"
     )
-
-
-async def _wait_for_runs(scenario: Scenario, instances: int, timeout: float) -> None:
-    """Wait until each of ``instances`` instances ran its task at least once."""
-    deadline = time.monotonic() + timeout
-    while len(scenario.executions()) < instances:
-        assert time.monotonic() < deadline, f"{len(scenario.executions())} of {instances} ran"
-        await asyncio.sleep(0.1)

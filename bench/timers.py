@@ -39,8 +39,11 @@ CREATION_RATE = 1000
 """Instances/s the worker is assumed to store at least, to set how far ahead timers fall due."""
 
 
-async def lateness_run(timers: int, window: float) -> dict[str, Any]:
-    """One run: ``timers`` triggers due within ``window`` seconds; return lateness figures."""
+async def lateness_run(timers: int, window: float, profile: Path | None = None) -> dict[str, Any]:
+    """One run: ``timers`` triggers due within ``window`` seconds; return lateness figures.
+
+    With ``profile``, the worker runs under cProfile and writes its statistics there.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="dagger-bench-timers-"))
     async with EmbeddedBroker() as broker:
         topics = {"timer_tasks": PARTITIONS, "timer_updates": PARTITIONS, "timer_dead": PARTITIONS}
@@ -54,7 +57,9 @@ async def lateness_run(timers: int, window: float) -> dict[str, Any]:
             "TEST_DATADIR": str(workdir),
             "TEST_TRIGGER_INTERVAL": "0.25",
         }
-        worker = start_worker("integration_tests.apps.timer_app", env, workdir / "worker.log")
+        worker = start_worker(
+            "integration_tests.apps.timer_app", env, workdir / "worker.log", profile=profile
+        )
         engine = Dagger(
             broker=broker.url,
             store="memory://",
@@ -157,8 +162,8 @@ def tick_cost(pending: int, repeats: int = 2000) -> float:
     return min(timeit.repeat(tick, number=repeats, repeat=5)) / repeats * 1e6
 
 
-async def main(timers: int, window: float, runs: int) -> None:
-    late = [await lateness_run(timers, window) for _ in range(runs)]
+async def main(timers: int, window: float, runs: int, profile: Path | None) -> None:
+    late = [await lateness_run(timers, window, profile) for _ in range(runs)]
     figures = {key: median([run[key] for run in late]) for key in late[0] if key != "timers"}
     figures.update(timers=timers, runs=runs, target_p99_ms=1000)
     record(
@@ -191,5 +196,11 @@ if __name__ == "__main__":
     parser.add_argument("--timers", type=int, default=100_000)
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run the worker under cProfile and write its statistics to this file "
+        "(the last run's, with --runs above 1); the figures then include its overhead",
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.timers, arguments.window, arguments.runs))
+    asyncio.run(main(arguments.timers, arguments.window, arguments.runs, arguments.profile))

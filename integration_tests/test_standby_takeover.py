@@ -100,3 +100,64 @@ async def test_takeover_by_a_standby_keeps_every_changelog_record(
     assert (missing, stale, extra) == (Counter(), Counter(), Counter())
     assert set(finished) == set(ids)
     assert all(doc["status"] == "COMPLETED" for doc in finished.values())
+
+
+def persisted_offsets(datadir: Path, partitions: int) -> dict[tuple[str, int], int]:
+    """(table, partition) -> the changelog offset a stopped worker's rocksdb file has up to."""
+    offsets: dict[tuple[str, int], int] = {}
+    for table in TABLES:
+        for partition in range(partitions):
+            found = list(datadir.glob(f"**/tables/{table}-{partition}.db"))
+            if not found:
+                continue
+            db = Rdict(
+                str(found[0]), options=Options(raw_mode=True), access_type=AccessType.read_only()
+            )
+            try:
+                stored = db.get(OFFSET_KEY)
+            finally:
+                db.close()
+            if stored is not None:
+                offsets[table, partition] = int(stored)
+    return offsets
+
+
+async def test_a_worker_s_stores_and_persisted_offsets_match_its_changelogs(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    # The engine writes its tables' stores and sends their changelog records itself
+    # (dagger.runtime._logged_table): each changelog partition's last record must be the
+    # offset the store says it holds, and the store must hold what the changelog says.
+    scenario = Scenario(tmp_path, store="rocksdb://", task_sleep=0.001)
+    await broker.acreate_topics(scenario.topics())
+    async with (
+        workers(scenario, broker) as start,
+        Updates(broker, scenario.update_topic) as updates,
+        client(scenario, broker) as template,
+    ):
+        worker = start("only")
+        await worker.wait_ready()
+        ids = [
+            str(
+                (
+                    await template.create_instance(
+                        uuid.uuid4(), "order_id", submit_task=True, order_id=f"o-{i}"
+                    )
+                ).id
+            )
+            for i in range(40)
+        ]
+        finished = await updates.wait_finished(len(ids), timeout=60)
+        worker.stop()
+    last_offsets: dict[tuple[str, int], int] = {}
+    for table in TABLES:
+        for record in await read_topic(broker, f"{scenario.app_id}-{table}-changelog", 0.5):
+            last_offsets[table, record.partition] = max(
+                record.offset, last_offsets.get((table, record.partition), -1)
+            )
+    assert last_offsets, "the worker wrote no changelog record"
+    assert persisted_offsets(tmp_path / "data-only", scenario.partitions) == last_offsets
+    assert store_state(tmp_path / "data-only", scenario.partitions) == await changelog_state(
+        broker, scenario
+    )
+    assert set(finished) == set(ids)

@@ -64,7 +64,10 @@ And one correction of faust's producer:
    could be committed before the changelog record its event wrote was sent, and a
    SIGKILL then lost the write for good (the chaos suite's kill loop found an instance
    completed in the update topic and not in the changelog). The engine's producer
-   flushes a buffer that waits until every record is handed over.
+   flushes a buffer that waits until every record is handed over. (The engine's own
+   tables no longer put theirs there: it writes their stores and hands their changelog
+   records to the producer itself, before it acks a batch, through the table class's
+   ``write_store`` and ``changelog_sent``.)
 
 One more cuts a worker's start, which the chaos suite's kill loop measures
 (``bench/chaos.py``): faust's rocksdb store runs a full ``gc.collect()`` for each table

@@ -11,9 +11,11 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from faust.streams import current_event
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.tables.table import Table
+from faust.types import TP
 from mode.utils.queues import ThrowableQueue
 
 logger = logging.getLogger("dagger._faust_internals")
@@ -139,6 +141,9 @@ def _continuity(app: Any) -> _ChangelogContinuity | None:
 class _Table(Table):  # type: ignore[type-arg]
     """faust's table, telling the recovery's continuity check what it applies (correction 5).
 
+    It also lets the engine write its store and send its changelog records itself
+    (:meth:`write_store`, :meth:`changelog_sent`; see :mod:`dagger.runtime._logged_table`).
+
     Why: the recovery calls the table's ``on_changelog_event`` for each changelog record
     it takes, and the store's ``set_persisted_offset`` is written by the table's
     ``apply_changelog_batch`` (recovery) and ``_on_changelog_sent`` (own writes), all
@@ -162,6 +167,39 @@ class _Table(Table):  # type: ignore[type-arg]
     def _on_changelog_sent(self, fut: Any) -> None:
         super()._on_changelog_sent(fut)
         self._hold_back({fut.result().topic_partition})
+
+    def write_store(self, key: bytes, value: bytes | None) -> int:
+        """Write (None: delete) ``key`` in the store alone; return its changelog partition.
+
+        The engine sends the changelog record itself (:meth:`changelog_sent` then keeps
+        the persisted offset), one per key per batch, with the producer: faust's
+        ``__setitem__`` sends one through its ``Topic`` layer per write, and writes the
+        persisted offset to the store for each. The partition is the current event's,
+        as faust's ``partition_for_key`` gives it. Why: ``data`` (the store) and the
+        changelog partition are faust's undocumented table internals. Checked against
+        faust-streaming 0.15.3 / aiokafka 0.14.0 / mode-streaming 0.7.1.
+        """
+        event = current_event()
+        if event is None:
+            raise RuntimeError(f"table {self.name} written outside an event")
+        if value is None:
+            del self.data[key]
+        else:
+            self.data[key] = value
+        return int(event.message.partition)
+
+    def changelog_sent(self, partition: int, offset: int) -> None:
+        """The broker has the changelog records of ``partition`` up to ``offset``.
+
+        What faust's ``_on_changelog_sent`` does for one record: keep the persisted
+        offset (held back where correction 5 says so).
+        """
+        tp = TP(self.changelog_topic_name, partition)
+        if self.app.in_transaction:
+            self.app.tables.persist_offset_on_commit(self.data, tp, offset)
+        else:
+            self.data.set_persisted_offset(tp, offset)
+        self._hold_back({tp})
 
     def _hold_back(self, tps: set[Any]) -> None:
         continuity = _continuity(self.app)

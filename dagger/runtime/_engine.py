@@ -35,6 +35,7 @@ from dagger.runtime._dead_letter_writer import (
     DeadLetterWriter,
 )
 from dagger.runtime._intake import InstanceIntake
+from dagger.runtime._logged_table import LoggedTable
 from dagger.runtime._records import RecordSender
 from dagger.runtime._schedules import Schedule
 from dagger.runtime._staging import StagedStore, StagingArea
@@ -133,6 +134,7 @@ class EngineRuntime:
         self.timers = owners.timers
         self.schedule_owner = owners.schedules
         self._open_batch: OpenBatch | None = None
+        self._decoded_generation = -1  # the rebalance the owner's decoded instances are from
         self._batch_applied = asyncio.Event()  # the open batch's last record is applied
         faust_app.agent(tasks_topic, name="dagger_owner")(self._consume)
         faust_app.task(self._end_idle_batches)
@@ -248,7 +250,7 @@ class EngineRuntime:
             options=dict(self._rocksdb_options),
         )
         return self._staging.stage(
-            table,
+            LoggedTable(self._app, table),
             capture=faust_internals.current_event,
             within=faust_internals.as_current_event,
             rank=rank,
@@ -359,6 +361,7 @@ class EngineRuntime:
                 async with batch.lock:
                     if not batch.events:
                         batch.started = time.monotonic()
+                        self._forget_decoded_after_rebalance()
                     batch.events.append(event)
                     with faust_internals.as_current_event(event):
                         waiting = await self._turns.start(self._apply(event))
@@ -380,6 +383,18 @@ class EngineRuntime:
         finally:
             if self._open_batch is batch:
                 self._open_batch = None
+
+    def _forget_decoded_after_rebalance(self) -> None:
+        """Drop the owner's decoded instances if a rebalance came since the last batch.
+
+        A partition this worker lost and got back may have been changed by another owner
+        meanwhile, and its table recovered from the changelog: only the store says what
+        it holds now.
+        """
+        generation = faust_internals.rebalance_generation(self._app)
+        if generation != self._decoded_generation:
+            self._decoded_generation = generation
+            self.owner.forget_decoded()
 
     async def _close(self, batch: OpenBatch) -> None:
         """Commit ``batch`` and ack its records (its lock held), once all are applied."""

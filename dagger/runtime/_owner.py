@@ -3,8 +3,10 @@
 Each partition's events are applied one at a time, in log order: decode the instance,
 :func:`~dagger.core._step.step` it with the event, run the effects (user hooks, index
 changes; what a hook returns and the intents it records are stepped in turn), then stage
-the new state. Events come in batches: the instances a batch changed stay decoded
-until :meth:`InstanceOwner.end_batch`, which publishes one update per changed instance.
+the new state. Events come in batches: :meth:`InstanceOwner.end_batch` publishes one
+update per instance a batch changed. The instances stay decoded from one event to the
+next, and across batches (the latest :data:`DECODED_INSTANCES_KEPT`), until the worker's
+partitions change.
 
 The store is any mutable mapping. The worker gives a
 :class:`~dagger.runtime._staging.StagedStore` over a faust table: its writes reach the
@@ -106,6 +108,18 @@ MAX_TRACEBACK_CHARS = 8_192
 TOMBSTONE = b"{}"
 """Stored in place of an instance deleted on completion, so a replayed create stays dropped."""
 
+DECODED_INSTANCES_KEPT = 10_000
+"""How many decoded instances the owner keeps between batches, the latest used last.
+
+An instance's events mostly come in different batches (each waits for a round trip
+through the engine topic or a reply); kept decoded, the next one neither reads nor
+decodes it. A 3-task instance costs about 10 KB decoded, so this bounds the cache near
+100 MB. The cache is dropped when the worker's partitions change (the next owner may
+change what it holds) and when a batch is abandoned. A worker with
+``task_update_callbacks`` keeps none: a callback is given the instance itself and may keep
+it, so a later batch must not change it.
+"""
+
 
 class InstanceOwner:
     """Applies instance events to the instances in ``store``."""
@@ -127,6 +141,7 @@ class InstanceOwner:
         on_finished: FinishedHook | None = None,
         listing: ListingIndex | None = None,
         turns: Turns | None = None,
+        decoded_kept: int = DECODED_INSTANCES_KEPT,
     ) -> None:
         self.instances = store
         self.listing = listing
@@ -145,7 +160,10 @@ class InstanceOwner:
         self._dead_letters = dead_letters
         self._timers = timers
         self._clock = clock
+        # The decoded instances of this batch and the latest of earlier ones, least
+        # recently stored first; each is exactly what the store holds for its key.
         self._working: dict[bytes, ITemplateDAGInstance[Any, Any]] = {}
+        self._decoded_kept = decoded_kept
         self._changed: dict[str, ITemplateDAGInstance[Any, Any]] = {}
         self._sent: set[str] = set()  # the changed ones whose update went to the producer
         self._telemetry = telemetry
@@ -173,14 +191,23 @@ class InstanceOwner:
                 self._sent.add(instance_id)
 
     async def end_batch(self) -> None:
-        """Forget the batch's decoded instances; send (if not sent yet) and tell the
-        callbacks of each changed one once."""
+        """Send (if not sent yet) and tell the callbacks of each changed instance once;
+        keep the latest :data:`DECODED_INSTANCES_KEPT` decoded ones for the next batches
+        (none when callbacks are given them)."""
         await self.send_updates()
-        self._working.clear()
+        working = self._working
+        if self._publisher.hands_out_instances:
+            working.clear()  # a callback may keep the instance it is given: never change it
+        for _ in range(len(working) - self._decoded_kept):
+            del working[next(iter(working))]
         changed, self._changed = self._changed, {}
         self._sent.clear()
         for instance in changed.values():
             await self._publisher.notify(instance)
+
+    def forget_decoded(self) -> None:
+        """Drop the decoded instances kept: the worker's partitions changed."""
+        self._working.clear()
 
     def abandon_batch(self) -> None:
         """Forget the batch's decoded and changed instances: the batch will run again.

@@ -24,9 +24,12 @@ class RecordSender:
         self.topic = topic
 
     async def send(
-        self, *, key: bytes | None, value: bytes, partition: int | None = None
+        self, *, key: bytes | None, value: bytes | None, partition: int | None = None
     ) -> Awaitable[Any]:
-        """Hand the record to the producer; the result resolves once the broker has it."""
+        """Hand the record to the producer; the result resolves once the broker has it.
+
+        A ``value`` of None is a tombstone (a compacted topic drops the key).
+        """
         producer = self._app.producer
         if not producer.started:
             # A client (no worker) sends before anything started the producer.

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["StagedStore", "StagingArea"]
+__all__ = ["ChangelogQueue", "StagedStore", "StagingArea"]
 
 _DELETED = object()
 
@@ -33,6 +33,19 @@ def _no_capture() -> Any:
 
 def _no_context(_captured: Any) -> AbstractContextManager[Any]:
     return nullcontext()
+
+
+@runtime_checkable
+class ChangelogQueue(Protocol):
+    """A backing store that queues its changelog records, sent once a commit wrote them."""
+
+    async def send_changelog_queue(self) -> int:
+        """Hand the queued records to the producer; return how many."""
+        ...
+
+    def drop_changelog_queue(self) -> int:
+        """Forget the queued records; return how many."""
+        ...
 
 
 class StagedStore(MutableMapping[bytes, bytes]):
@@ -159,13 +172,29 @@ class StagingArea:
         return sum(store.pending for store in self.stores)
 
     async def commit(self) -> int:
-        """Flush the sends, then apply every staged write; return how many keys were written."""
-        if not self.pending:
-            return 0
-        await self._flush()
+        """Flush the sends, then apply every staged write; return how many keys were written.
+
+        A backing store that queues its changelog records (:class:`ChangelogQueue`) has
+        them handed to the producer right after its writes, before the next store's, so
+        the records leave in the order of the writes, as a faust table's do. A commit
+        that raises is tried again by its caller and carries on where it stopped.
+        """
+        if self.pending:
+            await self._flush()
+        written = 0
+        for store in self._in_commit_order():
+            written += store.commit()
+            if isinstance(store.backing, ChangelogQueue):
+                await store.backing.send_changelog_queue()
+        return written
+
+    def _in_commit_order(self) -> list[StagedStore]:
         order = sorted(range(len(self.stores)), key=self._ranks.__getitem__)
-        return sum(self.stores[position].commit() for position in order)
+        return [self.stores[position] for position in order]
 
     def discard(self) -> int:
-        """Drop every staged write; return how many."""
+        """Drop every staged write (and changelog record not yet sent); return how many."""
+        for store in self.stores:
+            if isinstance(store.backing, ChangelogQueue):
+                store.backing.drop_changelog_queue()
         return sum(store.discard() for store in self.stores)

@@ -65,6 +65,11 @@ class UpdatePublisher:
         """True when anyone listens for updates."""
         return self._topic is not None or bool(self._callbacks)
 
+    @property
+    def hands_out_instances(self) -> bool:
+        """True when callbacks are given the instance objects themselves (they may keep them)."""
+        return bool(self._callbacks)
+
     async def publish(self, instance: ITemplateDAGInstance[Any, Any]) -> None:
         """Publish ``instance`` as it was just stored: the topic's document, then callbacks."""
         await self.send(instance)

@@ -537,3 +537,25 @@ def test_a_rocksdb_engine_app_patches_faust_s_store(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(rocksdb.Store, "revoke_partitions", faust_own)
     Dagger(broker=OFFLINE_BROKER, store="rocksdb://")
     assert hasattr(rocksdb.Store.revoke_partitions, "faust_original")
+
+
+def test_the_engine_s_tables_write_their_store_in_the_current_event_s_partition(
+    tmp_path: Path,
+) -> None:
+    # What write_store and changelog_sent rely on: the table's store, its changelog
+    # topic's name, the store's persisted offset, and the event's partition.
+    app = Dagger(broker=OFFLINE_BROKER, store="rocksdb://", datadir=str(tmp_path)).faust_app
+    table = app.Table("probe", partitions=4, key_type=bytes, value_type=bytes)
+    event = type("Event", (), {"message": type("Message", (), {"partition": 3})()})()
+
+    with internals.as_current_event(event):
+        assert table.write_store(b"key", b"value") == 3
+    assert table.data[b"key"] == b"value"
+    with internals.as_current_event(event):
+        table.write_store(b"key", None)
+    assert b"key" not in table.data
+    assert table.changelog_topic_name == table.changelog_topic.get_topic_name()
+    table.changelog_sent(3, 41)
+    assert table.data.persisted_offset(faust.types.TP(table.changelog_topic_name, 3)) == 41
+    with pytest.raises(RuntimeError, match="outside an event"):
+        table.write_store(b"key", b"value")

@@ -324,3 +324,17 @@ async def test_a_batch_whose_agent_waits_for_no_record_is_ended_so_a_revocation_
         agent.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await agent
+
+
+def test_the_owner_s_decoded_instances_are_dropped_when_a_rebalance_came() -> None:
+    engine = Dagger(broker=OFFLINE_BROKER, store="memory://")
+    runtime = engine._runtime
+    forgotten: list[int] = []
+    runtime.owner.forget_decoded = lambda: forgotten.append(1)  # type: ignore[method-assign]
+
+    runtime._forget_decoded_after_rebalance()  # the first batch
+    runtime._forget_decoded_after_rebalance()  # no rebalance since
+    assert forgotten == [1]
+    engine.faust_app.rebalancing_count += 1
+    runtime._forget_decoded_after_rebalance()
+    assert forgotten == [1, 1]

@@ -65,19 +65,25 @@ class SkipsItself(ExecutorTask[str, Any]):
 
 
 class WriteCountingStore(dict[bytes, bytes]):
-    """A dict store that counts its writes, to tell a re-store from no store at all."""
+    """A dict store that counts its writes (to tell a re-store from no store at all) and
+    the owner's reads (to tell a decoded instance kept from one read again)."""
 
     writes = 0
+    reads = 0
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self.writes += 1
         super().__setitem__(key, value)
 
+    def get(self, key: bytes, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
 
 class Harness:
     """An :class:`InstanceOwner` over dict stores, with what it sends and publishes recorded."""
 
-    def __init__(self, telemetry: Telemetry = NO_TELEMETRY) -> None:
+    def __init__(self, telemetry: Telemetry = NO_TELEMETRY, *, callback: bool = True) -> None:
         self.store = WriteCountingStore()
         self.timer_store: dict[bytes, bytes] = {}
         self.timers = TimerIndex(self.timer_store)
@@ -97,7 +103,7 @@ class Harness:
 
         self.owner = InstanceOwner(
             self.store,
-            publisher=UpdatePublisher(None, [publish]),
+            publisher=UpdatePublisher(None, [publish] if callback else []),
             delete_on_complete=False,
             send=send,
             partitions=4,
@@ -299,6 +305,87 @@ async def test_a_stale_timer_changes_nothing(engine: Dagger) -> None:
     assert harness.timer_store == timers_before
     assert harness.timers.next_due(PARTITION) == NOW + 60
     assert harness.published == []
+
+
+async def test_an_instance_stays_decoded_across_batches_until_partitions_change(
+    engine: Dagger,
+) -> None:
+    harness = Harness(callback=False)
+    instance = await _listening(engine, harness)
+    reads = harness.store.reads
+
+    await harness.apply(_delivered(instance, b'{"status": "PENDING"}', "m-1"))
+    assert harness.store.reads == reads  # the next batch found it decoded
+
+    harness.owner.forget_decoded()  # the worker's partitions changed
+    await harness.apply(_delivered(instance, b'{"status": "PENDING"}', "m-2"))
+    assert harness.store.reads == reads + 1
+    assert harness.stored().applied_events[-2:] == ["m-1", "m-2"]
+
+
+async def test_with_an_update_callback_no_instance_stays_decoded_across_batches(
+    engine: Dagger,
+) -> None:
+    # A callback is given the instance itself and may keep it: a later batch must not
+    # change the object it holds.
+    harness = Harness()
+    instance = await _listening(engine, harness)
+    reads = harness.store.reads
+
+    await harness.apply(_delivered(instance, b'{"status": "PENDING"}', "m-1"))
+    assert harness.store.reads == reads + 1
+    await harness.apply(_delivered(instance, b'{"status": "PENDING"}', "m-2"))
+    first, second = harness.published
+    assert first is not second and first.applied_events[-1] == "m-1"
+
+
+async def test_the_instances_kept_decoded_are_bounded_and_an_abandoned_batch_drops_them(
+    engine: Dagger,
+) -> None:
+    harness = Harness()
+    harness.owner = InstanceOwner(
+        harness.store,
+        publisher=UpdatePublisher(None, []),
+        delete_on_complete=False,
+        send=_nowhere,
+        partitions=4,
+        decode_payload=lambda topic, raw: json.loads(raw),
+        dead_letters=DeadLetterWriter(_nowhere_letter),
+        timers=harness.timers,
+        clock=harness.clock,
+        decoded_kept=1,
+    )
+    template = order_template(engine, status_topic=unique("status"))
+    instances = {}
+    for number in (1, 2):
+        instance = await template.create_instance(
+            f"i-{number}", "order_id", seed=random.Random(number), order_id=f"o-{number}"
+        )
+        instances[number] = instance
+        document = codec.to_document(instance)
+        await harness.apply(InstanceCreated(f"c-{number}", f"i-{number}", document, submit=True))
+    reads = harness.store.reads
+    pending = b'{"status": "PENDING"}'
+
+    await harness.apply(_delivered(instances[2], pending, "m-1"))  # the one kept
+    assert harness.store.reads == reads
+    await harness.apply(_delivered(instances[1], pending, "m-2"))  # beyond the bound
+    assert harness.store.reads == reads + 1
+    await harness.apply(_delivered(instances[1], pending, "m-3"))  # kept now
+    assert harness.store.reads == reads + 1
+
+    await harness.owner.handle(_delivered(instances[1], pending, "m-4"), PARTITION)
+    harness.owner.abandon_batch()
+    await harness.apply(_delivered(instances[1], pending, "m-5"))
+    assert harness.store.reads == reads + 2
+
+
+async def _nowhere(event: Any, key: str, partition: int) -> None:
+    return None
+
+
+async def _nowhere_letter(key: bytes, value: bytes) -> None:
+    return None
 
 
 class DropCounter(NoTelemetry):

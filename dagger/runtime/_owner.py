@@ -86,7 +86,7 @@ from dagger.runtime._updates import UpdatePublisher
 from dagger.tasks._base import IntervalTask, ITemplateDAGInstance
 from dagger.tasks._hook_context import running_hook
 from dagger.tasks._intents import Intent
-from dagger.tasks._status import CorreletableLookUpKey, TaskStatusEnum
+from dagger.tasks._status import TERMINAL_STATUSES, CorreletableLookUpKey, TaskStatusEnum
 
 if TYPE_CHECKING:
     from dagger.runtime._listing_index import ListingIndex
@@ -117,8 +117,12 @@ decodes it. A 3-task instance costs about 10 KB decoded, so this bounds the cach
 100 MB. The cache is dropped when the worker's partitions change (the next owner may
 change what it holds) and when a batch is abandoned. A worker with
 ``task_update_callbacks`` keeps none: a callback is given the instance itself and may keep
-it, so a later batch must not change it.
+it, so a later batch must not change it. Nor are finished instances kept, nor those that
+wait only for a timer due later than :data:`SOON_SECONDS`.
 """
+
+SOON_SECONDS = 1.0
+"""An instance waiting only for a timer due later than this is not kept decoded."""
 
 
 class InstanceOwner:
@@ -198,6 +202,11 @@ class InstanceOwner:
         working = self._working
         if self._publisher.hands_out_instances:
             working.clear()  # a callback may keep the instance it is given: never change it
+        else:
+            now = self._clock()
+            for instance_id, instance in self._changed.items():
+                if not _next_event_may_come_soon(instance, now):
+                    working.pop(instance_id.encode(), None)
         for _ in range(len(working) - self._decoded_kept):
             del working[next(iter(working))]
         changed, self._changed = self._changed, {}
@@ -591,6 +600,25 @@ class InstanceOwner:
         self.instances[key] = raw
         if self.listing is not None:
             self.listing.stored(instance, raw)
+
+
+def _next_event_may_come_soon(instance: ITemplateDAGInstance[Any, Any], now: float) -> bool:
+    """Whether ``instance`` is worth keeping decoded for its next event.
+
+    Not a finished one, nor one that waits only for a timer due later than
+    :data:`SOON_SECONDS` (a trigger due in a minute): kept, they would only add to the
+    heap. A listener waiting, or no timer at all (a command's reply, a submission to
+    come), may bring its event any moment.
+    """
+    if instance.status.code in TERMINAL_STATUSES:
+        return False
+    due = min(
+        (task.timer_due for task in instance.tasks.values() if task.timer_due is not None),
+        default=None,
+    )
+    if due is None or due - now <= SOON_SECONDS:
+        return True
+    return bool(registered_index_keys(instance))
 
 
 def _encoded(instance: ITemplateDAGInstance[Any, Any]) -> bytes | TypeError | ValueError:

@@ -323,6 +323,30 @@ async def test_an_instance_stays_decoded_across_batches_until_partitions_change(
     assert harness.stored().applied_events[-2:] == ["m-1", "m-2"]
 
 
+async def test_finished_instances_and_those_waiting_for_a_later_timer_are_not_kept(
+    engine: Dagger,
+) -> None:
+    # Their next event is far off or never comes: kept, they would only fill the heap.
+    waiting = Harness(callback=False)
+    stored = await waiting.create(one_process(engine, alarm(engine, "alarm")), at=NOW + 60)
+    reads = waiting.store.reads
+    waiting.clock.now = NOW + 60
+    await waiting.apply(TimerFired("t-1", "i-1", task_named(stored, "alarm").id, NOW + 60))
+    assert waiting.store.reads == reads + 1
+
+    soon = Harness(callback=False)
+    stored = await soon.create(one_process(engine, alarm(engine, "alarm")), at=NOW + 0.5)
+    reads = soon.store.reads
+    soon.clock.now = NOW + 0.5
+    await soon.apply(TimerFired("t-1", "i-1", task_named(stored, "alarm").id, NOW + 0.5))
+    assert soon.store.reads == reads
+    assert soon.stored().status.code == "COMPLETED"
+
+    reads = soon.store.reads
+    await soon.apply(InstanceSubmitted("s-again", "i-1"))  # finished: read again
+    assert soon.store.reads == reads + 1
+
+
 async def test_with_an_update_callback_no_instance_stays_decoded_across_batches(
     engine: Dagger,
 ) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rocksdict import AccessType, Options, Rdict
@@ -33,20 +36,43 @@ async def changelog_state(
     return state
 
 
+@contextmanager
+def _table_file(datadir: Path, table: str, partition: int) -> Iterator[Rdict | None]:
+    """A stopped worker's rocksdb file of ``table``'s ``partition``, read only (None: none)."""
+    found = list(datadir.glob(f"**/tables/{table}-{partition}.db"))
+    if not found:
+        yield None
+        return
+    db = Rdict(str(found[0]), options=Options(raw_mode=True), access_type=AccessType.read_only())
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 def store_state(datadir: Path, partitions: int) -> dict[tuple[str, bytes], bytes]:
     """(table, key) -> value in a stopped worker's rocksdb files, for every partition."""
     state: dict[tuple[str, bytes], bytes] = {}
     for table in TABLES:
         for partition in range(partitions):
-            [path] = datadir.glob(f"**/tables/{table}-{partition}.db")
-            db = Rdict(
-                str(path), options=Options(raw_mode=True), access_type=AccessType.read_only()
-            )
-            try:
+            with _table_file(datadir, table, partition) as db:
+                assert db is not None, f"no file for {table} partition {partition}"
                 state.update(((table, k), v) for k, v in db.items() if k != OFFSET_KEY)
-            finally:
-                db.close()
     return state
+
+
+async def create_orders(template: Any, first: int, count: int) -> list[str]:
+    """Create and submit the orders ``first`` .. ``first + count - 1``; return their ids."""
+    return [
+        str(
+            (
+                await template.create_instance(
+                    uuid.uuid4(), "order_id", submit_task=True, order_id=f"o-{i}"
+                )
+            ).id
+        )
+        for i in range(first, first + count)
+    ]
 
 
 async def test_takeover_by_a_standby_keeps_every_changelog_record(
@@ -59,27 +85,14 @@ async def test_takeover_by_a_standby_keeps_every_changelog_record(
         Updates(broker, scenario.update_topic) as updates,
         client(scenario, broker) as template,
     ):
-
-        async def create(first: int, count: int) -> list[str]:
-            return [
-                str(
-                    (
-                        await template.create_instance(
-                            uuid.uuid4(), "order_id", submit_task=True, order_id=f"o-{i}"
-                        )
-                    ).id
-                )
-                for i in range(first, first + count)
-            ]
-
         first = start("first")
         await first.wait_ready()
-        ids = await create(0, 60)
+        ids = await create_orders(template, 0, 60)
         # The second worker joins while the first works: it takes two partitions and reads
         # the other two as a standby, from their changelogs' first records.
         second = start("second")
         await second.wait_ready()
-        ids += await create(60, 120)
+        ids += await create_orders(template, 60, 120)
         await updates.wait_until(lambda u: len(u.finished()) >= 80, 60, "completions")
         first.stop()  # the second worker takes over the partitions it held as a standby
         finished = await updates.wait_finished(len(ids), timeout=60)
@@ -107,16 +120,8 @@ def persisted_offsets(datadir: Path, partitions: int) -> dict[tuple[str, int], i
     offsets: dict[tuple[str, int], int] = {}
     for table in TABLES:
         for partition in range(partitions):
-            found = list(datadir.glob(f"**/tables/{table}-{partition}.db"))
-            if not found:
-                continue
-            db = Rdict(
-                str(found[0]), options=Options(raw_mode=True), access_type=AccessType.read_only()
-            )
-            try:
-                stored = db.get(OFFSET_KEY)
-            finally:
-                db.close()
+            with _table_file(datadir, table, partition) as db:
+                stored = None if db is None else db.get(OFFSET_KEY)
             if stored is not None:
                 offsets[table, partition] = int(stored)
     return offsets
@@ -137,16 +142,7 @@ async def test_a_worker_s_stores_and_persisted_offsets_match_its_changelogs(
     ):
         worker = start("only")
         await worker.wait_ready()
-        ids = [
-            str(
-                (
-                    await template.create_instance(
-                        uuid.uuid4(), "order_id", submit_task=True, order_id=f"o-{i}"
-                    )
-                ).id
-            )
-            for i in range(40)
-        ]
+        ids = await create_orders(template, 0, 40)
         finished = await updates.wait_finished(len(ids), timeout=60)
         worker.stop()
     last_offsets: dict[tuple[str, int], int] = {}

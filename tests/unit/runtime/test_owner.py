@@ -22,7 +22,7 @@ from dagger.core._events import (
     TimerFired,
 )
 from dagger.runtime._dead_letter_writer import ON_MESSAGE_RAISED, UNDECODABLE, DeadLetterWriter
-from dagger.runtime._owner import InstanceOwner
+from dagger.runtime._owner import DECODED_INSTANCES_KEPT, InstanceOwner
 from dagger.runtime._telemetry import NO_TELEMETRY, NoTelemetry, Telemetry
 from dagger.runtime._timers import TimerIndex
 from dagger.runtime._updates import UpdatePublisher
@@ -83,7 +83,13 @@ class WriteCountingStore(dict[bytes, bytes]):
 class Harness:
     """An :class:`InstanceOwner` over dict stores, with what it sends and publishes recorded."""
 
-    def __init__(self, telemetry: Telemetry = NO_TELEMETRY, *, callback: bool = True) -> None:
+    def __init__(
+        self,
+        telemetry: Telemetry = NO_TELEMETRY,
+        *,
+        callback: bool = True,
+        decoded_kept: int = DECODED_INSTANCES_KEPT,
+    ) -> None:
         self.store = WriteCountingStore()
         self.timer_store: dict[bytes, bytes] = {}
         self.timers = TimerIndex(self.timer_store)
@@ -112,6 +118,7 @@ class Harness:
             timers=self.timers,
             clock=self.clock,
             telemetry=telemetry,
+            decoded_kept=decoded_kept,
         )
 
     async def apply(self, event: InstanceEvent) -> None:
@@ -366,19 +373,7 @@ async def test_with_an_update_callback_no_instance_stays_decoded_across_batches(
 async def test_the_instances_kept_decoded_are_bounded_and_an_abandoned_batch_drops_them(
     engine: Dagger,
 ) -> None:
-    harness = Harness()
-    harness.owner = InstanceOwner(
-        harness.store,
-        publisher=UpdatePublisher(None, []),
-        delete_on_complete=False,
-        send=_nowhere,
-        partitions=4,
-        decode_payload=lambda topic, raw: json.loads(raw),
-        dead_letters=DeadLetterWriter(_nowhere_letter),
-        timers=harness.timers,
-        clock=harness.clock,
-        decoded_kept=1,
-    )
+    harness = Harness(callback=False, decoded_kept=1)
     template = order_template(engine, status_topic=unique("status"))
     instances = {}
     for number in (1, 2):
@@ -402,14 +397,6 @@ async def test_the_instances_kept_decoded_are_bounded_and_an_abandoned_batch_dro
     harness.owner.abandon_batch()
     await harness.apply(_delivered(instances[1], pending, "m-5"))
     assert harness.store.reads == reads + 2
-
-
-async def _nowhere(event: Any, key: str, partition: int) -> None:
-    return None
-
-
-async def _nowhere_letter(key: bytes, value: bytes) -> None:
-    return None
 
 
 class DropCounter(NoTelemetry):

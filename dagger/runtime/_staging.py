@@ -147,6 +147,9 @@ class StagingArea:
         self._flush = flush
         self.stores: list[StagedStore] = []
         self._ranks: list[int] = []
+        # The stores by ascending rank (stable), each with its changelog queue if it has
+        # one: worked out once per store staged, not at each commit.
+        self._commit_order: list[tuple[StagedStore, ChangelogQueue | None]] = []
 
     def stage(
         self,
@@ -164,6 +167,11 @@ class StagingArea:
         store = StagedStore(backing, capture=capture, within=within)
         self.stores.append(store)
         self._ranks.append(rank)
+        order = sorted(range(len(self.stores)), key=self._ranks.__getitem__)
+        self._commit_order = [
+            (staged, staged.backing if isinstance(staged.backing, ChangelogQueue) else None)
+            for staged in (self.stores[position] for position in order)
+        ]
         return store
 
     @property
@@ -182,19 +190,15 @@ class StagingArea:
         if self.pending:
             await self._flush()
         written = 0
-        for store in self._in_commit_order():
+        for store, changelog in self._commit_order:
             written += store.commit()
-            if isinstance(store.backing, ChangelogQueue):
-                await store.backing.send_changelog_queue()
+            if changelog is not None:
+                await changelog.send_changelog_queue()
         return written
-
-    def _in_commit_order(self) -> list[StagedStore]:
-        order = sorted(range(len(self.stores)), key=self._ranks.__getitem__)
-        return [self.stores[position] for position in order]
 
     def discard(self) -> int:
         """Drop every staged write (and changelog record not yet sent); return how many."""
-        for store in self.stores:
-            if isinstance(store.backing, ChangelogQueue):
-                store.backing.drop_changelog_queue()
+        for _store, changelog in self._commit_order:
+            if changelog is not None:
+                changelog.drop_changelog_queue()
         return sum(store.discard() for store in self.stores)

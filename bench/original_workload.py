@@ -23,8 +23,15 @@ Ratios come from the same run: ours over the original (CPU and throughput) and e
 engine over the limit. Every figure is the median of ``--runs`` runs; the variants
 alternate within a run. Partitions: ``--partitions 1 4`` runs each count.
 
+Paced (``--rate R``): the driver sends the ``--instances`` inputs at ``R`` per second
+instead of in one burst, and reports each order's latency end to end (from its input's
+send to its done record's arrival at the driver, whose consumer waits at most
+:data:`PACED_FETCH_WAIT_MS` per fetch) as p50, p99 and max, beside the same CPU figures:
+a worker that polls while idle shows it as CPU per workflow above the burst's.
+
 Run: ``python -m bench.original_workload`` (or ``scripts/bench``); a quick look:
-``python -m bench.original_workload --instances 2000 --runs 1 --partitions 1``.
+``python -m bench.original_workload --instances 2000 --runs 1 --partitions 1``; paced:
+``python -m bench.original_workload --rate 50 --instances 1500 --partitions 1``.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from bench._common import (
     cpu_seconds,
     free_port,
     medians,
+    percentile,
     ratio,
     record,
     start_module,
@@ -76,6 +84,10 @@ FIGURES = (
     "service_cpu_ms_per_workflow",
     "worker_peak_rss_mb",
 )
+PACED_FIGURES = (*FIGURES, "latency_p50_ms", "latency_p99_ms", "latency_max_ms")
+BURST_FETCH_WAIT_MS = 50
+PACED_FETCH_WAIT_MS = 5
+"""The driver's own fetch wait when it times each order: small beside the figures."""
 
 
 class StalledRunError(RuntimeError):
@@ -146,16 +158,19 @@ def topics(run: str) -> dict[str, str]:
 
 
 class DoneCounter:
-    """Distinct order ids seen on the done topic, and when the last new one was seen."""
+    """Distinct order ids seen on the done topic, when each was first seen, and when the
+    last new one was seen."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, fetch_wait_ms: int = BURST_FETCH_WAIT_MS
+    ) -> None:
         self._consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=bootstrap_servers,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=fetch_wait_ms,
         )
-        self.seen: set[str] = set()
+        self.seen: dict[str, float] = {}
         self.last_new = time.time()
 
     async def start(self) -> None:
@@ -166,7 +181,7 @@ class DoneCounter:
 
     async def wait_for(self, ids: set[str]) -> float:
         """Read until every id in ``ids`` is done; the time the last one was seen."""
-        missing = ids - self.seen
+        missing = ids - self.seen.keys()
         while missing:
             if time.time() - self.last_new > STALL_TIMEOUT:
                 raise StalledRunError(
@@ -179,19 +194,29 @@ class DoneCounter:
                     document = json.loads(message.value)
                     order_id = document.get("order_id", document.get("id"))
                     if order_id not in self.seen:
-                        self.seen.add(order_id)
+                        self.seen[order_id] = now
                         self.last_new = now
                         missing.discard(order_id)
         return self.last_new
 
 
-async def send_orders(producer: AIOKafkaProducer, topic: str, ids: Sequence[str]) -> None:
-    """Send one input per order id, as fast as the producer takes them."""
+async def send_orders(
+    producer: AIOKafkaProducer, topic: str, ids: Sequence[str], rate: float | None = None
+) -> dict[str, float]:
+    """Send one input per order id, as fast as the producer takes them or, with ``rate``,
+    ``rate`` per second on a fixed schedule (a late send does not shift the later ones);
+    when each was sent."""
     pending = []
-    for order_id in ids:
+    sent: dict[str, float] = {}
+    started = time.time()
+    for number, order_id in enumerate(ids):
+        if rate is not None:
+            await asyncio.sleep(max(0.0, started + number / rate - time.time()))
         value = json.dumps({"order_id": order_id}).encode()
+        sent[order_id] = time.time()
         pending.append(await producer.send(topic, key=order_id.encode(), value=value))
     await asyncio.gather(*pending)
+    return sent
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -208,9 +233,10 @@ async def run_variant(
     total: int,
     original: Path | None,
     profile: Path | None = None,
+    rate: float | None = None,
 ) -> dict[str, Any]:
-    """One measured burst of ``variant`` on a fresh broker (an engine under cProfile,
-    writing to ``profile``, when one is named)."""
+    """One measured burst (or, with ``rate``, paced run) of ``variant`` on a fresh broker
+    (an engine under cProfile, writing to ``profile``, when one is named)."""
     run = f"{variant}{partitions}_{uuid.uuid4().hex[:6]}"
     names = topics(run)
     workdir = Path(tempfile.mkdtemp(prefix=f"dagger-bench-original-{variant}-"))
@@ -234,7 +260,7 @@ async def run_variant(
                 )
             service = start_service(broker, names["orders"], names["ready"], workdir)
             processes += [worker, service]
-            return await _measure(broker, names, total, worker, service, workdir)
+            return await _measure(broker, names, total, worker, service, rate)
         except BaseException:
             stop_all(processes)
             print(f"{variant}: the run failed; its logs are in {workdir}", file=sys.stderr)
@@ -250,10 +276,17 @@ async def _measure(
     total: int,
     worker: subprocess.Popen[bytes],
     service: subprocess.Popen[bytes],
-    workdir: Path,
+    rate: float | None,
 ) -> dict[str, Any]:
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=5)
-    done = DoneCounter(broker.bootstrap_servers, names["done"])
+    paced = rate is not None
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker.bootstrap_servers, linger_ms=0 if paced else 5
+    )
+    done = DoneCounter(
+        broker.bootstrap_servers,
+        names["done"],
+        PACED_FETCH_WAIT_MS if paced else BURST_FETCH_WAIT_MS,
+    )
     await producer.start()
     await done.start()
     try:
@@ -267,11 +300,21 @@ async def _measure(
         pids = {"worker": worker.pid, "broker": broker.pid, "service": service.pid}
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.time()
-        await send_orders(producer, names["input"], ids)
-        finished = await done.wait_for(set(ids))
+        sent, finished = await asyncio.gather(
+            send_orders(producer, names["input"], ids, rate), done.wait_for(set(ids))
+        )
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         elapsed = finished - started
+        latency = {}
+        if paced:
+            latencies = [1000 * (done.seen[order_id] - sent[order_id]) for order_id in ids]
+            latency = {
+                "latency_p50_ms": percentile(latencies, 50),
+                "latency_p99_ms": percentile(latencies, 99),
+                "latency_max_ms": max(latencies),
+            }
         return {
+            **latency,
             "workflows_per_s": total / elapsed,
             "elapsed_s": elapsed,
             "worker_cpu_ms_per_workflow": cpu["worker"] / total * 1000,
@@ -286,8 +329,14 @@ async def _measure(
 
 
 def _line(name: str, figures: dict[str, float]) -> str:
+    latency = ""
+    if "latency_p50_ms" in figures:
+        latency = (
+            f"latency p50 {figures['latency_p50_ms']:.0f} ms, p99 "
+            f"{figures['latency_p99_ms']:.0f} ms, max {figures['latency_max_ms']:.0f} ms; "
+        )
     return (
-        f"{name:>9}: {figures['workflows_per_s']:6.0f} workflows/s, worker CPU "
+        f"{name:>9}: {latency}{figures['workflows_per_s']:6.0f} workflows/s, worker CPU "
         f"{figures['worker_cpu_ms_per_workflow']:.2f} ms/workflow "
         f"({figures['worker_cpu_percent']:.0f}% of a core), broker "
         f"{figures['broker_cpu_ms_per_workflow']:.2f} ms, service "
@@ -302,8 +351,10 @@ async def main(
     partition_counts: Sequence[int],
     variants: Sequence[str],
     profiles: Path | None = None,
+    rate: float | None = None,
 ) -> None:
     original = original_python() if ORIGINAL in variants else None
+    keys = FIGURES if rate is None else PACED_FIGURES
     for partitions in partition_counts:
         results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
         for number in range(1, runs + 1):
@@ -312,10 +363,10 @@ async def main(
                 profile = None
                 if profiles is not None and variant != LIMIT:
                     profile = profiles / f"{variant}-{partitions}p-run{number}.prof"
-                figures = await run_variant(variant, partitions, total, original, profile)
+                figures = await run_variant(variant, partitions, total, original, profile, rate)
                 print(_line(variant, figures), flush=True)
                 results[variant].append(figures)
-        summary = {variant: medians(results[variant], FIGURES) for variant in variants}
+        summary = {variant: medians(results[variant], keys) for variant in variants}
         ratios: dict[str, float] = {}
         if ORIGINAL in summary and OURS in summary:
             ratios["ours_to_original_cpu"] = ratio(
@@ -333,15 +384,17 @@ async def main(
                     )
         lines = [_line(variant, summary[variant]) for variant in variants]
         lines += [f"{name} = {value:.2f}" for name, value in ratios.items()]
+        sending = "in one burst" if rate is None else f"at {rate:g}/s"
         lines.append(
-            f"({total:,} in one burst, {partitions} partition(s), rocksdb://, median of {runs})"
+            f"({total:,} {sending}, {partitions} partition(s), rocksdb://, median of {runs})"
         )
         if profiles is not None:
             print("\n".join([*lines, f"(under cProfile: not recorded; profiles in {profiles})"]))
             continue
         record(
-            "original_workload",
+            "original_workload" if rate is None else "original_workload_paced",
             {
+                **({} if rate is None else {"rate": rate}),
                 "partitions": partitions,
                 "instances": total,
                 "runs": runs,
@@ -359,12 +412,19 @@ if __name__ == "__main__":
     parser.add_argument("--partitions", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument(
+        "--rate",
+        type=float,
+        help="send the inputs at this many per second and report latency (default: a burst)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="run the engines under cProfile, writing <variant>-<P>p-run<N>.prof here "
         "(the figures then include the profiler's cost: profile, then measure apart)",
     )
     arguments = parser.parse_args()
+    if arguments.rate is not None and arguments.rate <= 0:
+        parser.error(f"--rate must be above 0, got {arguments.rate:g}")
     if arguments.profile is not None:
         arguments.profile.mkdir(parents=True, exist_ok=True)
     asyncio.run(
@@ -374,5 +434,6 @@ if __name__ == "__main__":
             arguments.partitions,
             arguments.variants,
             arguments.profile,
+            arguments.rate,
         )
     )

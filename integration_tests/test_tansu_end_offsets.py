@@ -259,6 +259,7 @@ def faust_worker(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=directory,  # faust keeps its data directory in the working directory
         )
         try:
             yield FaustWorker(proc, log, result)

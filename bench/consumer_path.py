@@ -136,7 +136,7 @@ def _positive(text: str) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="what reading one record costs, by way")
-    parser.add_argument("--records", type=_positive, default=60_000)
+    parser.add_argument("--records", type=_positive, default=30_000)
     parser.add_argument("--runs", type=_positive, default=3)
     arguments = parser.parse_args()
     asyncio.run(main(arguments.records, arguments.runs))

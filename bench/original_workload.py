@@ -219,6 +219,16 @@ async def send_orders(
     return sent
 
 
+def latency_figures(sent: dict[str, float], seen: dict[str, float]) -> dict[str, float]:
+    """p50, p99 and max of each order's time from ``sent`` to ``seen``, in ms."""
+    latencies = [1000 * (seen[order_id] - at) for order_id, at in sent.items()]
+    return {
+        "latency_p50_ms": percentile(latencies, 50),
+        "latency_p99_ms": percentile(latencies, 99),
+        "latency_max_ms": max(latencies),
+    }
+
+
 def peak_rss_mb(pid: int) -> float:
     """The peak resident memory of a running process (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -305,14 +315,7 @@ async def _measure(
         )
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         elapsed = finished - started
-        latency = {}
-        if paced:
-            latencies = [1000 * (done.seen[order_id] - sent[order_id]) for order_id in ids]
-            latency = {
-                "latency_p50_ms": percentile(latencies, 50),
-                "latency_p99_ms": percentile(latencies, 99),
-                "latency_max_ms": max(latencies),
-            }
+        latency = latency_figures(sent, done.seen) if paced else {}
         return {
             **latency,
             "workflows_per_s": total / elapsed,

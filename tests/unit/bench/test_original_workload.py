@@ -7,6 +7,7 @@ import json
 from faust import Record
 
 from bench._original_launcher import RawOrPickle
+from bench.original_workload import latency_figures
 
 
 class Entry(Record, serializer="raw"):
@@ -31,3 +32,14 @@ def test_the_launchers_codec_keeps_bytes_and_json_as_they_are() -> None:
     assert codec.loads(payload) == payload
     assert codec.dumps("o-1") == b"o-1"
     assert codec.loads(b"") == b""
+
+
+def test_paced_latencies_are_each_orders_time_from_send_to_done() -> None:
+    sent = {f"order-{n}": 100.0 + n for n in range(100)}
+    seen = {
+        order_id: at + (0.010 if order_id != "order-7" else 0.500) for order_id, at in sent.items()
+    }
+    figures = latency_figures(sent, seen)
+    assert round(figures["latency_p50_ms"]) == 10
+    assert round(figures["latency_p99_ms"]) == 10
+    assert round(figures["latency_max_ms"]) == 500

@@ -19,20 +19,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from bench._common import cpu_seconds
 from dagger.broker._tansu_compat import apply_if_requested
 
 WAYS = ("aiokafka", "faust", "engine")
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class Counter:
@@ -49,13 +44,13 @@ class Counter:
     def seen(self) -> None:
         self._seen += 1
         if self._seen == 1:
-            self._cpu, self._wall = _cpu_seconds(), time.monotonic()
+            self._cpu, self._wall = cpu_seconds(os.getpid()), time.monotonic()
             (self._workdir / "first").touch()
         elif self._seen == self._last:
             figures = {
                 "way": self._way,
                 "records": self._last - 1,
-                "cpu_s": _cpu_seconds() - self._cpu,
+                "cpu_s": cpu_seconds(os.getpid()) - self._cpu,
                 "wall_s": time.monotonic() - self._wall,
             }
             (self._workdir / "result.json").write_text(json.dumps(figures))

@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench._common import median, ratio, record, start_module, stop
 from bench._consumer_path_reader import WAYS
+from bench.original_workload import send_orders
 from dagger.testing import EmbeddedBroker
 
 TOPIC = "records"
@@ -52,14 +53,6 @@ async def _wait_for_file(path: Path, timeout: float, log: Path) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _send(producer: AIOKafkaProducer, count: int, first: int = 0) -> None:
-    pending = []
-    for number in range(first, first + count):
-        value = json.dumps({"order_id": f"order-{number}"}).encode()
-        pending.append(await producer.send(TOPIC, key=b"order-%d" % number, value=value))
-    await asyncio.gather(*pending)
-
-
 async def measure(way: str, records: int, workdir: Path) -> dict[str, Any]:
     """One reader of ``way`` on a fresh broker: its figures for ``records`` records."""
     directory = workdir / way
@@ -72,9 +65,9 @@ async def measure(way: str, records: int, workdir: Path) -> dict[str, Any]:
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=5)
         await producer.start()
         try:
-            await _send(producer, 1)
+            await send_orders(producer, TOPIC, ["order-0"])
             await _wait_for_file(directory / "first", START_TIMEOUT, log)
-            await _send(producer, records, first=1)
+            await send_orders(producer, TOPIC, [f"order-{n}" for n in range(1, records + 1)])
             await _wait_for_file(directory / "result.json", READ_TIMEOUT, log)
             result: dict[str, Any] = json.loads((directory / "result.json").read_text())
         finally:
